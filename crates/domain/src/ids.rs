@@ -1,0 +1,87 @@
+//! AWS-shaped identifiers: user ids (`AIDA…`), access key ids (`AKIA…`/`ASIA…`), secrets, ARNs.
+
+use data_encoding::BASE64;
+
+/// AWS ids use upper-case letters and digits after a four-letter prefix.
+const ID_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+fn random_id(prefix: &str, random_chars: usize) -> String {
+    let mut bytes = vec![0u8; random_chars];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    let mut id = String::with_capacity(prefix.len() + random_chars);
+    id.push_str(prefix);
+    id.extend(bytes.iter().map(|b| ID_ALPHABET[(b % 32) as usize] as char));
+    id
+}
+
+/// A user id, `AIDA` + 17 characters (21 in all, like AWS's).
+pub fn new_user_id() -> String {
+    random_id("AIDA", 17)
+}
+
+/// A long-term access key id, `AKIA` + 16 characters.
+pub fn new_access_key_id() -> String {
+    random_id("AKIA", 16)
+}
+
+/// A temporary (STS) access key id, `ASIA` + 16 characters.
+pub fn new_session_key_id() -> String {
+    random_id("ASIA", 16)
+}
+
+/// A 40-character secret access key (30 random bytes in base64, as AWS's look).
+pub fn new_secret_access_key() -> String {
+    let mut bytes = [0u8; 30];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    BASE64.encode(&bytes)
+}
+
+pub fn user_arn(account_id: &str, path: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account_id}:user{path}{name}")
+}
+
+pub fn root_arn(account_id: &str) -> String {
+    format!("arn:aws:iam::{account_id}:root")
+}
+
+/// A virtual MFA device's serial number is its ARN.
+pub fn mfa_arn(account_id: &str, path: &str, device_name: &str) -> String {
+    format!("arn:aws:iam::{account_id}:mfa{path}{device_name}")
+}
+
+/// A 12-digit account id.
+pub fn new_account_id() -> String {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    bytes.iter().map(|b| char::from(b'0' + b % 10)).collect()
+}
+
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_shapes() {
+        let user = new_user_id();
+        assert!(user.starts_with("AIDA") && user.len() == 21);
+        assert!(new_access_key_id().starts_with("AKIA") && new_access_key_id().len() == 20);
+        assert!(new_session_key_id().starts_with("ASIA"));
+        assert_eq!(new_secret_access_key().len(), 40);
+        assert!(is_account_id(&new_account_id()));
+        assert_ne!(new_user_id(), user);
+    }
+
+    #[test]
+    fn arns() {
+        assert_eq!(user_arn("123456789012", "/", "bob"), "arn:aws:iam::123456789012:user/bob");
+        assert_eq!(
+            mfa_arn("123456789012", "/test//double/", "alice"),
+            "arn:aws:iam::123456789012:mfa/test//double/alice"
+        );
+        assert_eq!(root_arn("123456789012"), "arn:aws:iam::123456789012:root");
+    }
+}

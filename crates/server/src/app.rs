@@ -1,0 +1,139 @@
+//! The HTTP surface: `GET /health`, and IAM/STS query requests on `/` (POST form or GET query).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderMap, Method, StatusCode, Uri, header};
+use iamd_domain::sealing::MasterKey;
+use iamd_domain::{ApiError, Clock, ErrorCode};
+use iamd_store::Store;
+
+use crate::auth::{self, Caller};
+use crate::ops::{self, Ctx};
+use crate::wire::params::Params;
+use crate::wire::{Service, error, xml};
+
+/// Query requests are small; anything near this is a mistake or an attack.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Quotas, as on AWS unless noted.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub access_keys_per_user: u32,
+    pub mfa_devices_per_user: u32,
+    /// Virtual MFA devices in an account (AWS ties this to the user quota).
+    pub mfa_devices_per_account: u32,
+    pub users_per_account: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            access_keys_per_user: 2,
+            mfa_devices_per_user: iamd_domain::mfa::MAX_DEVICES_PER_USER,
+            mfa_devices_per_account: 5000,
+            users_per_account: 5000,
+        }
+    }
+}
+
+/// What every request handler shares.
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub master_key: MasterKey,
+    pub clock: Arc<dyn Clock>,
+    pub limits: Limits,
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/", get(query_api).post(query_api))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(app)
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn query_api(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let now = app.clock.now();
+    let request = iamd_sigv4::RequestParts {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        headers: &headers,
+        body: &body,
+    };
+    let (service, caller) = match auth::authenticate(&app, &request, now).await {
+        Ok(found) => found,
+        Err((service, e)) => {
+            tracing::info!(%request_id, code = e.code.as_str(), "authentication failed");
+            return error::response(service, &e, &request_id);
+        }
+    };
+
+    let mut params = Params::default();
+    params.extend_from_form(request.query.as_bytes());
+    if method == Method::POST && is_form(&headers) {
+        params.extend_from_form(&body);
+    }
+    let params = params.without_signature_params();
+    let action = params.get("Action").unwrap_or_default().to_owned();
+
+    let outcome = run(&app, service, &caller, &action, &params, now).await;
+    let response = match &outcome {
+        Ok(result) => {
+            let body = xml::success(service, &action, result.as_deref(), &request_id);
+            error::with_request_id((StatusCode::OK, body).into_response(), &request_id)
+        }
+        Err(e) => error::response(service, e, &request_id),
+    };
+    tracing::info!(
+        %request_id,
+        action,
+        caller = %caller.arn(),
+        status = response.status().as_u16(),
+        error = outcome.as_ref().err().map(|e| e.code.as_str()),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+/// Checks the action against the service model, validates its input, then runs it.
+async fn run(
+    app: &App,
+    service: Service,
+    caller: &Caller,
+    action: &str,
+    params: &Params,
+    now: time::OffsetDateTime,
+) -> Result<Option<String>, ApiError> {
+    if action.is_empty() {
+        return Err(ApiError::new(ErrorCode::MissingAction, "Missing Action"));
+    }
+    let version = params.get("Version").unwrap_or_default();
+    let invalid_action =
+        || ApiError::new(ErrorCode::InvalidAction, format!("Could not find operation {action} for version {version}"));
+    let operation = iamd_model::operation(service.model(), action).ok_or_else(invalid_action)?;
+    ops::check_special_formats(action, params)?;
+    iamd_model::validate(operation, params.pairs()).map_err(|e| ApiError::validation(e.message))?;
+    let ctx = Ctx { app, caller, action: operation.name, now };
+    ops::dispatch(&ctx, service, params).await
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("application/x-www-form-urlencoded"))
+}

@@ -1,0 +1,143 @@
+//! Start-up: the command line, the data directory (database, master key, generated root
+//! credentials) and the account's root credentials (spec README §2–§3).
+
+use std::fs;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use iamd_domain::sealing::MasterKey;
+use iamd_domain::{Clock, SystemClock, ids};
+use iamd_store::{NewAccessKey, SqliteStore, Store};
+
+use crate::app::{App, Limits};
+
+#[derive(Parser)]
+#[command(name = "iamd", version, about = "A self-hosted AWS IAM/STS endpoint with real MFA")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve IAM and STS on one HTTP endpoint.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "IAMD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Directory for the embedded database, the master key and generated credentials.
+    #[arg(long, env = "IAMD_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// The 12-digit account to serve (generated on first start when absent).
+    #[arg(long, env = "IAMD_ACCOUNT_ID")]
+    pub account_id: Option<String>,
+    /// The account's root access key id.
+    #[arg(long, env = "IAMD_ROOT_ACCESS_KEY_ID", requires = "root_secret_access_key")]
+    pub root_access_key_id: Option<String>,
+    /// The account's root secret access key.
+    #[arg(long, env = "IAMD_ROOT_SECRET_ACCESS_KEY", requires = "root_access_key_id", hide_env_values = true)]
+    pub root_secret_access_key: Option<String>,
+    /// Master key sealing secrets at rest, 64 hex characters (default: `master.key` in the data
+    /// directory, created on first start).
+    #[arg(long, env = "IAMD_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+}
+
+const DATABASE_FILE: &str = "iamd.db";
+const MASTER_KEY_FILE: &str = "master.key";
+const GENERATED_CREDENTIALS_FILE: &str = "root-credentials";
+
+/// Writes `contents` to a new file readable by its owner only.
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+fn load_master_key(args: &ServeArgs) -> anyhow::Result<MasterKey> {
+    if let Some(hex) = &args.master_key {
+        return MasterKey::from_hex(hex).context("IAMD_MASTER_KEY");
+    }
+    let path = args.data_dir.join(MASTER_KEY_FILE);
+    if path.exists() {
+        let mode = fs::metadata(&path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), "master key file is readable by others; chmod 600 it");
+        }
+        let hex = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        return MasterKey::from_hex(&hex).with_context(|| format!("{}", path.display()));
+    }
+    let (key, hex) = MasterKey::generate();
+    write_private(&path, &hex)?;
+    tracing::info!(path = %path.display(), "generated a new master key");
+    Ok(key)
+}
+
+/// Creates or confirms the account and its root credentials.
+async fn ensure_root(store: &dyn Store, key: &MasterKey, args: &ServeArgs, now: i64) -> anyhow::Result<String> {
+    let known = store.accounts().await?;
+    let account_id = match (&args.account_id, known.first()) {
+        (Some(given), _) => given.clone(),
+        (None, Some(existing)) => existing.clone(),
+        (None, None) => ids::new_account_id(),
+    };
+    if !ids::is_account_id(&account_id) {
+        bail!("account id must be 12 digits, got {account_id:?}");
+    }
+    match (&args.root_access_key_id, &args.root_secret_access_key) {
+        (Some(id), Some(secret)) => {
+            let valid_id = (16..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric());
+            if !valid_id || secret.is_empty() {
+                bail!("root access key id must be 16-128 letters and digits and the secret non-empty");
+            }
+            let root = NewAccessKey { access_key_id: id.clone(), secret_sealed: key.seal(secret.as_bytes(), id), created_at: now };
+            store.ensure_account(&account_id, Some(root), now).await?;
+            if store.find_access_key(id).await?.is_none_or(|k| k.account_id != account_id || k.user.is_some()) {
+                bail!("access key {id} already belongs to another identity");
+            }
+        }
+        _ => {
+            store.ensure_account(&account_id, None, now).await?;
+            if store.account_counts(&account_id).await?.root_access_keys == 0 {
+                let id = ids::new_access_key_id();
+                let secret = ids::new_secret_access_key();
+                let root = NewAccessKey { access_key_id: id.clone(), secret_sealed: key.seal(secret.as_bytes(), &id), created_at: now };
+                store.ensure_account(&account_id, Some(root), now).await?;
+                let text = format!(
+                    "IAMD_ACCOUNT_ID={account_id}\nAWS_ACCESS_KEY_ID={id}\nAWS_SECRET_ACCESS_KEY={secret}\n"
+                );
+                let path = args.data_dir.join(GENERATED_CREDENTIALS_FILE);
+                write_private(&path, &text)?;
+                // Shown once, on the terminal of whoever started iamd; never logged.
+                println!("Generated root credentials (also saved to {}):\n{text}", path.display());
+            }
+        }
+    }
+    Ok(account_id)
+}
+
+/// Opens the data directory and builds the application state.
+pub async fn prepare(args: &ServeArgs) -> anyhow::Result<Arc<App>> {
+    fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let master_key = load_master_key(args)?;
+    let store = SqliteStore::open(&args.data_dir.join(DATABASE_FILE)).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let account_id = ensure_root(&store, &master_key, args, clock.now().unix_timestamp()).await?;
+    tracing::info!(account_id, data_dir = %args.data_dir.display(), "storage ready");
+    Ok(Arc::new(App { store: Arc::new(store), master_key, clock, limits: Limits::default() }))
+}

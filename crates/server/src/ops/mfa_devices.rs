@@ -1,0 +1,313 @@
+//! Virtual MFA devices: create, enable (associate), resync, deactivate, delete, list, get.
+//!
+//! The TOTP rules are `iamd_domain::totp`'s; this module sequences them with the store so each
+//! state change is one conditional write (spec README §1, aws-iam-mfa.md §3).
+
+use data_encoding::BASE64;
+use iamd_domain::totp::{self, TotpKey};
+use iamd_domain::{ApiError, ErrorCode, ids, mfa};
+use iamd_store::{AssignmentFilter, Entity, MfaDevice, NewMfaDevice, StoreError};
+use serde::Serialize;
+
+use super::users::load_user;
+use super::{Ctx, Reply, internal, pagination, reject_duplicate_tag_keys, store_failure};
+use crate::wire::params::Params;
+use crate::wire::shapes::{self, Members, Tag, Truncation, timestamp};
+
+fn in_use() -> ApiError {
+    ApiError::new(ErrorCode::EntityAlreadyExists, "MFA Device is already in use.")
+}
+
+/// Whether an IAM user may manage this virtual device: the AWS self-service policy's
+/// `arn:aws:iam::*:mfa/${aws:username}` — a device named after the caller, on any path.
+fn is_callers_device(ctx: &Ctx<'_>, serial: &str) -> bool {
+    ctx.caller.user().is_some_and(|u| serial.rsplit('/').next() == Some(u.name.as_str()))
+}
+
+pub async fn load_device(ctx: &Ctx<'_>, serial: &str) -> Result<MfaDevice, ApiError> {
+    ctx.app
+        .store
+        .get_mfa_device(ctx.account(), serial)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::no_such_mfa_device(serial))
+}
+
+fn open_seed(ctx: &Ctx<'_>, device: &MfaDevice) -> Result<TotpKey, ApiError> {
+    let seed = ctx.app.master_key.open(&device.seed_sealed, &device.serial).map_err(internal)?;
+    Ok(TotpKey::new(&seed))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreatedDevice {
+    serial_number: String,
+    base32_string_seed: String,
+    #[serde(rename = "QRCodePNG")]
+    qr_code_png: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tags: Option<Members<Tag>>,
+}
+
+#[derive(Serialize)]
+struct CreateVirtualMfaDeviceResult {
+    #[serde(rename = "VirtualMFADevice")]
+    device: CreatedDevice,
+}
+
+pub async fn create_virtual_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    let name = p.required("VirtualMFADeviceName")?;
+    let path = p.get("Path").unwrap_or("/");
+    let serial = ids::mfa_arn(ctx.account(), path, name);
+    if serial.len() > 256 {
+        return Err(ApiError::validation(
+            "1 validation error detected: Value at 'virtualMFADeviceName' failed to satisfy constraint: \
+             Member must make a serial number of at most 256 characters together with the path",
+        ));
+    }
+    ctx.authorize(&serial, is_callers_device(ctx, &serial))?;
+    let tags = p.tags("Tags");
+    reject_duplicate_tag_keys(&tags)?;
+
+    let seed = mfa::generate_seed();
+    let device = NewMfaDevice {
+        seed_sealed: ctx.app.master_key.seal(&seed, &serial),
+        serial: serial.clone(),
+        account_id: ctx.account().to_owned(),
+        path: path.to_owned(),
+        name: name.to_owned(),
+        created_at: ctx.now_unix(),
+        tags: tags.clone(),
+    };
+    let limit = ctx.app.limits.mfa_devices_per_account;
+    match ctx.app.store.create_mfa_device(&device, limit).await {
+        Ok(()) => {}
+        Err(StoreError::AlreadyExists(_)) => {
+            return Err(ApiError::new(ErrorCode::EntityAlreadyExists, "MFA device already exists."));
+        }
+        Err(StoreError::LimitExceeded) => return Err(ApiError::quota("VirtualMFADevicesPerAccount", limit)),
+        Err(e) => return Err(store_failure(e)),
+    }
+    // The wire carries blobs base64-encoded; the seed blob is the Base32 *text* of the seed.
+    let base32 = mfa::base32_seed(&seed);
+    let png = mfa::qr_png(&mfa::otpauth_uri(name, ctx.account(), &seed));
+    ctx.reply(&CreateVirtualMfaDeviceResult {
+        device: CreatedDevice {
+            serial_number: serial,
+            base32_string_seed: BASE64.encode(base32.as_bytes()),
+            qr_code_png: BASE64.encode(&png),
+            tags: (!tags.is_empty()).then(|| tags.into_iter().map(Tag::from).collect::<Vec<_>>().into()),
+        },
+    })
+}
+
+pub async fn enable_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    let user_name = p.required("UserName")?;
+    let serial = p.required("SerialNumber")?;
+    ctx.authorize(&ctx.user_resource(user_name), ctx.is_caller(user_name))?;
+    load_user(ctx, user_name).await?;
+    let device = load_device(ctx, serial).await?;
+    if device.assignment.is_some() {
+        return Err(in_use());
+    }
+    let key = open_seed(ctx, &device)?;
+    let sync = totp::find_consecutive_pair(
+        &key,
+        p.required("AuthenticationCode1")?,
+        p.required("AuthenticationCode2")?,
+        ctx.now_unix(),
+        None,
+    )
+    .ok_or_else(ApiError::invalid_authentication_code)?;
+    let limit = ctx.app.limits.mfa_devices_per_user;
+    // The store re-checks "unassigned" and the quota inside its transaction: of concurrent
+    // enables of one device, exactly one gets past this line.
+    match ctx.app.store.assign_mfa_device(ctx.account(), serial, user_name, sync, ctx.now_unix(), limit).await {
+        Ok(()) => Ok(None),
+        Err(StoreError::DeviceInUse) => Err(in_use()),
+        Err(StoreError::LimitExceeded) => Err(ApiError::quota("MFADevicesPerUser", limit)),
+        Err(StoreError::NotFound(Entity::User)) => Err(ApiError::no_such_user(user_name)),
+        Err(StoreError::NotFound(_)) => Err(ApiError::no_such_mfa_device(serial)),
+        Err(e) => Err(store_failure(e)),
+    }
+}
+
+/// The device, if it is assigned to `user_name`; `NoSuchEntity` otherwise.
+async fn users_device(ctx: &Ctx<'_>, user_name: &str, serial: &str) -> Result<MfaDevice, ApiError> {
+    let user = load_user(ctx, user_name).await?;
+    let device = ctx.app.store.get_mfa_device(ctx.account(), serial).await.map_err(internal)?;
+    device
+        .filter(|d| d.assignment.as_ref().is_some_and(|a| a.user.user_id == user.user_id))
+        .ok_or_else(|| ApiError::no_such_mfa_device(serial))
+}
+
+pub async fn resync_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    let user_name = p.required("UserName")?;
+    let serial = p.required("SerialNumber")?;
+    ctx.authorize(&ctx.user_resource(user_name), ctx.is_caller(user_name))?;
+    let device = users_device(ctx, user_name, serial).await?;
+    let assignment = device.assignment.as_ref().expect("users_device returns assigned devices");
+    let key = open_seed(ctx, &device)?;
+    let seen = assignment.sync.last_accepted_step;
+    let sync = totp::find_consecutive_pair(
+        &key,
+        p.required("AuthenticationCode1")?,
+        p.required("AuthenticationCode2")?,
+        ctx.now_unix(),
+        Some(seen),
+    )
+    .ok_or_else(ApiError::invalid_authentication_code)?;
+    match ctx.app.store.advance_mfa_sync(serial, &assignment.user.user_id, seen, sync).await {
+        Ok(()) => Ok(None),
+        // Another request used codes from this device meanwhile; these may be among them.
+        Err(StoreError::Conflict) => Err(ApiError::invalid_authentication_code()),
+        Err(e) => Err(store_failure(e)),
+    }
+}
+
+pub async fn deactivate_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    let user_name = ctx.target_user_name(p)?;
+    let serial = p.required("SerialNumber")?;
+    ctx.authorize(&ctx.user_resource(&user_name), ctx.is_caller(&user_name))?;
+    match ctx.app.store.unassign_mfa_device(ctx.account(), &user_name, serial).await {
+        Ok(()) => Ok(None),
+        Err(StoreError::NotFound(Entity::User)) => Err(ApiError::no_such_user(&user_name)),
+        Err(StoreError::NotFound(_)) => Err(ApiError::no_such_mfa_device(serial)),
+        Err(e) => Err(store_failure(e)),
+    }
+}
+
+pub async fn delete_virtual_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    let serial = p.required("SerialNumber")?;
+    ctx.authorize(serial, is_callers_device(ctx, serial))?;
+    match ctx.app.store.delete_mfa_device(ctx.account(), serial).await {
+        Ok(()) => Ok(None),
+        Err(StoreError::NotFound(_)) => Err(ApiError::no_such_mfa_device(serial)),
+        Err(StoreError::DeviceAssigned) => Err(ApiError::new(
+            ErrorCode::DeleteConflict,
+            "Cannot delete entity, must deactivate MFA device first.",
+        )),
+        Err(e) => Err(store_failure(e)),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct MfaDeviceShape {
+    user_name: String,
+    serial_number: String,
+    enable_date: String,
+}
+
+fn mfa_device_shape(device: MfaDevice) -> Option<MfaDeviceShape> {
+    let assignment = device.assignment?;
+    Some(MfaDeviceShape {
+        user_name: assignment.user.name,
+        serial_number: device.serial,
+        enable_date: timestamp(assignment.enable_date),
+    })
+}
+
+#[derive(Serialize)]
+struct ListMfaDevicesResult {
+    #[serde(rename = "MFADevices")]
+    devices: Members<MfaDeviceShape>,
+    #[serde(rename = "IsTruncated")]
+    is_truncated: bool,
+    #[serde(rename = "Marker", skip_serializing_if = "Option::is_none")]
+    marker: Option<String>,
+}
+
+pub async fn list_mfa_devices(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    let page = pagination::page(p, "mfa-devices")?;
+    let devices = match ctx.target_user_name(p) {
+        Ok(user_name) => {
+            ctx.authorize(&ctx.user_resource(&user_name), ctx.is_caller(&user_name))?;
+            ctx.app
+                .store
+                .list_user_mfa_devices(ctx.account(), &user_name)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound(_) => ApiError::no_such_user(&user_name),
+                    other => store_failure(other),
+                })?
+        }
+        // Root's own devices: root MFA cannot be enabled through the API, so there are none.
+        Err(_) => Vec::new(),
+    };
+    let (devices, Truncation { is_truncated, marker }) =
+        pagination::in_memory(devices, &page, "mfa-devices", |d| d.serial.clone());
+    ctx.reply(&ListMfaDevicesResult {
+        devices: devices.into_iter().filter_map(mfa_device_shape).collect::<Vec<_>>().into(),
+        is_truncated,
+        marker,
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct VirtualMfaDeviceShape {
+    serial_number: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<shapes::User>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enable_date: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ListVirtualMfaDevicesResult {
+    #[serde(rename = "VirtualMFADevices")]
+    devices: Members<VirtualMfaDeviceShape>,
+    #[serde(rename = "IsTruncated")]
+    is_truncated: bool,
+    #[serde(rename = "Marker", skip_serializing_if = "Option::is_none")]
+    marker: Option<String>,
+}
+
+pub async fn list_virtual_mfa_devices(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    ctx.authorize("*", true)?;
+    let filter = match p.get("AssignmentStatus") {
+        Some("Assigned") => AssignmentFilter::Assigned,
+        Some("Unassigned") => AssignmentFilter::Unassigned,
+        _ => AssignmentFilter::Any,
+    };
+    let page = pagination::page(p, "virtual-mfa-devices")?;
+    let devices = ctx.app.store.list_mfa_devices(ctx.account(), filter, &page).await.map_err(internal)?;
+    let (devices, Truncation { is_truncated, marker }) =
+        pagination::finish(devices, &page, "virtual-mfa-devices", |d| d.serial.clone());
+    let devices = devices
+        .into_iter()
+        .map(|d| {
+            // Unassigned entries carry only their serial; seeds and tags never appear here.
+            let (user, enable_date) = match d.assignment {
+                Some(a) => (Some(shapes::User::new(a.user, false)), Some(timestamp(a.enable_date))),
+                None => (None, None),
+            };
+            VirtualMfaDeviceShape { serial_number: d.serial, user, enable_date }
+        })
+        .collect::<Vec<_>>();
+    ctx.reply(&ListVirtualMfaDevicesResult { devices: devices.into(), is_truncated, marker })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetMfaDeviceResult {
+    user_name: String,
+    serial_number: String,
+    enable_date: String,
+}
+
+/// AWS documents GetMFADevice for FIDO keys; iamd has virtual devices only and answers for
+/// those, with the same fields (no certifications).
+pub async fn get_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    let user_name = ctx.target_user_name(p)?;
+    let serial = p.required("SerialNumber")?;
+    ctx.authorize(&ctx.user_resource(&user_name), ctx.is_caller(&user_name))?;
+    let device = users_device(ctx, &user_name, serial).await?;
+    let shape = mfa_device_shape(device).ok_or_else(|| ApiError::no_such_mfa_device(serial))?;
+    ctx.reply(&GetMfaDeviceResult {
+        user_name: shape.user_name,
+        serial_number: shape.serial_number,
+        enable_date: shape.enable_date,
+    })
+}

@@ -1,0 +1,619 @@
+//! The embedded backend: SQLite in WAL mode with `synchronous = FULL`, so a commit is on disk
+//! before the request is acknowledged.
+//!
+//! Writes go through a pool of exactly one connection: SQLite admits one writer at a time anyway,
+//! and a single writer connection turns what would be `SQLITE_BUSY` races between concurrent
+//! transactions into an orderly queue. Every check-then-write below therefore runs inside one
+//! transaction that no other write can interleave with. Reads use their own pool and never wait
+//! for writers (WAL).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+use crate::*;
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+/// Lower-cased form used for case-insensitive uniqueness and ordering.
+fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { writer, reader })
+    }
+}
+
+// Row decoding --------------------------------------------------------------------------------
+
+const USER_COLUMNS: &str = "u.user_id, u.account_id, u.name, u.path, u.created_at, u.password_last_used";
+
+fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> std::result::Result<User, sqlx::Error> {
+    Ok(User {
+        user_id: row.try_get("user_id")?,
+        account_id: row.try_get("account_id")?,
+        name: row.try_get("name")?,
+        path: row.try_get("path")?,
+        created_at: row.try_get("created_at")?,
+        password_last_used: row.try_get("password_last_used")?,
+        tags: Vec::new(),
+    })
+}
+
+/// A device row joined with its user (`LEFT JOIN users u`).
+const DEVICE_COLUMNS: &str = "d.serial, d.account_id AS device_account, d.path AS device_path, d.name AS device_name, \
+     d.seed_sealed, d.created_at AS device_created, d.enable_date, d.offset_steps, d.last_step, \
+     u.user_id, u.account_id, u.name, u.path, u.created_at, u.password_last_used";
+
+fn device_from_row(row: &sqlx::sqlite::SqliteRow) -> std::result::Result<MfaDevice, sqlx::Error> {
+    let user_id: Option<String> = row.try_get("user_id")?;
+    let assignment = match user_id {
+        Some(_) => Some(Assignment {
+            user: user_from_row(row)?,
+            enable_date: row.try_get("enable_date")?,
+            sync: DeviceSync {
+                offset_steps: row.try_get("offset_steps")?,
+                last_accepted_step: row.try_get("last_step")?,
+            },
+        }),
+        None => None,
+    };
+    Ok(MfaDevice {
+        serial: row.try_get("serial")?,
+        account_id: row.try_get("device_account")?,
+        path: row.try_get("device_path")?,
+        name: row.try_get("device_name")?,
+        seed_sealed: row.try_get("seed_sealed")?,
+        created_at: row.try_get("device_created")?,
+        assignment,
+    })
+}
+
+async fn user_tags(conn: &mut SqliteConnection, user_id: &str) -> Result<Vec<Tag>> {
+    let rows = sqlx::query("SELECT tag_key, value FROM user_tags WHERE user_id = ? ORDER BY key_norm")
+        .bind(user_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Tag { key: r.get("tag_key"), value: r.get("value") })
+        .collect())
+}
+
+/// The user's id, or `NotFound(User)`.
+async fn user_id_of(conn: &mut SqliteConnection, account_id: &str, name: &str) -> Result<String> {
+    sqlx::query_scalar("SELECT user_id FROM users WHERE account_id = ? AND name_key = ?")
+        .bind(account_id)
+        .bind(name_key(name))
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound(Entity::User))
+}
+
+async fn count(conn: &mut SqliteConnection, sql: &'static str, arg: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(sql).bind(arg).fetch_one(&mut *conn).await?)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ensure_account(&self, account_id: &str, root_key: Option<NewAccessKey>, now: i64) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("INSERT INTO accounts (account_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            .bind(account_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(key) = root_key {
+            sqlx::query(
+                "INSERT INTO access_keys (access_key_id, account_id, user_id, secret_sealed, status, created_at) \
+                 VALUES (?, ?, NULL, ?, 'Active', ?) \
+                 ON CONFLICT (access_key_id) DO UPDATE SET secret_sealed = excluded.secret_sealed \
+                 WHERE access_keys.user_id IS NULL AND access_keys.account_id = excluded.account_id",
+            )
+            .bind(&key.access_key_id)
+            .bind(account_id)
+            .bind(&key.secret_sealed)
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn account_exists(&self, account_id: &str) -> Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM accounts WHERE account_id = ?")
+            .bind(account_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn accounts(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT account_id FROM accounts ORDER BY account_id")
+            .fetch_all(&self.reader)
+            .await?)
+    }
+
+    async fn find_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>> {
+        let mut conn = self.reader.acquire().await?;
+        let sql = "SELECT k.access_key_id, k.account_id AS key_account, k.secret_sealed, k.status, k.created_at AS key_created, \
+                   u.user_id, u.account_id, u.name, u.path, u.created_at, u.password_last_used \
+                   FROM access_keys k LEFT JOIN users u ON u.user_id = k.user_id WHERE k.access_key_id = ?";
+        let Some(row) = sqlx::query(sql).bind(access_key_id).fetch_optional(&mut *conn).await? else {
+            return Ok(None);
+        };
+        let user_id: Option<String> = row.try_get("user_id")?;
+        let user = match user_id {
+            Some(_) => Some(user_from_row(&row)?),
+            None => None,
+        };
+        Ok(Some(AccessKey {
+            access_key_id: row.try_get("access_key_id")?,
+            account_id: row.try_get("key_account")?,
+            user,
+            secret_sealed: row.try_get("secret_sealed")?,
+            status: KeyStatus::parse(row.try_get("status")?).unwrap_or(KeyStatus::Inactive),
+            created_at: row.try_get("key_created")?,
+        }))
+    }
+
+    async fn create_user(&self, user: &User) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO users (user_id, account_id, name, name_key, path, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&user.user_id)
+        .bind(&user.account_id)
+        .bind(&user.name)
+        .bind(name_key(&user.name))
+        .bind(&user.path)
+        .bind(user.created_at)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyExists(Entity::User)),
+            other => other?,
+        };
+        for tag in &user.tags {
+            sqlx::query("INSERT INTO user_tags (user_id, tag_key, key_norm, value) VALUES (?, ?, ?, ?)")
+                .bind(&user.user_id)
+                .bind(&tag.key)
+                .bind(name_key(&tag.key))
+                .bind(&tag.value)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_user(&self, account_id: &str, name: &str) -> Result<Option<User>> {
+        let mut conn = self.reader.acquire().await?;
+        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.account_id = ? AND u.name_key = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(account_id)
+            .bind(name_key(name))
+            .fetch_optional(&mut *conn)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut user = user_from_row(&row)?;
+        user.tags = user_tags(&mut conn, &user.user_id).await?;
+        Ok(Some(user))
+    }
+
+    async fn list_users(&self, account_id: &str, path_prefix: &str, page: &Page) -> Result<Vec<User>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.account_id = ? AND substr(u.path, 1, length(?)) = ? \
+             AND u.name_key > ? ORDER BY u.name_key LIMIT ?"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(account_id)
+            .bind(path_prefix)
+            .bind(path_prefix)
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(page.limit as i64 + 1)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(user_from_row).collect::<std::result::Result<_, _>>()?)
+    }
+
+    async fn update_user(&self, account_id: &str, name: &str, new_name: Option<&str>, new_path: Option<&str>) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let user_id = user_id_of(&mut tx, account_id, name).await?;
+        let updated = sqlx::query(
+            "UPDATE users SET name = COALESCE(?, name), name_key = COALESCE(?, name_key), path = COALESCE(?, path) \
+             WHERE user_id = ?",
+        )
+        .bind(new_name)
+        .bind(new_name.map(name_key))
+        .bind(new_path)
+        .bind(&user_id)
+        .execute(&mut *tx)
+        .await;
+        match updated {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyExists(Entity::User)),
+            other => other?,
+        };
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_user(&self, account_id: &str, name: &str) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let user_id = user_id_of(&mut tx, account_id, name).await?;
+        if count(&mut tx, "SELECT COUNT(*) FROM access_keys WHERE user_id = ?", &user_id).await? > 0 {
+            return Err(StoreError::DeleteConflict(Dependent::AccessKeys));
+        }
+        if count(&mut tx, "SELECT COUNT(*) FROM mfa_devices WHERE user_id = ?", &user_id).await? > 0 {
+            return Err(StoreError::DeleteConflict(Dependent::MfaDevices));
+        }
+        sqlx::query("DELETE FROM users WHERE user_id = ?").bind(&user_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn create_access_key(&self, account_id: &str, user_name: &str, key: &NewAccessKey, max_per_user: u32) -> Result<AccessKey> {
+        let mut tx = self.writer.begin().await?;
+        let user_id = user_id_of(&mut tx, account_id, user_name).await?;
+        if count(&mut tx, "SELECT COUNT(*) FROM access_keys WHERE user_id = ?", &user_id).await? >= i64::from(max_per_user) {
+            return Err(StoreError::LimitExceeded);
+        }
+        sqlx::query(
+            "INSERT INTO access_keys (access_key_id, account_id, user_id, secret_sealed, status, created_at) \
+             VALUES (?, ?, ?, ?, 'Active', ?)",
+        )
+        .bind(&key.access_key_id)
+        .bind(account_id)
+        .bind(&user_id)
+        .bind(&key.secret_sealed)
+        .bind(key.created_at)
+        .execute(&mut *tx)
+        .await?;
+        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.user_id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&user_id).fetch_one(&mut *tx).await?;
+        let user = user_from_row(&row)?;
+        tx.commit().await?;
+        Ok(AccessKey {
+            access_key_id: key.access_key_id.clone(),
+            account_id: account_id.to_owned(),
+            user: Some(user),
+            secret_sealed: key.secret_sealed.clone(),
+            status: KeyStatus::Active,
+            created_at: key.created_at,
+        })
+    }
+
+    async fn list_access_keys(&self, account_id: &str, user_name: &str) -> Result<Vec<AccessKey>> {
+        let mut conn = self.reader.acquire().await?;
+        let user_id = user_id_of(&mut conn, account_id, user_name).await?;
+        let sql = format!(
+            "SELECT k.access_key_id, k.secret_sealed, k.status, k.created_at AS key_created, {USER_COLUMNS} \
+             FROM access_keys k JOIN users u ON u.user_id = k.user_id WHERE k.user_id = ? ORDER BY k.access_key_id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&user_id).fetch_all(&mut *conn).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AccessKey {
+                    access_key_id: row.try_get("access_key_id")?,
+                    account_id: account_id.to_owned(),
+                    user: Some(user_from_row(row)?),
+                    secret_sealed: row.try_get("secret_sealed")?,
+                    status: KeyStatus::parse(row.try_get("status")?).unwrap_or(KeyStatus::Inactive),
+                    created_at: row.try_get("key_created")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn update_access_key(&self, account_id: &str, user_name: &str, access_key_id: &str, status: KeyStatus) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let user_id = user_id_of(&mut tx, account_id, user_name).await?;
+        let done = sqlx::query("UPDATE access_keys SET status = ? WHERE access_key_id = ? AND user_id = ?")
+            .bind(status.as_str())
+            .bind(access_key_id)
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(Entity::AccessKey));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_access_key(&self, account_id: &str, user_name: &str, access_key_id: &str) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let user_id = user_id_of(&mut tx, account_id, user_name).await?;
+        let done = sqlx::query("DELETE FROM access_keys WHERE access_key_id = ? AND user_id = ?")
+            .bind(access_key_id)
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(Entity::AccessKey));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn create_mfa_device(&self, device: &NewMfaDevice, max_in_account: u32) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        if count(&mut tx, "SELECT COUNT(*) FROM mfa_devices WHERE account_id = ?", &device.account_id).await?
+            >= i64::from(max_in_account)
+        {
+            return Err(StoreError::LimitExceeded);
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO mfa_devices (serial, account_id, path, name, seed_sealed, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&device.serial)
+        .bind(&device.account_id)
+        .bind(&device.path)
+        .bind(&device.name)
+        .bind(&device.seed_sealed)
+        .bind(device.created_at)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyExists(Entity::MfaDevice)),
+            other => other?,
+        };
+        insert_device_tags(&mut tx, &device.serial, &device.tags).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_mfa_device(&self, account_id: &str, serial: &str) -> Result<Option<MfaDevice>> {
+        let sql = format!(
+            "SELECT {DEVICE_COLUMNS} FROM mfa_devices d LEFT JOIN users u ON u.user_id = d.user_id \
+             WHERE d.account_id = ? AND d.serial = ?"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(account_id)
+            .bind(serial)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.as_ref().map(device_from_row).transpose()?)
+    }
+
+    async fn assign_mfa_device(&self, account_id: &str, serial: &str, user_name: &str, sync: DeviceSync, enable_date: i64, max_per_user: u32) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let user_id = user_id_of(&mut tx, account_id, user_name).await?;
+        if count(&mut tx, "SELECT COUNT(*) FROM mfa_devices WHERE user_id = ?", &user_id).await? >= i64::from(max_per_user) {
+            return Err(StoreError::LimitExceeded);
+        }
+        let done = sqlx::query(
+            "UPDATE mfa_devices SET user_id = ?, enable_date = ?, offset_steps = ?, last_step = ? \
+             WHERE account_id = ? AND serial = ? AND user_id IS NULL",
+        )
+        .bind(&user_id)
+        .bind(enable_date)
+        .bind(sync.offset_steps)
+        .bind(sync.last_accepted_step)
+        .bind(account_id)
+        .bind(serial)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM mfa_devices WHERE account_id = ? AND serial = ?")
+                .bind(account_id)
+                .bind(serial)
+                .fetch_optional(&mut *tx)
+                .await?;
+            return Err(match exists {
+                Some(_) => StoreError::DeviceInUse,
+                None => StoreError::NotFound(Entity::MfaDevice),
+            });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn advance_mfa_sync(&self, serial: &str, user_id: &str, seen_last_step: i64, sync: DeviceSync) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE mfa_devices SET offset_steps = ?, last_step = ? WHERE serial = ? AND user_id = ? AND last_step = ?",
+        )
+        .bind(sync.offset_steps)
+        .bind(sync.last_accepted_step)
+        .bind(serial)
+        .bind(user_id)
+        .bind(seen_last_step)
+        .execute(&self.writer)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict);
+        }
+        Ok(())
+    }
+
+    async fn unassign_mfa_device(&self, account_id: &str, user_name: &str, serial: &str) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let user_id = user_id_of(&mut tx, account_id, user_name).await?;
+        let done = sqlx::query(
+            "UPDATE mfa_devices SET user_id = NULL, enable_date = NULL, offset_steps = NULL, last_step = NULL \
+             WHERE account_id = ? AND serial = ? AND user_id = ?",
+        )
+        .bind(account_id)
+        .bind(serial)
+        .bind(&user_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(Entity::MfaDevice));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_mfa_device(&self, account_id: &str, serial: &str) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let assigned: Option<Option<String>> =
+            sqlx::query_scalar("SELECT user_id FROM mfa_devices WHERE account_id = ? AND serial = ?")
+                .bind(account_id)
+                .bind(serial)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match assigned {
+            None => return Err(StoreError::NotFound(Entity::MfaDevice)),
+            Some(Some(_)) => return Err(StoreError::DeviceAssigned),
+            Some(None) => {}
+        }
+        sqlx::query("DELETE FROM mfa_devices WHERE serial = ?").bind(serial).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_user_mfa_devices(&self, account_id: &str, user_name: &str) -> Result<Vec<MfaDevice>> {
+        let mut conn = self.reader.acquire().await?;
+        let user_id = user_id_of(&mut conn, account_id, user_name).await?;
+        let sql = format!(
+            "SELECT {DEVICE_COLUMNS} FROM mfa_devices d JOIN users u ON u.user_id = d.user_id \
+             WHERE d.user_id = ? ORDER BY d.serial"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&user_id).fetch_all(&mut *conn).await?;
+        Ok(rows.iter().map(device_from_row).collect::<std::result::Result<_, _>>()?)
+    }
+
+    async fn list_mfa_devices(&self, account_id: &str, filter: AssignmentFilter, page: &Page) -> Result<Vec<MfaDevice>> {
+        let condition = match filter {
+            AssignmentFilter::Assigned => "AND d.user_id IS NOT NULL",
+            AssignmentFilter::Unassigned => "AND d.user_id IS NULL",
+            AssignmentFilter::Any => "",
+        };
+        let sql = format!(
+            "SELECT {DEVICE_COLUMNS} FROM mfa_devices d LEFT JOIN users u ON u.user_id = d.user_id \
+             WHERE d.account_id = ? AND d.serial > ? {condition} ORDER BY d.serial LIMIT ?"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(account_id)
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(page.limit as i64 + 1)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(device_from_row).collect::<std::result::Result<_, _>>()?)
+    }
+
+    async fn tag_mfa_device(&self, account_id: &str, serial: &str, tags: &[Tag], max: usize) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        device_must_exist(&mut tx, account_id, serial).await?;
+        insert_device_tags(&mut tx, serial, tags).await?;
+        if count(&mut tx, "SELECT COUNT(*) FROM mfa_device_tags WHERE serial = ?", serial).await? > max as i64 {
+            // Dropping the transaction rolls the new tags back.
+            return Err(StoreError::LimitExceeded);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn untag_mfa_device(&self, account_id: &str, serial: &str, keys: &[String]) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        device_must_exist(&mut tx, account_id, serial).await?;
+        for key in keys {
+            sqlx::query("DELETE FROM mfa_device_tags WHERE serial = ? AND key_norm = ?")
+                .bind(serial)
+                .bind(name_key(key))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mfa_device_tags(&self, account_id: &str, serial: &str) -> Result<Vec<Tag>> {
+        let mut conn = self.reader.acquire().await?;
+        device_must_exist(&mut conn, account_id, serial).await?;
+        let rows = sqlx::query("SELECT tag_key, value FROM mfa_device_tags WHERE serial = ? ORDER BY key_norm")
+            .bind(serial)
+            .fetch_all(&mut *conn)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Tag { key: r.get("tag_key"), value: r.get("value") })
+            .collect())
+    }
+
+    async fn account_counts(&self, account_id: &str) -> Result<AccountCounts> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM users WHERE account_id = ?1) AS users, \
+                    (SELECT COUNT(*) FROM mfa_devices WHERE account_id = ?1) AS devices, \
+                    (SELECT COUNT(*) FROM mfa_devices WHERE account_id = ?1 AND user_id IS NOT NULL) AS in_use, \
+                    (SELECT COUNT(*) FROM access_keys WHERE account_id = ?1 AND user_id IS NULL) AS root_keys",
+        )
+        .bind(account_id)
+        .fetch_one(&self.reader)
+        .await?;
+        let get = |name: &str| -> std::result::Result<u64, sqlx::Error> { Ok(row.try_get::<i64, _>(name)? as u64) };
+        Ok(AccountCounts {
+            users: get("users")?,
+            mfa_devices: get("devices")?,
+            mfa_devices_in_use: get("in_use")?,
+            root_access_keys: get("root_keys")?,
+        })
+    }
+}
+
+async fn device_must_exist(conn: &mut SqliteConnection, account_id: &str, serial: &str) -> Result<()> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM mfa_devices WHERE account_id = ? AND serial = ?")
+        .bind(account_id)
+        .bind(serial)
+        .fetch_optional(&mut *conn)
+        .await?;
+    found.map(|_| ()).ok_or(StoreError::NotFound(Entity::MfaDevice))
+}
+
+async fn insert_device_tags(conn: &mut SqliteConnection, serial: &str, tags: &[Tag]) -> Result<()> {
+    for tag in tags {
+        sqlx::query(
+            "INSERT INTO mfa_device_tags (serial, tag_key, key_norm, value) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (serial, key_norm) DO UPDATE SET tag_key = excluded.tag_key, value = excluded.value",
+        )
+        .bind(serial)
+        .bind(&tag.key)
+        .bind(name_key(&tag.key))
+        .bind(&tag.value)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,538 @@
+#!/usr/bin/env python3
+"""Generate crates/model/src/generated.rs from the botocore IAM and STS models.
+
+The generated file is committed. Regenerate it by hand after changing the
+operation lists below or updating the models:
+
+    python3 tools/gen_model.py            # rewrite crates/model/src/generated.rs
+    python3 tools/gen_model.py --check    # exit 1 if the committed file is stale
+
+The models are read from ``../shared/spec/models`` relative to the workspace
+root (the directory above ``tools/``) unless ``--models DIR`` is given.
+
+Only the standard library is used, so any python3 can run it.
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+
+# --------------------------------------------------------------------------
+# Scope: the operations iamd serves. Extend these lists to serve more.
+# --------------------------------------------------------------------------
+IAM_OPERATIONS = """
+    CreateUser GetUser ListUsers UpdateUser DeleteUser
+    CreateAccessKey ListAccessKeys UpdateAccessKey DeleteAccessKey
+    CreateVirtualMFADevice EnableMFADevice ResyncMFADevice DeactivateMFADevice
+    DeleteVirtualMFADevice ListMFADevices ListVirtualMFADevices GetMFADevice
+    TagMFADevice UntagMFADevice ListMFADeviceTags
+    GetAccountSummary
+    CreateLoginProfile GetLoginProfile UpdateLoginProfile DeleteLoginProfile ChangePassword
+    GetAccountPasswordPolicy UpdateAccountPasswordPolicy DeleteAccountPasswordPolicy
+    TagUser UntagUser ListUserTags
+""".split()
+
+STS_OPERATIONS = """
+    GetCallerIdentity GetSessionToken
+""".split()
+
+# (Rust enum variant / identifier prefix, model file, operations)
+SERVICES = [
+    ("Iam", "iam-service-2.json", IAM_OPERATIONS),
+    ("Sts", "sts-service-2.json", STS_OPERATIONS),
+]
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUTPUT = os.path.join(ROOT, "crates", "model", "src", "generated.rs")
+DEFAULT_MODELS = os.path.normpath(os.path.join(ROOT, "..", "shared", "spec", "models"))
+
+
+class GenError(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------
+# Java regex -> Rust `regex` crate translation.
+#
+# The models carry Java (java.util.regex) patterns, which AWS applies with
+# Matcher.matches(), i.e. to the whole value. The differences that matter:
+#   * `\uXXXX` escapes: Rust spells them `\x{XXXX}`.
+#   * `\w`, `\d`, `\s` are ASCII-only in Java but Unicode-aware in Rust, so
+#     they are replaced by explicit ASCII classes (Unicode `\w` would accept
+#     e.g. `é` in a user name, which AWS rejects).
+#   * `.` excludes all Java line terminators, not only `\n`.
+#   * Rust gives `--`, `&&` and `~~` meaning inside classes; they are refused
+#     rather than silently changing meaning.
+# Anything not understood raises GenError so a new pattern cannot slip
+# through mistranslated. Every emitted pattern is also compiled by a Rust
+# test (`all_patterns_compile`).
+# --------------------------------------------------------------------------
+
+ASCII_WORD = "0-9A-Za-z_"
+ASCII_DIGIT = "0-9"
+ASCII_SPACE = r"\t\n\x{0B}\x{0C}\r "  # Java \s: [ \t\n\x0B\f\r]
+JAVA_DOT = r"[^\n\r\x{85}\x{2028}\x{2029}]"
+# Characters that may appear unescaped in a Rust class or outside one.
+SAFE_LITERAL = re.compile(r"[A-Za-z0-9_ !\"#%',/:;<=>@`]")
+
+
+def rust_char(cp, in_class):
+    """Render one code point as a Rust regex literal."""
+    ch = chr(cp)
+    # Inside a class `-` must stay escaped (a literal `-` next to a range
+    # could read as Rust's `--` difference operator); outside it is plain.
+    if SAFE_LITERAL.fullmatch(ch) or (ch in "+.*?(){}|$" if in_class else ch == "-"):
+        return ch
+    return "\\x{%04X}" % cp
+
+
+class JavaPattern:
+    def __init__(self, src):
+        self.src = src
+        self.i = 0
+
+    def error(self, msg):
+        return GenError(f"pattern {self.src!r} at {self.i}: {msg}")
+
+    def peek(self, n=0):
+        j = self.i + n
+        return self.src[j] if j < len(self.src) else None
+
+    def read_u_escape(self):
+        """After `\\u`: four hex digits (Java reads exactly four)."""
+        digits = self.src[self.i:self.i + 4]
+        if not re.fullmatch(r"[0-9A-Fa-f]{4}", digits):
+            raise self.error("bad \\u escape")
+        self.i += 4
+        cp = int(digits, 16)
+        if 0xD800 <= cp <= 0xDBFF and self.src[self.i:self.i + 2] == "\\u":
+            low = self.src[self.i + 2:self.i + 6]
+            if re.fullmatch(r"[Dd][C-Fc-f][0-9A-Fa-f]{2}", low):
+                self.i += 6
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (int(low, 16) - 0xDC00)
+        if 0xD800 <= cp <= 0xDFFF:
+            raise self.error("lone surrogate cannot be expressed in Rust regex")
+        return cp
+
+    def read_escape(self):
+        """After a backslash. Returns ('char', cp) or ('class', kind, text)."""
+        c = self.peek()
+        if c is None:
+            raise self.error("trailing backslash")
+        self.i += 1
+        if c == "u":
+            return ("char", self.read_u_escape())
+        if c == "x":
+            if self.peek() == "{":
+                end = self.src.index("}", self.i)
+                cp = int(self.src[self.i + 1:end], 16)
+                self.i = end + 1
+            else:
+                cp = int(self.src[self.i:self.i + 2], 16)
+                self.i += 2
+            return ("char", cp)
+        simple = {"t": 0x09, "n": 0x0A, "r": 0x0D, "f": 0x0C, "a": 0x07, "e": 0x1B}
+        if c in simple:
+            return ("char", simple[c])
+        if c in "wdsWDS":
+            return ("class", c, None)
+        if c in "pP":
+            if self.peek() == "{":
+                end = self.src.index("}", self.i)
+                name = self.src[self.i + 1:end]
+                self.i = end + 1
+            else:
+                name = self.peek()
+                self.i += 1
+            # Only Unicode general categories mean the same in both engines
+            # (Java's \p{Alpha} etc. are POSIX/ASCII classes).
+            if not re.fullmatch(r"[A-Z][a-z]?", name or ""):
+                raise self.error(f"unsupported property \\{c}{{{name}}}")
+            return ("class", c, name)
+        if not c.isalnum():
+            return ("char", ord(c))
+        raise self.error(f"unsupported escape \\{c}")
+
+    @staticmethod
+    def class_body(kind, name):
+        """Content for use inside [...] for a class escape."""
+        if kind == "w":
+            return ASCII_WORD
+        if kind == "d":
+            return ASCII_DIGIT
+        if kind == "s":
+            return ASCII_SPACE
+        if kind in "WDS":
+            return "[^" + JavaPattern.class_body(kind.lower(), None) + "]"
+        if kind == "p":
+            return "\\p{%s}" % name
+        return "\\P{%s}" % name
+
+    def parse_class(self):
+        """After `[`. Returns the Rust class text."""
+        out = ["["]
+        if self.peek() == "^":
+            out.append("^")
+            self.i += 1
+        first = True
+        while True:
+            c = self.peek()
+            if c is None:
+                raise self.error("unterminated class")
+            if c == "]" and not first:
+                self.i += 1
+                break
+            first = False
+            if self.src.startswith("&&", self.i):
+                raise self.error("class intersection is not supported")
+            if c == "[":
+                self.i += 1
+                out.append(self.parse_class())
+                continue
+            if c == "\\":
+                self.i += 1
+                item = self.read_escape()
+            else:
+                self.i += 1
+                item = ("char", ord(c))
+            if item[0] == "class":
+                out.append(self.class_body(item[1], item[2]))
+                continue
+            lo = item[1]
+            # A `-` between two characters is a range; elsewhere a literal.
+            if self.peek() == "-" and self.peek(1) not in (None, "]"):
+                self.i += 1
+                c2 = self.peek()
+                if c2 == "\\":
+                    self.i += 1
+                    hi_item = self.read_escape()
+                    if hi_item[0] != "char":
+                        raise self.error("range ending in a class escape")
+                    hi = hi_item[1]
+                elif c2 == "[":
+                    raise self.error("range ending in a class")
+                else:
+                    self.i += 1
+                    hi = ord(c2)
+                if hi < lo:
+                    raise self.error("reversed range")
+                out.append(rust_char(lo, True) + "-" + rust_char(hi, True))
+            elif lo == ord("-"):
+                out.append("\\-")
+            else:
+                out.append(rust_char(lo, True))
+        out.append("]")
+        return "".join(out)
+
+    def translate(self):
+        out = []
+        while self.i < len(self.src):
+            c = self.src[self.i]
+            if c == "\\":
+                self.i += 1
+                item = self.read_escape()
+                if item[0] == "char":
+                    out.append(rust_char(item[1], False))
+                elif item[1] in "pP":
+                    out.append(self.class_body(item[1], item[2]))
+                elif item[1] in "wds":
+                    out.append("[" + self.class_body(item[1], None) + "]")
+                else:
+                    out.append(self.class_body(item[1], None))
+            elif c == "[":
+                self.i += 1
+                out.append(self.parse_class())
+            elif c == ".":
+                self.i += 1
+                out.append(JAVA_DOT)
+            elif c == "(":
+                self.i += 1
+                if self.peek() == "?":
+                    if self.peek(1) != ":":
+                        raise self.error("only (?:...) groups are supported")
+                    self.i += 2
+                    out.append("(?:")
+                else:
+                    out.append("(")
+            elif c in ")|^$":
+                self.i += 1
+                out.append(c)
+            elif c in "*+?":
+                self.i += 1
+                out.append(c)
+                if self.peek() == "+":
+                    raise self.error("possessive quantifiers are not supported")
+            elif c == "{":
+                m = re.compile(r"\{\d+(,\d*)?\}").match(self.src, self.i)
+                if not m:
+                    raise self.error("bad repetition")
+                self.i = m.end()
+                out.append(m.group(0))
+            else:
+                self.i += 1
+                out.append(rust_char(ord(c), False))
+        # Java's Matcher.matches() anchors at both ends.
+        return r"\A(?:" + "".join(out) + r")\z"
+
+
+def java_to_rust_regex(src):
+    return JavaPattern(src).translate()
+
+
+# --------------------------------------------------------------------------
+# Model walking
+# --------------------------------------------------------------------------
+
+def upper_snake(name):
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
+    return re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def rust_str(s):
+    """A Rust string literal; raw when it has backslashes or quotes."""
+    if "\\" in s or '"' in s:
+        hashes = "#"
+        while '"' + hashes in s:
+            hashes += "#"
+        return f'r{hashes}"{s}"{hashes}'
+    return '"' + s + '"'
+
+
+def opt(v):
+    return "None" if v is None else f"Some({int(v)})"
+
+
+class Generator:
+    def __init__(self, models_dir):
+        self.models_dir = models_dir
+        self.patterns = {}  # model pattern -> static name
+        self.pattern_items = []
+        self.shape_items = {}  # static name -> text
+        self.out = []
+
+    def pattern_static(self, model_pattern):
+        if model_pattern not in self.patterns:
+            name = f"PATTERN_{len(self.patterns)}"
+            self.patterns[model_pattern] = name
+            rust = java_to_rust_regex(model_pattern)
+            self.pattern_items.append(
+                f"static {name}: Pattern = Pattern::new(\n"
+                f"    {rust_str(model_pattern)},\n"
+                f"    {rust_str(rust)},\n"
+                f");"
+            )
+        return self.patterns[model_pattern]
+
+    def shape_static(self, prefix, shapes, shape_name):
+        """Emit (once) the static for a shape and return its name."""
+        static = f"{prefix.upper()}_{upper_snake(shape_name)}"
+        if static in self.shape_items:
+            return static
+        self.shape_items[static] = None  # reserve: guards against cycles
+        s = shapes[shape_name]
+        t = s["type"]
+        where = f"{prefix} shape {shape_name}"
+        if s.get("flattened"):
+            raise GenError(f"{where}: flattened lists/maps are not supported")
+        if t == "string":
+            pattern = s.get("pattern")
+            enum = s.get("enum", [])
+            kind = (
+                "ShapeKind::String {\n"
+                f"        min: {opt(s.get('min'))},\n"
+                f"        max: {opt(s.get('max'))},\n"
+                f"        pattern: {'Some(&' + self.pattern_static(pattern) + ')' if pattern else 'None'},\n"
+                f"        enum_values: &[{', '.join(rust_str(e) for e in enum)}],\n"
+                "    }"
+            )
+        elif t in ("integer", "long"):
+            variant = "Integer" if t == "integer" else "Long"
+            kind = f"ShapeKind::{variant} {{ min: {opt(s.get('min'))}, max: {opt(s.get('max'))} }}"
+        elif t == "boolean":
+            kind = "ShapeKind::Boolean"
+        elif t == "timestamp":
+            kind = "ShapeKind::Timestamp"
+        elif t == "list":
+            member = s["member"]
+            if "locationName" in member:
+                # awsQuery ignores the member locationName of non-flattened
+                # lists; the wire always says `.member.N`.
+                pass
+            elem = self.shape_static(prefix, shapes, member["shape"])
+            kind = (
+                f"ShapeKind::List {{ member: &{elem}, min: {opt(s.get('min'))}, "
+                f"max: {opt(s.get('max'))} }}"
+            )
+        elif t == "map":
+            key = self.shape_static(prefix, shapes, s["key"]["shape"])
+            value = self.shape_static(prefix, shapes, s["value"]["shape"])
+            kind = (
+                f"ShapeKind::Map {{ key: &{key}, value: &{value}, "
+                f"min: {opt(s.get('min'))}, max: {opt(s.get('max'))} }}"
+            )
+        elif t == "structure":
+            kind = f"ShapeKind::Structure {{ members: {self.members(prefix, shapes, shape_name)} }}"
+        else:
+            raise GenError(f"{where}: input type {t!r} is not supported; extend the generator")
+        self.shape_items[static] = (
+            f"static {static}: Shape = Shape {{\n"
+            f"    name: {rust_str(shape_name)},\n"
+            f"    sensitive: {'true' if s.get('sensitive') else 'false'},\n"
+            f"    kind: {kind},\n"
+            "};"
+        )
+        return static
+
+    def members(self, prefix, shapes, struct_name):
+        s = shapes[struct_name]
+        required = set(s.get("required", []))
+        parts = []
+        for mname, m in s.get("members", {}).items():
+            if "locationName" in m or "location" in m:
+                raise GenError(
+                    f"{prefix} {struct_name}.{mname}: locationName/location not supported"
+                )
+            static = self.shape_static(prefix, shapes, m["shape"])
+            parts.append(
+                f"Member {{ name: {rust_str(mname)}, required: "
+                f"{'true' if mname in required else 'false'}, shape: &{static} }}"
+            )
+        if not parts:
+            return "&[]"
+        return "&[\n        " + ",\n        ".join(parts) + ",\n    ]"
+
+    def service(self, variant, filename, operations):
+        path = os.path.join(self.models_dir, filename)
+        with open(path, encoding="utf-8") as f:
+            model = json.load(f)
+        meta = model["metadata"]
+        if meta.get("protocol") != "query":
+            raise GenError(f"{filename}: protocol {meta.get('protocol')!r} is not query")
+        shapes = model["shapes"]
+        prefix = variant.upper()
+        out = self.out
+
+        out.append(f"// ---- {variant}: {meta['uid']} ----")
+        out.append(f"pub(crate) const {prefix}_API_VERSION: &str = {rust_str(meta['apiVersion'])};")
+        out.append(
+            f"pub(crate) const {prefix}_XML_NAMESPACE: &str = {rust_str(meta['xmlNamespace'])};"
+        )
+        out.append("")
+
+        op_statics = []
+        for op_name in sorted(operations):
+            if op_name not in model["operations"]:
+                raise GenError(f"{filename}: no operation {op_name}")
+            op = model["operations"][op_name]
+            if "input" in op:
+                members = self.members(prefix, shapes, op["input"]["shape"])
+            else:
+                members = "&[]"
+            codes = []
+            for e in op.get("errors", []):
+                codes.append(error_code(e["shape"], shapes[e["shape"]]))
+            static = f"{prefix}_OP_{upper_snake(op_name)}"
+            op_statics.append(static)
+            out.append(
+                f"static {static}: Operation = Operation {{\n"
+                f"    name: {rust_str(op_name)},\n"
+                f"    service: Service::{variant},\n"
+                f"    input: {members},\n"
+                f"    errors: &[{', '.join(rust_str(c) for c in codes)}],\n"
+                "};"
+            )
+        out.append("")
+        out.append("/// Sorted by name, for binary search.")
+        out.append(f"pub(crate) static {prefix}_OPERATIONS: &[&Operation] = &[")
+        for static in op_statics:
+            out.append(f"    &{static},")
+        out.append("];")
+        out.append("")
+
+        errors = {}
+        for shape_name, s in shapes.items():
+            if not s.get("exception"):
+                continue
+            code = error_code(shape_name, s)
+            err = s.get("error", {})
+            # Shapes without an `error` object say nothing about status or
+            # fault; they are client errors in practice (400, Sender).
+            status = int(err.get("httpStatusCode", 400))
+            sender = bool(err.get("senderFault", "error" not in s))
+            info = (code, status, sender)
+            if code in errors and errors[code] != info:
+                raise GenError(f"{filename}: error code {code} modeled twice differently")
+            errors[code] = info
+        out.append("/// Every modeled error shape, sorted by code, for binary search.")
+        out.append(f"pub(crate) static {prefix}_ERRORS: &[ErrorInfo] = &[")
+        for code in sorted(errors):
+            _, status, sender = errors[code]
+            out.append(
+                f"    ErrorInfo {{ code: {rust_str(code)}, http_status: {status}, "
+                f"sender_fault: {'true' if sender else 'false'} }},"
+            )
+        out.append("];")
+        out.append("")
+
+    def render(self):
+        for variant, filename, operations in SERVICES:
+            self.service(variant, filename, operations)
+        header = [
+            "// @generated by tools/gen_model.py from the botocore models",
+            "// " + ", ".join(f for _, f, _ in SERVICES) + ". Do not edit by hand.",
+            "//",
+            "// Regenerate from the workspace root after changing the operation lists",
+            "// in the script or updating the models:",
+            "//     python3 tools/gen_model.py [--models DIR]",
+            "// `python3 tools/gen_model.py --check` (run by the crate's tests) fails",
+            "// when this file is stale.",
+            "",
+            "use crate::{ErrorInfo, Member, Operation, Pattern, Service, Shape, ShapeKind};",
+            "",
+            "// ---- Patterns: model (Java) source and its Rust translation ----",
+        ]
+        body = header + self.pattern_items + [""] + ["// ---- Shapes ----"]
+        for name in sorted(self.shape_items):
+            body.append(self.shape_items[name])
+        body.append("")
+        body += self.out
+        while body and body[-1] == "":
+            body.pop()
+        return "\n".join(body) + "\n"
+
+
+def error_code(shape_name, shape):
+    return shape.get("error", {}).get("code", shape_name)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default=DEFAULT_MODELS, help="botocore models directory")
+    ap.add_argument("--check", action="store_true", help="fail if generated.rs is stale")
+    args = ap.parse_args()
+    try:
+        text = Generator(args.models).render()
+    except GenError as e:
+        print(f"gen_model: {e}", file=sys.stderr)
+        return 2
+    if args.check:
+        try:
+            with open(OUTPUT, encoding="utf-8") as f:
+                current = f.read()
+        except FileNotFoundError:
+            current = None
+        if current != text:
+            print(f"gen_model: {OUTPUT} is stale; run python3 tools/gen_model.py", file=sys.stderr)
+            return 1
+        print("gen_model: generated.rs is up to date")
+        return 0
+    with open(OUTPUT, "w", encoding="utf-8") as f:
+        f.write(text)
+    print(f"gen_model: wrote {OUTPUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
