@@ -498,6 +498,7 @@ def xml_error(resp: requests.Response, ns: str = IAM_NS) -> dict:
 # ---------------------------------------------------------------------------
 
 ALL_SERVERS: list["IamdServer"] = []
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def iamd_binary() -> str:
@@ -617,7 +618,7 @@ class IamdServer:
         try:
             with open(self.log_path, "rb") as f:
                 f.seek(start)
-                return f.read().decode("utf-8", "replace")
+                return _ANSI_RE.sub("", f.read().decode("utf-8", "replace"))
         except OSError:
             return ""
 

@@ -77,10 +77,7 @@ impl ApiError {
     }
 
     pub fn no_such_mfa_device(serial: &str) -> Self {
-        Self::new(
-            ErrorCode::NoSuchEntity,
-            format!("MFA Device with serial number {serial} does not exist."),
-        )
+        Self::new(ErrorCode::NoSuchEntity, format!("MFA Device with serial number {serial} does not exist."))
     }
 
     pub fn invalid_authentication_code() -> Self {

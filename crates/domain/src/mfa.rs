@@ -112,9 +112,7 @@ mod tests {
         let mut reader = decoder.read_info().unwrap();
         let mut buf = vec![0; reader.output_buffer_size().unwrap()];
         let info = reader.next_frame(&mut buf).unwrap();
-        let modules = qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M)
-            .unwrap()
-            .width();
+        let modules = qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M).unwrap().width();
         assert_eq!(info.width as usize, (modules + 8) * 6);
         assert_eq!(info.width, info.height);
         // The top-left finder pattern's corner module is dark, the quiet zone light.

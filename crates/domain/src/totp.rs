@@ -24,11 +24,7 @@ pub fn step_at(unix_seconds: i64) -> i64 {
 
 /// Parses a six-digit code; anything else can never match.
 pub fn parse_code(code: &str) -> Option<u32> {
-    if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
-        code.parse().ok()
-    } else {
-        None
-    }
+    if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) { code.parse().ok() } else { None }
 }
 
 /// A TOTP generator keyed with one device's seed.
@@ -50,12 +46,8 @@ impl TotpKey {
         mac.update(&(step as u64).to_be_bytes());
         let digest = mac.finalize().into_bytes();
         let offset = (digest[19] & 0x0f) as usize;
-        let binary = u32::from_be_bytes([
-            digest[offset] & 0x7f,
-            digest[offset + 1],
-            digest[offset + 2],
-            digest[offset + 3],
-        ]);
+        let binary =
+            u32::from_be_bytes([digest[offset] & 0x7f, digest[offset + 1], digest[offset + 2], digest[offset + 3]]);
         binary % 1_000_000
     }
 
@@ -122,10 +114,7 @@ pub fn verify_code(key: &TotpKey, code: &str, now_unix: i64, sync: DeviceSync) -
             found = Some(step);
         }
     }
-    found.map(|step| DeviceSync {
-        offset_steps: sync.offset_steps + (step - expected),
-        last_accepted_step: step,
-    })
+    found.map(|step| DeviceSync { offset_steps: sync.offset_steps + (step - expected), last_accepted_step: step })
 }
 
 #[cfg(test)]

@@ -152,20 +152,14 @@ pub struct Pattern {
 
 impl Pattern {
     pub(crate) const fn new(model: &'static str, rust: &'static str) -> Self {
-        Pattern {
-            model,
-            rust,
-            compiled: OnceLock::new(),
-        }
+        Pattern { model, rust, compiled: OnceLock::new() }
     }
 
     /// The compiled regex. The generator's output is covered by a test that
     /// compiles every pattern, so failure here is a generator bug.
     pub fn regex(&self) -> &Regex {
         self.compiled.get_or_init(|| {
-            Regex::new(self.rust).unwrap_or_else(|e| {
-                panic!("generated pattern {:?} does not compile: {e}", self.rust)
-            })
+            Regex::new(self.rust).unwrap_or_else(|e| panic!("generated pattern {:?} does not compile: {e}", self.rust))
         })
     }
 
@@ -188,9 +182,7 @@ pub struct ErrorInfo {
 /// `InvalidAction`). Names are case-sensitive, as on AWS.
 pub fn operation(service: Service, action: &str) -> Option<&'static Operation> {
     let ops = service.operations();
-    ops.binary_search_by(|op| op.name.cmp(action))
-        .ok()
-        .map(|i| ops[i])
+    ops.binary_search_by(|op| op.name.cmp(action)).ok().map(|i| ops[i])
 }
 
 /// Every operation served for `service`, sorted by name.
@@ -203,10 +195,7 @@ pub fn operations(service: Service) -> &'static [&'static Operation] {
 /// such as `AccessDenied` or `ValidationError`, which the server knows itself.
 pub fn error_info(service: Service, code: &str) -> Option<&'static ErrorInfo> {
     let errors = service.errors();
-    errors
-        .binary_search_by(|e| e.code.cmp(code))
-        .ok()
-        .map(|i| &errors[i])
+    errors.binary_search_by(|e| e.code.cmp(code)).ok().map(|i| &errors[i])
 }
 
 /// Every modeled error of `service`, sorted by code.
@@ -268,14 +257,8 @@ mod tests {
     fn service_metadata() {
         assert_eq!(Service::Iam.api_version(), "2010-05-08");
         assert_eq!(Service::Sts.api_version(), "2011-06-15");
-        assert_eq!(
-            Service::Iam.xml_namespace(),
-            "https://iam.amazonaws.com/doc/2010-05-08/"
-        );
-        assert_eq!(
-            Service::Sts.xml_namespace(),
-            "https://sts.amazonaws.com/doc/2011-06-15/"
-        );
+        assert_eq!(Service::Iam.xml_namespace(), "https://iam.amazonaws.com/doc/2010-05-08/");
+        assert_eq!(Service::Sts.xml_namespace(), "https://sts.amazonaws.com/doc/2011-06-15/");
     }
 
     fn info(service: Service, code: &str) -> (u16, bool) {
@@ -300,10 +283,7 @@ mod tests {
         // The code, not the shape name, is the key.
         assert!(error_info(Service::Iam, "NoSuchEntityException").is_none());
         // Error shapes without an `error` object fall back to the shape name.
-        assert_eq!(
-            info(Service::Iam, "OrganizationNotFoundException"),
-            (400, true)
-        );
+        assert_eq!(info(Service::Iam, "OrganizationNotFoundException"), (400, true));
         // Unmodeled common errors are the server's business.
         assert!(error_info(Service::Iam, "AccessDenied").is_none());
         assert!(error_info(Service::Sts, "NoSuchEntity").is_none());
@@ -347,10 +327,7 @@ mod tests {
             for op in operations(service) {
                 for m in op.input {
                     walk(m.shape, &mut |shape| {
-                        if let ShapeKind::String {
-                            pattern: Some(p), ..
-                        } = &shape.kind
-                        {
+                        if let ShapeKind::String { pattern: Some(p), .. } = &shape.kind {
                             assert!(Regex::new(p.rust).is_ok(), "{} / {}", p.model, p.rust);
                             count += 1;
                         }
@@ -363,13 +340,8 @@ mod tests {
 
     #[test]
     fn patterns_are_anchored_and_ascii_word() {
-        let user = operation(Service::Iam, "CreateUser")
-            .and_then(|op| op.member("UserName"))
-            .expect("UserName");
-        let ShapeKind::String {
-            pattern: Some(p), ..
-        } = &user.shape.kind
-        else {
+        let user = operation(Service::Iam, "CreateUser").and_then(|op| op.member("UserName")).expect("UserName");
+        let ShapeKind::String { pattern: Some(p), .. } = &user.shape.kind else {
             panic!("UserName has a pattern");
         };
         assert_eq!(p.model, r"[\w+=,.@-]+");
@@ -377,10 +349,7 @@ mod tests {
         assert!(!p.is_match("alice!"), "anchored at the end");
         assert!(!p.is_match("!alice"), "anchored at the start");
         assert!(!p.is_match("jos\u{e9}"), "Java \\w is ASCII-only");
-        assert!(
-            !p.is_match("\u{661}"),
-            "Arabic-Indic digit is not \\w in Java"
-        );
+        assert!(!p.is_match("\u{661}"), "Arabic-Indic digit is not \\w in Java");
         assert!(!p.is_match(""));
     }
 }

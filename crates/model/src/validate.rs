@@ -70,11 +70,7 @@ pub fn validate(op: &Operation, params: &[(String, String)]) -> Result<(), Valid
     }
     let plural = if errors.len() == 1 { "" } else { "s" };
     Err(ValidationError {
-        message: format!(
-            "{} validation error{plural} detected: {}",
-            errors.len(),
-            errors.join("; ")
-        ),
+        message: format!("{} validation error{plural} detected: {}", errors.len(), errors.join("; ")),
     })
 }
 
@@ -111,9 +107,7 @@ impl<'a> Node<'a> {
                 c.children
                     .iter()
                     .filter_map(|(index, node)| match index.parse::<u32>() {
-                        Ok(n) if n >= 1 && index.bytes().all(|b| b.is_ascii_digit()) => {
-                            Some((n, node))
-                        }
+                        Ok(n) if n >= 1 && index.bytes().all(|b| b.is_ascii_digit()) => Some((n, node)),
                         _ => None,
                     })
                     .collect()
@@ -140,18 +134,11 @@ fn join_path(prefix: Option<&str>, name: &str) -> String {
     }
 }
 
-fn check_members(
-    members: &[Member],
-    node: Option<&Node>,
-    prefix: Option<&str>,
-    errors: &mut Vec<String>,
-) {
+fn check_members(members: &[Member], node: Option<&Node>, prefix: Option<&str>, errors: &mut Vec<String>) {
     for member in members {
         let path = join_path(prefix, member.name);
         match node.and_then(|n| n.child(member.name)) {
-            Some(child) if is_present(member.shape, child) => {
-                check_value(member.shape, child, &path, errors)
-            }
+            Some(child) if is_present(member.shape, child) => check_value(member.shape, child, &path, errors),
             _ if member.required => errors.push(null_error(&path)),
             _ => {}
         }
@@ -171,10 +158,7 @@ struct Violation {
 
 impl Violation {
     fn new(constraint: String) -> Self {
-        Violation {
-            constraint,
-            omit_value: false,
-        }
+        Violation { constraint, omit_value: false }
     }
 }
 
@@ -185,13 +169,7 @@ fn message(value: Option<&str>, path: &str, constraint: &str) -> String {
     }
 }
 
-fn push_violations(
-    shape: &Shape,
-    shown: &str,
-    path: &str,
-    violations: Vec<Violation>,
-    errors: &mut Vec<String>,
-) {
+fn push_violations(shape: &Shape, shown: &str, path: &str, violations: Vec<Violation>, errors: &mut Vec<String>) {
     for v in violations {
         let value = (!shape.sensitive && !v.omit_value).then_some(shown);
         errors.push(message(value, path, &v.constraint));
@@ -201,15 +179,8 @@ fn push_violations(
 fn check_value(shape: &Shape, node: &Node, path: &str, errors: &mut Vec<String>) {
     match &shape.kind {
         ShapeKind::Structure { members } => check_members(members, Some(node), Some(path), errors),
-        ShapeKind::List { member, min, max } => {
-            check_list(shape, member, *min, *max, node, path, errors)
-        }
-        ShapeKind::Map {
-            key,
-            value,
-            min,
-            max,
-        } => check_map(shape, key, value, *min, *max, node, path, errors),
+        ShapeKind::List { member, min, max } => check_list(shape, member, *min, *max, node, path, errors),
+        ShapeKind::Map { key, value, min, max } => check_map(shape, key, value, *min, *max, node, path, errors),
         _ => {
             let raw = node.value.unwrap_or_default();
             let (shown, violations) = scalar_violations(shape, raw);
@@ -222,9 +193,7 @@ fn length_violations(len: usize, min: Option<u64>, max: Option<u64>) -> Vec<Viol
     let len = len as u64;
     let mut out = Vec::new();
     if let Some(min) = min.filter(|&m| len < m) {
-        out.push(Violation::new(format!(
-            "Member must have length greater than or equal to {min}"
-        )));
+        out.push(Violation::new(format!("Member must have length greater than or equal to {min}")));
     }
     if let Some(max) = max.filter(|&m| len > m) {
         out.push(Violation {
@@ -239,31 +208,18 @@ fn length_violations(len: usize, min: Option<u64>, max: Option<u64>) -> Vec<Viol
 /// integer as parsed, e.g. `'600'`; a string as sent).
 fn scalar_violations(shape: &Shape, raw: &str) -> (String, Vec<Violation>) {
     match &shape.kind {
-        ShapeKind::String {
-            min,
-            max,
-            pattern,
-            enum_values,
-        } => {
+        ShapeKind::String { min, max, pattern, enum_values } => {
             // Lengths count characters (Unicode scalar values), not bytes.
             let mut out = length_violations(raw.chars().count(), *min, *max);
             if let Some(p) = pattern.filter(|p| !p.is_match(raw)) {
-                out.push(Violation::new(format!(
-                    "Member must satisfy regular expression pattern: {}",
-                    p.model
-                )));
+                out.push(Violation::new(format!("Member must satisfy regular expression pattern: {}", p.model)));
             }
             if !enum_values.is_empty() && !enum_values.contains(&raw) {
-                out.push(Violation::new(format!(
-                    "Member must satisfy enum value set: [{}]",
-                    enum_values.join(", ")
-                )));
+                out.push(Violation::new(format!("Member must satisfy enum value set: [{}]", enum_values.join(", "))));
             }
             (raw.to_owned(), out)
         }
-        ShapeKind::Integer { min, max } => {
-            number_violations(raw.parse::<i32>().ok().map(i64::from), raw, *min, *max)
-        }
+        ShapeKind::Integer { min, max } => number_violations(raw.parse::<i32>().ok().map(i64::from), raw, *min, *max),
         ShapeKind::Long { min, max } => number_violations(raw.parse::<i64>().ok(), raw, *min, *max),
         ShapeKind::Boolean => {
             // AWS's wording for a malformed boolean is not recorded.
@@ -284,9 +240,7 @@ fn scalar_violations(shape: &Shape, raw: &str) -> (String, Vec<Violation>) {
             (raw.to_owned(), out)
         }
         // Aggregates are handled by check_value; never reached for them.
-        ShapeKind::List { .. } | ShapeKind::Map { .. } | ShapeKind::Structure { .. } => {
-            (raw.to_owned(), Vec::new())
-        }
+        ShapeKind::List { .. } | ShapeKind::Map { .. } | ShapeKind::Structure { .. } => (raw.to_owned(), Vec::new()),
     }
 }
 
@@ -298,39 +252,24 @@ static TIMESTAMP: LazyLock<Regex> = LazyLock::new(|| {
     .expect("timestamp regex compiles")
 });
 
-fn number_violations(
-    parsed: Option<i64>,
-    raw: &str,
-    min: Option<i64>,
-    max: Option<i64>,
-) -> (String, Vec<Violation>) {
+fn number_violations(parsed: Option<i64>, raw: &str, min: Option<i64>, max: Option<i64>) -> (String, Vec<Violation>) {
     let Some(n) = parsed else {
         // AWS's wording for a non-numeric (or out-of-range for its type)
         // number is not recorded; this is iamd's.
-        return (
-            raw.to_owned(),
-            vec![Violation::new("Member must be a number".to_owned())],
-        );
+        return (raw.to_owned(), vec![Violation::new("Member must be a number".to_owned())]);
     };
     let mut out = Vec::new();
     if let Some(min) = min.filter(|&m| n < m) {
-        out.push(Violation::new(format!(
-            "Member must have value greater than or equal to {min}"
-        )));
+        out.push(Violation::new(format!("Member must have value greater than or equal to {min}")));
     }
     if let Some(max) = max.filter(|&m| n > m) {
-        out.push(Violation::new(format!(
-            "Member must have value less than or equal to {max}"
-        )));
+        out.push(Violation::new(format!("Member must have value less than or equal to {max}")));
     }
     (n.to_string(), out)
 }
 
 fn is_scalar(shape: &Shape) -> bool {
-    !matches!(
-        shape.kind,
-        ShapeKind::List { .. } | ShapeKind::Map { .. } | ShapeKind::Structure { .. }
-    )
+    !matches!(shape.kind, ShapeKind::List { .. } | ShapeKind::Map { .. } | ShapeKind::Structure { .. })
 }
 
 /// Check every scalar of a collection and fold the violated constraints into
@@ -385,17 +324,10 @@ fn check_list(
 
     if is_scalar(element) {
         let mut constraints = Vec::new();
-        let too_long = fold_scalars(
-            element,
-            elements.values().map(|e| e.value),
-            &mut constraints,
-        );
+        let too_long = fold_scalars(element, elements.values().map(|e| e.value), &mut constraints);
         if !constraints.is_empty() {
             let value = shown.as_deref().filter(|_| !too_long);
-            let constraint = format!(
-                "Member must satisfy constraint: [{}]",
-                constraints.join(", ")
-            );
+            let constraint = format!("Member must satisfy constraint: [{}]", constraints.join(", "));
             errors.push(message(value, path, &constraint));
         }
         return;
@@ -418,22 +350,19 @@ fn check_map(
     errors: &mut Vec<String>,
 ) {
     let entries = node.indexed("entry");
-    let pairs: Vec<(Option<&str>, Option<&Node>)> = entries
-        .values()
-        .map(|e| (e.child("key").and_then(|k| k.value), e.child("value")))
-        .collect();
+    let pairs: Vec<(Option<&str>, Option<&Node>)> =
+        entries.values().map(|e| (e.child("key").and_then(|k| k.value), e.child("value"))).collect();
     // Java's `{k=v, ...}` rendering, for scalar keys and values only.
-    let shown =
-        (is_scalar(value) && !map.sensitive && !key.sensitive && !value.sensitive).then(|| {
-            let items: Vec<String> = pairs
-                .iter()
-                .map(|(k, v)| {
-                    let v = v.and_then(|v| v.value).unwrap_or("null");
-                    format!("{}={v}", k.unwrap_or("null"))
-                })
-                .collect();
-            format!("{{{}}}", items.join(", "))
-        });
+    let shown = (is_scalar(value) && !map.sensitive && !key.sensitive && !value.sensitive).then(|| {
+        let items: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| {
+                let v = v.and_then(|v| v.value).unwrap_or("null");
+                format!("{}={v}", k.unwrap_or("null"))
+            })
+            .collect();
+        format!("{{{}}}", items.join(", "))
+    });
 
     for v in length_violations(entries.len(), min, max) {
         let value = shown.as_deref().filter(|_| !v.omit_value);
@@ -443,15 +372,8 @@ fn check_map(
     let mut key_constraints = Vec::new();
     let keys_too_long = fold_scalars(key, pairs.iter().map(|(k, _)| *k), &mut key_constraints);
     if !key_constraints.is_empty() {
-        let constraint = format!(
-            "Map keys must satisfy constraint: [{}]",
-            key_constraints.join(", ")
-        );
-        errors.push(message(
-            shown.as_deref().filter(|_| !keys_too_long),
-            path,
-            &constraint,
-        ));
+        let constraint = format!("Map keys must satisfy constraint: [{}]", key_constraints.join(", "));
+        errors.push(message(shown.as_deref().filter(|_| !keys_too_long), path, &constraint));
     }
 
     if is_scalar(value) {
@@ -459,15 +381,8 @@ fn check_map(
         let values = pairs.iter().map(|(_, v)| v.and_then(|v| v.value));
         let too_long = fold_scalars(value, values, &mut constraints);
         if !constraints.is_empty() {
-            let constraint = format!(
-                "Map values must satisfy constraint: [{}]",
-                constraints.join(", ")
-            );
-            errors.push(message(
-                shown.as_deref().filter(|_| !too_long),
-                path,
-                &constraint,
-            ));
+            let constraint = format!("Map values must satisfy constraint: [{}]", constraints.join(", "));
+            errors.push(message(shown.as_deref().filter(|_| !too_long), path, &constraint));
         }
         return;
     }

@@ -10,21 +10,16 @@ fn workspace_root() -> PathBuf {
 }
 
 fn models_dir(root: &Path) -> Option<PathBuf> {
-    [
-        root.join("../shared/spec/models"),
-        PathBuf::from("/work/shared/spec/models"),
-    ]
-    .into_iter()
-    .find(|dir| dir.join("iam-service-2.json").is_file())
+    [root.join("../shared/spec/models"), PathBuf::from("/work/shared/spec/models")]
+        .into_iter()
+        .find(|dir| dir.join("iam-service-2.json").is_file())
 }
 
 #[test]
 fn generated_file_is_up_to_date() {
     let root = workspace_root();
     let Some(models) = models_dir(&root) else {
-        eprintln!(
-            "SKIP generated_file_is_up_to_date: botocore models not found beside the workspace"
-        );
+        eprintln!("SKIP generated_file_is_up_to_date: botocore models not found beside the workspace");
         return;
     };
     let output = Command::new("python3")

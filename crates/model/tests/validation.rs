@@ -8,10 +8,7 @@ fn op(service: Service, name: &str) -> &'static Operation {
 }
 
 fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
 }
 
 /// The message of the expected validation failure.
@@ -59,24 +56,12 @@ fn valid_requests_pass() {
     pass(STS, "GetCallerIdentity", &[("Action", "GetCallerIdentity")]);
     pass(IAM, "GetAccountSummary", &[]);
     pass(STS, "GetSessionToken", &[("DurationSeconds", "900")]);
-    pass(
-        IAM,
-        "UpdateAccountPasswordPolicy",
-        &[("MinimumPasswordLength", "14"), ("RequireSymbols", "true")],
-    );
+    pass(IAM, "UpdateAccountPasswordPolicy", &[("MinimumPasswordLength", "14"), ("RequireSymbols", "true")]);
 }
 
 #[test]
 fn unknown_parameters_are_ignored() {
-    pass(
-        IAM,
-        "GetUser",
-        &[
-            ("X-Amz-Signature", "abc"),
-            ("Unknown", "!!!"),
-            ("UserName", "bob"),
-        ],
-    );
+    pass(IAM, "GetUser", &[("X-Amz-Signature", "abc"), ("Unknown", "!!!"), ("UserName", "bob")]);
 }
 
 #[test]
@@ -91,11 +76,7 @@ fn pattern_violation_quotes_the_value_and_the_model_pattern() {
 fn max_length_omits_the_value() {
     let path = format!("/{}/", "a".repeat(511));
     assert_eq!(
-        fail(
-            IAM,
-            "CreateVirtualMFADevice",
-            &[("VirtualMFADeviceName", "dev"), ("Path", &path)]
-        ),
+        fail(IAM, "CreateVirtualMFADevice", &[("VirtualMFADeviceName", "dev"), ("Path", &path)]),
         "1 validation error detected: Value at 'path' failed to satisfy constraint: Member must have length less than or equal to 512"
     );
 }
@@ -155,19 +136,11 @@ fn non_numbers_and_non_booleans() {
         "1 validation error detected: Value '4294967296' at 'maxItems' failed to satisfy constraint: Member must be a number"
     );
     assert_eq!(
-        fail(
-            IAM,
-            "UpdateAccountPasswordPolicy",
-            &[("RequireSymbols", "yes")]
-        ),
+        fail(IAM, "UpdateAccountPasswordPolicy", &[("RequireSymbols", "yes")]),
         "1 validation error detected: Value 'yes' at 'requireSymbols' failed to satisfy constraint: Member must be a boolean"
     );
     assert_eq!(
-        fail(
-            IAM,
-            "UpdateAccountPasswordPolicy",
-            &[("RequireSymbols", "True")]
-        ),
+        fail(IAM, "UpdateAccountPasswordPolicy", &[("RequireSymbols", "True")]),
         "1 validation error detected: Value 'True' at 'requireSymbols' failed to satisfy constraint: Member must be a boolean"
     );
 }
@@ -175,24 +148,10 @@ fn non_numbers_and_non_booleans() {
 #[test]
 fn enum_violation_lists_the_value_set() {
     assert_eq!(
-        fail(
-            IAM,
-            "UpdateAccessKey",
-            &[
-                ("AccessKeyId", "AKIAIOSFODNN7EXAMPLE"),
-                ("Status", "Enabled")
-            ]
-        ),
+        fail(IAM, "UpdateAccessKey", &[("AccessKeyId", "AKIAIOSFODNN7EXAMPLE"), ("Status", "Enabled")]),
         "1 validation error detected: Value 'Enabled' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive, Expired]"
     );
-    pass(
-        IAM,
-        "UpdateAccessKey",
-        &[
-            ("AccessKeyId", "AKIAIOSFODNN7EXAMPLE"),
-            ("Status", "Inactive"),
-        ],
-    );
+    pass(IAM, "UpdateAccessKey", &[("AccessKeyId", "AKIAIOSFODNN7EXAMPLE"), ("Status", "Inactive")]);
 }
 
 #[test]
@@ -244,10 +203,7 @@ fn tag_list_element_errors_use_wire_index() {
             &[
                 ("UserName", "alice"),
                 ("Tags.member.6.Key", "Source"),
-                (
-                    "Tags.member.6.Value",
-                    "SourceIP: 1.2.3.4, UserAgent: aws-cli/2.1.17"
-                ),
+                ("Tags.member.6.Value", "SourceIP: 1.2.3.4, UserAgent: aws-cli/2.1.17"),
             ]
         ),
         r"1 validation error detected: Value 'SourceIP: 1.2.3.4, UserAgent: aws-cli/2.1.17' at 'tags.6.member.value' failed to satisfy constraint: Member must satisfy regular expression pattern: [\p{L}\p{Z}\p{N}_.:/=+\-@]*"
@@ -257,10 +213,7 @@ fn tag_list_element_errors_use_wire_index() {
         fail(
             IAM,
             "TagMFADevice",
-            &[
-                ("SerialNumber", "arn:aws:iam::123456789012:mfa/alice"),
-                ("Tags.member.1.Key", "team"),
-            ]
+            &[("SerialNumber", "arn:aws:iam::123456789012:mfa/alice"), ("Tags.member.1.Key", "team"),]
         ),
         "1 validation error detected: Value null at 'tags.1.member.value' failed to satisfy constraint: Member must not be null"
     );
@@ -289,10 +242,7 @@ fn tag_list_element_errors_use_wire_index() {
 
 #[test]
 fn too_many_tags_is_a_length_error_on_the_list() {
-    let mut pairs: Vec<(String, String)> = vec![(
-        "SerialNumber".into(),
-        "arn:aws:iam::123456789012:mfa/alice".into(),
-    )];
+    let mut pairs: Vec<(String, String)> = vec![("SerialNumber".into(), "arn:aws:iam::123456789012:mfa/alice".into())];
     for i in 1..=51 {
         pairs.push((format!("Tags.member.{i}.Key"), format!("k{i}")));
         pairs.push((format!("Tags.member.{i}.Value"), format!("v{i}")));
@@ -332,15 +282,7 @@ fn scalar_list_elements_are_reported_on_the_list() {
         ),
         r"1 validation error detected: Value '[ok, bad{key}, ]' at 'tagKeys' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy regular expression pattern: [\p{L}\p{Z}\p{N}_.:/=+\-@]+, Member must have length greater than or equal to 1]"
     );
-    pass(
-        IAM,
-        "UntagUser",
-        &[
-            ("UserName", "alice"),
-            ("TagKeys.member.1", "team"),
-            ("TagKeys.member.2", "cost:center"),
-        ],
-    );
+    pass(IAM, "UntagUser", &[("UserName", "alice"), ("TagKeys.member.1", "team"), ("TagKeys.member.2", "cost:center")]);
 }
 
 #[test]
@@ -392,26 +334,10 @@ fn length_counts_characters_not_bytes() {
     assert!(msg.contains("regular expression pattern"), "{msg}");
     // 256 CJK characters fit a tag value (768 bytes).
     let value = "東".repeat(256);
-    pass(
-        IAM,
-        "TagUser",
-        &[
-            ("UserName", "alice"),
-            ("Tags.member.1.Key", "k"),
-            ("Tags.member.1.Value", &value),
-        ],
-    );
+    pass(IAM, "TagUser", &[("UserName", "alice"), ("Tags.member.1.Key", "k"), ("Tags.member.1.Value", &value)]);
     let value = "東".repeat(257);
     assert_eq!(
-        fail(
-            IAM,
-            "TagUser",
-            &[
-                ("UserName", "alice"),
-                ("Tags.member.1.Key", "k"),
-                ("Tags.member.1.Value", &value),
-            ]
-        ),
+        fail(IAM, "TagUser", &[("UserName", "alice"), ("Tags.member.1.Key", "k"), ("Tags.member.1.Value", &value),]),
         "1 validation error detected: Value at 'tags.1.member.value' failed to satisfy constraint: Member must have length less than or equal to 256"
     );
 }
@@ -419,11 +345,7 @@ fn length_counts_characters_not_bytes() {
 #[test]
 fn sensitive_values_are_never_echoed() {
     assert_eq!(
-        fail(
-            IAM,
-            "CreateLoginProfile",
-            &[("UserName", "alice"), ("Password", "")]
-        ),
+        fail(IAM, "CreateLoginProfile", &[("UserName", "alice"), ("Password", "")]),
         concat!(
             r"2 validation errors detected: ",
             r"Value at 'password' failed to satisfy constraint: Member must have length greater than or equal to 1; ",
@@ -431,11 +353,7 @@ fn sensitive_values_are_never_echoed() {
         )
     );
     assert_eq!(
-        fail(
-            IAM,
-            "ChangePassword",
-            &[("OldPassword", "secret\u{1}"), ("NewPassword", "x")]
-        ),
+        fail(IAM, "ChangePassword", &[("OldPassword", "secret\u{1}"), ("NewPassword", "x")]),
         r"1 validation error detected: Value at 'oldPassword' failed to satisfy constraint: Member must satisfy regular expression pattern: [\u0009\u000A\u000D\u0020-\u00FF]+"
     );
     assert_eq!(

@@ -105,7 +105,11 @@ async fn ensure_root(store: &dyn Store, key: &MasterKey, args: &ServeArgs, now: 
             if !valid_id || secret.is_empty() {
                 bail!("root access key id must be 16-128 letters and digits and the secret non-empty");
             }
-            let root = NewAccessKey { access_key_id: id.clone(), secret_sealed: key.seal(secret.as_bytes(), id), created_at: now };
+            let root = NewAccessKey {
+                access_key_id: id.clone(),
+                secret_sealed: key.seal(secret.as_bytes(), id),
+                created_at: now,
+            };
             store.ensure_account(&account_id, Some(root), now).await?;
             if store.find_access_key(id).await?.is_none_or(|k| k.account_id != account_id || k.user.is_some()) {
                 bail!("access key {id} already belongs to another identity");
@@ -116,11 +120,14 @@ async fn ensure_root(store: &dyn Store, key: &MasterKey, args: &ServeArgs, now: 
             if store.account_counts(&account_id).await?.root_access_keys == 0 {
                 let id = ids::new_access_key_id();
                 let secret = ids::new_secret_access_key();
-                let root = NewAccessKey { access_key_id: id.clone(), secret_sealed: key.seal(secret.as_bytes(), &id), created_at: now };
+                let root = NewAccessKey {
+                    access_key_id: id.clone(),
+                    secret_sealed: key.seal(secret.as_bytes(), &id),
+                    created_at: now,
+                };
                 store.ensure_account(&account_id, Some(root), now).await?;
-                let text = format!(
-                    "IAMD_ACCOUNT_ID={account_id}\nAWS_ACCESS_KEY_ID={id}\nAWS_SECRET_ACCESS_KEY={secret}\n"
-                );
+                let text =
+                    format!("IAMD_ACCOUNT_ID={account_id}\nAWS_ACCESS_KEY_ID={id}\nAWS_SECRET_ACCESS_KEY={secret}\n");
                 let path = args.data_dir.join(GENERATED_CREDENTIALS_FILE);
                 write_private(&path, &text)?;
                 // Shown once, on the terminal of whoever started iamd; never logged.

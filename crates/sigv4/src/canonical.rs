@@ -14,11 +14,7 @@ pub(crate) const TERMINATOR: &str = "aws4_request";
 pub(crate) const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 
 /// Everything except RFC 3986 "unreserved" characters gets percent-encoded.
-const QUERY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+const QUERY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 /// Path segments keep their `/` separators.
 const PATH_ENCODE: &AsciiSet = &QUERY_ENCODE.remove(b'/');
 
@@ -88,10 +84,7 @@ pub(crate) fn parse_query(raw: &str) -> Vec<QueryParam> {
         .filter(|piece| !piece.is_empty())
         .map(|piece| {
             let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
-            QueryParam {
-                key: form_decode(key),
-                value: form_decode(value),
-            }
+            QueryParam { key: form_decode(key), value: form_decode(value) }
         })
         .collect()
 }
@@ -104,12 +97,7 @@ fn form_decode(s: &str) -> Vec<u8> {
 /// Sorted by encoded key, then encoded value, as the spec requires.
 pub(crate) fn canonical_query<'a>(params: impl Iterator<Item = &'a QueryParam>) -> String {
     let mut encoded: Vec<(String, String)> = params
-        .map(|p| {
-            (
-                percent_encode(&p.key, QUERY_ENCODE).to_string(),
-                percent_encode(&p.value, QUERY_ENCODE).to_string(),
-            )
-        })
+        .map(|p| (percent_encode(&p.key, QUERY_ENCODE).to_string(), percent_encode(&p.value, QUERY_ENCODE).to_string()))
         .collect();
     encoded.sort();
     let mut out = String::new();
@@ -187,10 +175,7 @@ pub(crate) fn canonical_request(input: &CanonicalInput<'_>) -> Vec<u8> {
 }
 
 pub(crate) fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> String {
-    format!(
-        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-        sha256_hex(canonical_request)
-    )
+    format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", sha256_hex(canonical_request))
 }
 
 pub(crate) fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
@@ -237,10 +222,7 @@ mod tests {
     #[test]
     fn query_sorting_and_encoding() {
         let params = parse_query("b=2&a=z&a=y&c&d=x+y%2Bz&&e=%7e");
-        assert_eq!(
-            canonical_query(params.iter()),
-            "a=y&a=z&b=2&c=&d=x%20y%2Bz&e=~"
-        );
+        assert_eq!(canonical_query(params.iter()), "a=y&a=z&b=2&c=&d=x%20y%2Bz&e=~");
     }
 
     #[test]
@@ -250,10 +232,7 @@ mod tests {
         h.append("x-a", "three".parse().unwrap());
         h.append("x-a", "   ".parse().unwrap());
         h.append("x-a", "four, five".parse().unwrap());
-        assert_eq!(
-            canonical_header_value(&h, "x-a"),
-            b"one two,three,,four, five"
-        );
+        assert_eq!(canonical_header_value(&h, "x-a"), b"one two,three,,four, five");
         assert_eq!(canonical_header_value(&h, "x-missing"), b"");
     }
 }

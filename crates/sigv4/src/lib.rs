@@ -102,10 +102,7 @@ impl std::fmt::Debug for Presented {
             .field("service", &self.service)
             .field("timestamp", &self.timestamp)
             .field("signed_headers", &self.signed_headers)
-            .field(
-                "security_token",
-                &self.security_token.as_ref().map(|_| "<redacted>"),
-            )
+            .field("security_token", &self.security_token.as_ref().map(|_| "<redacted>"))
             .field("location", &self.location)
             .finish_non_exhaustive()
     }
@@ -120,22 +117,14 @@ impl Presented {
     /// `X-Amz-Expires` of a pre-signed request, if it had one.
     pub fn expires(&self) -> Option<Duration> {
         match self.location {
-            Location::Query {
-                expires: Some(secs),
-            } => Some(Duration::seconds(i64::from(secs))),
+            Location::Query { expires: Some(secs) } => Some(Duration::seconds(i64::from(secs))),
             _ => None,
         }
     }
 
     /// `date/region/service/aws4_request`.
     pub fn credential_scope(&self) -> String {
-        format!(
-            "{}/{}/{}/{}",
-            self.date,
-            self.region,
-            self.service,
-            canonical::TERMINATOR
-        )
+        format!("{}/{}/{}/{}", self.date, self.region, self.service, canonical::TERMINATOR)
     }
 
     /// Rejects a credential scoped to another service, with AWS's wording.
@@ -143,9 +132,7 @@ impl Presented {
         if self.service == service {
             Ok(())
         } else {
-            Err(SigError::incomplete(format_args!(
-                "Credential should be scoped to correct service: '{service}'. "
-            )))
+            Err(SigError::incomplete(format_args!("Credential should be scoped to correct service: '{service}'. ")))
         }
     }
 
@@ -207,25 +194,15 @@ pub fn verify(
         // the contents; the length of a signature is no secret.
         matched |= expected.as_bytes().ct_eq(presented.signature.as_bytes());
     }
-    if bool::from(matched) {
-        Ok(())
-    } else {
-        Err(SigError::mismatch())
-    }
+    if bool::from(matched) { Ok(()) } else { Err(SigError::mismatch()) }
 }
 
 /// The canonical request the signature of `req` should cover, for error
 /// messages and debugging. For a pre-signed request whose session token may
 /// or may not have been signed, this is the variant that includes it.
-pub fn canonical_request(
-    req: &RequestParts<'_>,
-    presented: &Presented,
-) -> Result<String, SigError> {
+pub fn canonical_request(req: &RequestParts<'_>, presented: &Presented) -> Result<String, SigError> {
     let payload_hash = payload_hash(req)?;
-    let query = canonical_query_candidates(req, presented)
-        .into_iter()
-        .next()
-        .unwrap_or_default();
+    let query = canonical_query_candidates(req, presented).into_iter().next().unwrap_or_default();
     let creq = canonical::canonical_request(&CanonicalInput {
         method: req.method,
         path: req.path,
@@ -239,11 +216,7 @@ pub fn canonical_request(
 
 /// The string to sign for a canonical request from [`canonical_request`].
 pub fn string_to_sign(presented: &Presented, canonical_request: &str) -> String {
-    canonical::string_to_sign(
-        &presented.amz_date,
-        &presented.credential_scope(),
-        canonical_request.as_bytes(),
-    )
+    canonical::string_to_sign(&presented.amz_date, &presented.credential_scope(), canonical_request.as_bytes())
 }
 
 /// The canonical query strings the client may have signed.
@@ -262,12 +235,7 @@ fn canonical_query_candidates(req: &RequestParts<'_>, presented: &Presented) -> 
     let signed = |p: &&canonical::QueryParam| p.key != b"X-Amz-Signature";
     let mut out = vec![canonical::canonical_query(params.iter().filter(signed))];
     if params.iter().any(|p| p.key == b"X-Amz-Security-Token") {
-        out.push(canonical::canonical_query(
-            params
-                .iter()
-                .filter(signed)
-                .filter(|p| p.key != b"X-Amz-Security-Token"),
-        ));
+        out.push(canonical::canonical_query(params.iter().filter(signed).filter(|p| p.key != b"X-Amz-Security-Token")));
     }
     out
 }
@@ -300,8 +268,7 @@ fn payload_hash(req: &RequestParts<'_>) -> Result<String, SigError> {
         Ok(claimed.to_owned())
     } else {
         Err(SigError::SignatureDoesNotMatch(
-            "The provided 'x-amz-content-sha256' header does not match what was computed."
-                .to_owned(),
+            "The provided 'x-amz-content-sha256' header does not match what was computed.".to_owned(),
         ))
     }
 }
@@ -316,10 +283,7 @@ fn payload_hash(req: &RequestParts<'_>) -> Result<String, SigError> {
 fn check_time(presented: &Presented, now: OffsetDateTime) -> Result<(), SigError> {
     // X-Amz-Date has one-second resolution; compare at the same resolution so
     // that "exactly 15 minutes" is exact.
-    let now = now
-        .to_offset(time::UtcOffset::UTC)
-        .replace_nanosecond(0)
-        .expect("0 is a valid nanosecond");
+    let now = now.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).expect("0 is a valid nanosecond");
     let ts = presented.timestamp;
 
     if ts > now + MAX_CLOCK_SKEW {

@@ -6,13 +6,10 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-const AMZ_DATE_FORMAT: &[FormatItem<'static>] =
-    format_description!("[year][month][day]T[hour][minute][second]Z");
+const AMZ_DATE_FORMAT: &[FormatItem<'static>] = format_description!("[year][month][day]T[hour][minute][second]Z");
 
 pub(crate) fn format_amz_date(t: OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC)
-        .format(AMZ_DATE_FORMAT)
-        .expect("a UTC date formats")
+    t.to_offset(time::UtcOffset::UTC).format(AMZ_DATE_FORMAT).expect("a UTC date formats")
 }
 
 /// `yyyymmddThhmmssZ`, exactly 16 ASCII characters, in UTC.
@@ -26,9 +23,7 @@ fn parse_amz_date(value: &str) -> Result<OffsetDateTime, SigError> {
     if value.len() != 16 || !value.is_ascii() {
         return Err(bad());
     }
-    PrimitiveDateTime::parse(value, AMZ_DATE_FORMAT)
-        .map(PrimitiveDateTime::assume_utc)
-        .map_err(|_| bad())
+    PrimitiveDateTime::parse(value, AMZ_DATE_FORMAT).map(PrimitiveDateTime::assume_utc).map_err(|_| bad())
 }
 
 /// The three things both signature locations carry, still unparsed.
@@ -43,9 +38,7 @@ pub(crate) fn parse(req: &RequestParts<'_>) -> Result<Presented, SigError> {
     let mut auth_headers = req.headers.get_all(http::header::AUTHORIZATION).iter();
     let auth_header = auth_headers.next();
     if auth_headers.next().is_some() {
-        return Err(SigError::incomplete(
-            "Only one Authorization header is allowed.",
-        ));
+        return Err(SigError::incomplete("Only one Authorization header is allowed."));
     }
     let params = parse_query(req.query);
     let has_query_auth = params.iter().any(|p| p.key == b"X-Amz-Algorithm");
@@ -56,9 +49,9 @@ pub(crate) fn parse(req: &RequestParts<'_>) -> Result<Presented, SigError> {
             "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified",
         )),
         (Some(value), false) => {
-            let value = value.to_str().map_err(|_| {
-                SigError::incomplete("Authorization header contains invalid characters.")
-            })?;
+            let value = value
+                .to_str()
+                .map_err(|_| SigError::incomplete("Authorization header contains invalid characters."))?;
             parse_header_auth(req, value)
         }
         (None, true) => parse_query_auth(req, &params),
@@ -69,9 +62,7 @@ fn header_str<'a>(req: &'a RequestParts<'_>, name: &str) -> Result<Option<&'a st
     req.headers
         .get(name)
         .map(|v| {
-            v.to_str().map_err(|_| {
-                SigError::incomplete(format_args!("Header '{name}' contains invalid characters."))
-            })
+            v.to_str().map_err(|_| SigError::incomplete(format_args!("Header '{name}' contains invalid characters.")))
         })
         .transpose()
 }
@@ -80,14 +71,9 @@ fn parse_header_auth(req: &RequestParts<'_>, authorization: &str) -> Result<Pres
     let amz_date = header_str(req, "x-amz-date")?;
     let security_token = header_str(req, "x-amz-security-token")?.map(str::to_owned);
 
-    let (scheme, rest) = authorization
-        .trim()
-        .split_once(' ')
-        .unwrap_or((authorization.trim(), ""));
+    let (scheme, rest) = authorization.trim().split_once(' ').unwrap_or((authorization.trim(), ""));
     if scheme != ALGORITHM && scheme.starts_with("AWS4-") {
-        return Err(SigError::incomplete(format_args!(
-            "Unsupported AWS 'algorithm': '{scheme}'."
-        )));
+        return Err(SigError::incomplete(format_args!("Unsupported AWS 'algorithm': '{scheme}'.")));
     }
 
     let mut credential = None;
@@ -119,43 +105,23 @@ fn parse_header_auth(req: &RequestParts<'_>, authorization: &str) -> Result<Pres
     }
 
     let mut missing = String::new();
-    for (name, value) in [
-        ("Credential", credential),
-        ("Signature", signature),
-        ("SignedHeaders", signed_headers),
-    ] {
+    for (name, value) in [("Credential", credential), ("Signature", signature), ("SignedHeaders", signed_headers)] {
         if value.is_none() {
-            missing.push_str(&format!(
-                "Authorization header requires '{name}' parameter. "
-            ));
+            missing.push_str(&format!("Authorization header requires '{name}' parameter. "));
         }
     }
     if amz_date.is_none() {
-        missing.push_str(
-            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ",
-        );
+        missing.push_str("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ");
     }
     match (credential, signed_headers, signature, amz_date) {
-        (Some(credential), Some(signed_headers), Some(signature), Some(amz_date)) => build(
-            RawAuth {
-                credential,
-                signed_headers,
-                signature,
-                amz_date,
-            },
-            Location::Header,
-            security_token,
-        ),
-        _ => Err(SigError::incomplete(format_args!(
-            "{missing}Authorization={authorization}"
-        ))),
+        (Some(credential), Some(signed_headers), Some(signature), Some(amz_date)) => {
+            build(RawAuth { credential, signed_headers, signature, amz_date }, Location::Header, security_token)
+        }
+        _ => Err(SigError::incomplete(format_args!("{missing}Authorization={authorization}"))),
     }
 }
 
-fn parse_query_auth(
-    req: &RequestParts<'_>,
-    params: &[crate::canonical::QueryParam],
-) -> Result<Presented, SigError> {
+fn parse_query_auth(req: &RequestParts<'_>, params: &[crate::canonical::QueryParam]) -> Result<Presented, SigError> {
     // Each authentication parameter once, as UTF-8.
     let get = |name: &str| -> Result<Option<&str>, SigError> {
         let mut found = params.iter().filter(|p| p.key == name.as_bytes());
@@ -167,11 +133,9 @@ fn parse_query_auth(
                 "AWS query-string parameter '{name}' must not be repeated. Re-examine the query-string parameters."
             )));
         }
-        std::str::from_utf8(&first.value).map(Some).map_err(|_| {
-            SigError::incomplete(format_args!(
-                "AWS query-string parameter '{name}' is not valid UTF-8."
-            ))
-        })
+        std::str::from_utf8(&first.value)
+            .map(Some)
+            .map_err(|_| SigError::incomplete(format_args!("AWS query-string parameter '{name}' is not valid UTF-8.")))
     };
 
     let algorithm = get("X-Amz-Algorithm")?;
@@ -191,17 +155,13 @@ fn parse_query_auth(
         ("X-Amz-Date", amz_date),
     ] {
         if value.is_none() {
-            missing.push_str(&format!(
-                "AWS query-string parameters must include '{name}'. "
-            ));
+            missing.push_str(&format!("AWS query-string parameters must include '{name}'. "));
         }
     }
     let (Some(algorithm), Some(credential), Some(signature), Some(signed_headers), Some(amz_date)) =
         (algorithm, credential, signature, signed_headers, amz_date)
     else {
-        return Err(SigError::incomplete(format_args!(
-            "{missing}Re-examine the query-string parameters."
-        )));
+        return Err(SigError::incomplete(format_args!("{missing}Re-examine the query-string parameters.")));
     };
     if algorithm != ALGORITHM {
         return Err(SigError::incomplete(format_args!(
@@ -210,9 +170,7 @@ fn parse_query_auth(
     }
     let expires = expires
         .map(|e| {
-            let secs: u32 = e
-                .parse()
-                .map_err(|_| SigError::incomplete("X-Amz-Expires should be a number"))?;
+            let secs: u32 = e.parse().map_err(|_| SigError::incomplete("X-Amz-Expires should be a number"))?;
             if secs > MAX_PRESIGNED_EXPIRES_SECS {
                 return Err(SigError::incomplete(format_args!(
                     "X-Amz-Expires must be less than a week (in seconds) that is {MAX_PRESIGNED_EXPIRES_SECS}"
@@ -226,24 +184,11 @@ fn parse_query_auth(
         Some(t) => Some(t.to_owned()),
         None => header_str(req, "x-amz-security-token")?.map(str::to_owned),
     };
-    build(
-        RawAuth {
-            credential,
-            signed_headers,
-            signature,
-            amz_date,
-        },
-        Location::Query { expires },
-        token,
-    )
+    build(RawAuth { credential, signed_headers, signature, amz_date }, Location::Query { expires }, token)
 }
 
 /// Checks shared by both locations: credential scope, date, signed headers.
-fn build(
-    raw: RawAuth<'_>,
-    location: Location,
-    security_token: Option<String>,
-) -> Result<Presented, SigError> {
+fn build(raw: RawAuth<'_>, location: Location, security_token: Option<String>) -> Result<Presented, SigError> {
     let parts: Vec<&str> = raw.credential.split('/').collect();
     let &[access_key_id, date, region, service, terminator] = parts.as_slice() else {
         return Err(SigError::incomplete(format_args!(
@@ -257,14 +202,10 @@ fn build(
         )));
     }
     if region.is_empty() {
-        return Err(SigError::incomplete(
-            "Credential should be scoped to a valid region. ",
-        ));
+        return Err(SigError::incomplete("Credential should be scoped to a valid region. "));
     }
     if service.is_empty() {
-        return Err(SigError::incomplete(
-            "Credential should be scoped to a valid service. ",
-        ));
+        return Err(SigError::incomplete("Credential should be scoped to a valid service. "));
     }
 
     let timestamp = parse_amz_date(raw.amz_date)?;
@@ -278,14 +219,10 @@ fn build(
         )));
     }
 
-    let mut signed_headers: Vec<String> = raw
-        .signed_headers
-        .split(';')
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
-    if let Some(bad) = signed_headers
-        .iter()
-        .find(|h| h.is_empty() || http::HeaderName::from_bytes(h.as_bytes()).is_err())
+    let mut signed_headers: Vec<String> =
+        raw.signed_headers.split(';').map(|h| h.trim().to_ascii_lowercase()).collect();
+    if let Some(bad) =
+        signed_headers.iter().find(|h| h.is_empty() || http::HeaderName::from_bytes(h.as_bytes()).is_err())
     {
         return Err(SigError::incomplete(format_args!(
             "SignedHeaders contains an invalid header name: '{bad}'. SignedHeaders={}",
@@ -299,9 +236,7 @@ fn build(
     signed_headers.dedup();
     // Without `host` a signature could be replayed against another endpoint.
     if !signed_headers.iter().any(|h| h == "host") {
-        return Err(SigError::incomplete(
-            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
-        ));
+        return Err(SigError::incomplete("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."));
     }
 
     Ok(Presented {

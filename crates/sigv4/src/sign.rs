@@ -32,9 +32,7 @@ pub struct SignCredentials<'a> {
 
 impl std::fmt::Debug for SignCredentials<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignCredentials")
-            .field("access_key_id", &self.access_key_id)
-            .finish_non_exhaustive()
+        f.debug_struct("SignCredentials").field("access_key_id", &self.access_key_id).finish_non_exhaustive()
     }
 }
 
@@ -57,8 +55,7 @@ pub fn sign_headers(
     let amz_date = format_amz_date(time);
     let date = &amz_date[..8];
 
-    let mut to_sign: Vec<(&'static str, &str)> =
-        vec![("host", req.host), ("x-amz-date", &amz_date)];
+    let mut to_sign: Vec<(&'static str, &str)> = vec![("host", req.host), ("x-amz-date", &amz_date)];
     if let Some(ct) = req.content_type {
         to_sign.push(("content-type", ct));
     }
@@ -67,8 +64,7 @@ pub fn sign_headers(
     }
     let mut headers = HeaderMap::new();
     for (name, value) in &to_sign {
-        let value = HeaderValue::from_str(value)
-            .unwrap_or_else(|_| panic!("{name} is not a valid header value"));
+        let value = HeaderValue::from_str(value).unwrap_or_else(|_| panic!("{name} is not a valid header value"));
         headers.insert(HeaderName::from_static(name), value);
     }
     let mut signed_headers: Vec<String> = to_sign.iter().map(|(n, _)| (*n).to_owned()).collect();

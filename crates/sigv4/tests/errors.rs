@@ -3,8 +3,7 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use iamd_sigv4::{
-    Presented, RequestParts, SigError, SignCredentials, SignRequest, parse, sign_headers,
-    signing_key, verify,
+    Presented, RequestParts, SigError, SignCredentials, SignRequest, parse, sign_headers, signing_key, verify,
 };
 use sha2::{Digest, Sha256};
 use time::macros::datetime;
@@ -26,17 +25,10 @@ struct Req {
 
 impl Req {
     fn parts(&self) -> RequestParts<'_> {
-        RequestParts {
-            method: self.method,
-            path: "/",
-            query: &self.query,
-            headers: &self.headers,
-            body: &self.body,
-        }
+        RequestParts { method: self.method, path: "/", query: &self.query, headers: &self.headers, body: &self.body }
     }
     fn set(&mut self, name: &'static str, value: &str) -> &mut Self {
-        self.headers
-            .insert(name, HeaderValue::from_str(value).unwrap());
+        self.headers.insert(name, HeaderValue::from_str(value).unwrap());
         self
     }
     fn auth(&self) -> String {
@@ -50,44 +42,20 @@ fn signed(time: OffsetDateTime, token: Option<&str>) -> Req {
     headers.insert("host", HeaderValue::from_static(HOST));
     headers.insert("content-type", HeaderValue::from_static(FORM));
     for (name, value) in sign_headers(
-        &SignRequest {
-            method: "POST",
-            host: HOST,
-            path: "/",
-            query: "",
-            content_type: Some(FORM),
-            body: BODY,
-        },
-        &SignCredentials {
-            access_key_id: AKID,
-            secret_access_key: SECRET,
-            session_token: token,
-        },
+        &SignRequest { method: "POST", host: HOST, path: "/", query: "", content_type: Some(FORM), body: BODY },
+        &SignCredentials { access_key_id: AKID, secret_access_key: SECRET, session_token: token },
         "us-east-1",
         "iam",
         time,
     ) {
-        headers.insert(
-            HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            HeaderValue::from_str(&value).unwrap(),
-        );
+        headers.insert(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(&value).unwrap());
     }
-    Req {
-        method: "POST",
-        query: String::new(),
-        headers,
-        body: BODY.to_vec(),
-    }
+    Req { method: "POST", query: String::new(), headers, body: BODY.to_vec() }
 }
 
 fn check(req: &Req, now: OffsetDateTime) -> Result<Presented, SigError> {
     let presented = parse(&req.parts())?;
-    let key = signing_key(
-        SECRET,
-        &presented.date,
-        &presented.region,
-        &presented.service,
-    );
+    let key = signing_key(SECRET, &presented.date, &presented.region, &presented.service);
     verify(&req.parts(), &presented, &key, now)?;
     Ok(presented)
 }
@@ -115,10 +83,7 @@ fn valid_request_verifies_and_reports_its_claims() {
     assert_eq!(p.region, "us-east-1");
     assert_eq!(p.service, "iam");
     assert_eq!(p.timestamp, T0);
-    assert_eq!(
-        p.signed_headers,
-        ["content-type", "host", "x-amz-date", "x-amz-security-token"]
-    );
+    assert_eq!(p.signed_headers, ["content-type", "host", "x-amz-date", "x-amz-security-token"]);
     assert_eq!(p.security_token.as_deref(), Some("FQoGZXIvYXdzEXAMPLE"));
     assert!(!p.is_presigned());
     assert_eq!(p.expires(), None);
@@ -172,9 +137,7 @@ fn missing_equal_sign() {
     req.set("authorization", &auth);
     let msg = incomplete(parse(&req.parts()).unwrap_err());
     assert!(
-        msg.ends_with(&format!(
-            "not a valid key=value pair (missing equal-sign) in Authorization header: '{auth}'."
-        )),
+        msg.ends_with(&format!("not a valid key=value pair (missing equal-sign) in Authorization header: '{auth}'.")),
         "{msg}"
     );
 }
@@ -182,14 +145,9 @@ fn missing_equal_sign() {
 #[test]
 fn unsupported_algorithm() {
     let mut req = signed(T0, None);
-    let auth = req
-        .auth()
-        .replace("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256");
+    let auth = req.auth().replace("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256");
     req.set("authorization", &auth);
-    assert_eq!(
-        incomplete(parse(&req.parts()).unwrap_err()),
-        "Unsupported AWS 'algorithm': 'AWS4-ECDSA-P256-SHA256'."
-    );
+    assert_eq!(incomplete(parse(&req.parts()).unwrap_err()), "Unsupported AWS 'algorithm': 'AWS4-ECDSA-P256-SHA256'.");
 }
 
 #[test]
@@ -203,14 +161,8 @@ fn malformed_credentials() {
             "AKIAIOSFODNN7EXAMPLE/20240501/us-east-1/iam/aws5_request",
             "Credential should be scoped with a valid terminator: 'aws4_request', not 'aws5_request'. ",
         ),
-        (
-            "AKIAIOSFODNN7EXAMPLE/20240501//iam/aws4_request",
-            "Credential should be scoped to a valid region. ",
-        ),
-        (
-            "AKIAIOSFODNN7EXAMPLE/20240501/us-east-1//aws4_request",
-            "Credential should be scoped to a valid service. ",
-        ),
+        ("AKIAIOSFODNN7EXAMPLE/20240501//iam/aws4_request", "Credential should be scoped to a valid region. "),
+        ("AKIAIOSFODNN7EXAMPLE/20240501/us-east-1//aws4_request", "Credential should be scoped to a valid service. "),
     ];
     for (credential, want) in cases {
         let mut req = signed(T0, None);
@@ -225,19 +177,12 @@ fn malformed_credentials() {
 
 #[test]
 fn malformed_date() {
-    for bad in [
-        "2024-05-01T12:00:00Z",
-        "20240501T120000",
-        "20241301T120000Z",
-        "+0240501T120000Z",
-    ] {
+    for bad in ["2024-05-01T12:00:00Z", "20240501T120000", "20241301T120000Z", "+0240501T120000Z"] {
         let mut req = signed(T0, None);
         req.set("x-amz-date", bad);
         assert_eq!(
             incomplete(parse(&req.parts()).unwrap_err()),
-            format!(
-                "Date must be in ISO-8601 'basic format'. Got '{bad}'. See http://en.wikipedia.org/wiki/ISO_8601"
-            )
+            format!("Date must be in ISO-8601 'basic format'. Got '{bad}'. See http://en.wikipedia.org/wiki/ISO_8601")
         );
     }
 }
@@ -271,8 +216,7 @@ fn only_one_auth_mechanism() {
 
     let mut req = signed(T0, None);
     let auth = req.auth();
-    req.headers
-        .append("authorization", HeaderValue::from_str(&auth).unwrap());
+    req.headers.append("authorization", HeaderValue::from_str(&auth).unwrap());
     incomplete(parse(&req.parts()).unwrap_err());
 }
 
@@ -290,16 +234,10 @@ fn signature_mismatches() {
     let req = signed(T0, None);
     let p = parse(&req.parts()).unwrap();
     let key = signing_key("not-the-secret", &p.date, &p.region, &p.service);
-    assert_eq!(
-        mismatch(verify(&req.parts(), &p, &key, T0).unwrap_err()),
-        MISMATCH
-    );
+    assert_eq!(mismatch(verify(&req.parts(), &p, &key, T0).unwrap_err()), MISMATCH);
     // A key for another scope.
     let key = signing_key(SECRET, &p.date, "eu-west-1", &p.service);
-    assert_eq!(
-        mismatch(verify(&req.parts(), &p, &key, T0).unwrap_err()),
-        MISMATCH
-    );
+    assert_eq!(mismatch(verify(&req.parts(), &p, &key, T0).unwrap_err()), MISMATCH);
     // A signed header that is missing from the request.
     let mut req = signed(T0, None);
     req.headers.remove("content-type");
@@ -317,10 +255,7 @@ fn content_sha256_header_must_match_body() {
     );
     let mut req = signed(T0, None);
     req.set("x-amz-content-sha256", "UNSIGNED-PAYLOAD");
-    assert_eq!(
-        mismatch(check(&req, T0).unwrap_err()),
-        "UNSIGNED-PAYLOAD is not accepted for a request with a body."
-    );
+    assert_eq!(mismatch(check(&req, T0).unwrap_err()), "UNSIGNED-PAYLOAD is not accepted for a request with a body.");
     // A header that agrees with the body is accepted (it is not signed
     // here, so only its agreement matters).
     let mut req = signed(T0, None);
@@ -353,16 +288,12 @@ fn skew_limit_is_fifteen_minutes_inclusive() {
 /// A pre-signed GET for STS GetCallerIdentity, as EKS-style tokens use.
 fn presigned(expires: Option<u32>, token: Option<&str>) -> Req {
     use aws_credential_types::Credentials;
-    use aws_sigv4::http_request::{
-        SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
-    };
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign};
     let uri = "https://sts.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15";
     let identity = Credentials::new(AKID, SECRET, token.map(str::to_owned), None, "t").into();
     let mut settings = SigningSettings::default();
     settings.signature_location = SignatureLocation::QueryParams;
-    settings.expires_in = Some(std::time::Duration::from_secs(u64::from(
-        expires.unwrap_or(900),
-    )));
+    settings.expires_in = Some(std::time::Duration::from_secs(u64::from(expires.unwrap_or(900))));
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
         .region("us-east-1")
@@ -372,38 +303,21 @@ fn presigned(expires: Option<u32>, token: Option<&str>) -> Req {
         .build()
         .unwrap()
         .into();
-    let signable = SignableRequest::new(
-        "GET",
-        uri,
-        [("host", "sts.amazonaws.com")].into_iter(),
-        SignableBody::Bytes(b""),
-    )
-    .unwrap();
+    let signable =
+        SignableRequest::new("GET", uri, [("host", "sts.amazonaws.com")].into_iter(), SignableBody::Bytes(b""))
+            .unwrap();
     let mut request = http::Request::get(uri).body(()).unwrap();
-    sign(signable, &params)
-        .unwrap()
-        .into_parts()
-        .0
-        .apply_to_request_http1x(&mut request);
+    sign(signable, &params).unwrap().into_parts().0.apply_to_request_http1x(&mut request);
     let mut query = request.uri().query().unwrap().to_owned();
     if expires.is_none() {
         // The signature no longer matches without X-Amz-Expires; the test
         // using this only looks at parsing and the time window, which is
         // checked before the signature.
-        query = query
-            .split('&')
-            .filter(|p| !p.starts_with("X-Amz-Expires="))
-            .collect::<Vec<_>>()
-            .join("&");
+        query = query.split('&').filter(|p| !p.starts_with("X-Amz-Expires=")).collect::<Vec<_>>().join("&");
     }
     let mut headers = HeaderMap::new();
     headers.insert("host", HeaderValue::from_static("sts.amazonaws.com"));
-    Req {
-        method: "GET",
-        query,
-        headers,
-        body: Vec::new(),
-    }
+    Req { method: "GET", query, headers, body: Vec::new() }
 }
 
 #[test]
@@ -435,56 +349,34 @@ fn presigned_without_expires_uses_skew_window() {
     assert_eq!(p.expires(), None);
     let key = signing_key(SECRET, &p.date, &p.region, &p.service);
     let late = T0 + Duration::minutes(15) + Duration::seconds(1);
-    assert!(
-        mismatch(verify(&req.parts(), &p, &key, late).unwrap_err())
-            .starts_with("Signature expired")
-    );
+    assert!(mismatch(verify(&req.parts(), &p, &key, late).unwrap_err()).starts_with("Signature expired"));
 }
 
 #[test]
 fn presigned_parameter_errors() {
     let base = presigned(Some(60), None);
     let without = |name: &str| {
-        base.query
-            .split('&')
-            .filter(|p| !p.starts_with(&format!("{name}=")))
-            .collect::<Vec<_>>()
-            .join("&")
+        base.query.split('&').filter(|p| !p.starts_with(&format!("{name}="))).collect::<Vec<_>>().join("&")
     };
     let mut req = presigned(Some(60), None);
     req.query = without("X-Amz-Credential");
-    req.query = req
-        .query
-        .split('&')
-        .filter(|p| !p.starts_with("X-Amz-Signature="))
-        .collect::<Vec<_>>()
-        .join("&");
+    req.query = req.query.split('&').filter(|p| !p.starts_with("X-Amz-Signature=")).collect::<Vec<_>>().join("&");
     assert_eq!(
         incomplete(parse(&req.parts()).unwrap_err()),
         "AWS query-string parameters must include 'X-Amz-Credential'. AWS query-string parameters must include 'X-Amz-Signature'. Re-examine the query-string parameters."
     );
 
     let mut req = presigned(Some(60), None);
-    req.query = base.query.replace(
-        "X-Amz-Algorithm=AWS4-HMAC-SHA256",
-        "X-Amz-Algorithm=AWS4-HMAC-SHA1",
-    );
-    assert!(
-        incomplete(parse(&req.parts()).unwrap_err()).starts_with("Unsupported AWS 'algorithm'")
-    );
+    req.query = base.query.replace("X-Amz-Algorithm=AWS4-HMAC-SHA256", "X-Amz-Algorithm=AWS4-HMAC-SHA1");
+    assert!(incomplete(parse(&req.parts()).unwrap_err()).starts_with("Unsupported AWS 'algorithm'"));
 
     for (value, want) in [
-        (
-            "604801",
-            "X-Amz-Expires must be less than a week (in seconds) that is 604800",
-        ),
+        ("604801", "X-Amz-Expires must be less than a week (in seconds) that is 604800"),
         ("soon", "X-Amz-Expires should be a number"),
         ("-1", "X-Amz-Expires should be a number"),
     ] {
         let mut req = presigned(Some(60), None);
-        req.query = base
-            .query
-            .replace("X-Amz-Expires=60", &format!("X-Amz-Expires={value}"));
+        req.query = base.query.replace("X-Amz-Expires=60", &format!("X-Amz-Expires={value}"));
         assert_eq!(incomplete(parse(&req.parts()).unwrap_err()), want);
     }
 
@@ -503,10 +395,7 @@ fn scope_helpers() {
     let p = parse(&signed(T0, None).parts()).unwrap();
     p.require_service("iam").unwrap();
     let err = p.require_service("sts").unwrap_err();
-    assert_eq!(
-        incomplete(err),
-        "Credential should be scoped to correct service: 'sts'. "
-    );
+    assert_eq!(incomplete(err), "Credential should be scoped to correct service: 'sts'. ");
     p.require_region(|r| r == "us-east-1").unwrap();
     assert_eq!(
         incomplete(p.require_region(|r| r == "eu-west-1").unwrap_err()),
@@ -519,8 +408,5 @@ fn invalid_client_token_id() {
     let err = SigError::InvalidClientTokenId;
     assert_eq!(err.code(), "InvalidClientTokenId");
     assert_eq!(err.http_status(), 403);
-    assert_eq!(
-        err.to_string(),
-        "The security token included in the request is invalid."
-    );
+    assert_eq!(err.to_string(), "The security token included in the request is invalid.");
 }

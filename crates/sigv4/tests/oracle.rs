@@ -3,14 +3,10 @@
 //! the signed request must not.
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{
-    SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
-};
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use http::{HeaderMap, HeaderValue};
-use iamd_sigv4::{
-    RequestParts, SigError, SignCredentials, SignRequest, parse, sign_headers, signing_key, verify,
-};
+use iamd_sigv4::{RequestParts, SigError, SignCredentials, SignRequest, parse, sign_headers, signing_key, verify};
 use proptest::prelude::*;
 use std::time::{Duration as StdDuration, SystemTime};
 use time::{Duration, OffsetDateTime};
@@ -34,26 +30,16 @@ struct Case {
 
 impl Case {
     fn encoded_params(&self) -> String {
-        form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&self.params)
-            .finish()
+        form_urlencoded::Serializer::new(String::new()).extend_pairs(&self.params).finish()
     }
     fn method(&self) -> &'static str {
         if self.post { "POST" } else { "GET" }
     }
     fn body(&self) -> Vec<u8> {
-        if self.post {
-            self.encoded_params().into_bytes()
-        } else {
-            Vec::new()
-        }
+        if self.post { self.encoded_params().into_bytes() } else { Vec::new() }
     }
     fn query(&self) -> String {
-        if self.post {
-            String::new()
-        } else {
-            self.encoded_params()
-        }
+        if self.post { String::new() } else { self.encoded_params() }
     }
 }
 
@@ -63,11 +49,7 @@ fn case() -> impl Strategy<Value = Case> {
             "(AKIA|ASIA)[A-Z2-7]{16}",
             "[A-Za-z0-9/+]{40}",
             proptest::option::of("[A-Za-z0-9/+=]{16,300}"),
-            prop_oneof![
-                Just("us-east-1".to_owned()),
-                Just("eu-central-1".to_owned()),
-                "[a-z]{2}-[a-z]{3,9}-[1-9]",
-            ],
+            prop_oneof![Just("us-east-1".to_owned()), Just("eu-central-1".to_owned()), "[a-z]{2}-[a-z]{3,9}-[1-9]",],
             prop_oneof![Just("iam"), Just("sts")],
         ),
         (
@@ -89,22 +71,18 @@ fn case() -> impl Strategy<Value = Case> {
             1_000_000_000i64..2_000_000_000,
         ),
     )
-        .prop_map(
-            |((access_key, secret, token, region, service), (host, path, post, params, secs))| {
-                Case {
-                    access_key,
-                    secret,
-                    token,
-                    region,
-                    service,
-                    host,
-                    path,
-                    post,
-                    params,
-                    time: OffsetDateTime::from_unix_timestamp(secs).unwrap(),
-                }
-            },
-        )
+        .prop_map(|((access_key, secret, token, region, service), (host, path, post, params, secs))| Case {
+            access_key,
+            secret,
+            token,
+            region,
+            service,
+            host,
+            path,
+            post,
+            params,
+            time: OffsetDateTime::from_unix_timestamp(secs).unwrap(),
+        })
 }
 
 /// A request as the server would receive it.
@@ -138,17 +116,13 @@ fn aws_sign(c: &Case, presign: Option<u64>) -> Wire {
     } else {
         format!("http://{}{}?{}", c.host, c.path, query)
     };
-    let mut builder = http::Request::builder()
-        .method(c.method())
-        .uri(&uri)
-        .header("host", &c.host);
+    let mut builder = http::Request::builder().method(c.method()).uri(&uri).header("host", &c.host);
     if c.post {
         builder = builder.header("content-type", FORM);
     }
     let mut request = builder.body(body.clone()).unwrap();
 
-    let identity =
-        Credentials::new(&c.access_key, &c.secret, c.token.clone(), None, "proptest").into();
+    let identity = Credentials::new(&c.access_key, &c.secret, c.token.clone(), None, "proptest").into();
     let mut settings = SigningSettings::default();
     if let Some(secs) = presign {
         settings.signature_location = SignatureLocation::QueryParams;
@@ -166,10 +140,7 @@ fn aws_sign(c: &Case, presign: Option<u64>) -> Wire {
     let signable = SignableRequest::new(
         request.method().as_str(),
         uri.clone(),
-        request
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.to_str().unwrap())),
+        request.headers().iter().map(|(k, v)| (k.as_str(), v.to_str().unwrap())),
         SignableBody::Bytes(&body),
     )
     .unwrap();
@@ -188,28 +159,20 @@ fn aws_sign(c: &Case, presign: Option<u64>) -> Wire {
 fn check(wire: &Wire, secret: &str, now: OffsetDateTime) -> Result<(), SigError> {
     let parts = wire.parts();
     let presented = parse(&parts)?;
-    let key = signing_key(
-        secret,
-        &presented.date,
-        &presented.region,
-        &presented.service,
-    );
+    let key = signing_key(secret, &presented.date, &presented.region, &presented.service);
     verify(&parts, &presented, &key, now)
 }
 
 fn assert_mismatch(result: Result<(), SigError>, what: &str) -> Result<(), TestCaseError> {
     match result {
         Err(SigError::SignatureDoesNotMatch(_)) => Ok(()),
-        other => Err(TestCaseError::fail(format!(
-            "{what}: expected SignatureDoesNotMatch, got {other:?}"
-        ))),
+        other => Err(TestCaseError::fail(format!("{what}: expected SignatureDoesNotMatch, got {other:?}"))),
     }
 }
 
 fn set_header(wire: &Wire, name: &'static str, value: &str) -> Wire {
     let mut w = wire.clone();
-    w.headers
-        .insert(name, HeaderValue::from_str(value).unwrap());
+    w.headers.insert(name, HeaderValue::from_str(value).unwrap());
     w
 }
 
@@ -224,8 +187,7 @@ fn flip_signature(wire: &Wire) -> Wire {
     };
     if let Some(auth) = w.headers.get("authorization") {
         let flipped = flip(auth.to_str().unwrap(), "Signature=");
-        w.headers
-            .insert("authorization", HeaderValue::from_str(&flipped).unwrap());
+        w.headers.insert("authorization", HeaderValue::from_str(&flipped).unwrap());
     } else {
         w.query = flip(&w.query, "X-Amz-Signature=");
     }

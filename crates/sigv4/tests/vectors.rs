@@ -3,9 +3,7 @@
 //! string to sign must match the suite's, and a tampered signature must not.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use iamd_sigv4::{
-    RequestParts, SigError, canonical_request, parse, signing_key, string_to_sign, verify,
-};
+use iamd_sigv4::{RequestParts, SigError, canonical_request, parse, signing_key, string_to_sign, verify};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -15,19 +13,10 @@ const SKIP: &[(&str, &str)] = &[
     // `normalize: false` vectors sign the path as-is, which only S3 does;
     // IAM/STS (like every other service) normalise the path, so these
     // canonical requests are not what our clients produce.
-    (
-        "get-relative-relative-unnormalized",
-        "S3-style unnormalised path",
-    ),
+    ("get-relative-relative-unnormalized", "S3-style unnormalised path"),
     ("get-relative-unnormalized", "S3-style unnormalised path"),
-    (
-        "get-slash-dot-slash-unnormalized",
-        "S3-style unnormalised path",
-    ),
-    (
-        "get-slash-pointless-dot-unnormalized",
-        "S3-style unnormalised path",
-    ),
+    ("get-slash-dot-slash-unnormalized", "S3-style unnormalised path"),
+    ("get-slash-pointless-dot-unnormalized", "S3-style unnormalised path"),
     ("get-slash-unnormalized", "S3-style unnormalised path"),
     ("get-slashes-unnormalized", "S3-style unnormalised path"),
     // Expects `%20` received on the wire to be signed as `%20`, i.e. single
@@ -41,10 +30,9 @@ const SKIP: &[(&str, &str)] = &[
 fn legacy_context(name: &str) -> Option<Context> {
     match name {
         // Signed by aws-sigv4's test with `Credentials::for_tests()`.
-        "double-encode-path" => Some(Context {
-            secret: "notrealrnrELgWzOk3IfjzDKtFBhDby".into(),
-            timestamp: "2015-08-30T12:36:00Z".into(),
-        }),
+        "double-encode-path" => {
+            Some(Context { secret: "notrealrnrELgWzOk3IfjzDKtFBhDby".into(), timestamp: "2015-08-30T12:36:00Z".into() })
+        }
         // Signed with the suite's usual AKIDEXAMPLE secret.
         "double-url-encode" => Some(Context {
             secret: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
@@ -61,9 +49,7 @@ struct Context {
 
 /// context.json is flat enough to read without a JSON library.
 fn json_string(json: &str, key: &str) -> String {
-    let at = json
-        .find(&format!("\"{key}\""))
-        .unwrap_or_else(|| panic!("no {key}"));
+    let at = json.find(&format!("\"{key}\"")).unwrap_or_else(|| panic!("no {key}"));
     let rest = &json[at + key.len() + 2..];
     let start = rest.find('"').unwrap() + 1;
     let end = start + rest[start..].find('"').unwrap();
@@ -72,10 +58,7 @@ fn json_string(json: &str, key: &str) -> String {
 
 fn load_context(dir: &Path) -> Option<Context> {
     let json = std::fs::read_to_string(dir.join("context.json")).ok()?;
-    Some(Context {
-        secret: json_string(&json, "secret_access_key"),
-        timestamp: json_string(&json, "timestamp"),
-    })
+    Some(Context { secret: json_string(&json, "secret_access_key"), timestamp: json_string(&json, "timestamp") })
 }
 
 struct RawRequest {
@@ -130,10 +113,7 @@ fn parse_request(text: &str) -> RawRequest {
     }
     let mut headers = HeaderMap::new();
     for (name, value) in fields {
-        headers.append(
-            HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            HeaderValue::from_str(&value).unwrap(),
-        );
+        headers.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(&value).unwrap());
     }
     RawRequest {
         method: method.to_owned(),
@@ -153,10 +133,7 @@ fn vector_names() -> Vec<String> {
         .unwrap()
         .filter_map(|e| {
             let e = e.unwrap();
-            e.file_type()
-                .unwrap()
-                .is_dir()
-                .then(|| e.file_name().into_string().unwrap())
+            e.file_type().unwrap().is_dir().then(|| e.file_name().into_string().unwrap())
         })
         .collect();
     names.sort();
@@ -169,12 +146,7 @@ fn check_signed(dir: &Path, file: &str, ctx: &Context) -> Result<String, String>
     let req = parse_request(&text);
     let parts = req.parts();
     let presented = parse(&parts).map_err(|e| format!("parse: {} {e}", e.code()))?;
-    let key = signing_key(
-        &ctx.secret,
-        &presented.date,
-        &presented.region,
-        &presented.service,
-    );
+    let key = signing_key(&ctx.secret, &presented.date, &presented.region, &presented.service);
     let now = OffsetDateTime::parse(&ctx.timestamp, &Rfc3339).unwrap();
     verify(&parts, &presented, &key, now).map_err(|e| format!("verify: {} {e}", e.code()))?;
 
@@ -189,11 +161,8 @@ fn check_signed(dir: &Path, file: &str, ctx: &Context) -> Result<String, String>
     }
 
     let creq = canonical_request(&parts, &presented).unwrap();
-    let expected_sts_file = if file.starts_with("header") {
-        "header-string-to-sign.txt"
-    } else {
-        "query-string-to-sign.txt"
-    };
+    let expected_sts_file =
+        if file.starts_with("header") { "header-string-to-sign.txt" } else { "query-string-to-sign.txt" };
     if let Ok(expected) = std::fs::read_to_string(dir.join(expected_sts_file)) {
         let sts = string_to_sign(&presented, &creq);
         if dir.ends_with("post-sts-header-after") && file.starts_with("query") {
@@ -247,9 +216,7 @@ fn aws_signing_test_suite() {
                     let exempt = (name == "post-sts-header-after" && signed.starts_with("query"))
                         || name == "double-encode-path";
                     if !exempt && creq != expected.trim_end_matches('\n') {
-                        failures.push(format!(
-                            "{name}/{signed}: canonical request\n{creq}\nexpected\n{expected}"
-                        ));
+                        failures.push(format!("{name}/{signed}: canonical request\n{creq}\nexpected\n{expected}"));
                     } else {
                         verified.push(format!("{name}/{signed}"));
                     }
@@ -258,11 +225,7 @@ fn aws_signing_test_suite() {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "failing vectors:\n{}",
-        failures.join("\n\n")
-    );
+    assert!(failures.is_empty(), "failing vectors:\n{}", failures.join("\n\n"));
     // 40 directories, 7 skipped; the two legacy ones have only a header
     // variant. Counting guards against vectors silently not being run.
     assert_eq!(verified.len(), 31 * 2 + 2, "verified: {verified:#?}");

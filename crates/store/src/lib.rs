@@ -187,15 +187,33 @@ pub trait Store: Send + Sync + 'static {
     async fn get_user(&self, account_id: &str, name: &str) -> Result<Option<User>>;
     /// Ordered by lower-cased name; `Page::after` is a lower-cased name.
     async fn list_users(&self, account_id: &str, path_prefix: &str, page: &Page) -> Result<Vec<User>>;
-    async fn update_user(&self, account_id: &str, name: &str, new_name: Option<&str>, new_path: Option<&str>) -> Result<()>;
+    async fn update_user(
+        &self,
+        account_id: &str,
+        name: &str,
+        new_name: Option<&str>,
+        new_path: Option<&str>,
+    ) -> Result<()>;
     /// Refuses with `DeleteConflict` while access keys or MFA devices remain.
     async fn delete_user(&self, account_id: &str, name: &str) -> Result<()>;
 
     // Access keys of IAM users.
     /// Refuses with `LimitExceeded` when the user already has `max_per_user` keys.
-    async fn create_access_key(&self, account_id: &str, user_name: &str, key: &NewAccessKey, max_per_user: u32) -> Result<AccessKey>;
+    async fn create_access_key(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        key: &NewAccessKey,
+        max_per_user: u32,
+    ) -> Result<AccessKey>;
     async fn list_access_keys(&self, account_id: &str, user_name: &str) -> Result<Vec<AccessKey>>;
-    async fn update_access_key(&self, account_id: &str, user_name: &str, access_key_id: &str, status: KeyStatus) -> Result<()>;
+    async fn update_access_key(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        access_key_id: &str,
+        status: KeyStatus,
+    ) -> Result<()>;
     async fn delete_access_key(&self, account_id: &str, user_name: &str, access_key_id: &str) -> Result<()>;
 
     // Virtual MFA devices.
@@ -204,7 +222,15 @@ pub trait Store: Send + Sync + 'static {
     async fn get_mfa_device(&self, account_id: &str, serial: &str) -> Result<Option<MfaDevice>>;
     /// Assigns an unassigned device: `DeviceInUse` if it is assigned (to anyone) by the time the
     /// transaction runs, `LimitExceeded` if the user has `max_per_user` devices already.
-    async fn assign_mfa_device(&self, account_id: &str, serial: &str, user_name: &str, sync: DeviceSync, enable_date: i64, max_per_user: u32) -> Result<()>;
+    async fn assign_mfa_device(
+        &self,
+        account_id: &str,
+        serial: &str,
+        user_name: &str,
+        sync: DeviceSync,
+        enable_date: i64,
+        max_per_user: u32,
+    ) -> Result<()>;
     /// Moves an assigned device's sync state forward, only if it is still assigned to `user_id`
     /// and its last accepted step is still `seen_last_step`; otherwise `Conflict`. This is what
     /// makes a code (or a resync pair) count once across concurrent requests.
@@ -215,7 +241,8 @@ pub trait Store: Send + Sync + 'static {
     /// The devices assigned to a user, ordered by serial.
     async fn list_user_mfa_devices(&self, account_id: &str, user_name: &str) -> Result<Vec<MfaDevice>>;
     /// Ordered by serial; `Page::after` is a serial.
-    async fn list_mfa_devices(&self, account_id: &str, filter: AssignmentFilter, page: &Page) -> Result<Vec<MfaDevice>>;
+    async fn list_mfa_devices(&self, account_id: &str, filter: AssignmentFilter, page: &Page)
+    -> Result<Vec<MfaDevice>>;
     /// Adds or overwrites tags; `LimitExceeded` if the device would carry more than `max`.
     async fn tag_mfa_device(&self, account_id: &str, serial: &str, tags: &[Tag], max: usize) -> Result<()>;
     async fn untag_mfa_device(&self, account_id: &str, serial: &str, keys: &[String]) -> Result<()>;

@@ -52,14 +52,8 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&writer)
-            .await
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.read_only(true))
-            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await.map_err(|e| StoreError::Backend(e.to_string()))?;
+        let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
         Ok(Self { writer, reader })
     }
 }
@@ -114,10 +108,7 @@ async fn user_tags(conn: &mut SqliteConnection, user_id: &str) -> Result<Vec<Tag
         .bind(user_id)
         .fetch_all(&mut *conn)
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Tag { key: r.get("tag_key"), value: r.get("value") })
-        .collect())
+    Ok(rows.iter().map(|r| Tag { key: r.get("tag_key"), value: r.get("value") }).collect())
 }
 
 /// The user's id, or `NotFound(User)`.
@@ -170,9 +161,7 @@ impl Store for SqliteStore {
     }
 
     async fn accounts(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT account_id FROM accounts ORDER BY account_id")
-            .fetch_all(&self.reader)
-            .await?)
+        Ok(sqlx::query_scalar("SELECT account_id FROM accounts ORDER BY account_id").fetch_all(&self.reader).await?)
     }
 
     async fn find_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>> {
@@ -258,7 +247,13 @@ impl Store for SqliteStore {
         Ok(rows.iter().map(user_from_row).collect::<std::result::Result<_, _>>()?)
     }
 
-    async fn update_user(&self, account_id: &str, name: &str, new_name: Option<&str>, new_path: Option<&str>) -> Result<()> {
+    async fn update_user(
+        &self,
+        account_id: &str,
+        name: &str,
+        new_name: Option<&str>,
+        new_path: Option<&str>,
+    ) -> Result<()> {
         let mut tx = self.writer.begin().await?;
         let user_id = user_id_of(&mut tx, account_id, name).await?;
         let updated = sqlx::query(
@@ -293,10 +288,18 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn create_access_key(&self, account_id: &str, user_name: &str, key: &NewAccessKey, max_per_user: u32) -> Result<AccessKey> {
+    async fn create_access_key(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        key: &NewAccessKey,
+        max_per_user: u32,
+    ) -> Result<AccessKey> {
         let mut tx = self.writer.begin().await?;
         let user_id = user_id_of(&mut tx, account_id, user_name).await?;
-        if count(&mut tx, "SELECT COUNT(*) FROM access_keys WHERE user_id = ?", &user_id).await? >= i64::from(max_per_user) {
+        if count(&mut tx, "SELECT COUNT(*) FROM access_keys WHERE user_id = ?", &user_id).await?
+            >= i64::from(max_per_user)
+        {
             return Err(StoreError::LimitExceeded);
         }
         sqlx::query(
@@ -346,7 +349,13 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn update_access_key(&self, account_id: &str, user_name: &str, access_key_id: &str, status: KeyStatus) -> Result<()> {
+    async fn update_access_key(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        access_key_id: &str,
+        status: KeyStatus,
+    ) -> Result<()> {
         let mut tx = self.writer.begin().await?;
         let user_id = user_id_of(&mut tx, account_id, user_name).await?;
         let done = sqlx::query("UPDATE access_keys SET status = ? WHERE access_key_id = ? AND user_id = ?")
@@ -409,18 +418,25 @@ impl Store for SqliteStore {
             "SELECT {DEVICE_COLUMNS} FROM mfa_devices d LEFT JOIN users u ON u.user_id = d.user_id \
              WHERE d.account_id = ? AND d.serial = ?"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(account_id)
-            .bind(serial)
-            .fetch_optional(&self.reader)
-            .await?;
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(account_id).bind(serial).fetch_optional(&self.reader).await?;
         Ok(row.as_ref().map(device_from_row).transpose()?)
     }
 
-    async fn assign_mfa_device(&self, account_id: &str, serial: &str, user_name: &str, sync: DeviceSync, enable_date: i64, max_per_user: u32) -> Result<()> {
+    async fn assign_mfa_device(
+        &self,
+        account_id: &str,
+        serial: &str,
+        user_name: &str,
+        sync: DeviceSync,
+        enable_date: i64,
+        max_per_user: u32,
+    ) -> Result<()> {
         let mut tx = self.writer.begin().await?;
         let user_id = user_id_of(&mut tx, account_id, user_name).await?;
-        if count(&mut tx, "SELECT COUNT(*) FROM mfa_devices WHERE user_id = ?", &user_id).await? >= i64::from(max_per_user) {
+        if count(&mut tx, "SELECT COUNT(*) FROM mfa_devices WHERE user_id = ?", &user_id).await?
+            >= i64::from(max_per_user)
+        {
             return Err(StoreError::LimitExceeded);
         }
         let done = sqlx::query(
@@ -436,11 +452,12 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM mfa_devices WHERE account_id = ? AND serial = ?")
-                .bind(account_id)
-                .bind(serial)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM mfa_devices WHERE account_id = ? AND serial = ?")
+                    .bind(account_id)
+                    .bind(serial)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             return Err(match exists {
                 Some(_) => StoreError::DeviceInUse,
                 None => StoreError::NotFound(Entity::MfaDevice),
@@ -515,7 +532,12 @@ impl Store for SqliteStore {
         Ok(rows.iter().map(device_from_row).collect::<std::result::Result<_, _>>()?)
     }
 
-    async fn list_mfa_devices(&self, account_id: &str, filter: AssignmentFilter, page: &Page) -> Result<Vec<MfaDevice>> {
+    async fn list_mfa_devices(
+        &self,
+        account_id: &str,
+        filter: AssignmentFilter,
+        page: &Page,
+    ) -> Result<Vec<MfaDevice>> {
         let condition = match filter {
             AssignmentFilter::Assigned => "AND d.user_id IS NOT NULL",
             AssignmentFilter::Unassigned => "AND d.user_id IS NULL",
@@ -567,10 +589,7 @@ impl Store for SqliteStore {
             .bind(serial)
             .fetch_all(&mut *conn)
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Tag { key: r.get("tag_key"), value: r.get("value") })
-            .collect())
+        Ok(rows.iter().map(|r| Tag { key: r.get("tag_key"), value: r.get("value") }).collect())
     }
 
     async fn account_counts(&self, account_id: &str) -> Result<AccountCounts> {

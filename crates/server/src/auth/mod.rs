@@ -80,10 +80,8 @@ pub async fn authenticate(
         // Long-term keys carry no session token; a token that names none of ours is invalid.
         return Err(fail(invalid_token()));
     }
-    let secret = app
-        .master_key
-        .open(&key.secret_sealed, &key.access_key_id)
-        .map_err(|e| fail(crate::ops::internal(e)))?;
+    let secret =
+        app.master_key.open(&key.secret_sealed, &key.access_key_id).map_err(|e| fail(crate::ops::internal(e)))?;
     let secret = String::from_utf8(secret).map_err(|e| fail(crate::ops::internal(e)))?;
     let signing_key = iamd_sigv4::signing_key(&secret, &presented.date, &presented.region, &presented.service);
     iamd_sigv4::verify(request, &presented, &signing_key, now).map_err(|e| fail(from_sig_error(e)))?;

@@ -87,7 +87,8 @@ pub async fn list_access_keys(ctx: &Ctx<'_>, p: &Params) -> Reply {
     ctx.authorize(&ctx.user_resource(&user), ctx.is_caller(&user))?;
     let page = pagination::page(p, "access-keys")?;
     let keys = ctx.app.store.list_access_keys(ctx.account(), &user).await.map_err(key_error(&user, ""))?;
-    let (keys, Truncation { is_truncated, marker }) = pagination::in_memory(keys, &page, "access-keys", |k| k.access_key_id.clone());
+    let (keys, Truncation { is_truncated, marker }) =
+        pagination::in_memory(keys, &page, "access-keys", |k| k.access_key_id.clone());
     let metadata = keys
         .into_iter()
         .map(|k| AccessKeyMetadata {
@@ -108,11 +109,7 @@ pub async fn update_access_key(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let status = KeyStatus::parse(status).ok_or_else(|| {
         ApiError::new(ErrorCode::InvalidInput, format!("Status {status} is not valid for an access key."))
     })?;
-    ctx.app
-        .store
-        .update_access_key(ctx.account(), &user, key_id, status)
-        .await
-        .map_err(key_error(&user, key_id))?;
+    ctx.app.store.update_access_key(ctx.account(), &user, key_id, status).await.map_err(key_error(&user, key_id))?;
     Ok(None)
 }
 

@@ -183,10 +183,9 @@ pub async fn delete_virtual_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
     match ctx.app.store.delete_mfa_device(ctx.account(), serial).await {
         Ok(()) => Ok(None),
         Err(StoreError::NotFound(_)) => Err(ApiError::no_such_mfa_device(serial)),
-        Err(StoreError::DeviceAssigned) => Err(ApiError::new(
-            ErrorCode::DeleteConflict,
-            "Cannot delete entity, must deactivate MFA device first.",
-        )),
+        Err(StoreError::DeviceAssigned) => {
+            Err(ApiError::new(ErrorCode::DeleteConflict, "Cannot delete entity, must deactivate MFA device first."))
+        }
         Err(e) => Err(store_failure(e)),
     }
 }
@@ -223,14 +222,10 @@ pub async fn list_mfa_devices(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let devices = match ctx.target_user_name(p) {
         Ok(user_name) => {
             ctx.authorize(&ctx.user_resource(&user_name), ctx.is_caller(&user_name))?;
-            ctx.app
-                .store
-                .list_user_mfa_devices(ctx.account(), &user_name)
-                .await
-                .map_err(|e| match e {
-                    StoreError::NotFound(_) => ApiError::no_such_user(&user_name),
-                    other => store_failure(other),
-                })?
+            ctx.app.store.list_user_mfa_devices(ctx.account(), &user_name).await.map_err(|e| match e {
+                StoreError::NotFound(_) => ApiError::no_such_user(&user_name),
+                other => store_failure(other),
+            })?
         }
         // Root's own devices: root MFA cannot be enabled through the API, so there are none.
         Err(_) => Vec::new(),

@@ -68,7 +68,9 @@ pub fn check_special_formats(action: &str, p: &Params) -> Result<(), ApiError> {
         let Some(path) = p.get(name) else { continue };
         // Too long is reported by the model validator in Coral form; a bad shape has its own text.
         let well_formed = path == "/"
-            || (path.len() >= 2 && path.starts_with('/') && path.ends_with('/')
+            || (path.len() >= 2
+                && path.starts_with('/')
+                && path.ends_with('/')
                 && path.bytes().all(|b| (0x21..=0x7e).contains(&b)));
         if !well_formed && path.chars().count() <= 512 && action != "ListUsers" {
             return Err(ApiError::validation(
@@ -131,7 +133,9 @@ impl Ctx<'_> {
     /// The ARN of a user for authorization messages (the path is unknown until looked up).
     pub fn user_resource(&self, name: &str) -> String {
         match self.caller.user() {
-            Some(u) if u.name.eq_ignore_ascii_case(name) => iamd_domain::ids::user_arn(self.account(), &u.path, &u.name),
+            Some(u) if u.name.eq_ignore_ascii_case(name) => {
+                iamd_domain::ids::user_arn(self.account(), &u.path, &u.name)
+            }
             _ => iamd_domain::ids::user_arn(self.account(), "/", name),
         }
     }
@@ -146,9 +150,10 @@ pub fn internal(e: impl std::fmt::Display) -> ApiError {
 /// A store failure that the handler did not map to something more specific.
 fn store_failure(e: iamd_store::StoreError) -> ApiError {
     match e {
-        iamd_store::StoreError::Conflict => {
-            ApiError::new(ErrorCode::ConcurrentModification, "The request was rejected because it conflicted with a concurrent change. Try again.")
-        }
+        iamd_store::StoreError::Conflict => ApiError::new(
+            ErrorCode::ConcurrentModification,
+            "The request was rejected because it conflicted with a concurrent change. Try again.",
+        ),
         other => internal(other),
     }
 }

@@ -14,12 +14,7 @@ fn already_exists(name: &str) -> ApiError {
 
 /// Loads a user or answers `NoSuchEntity` with AWS's message.
 pub async fn load_user(ctx: &Ctx<'_>, name: &str) -> Result<User, ApiError> {
-    ctx.app
-        .store
-        .get_user(ctx.account(), name)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| ApiError::no_such_user(name))
+    ctx.app.store.get_user(ctx.account(), name).await.map_err(internal)?.ok_or_else(|| ApiError::no_such_user(name))
 }
 
 #[derive(Serialize)]
@@ -111,7 +106,8 @@ pub async fn list_users(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let page = pagination::page(p, "users")?;
     let prefix = p.get("PathPrefix").unwrap_or("/");
     let users = ctx.app.store.list_users(ctx.account(), prefix, &page).await.map_err(internal)?;
-    let (users, Truncation { is_truncated, marker }) = pagination::finish(users, &page, "users", |u| u.name.to_lowercase());
+    let (users, Truncation { is_truncated, marker }) =
+        pagination::finish(users, &page, "users", |u| u.name.to_lowercase());
     ctx.reply(&ListUsersResult {
         users: users.into_iter().map(|u| shapes::User::new(u, false)).collect::<Vec<_>>().into(),
         is_truncated,
@@ -134,7 +130,9 @@ pub async fn update_user(ctx: &Ctx<'_>, p: &Params) -> Reply {
 pub async fn delete_user(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let name = p.required("UserName")?;
     ctx.authorize(&ctx.user_resource(name), false)?;
-    let conflict = |what: &str| ApiError::new(ErrorCode::DeleteConflict, format!("Cannot delete entity, must delete {what} first."));
+    let conflict = |what: &str| {
+        ApiError::new(ErrorCode::DeleteConflict, format!("Cannot delete entity, must delete {what} first."))
+    };
     match ctx.app.store.delete_user(ctx.account(), name).await {
         Ok(()) => Ok(None),
         Err(StoreError::NotFound(Entity::User)) => Err(ApiError::no_such_user(name)),

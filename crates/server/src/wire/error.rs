@@ -11,13 +11,26 @@ use super::{Service, xml};
 pub fn status_and_fault(code: ErrorCode) -> (StatusCode, &'static str) {
     use ErrorCode::*;
     let status = match code {
-        AccessDenied | InvalidAuthenticationCode | InvalidClientTokenId | MissingAuthenticationToken
-        | SignatureDoesNotMatch | ExpiredToken => StatusCode::FORBIDDEN,
+        AccessDenied
+        | InvalidAuthenticationCode
+        | InvalidClientTokenId
+        | MissingAuthenticationToken
+        | SignatureDoesNotMatch
+        | ExpiredToken => StatusCode::FORBIDDEN,
         NoSuchEntity => StatusCode::NOT_FOUND,
-        ConcurrentModification | DeleteConflict | EntityAlreadyExists | EntityTemporarilyUnmodifiable
+        ConcurrentModification
+        | DeleteConflict
+        | EntityAlreadyExists
+        | EntityTemporarilyUnmodifiable
         | LimitExceeded => StatusCode::CONFLICT,
-        IncompleteSignature | InvalidAction | InvalidInput | InvalidUserType | MissingAction
-        | PasswordPolicyViolation | RequestExpired | ValidationError => StatusCode::BAD_REQUEST,
+        IncompleteSignature
+        | InvalidAction
+        | InvalidInput
+        | InvalidUserType
+        | MissingAction
+        | PasswordPolicyViolation
+        | RequestExpired
+        | ValidationError => StatusCode::BAD_REQUEST,
         ServiceFailure => StatusCode::INTERNAL_SERVER_ERROR,
         ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
     };
@@ -50,11 +63,28 @@ mod tests {
     fn statuses_agree_with_the_models() {
         use ErrorCode::*;
         for code in [
-            AccessDenied, ConcurrentModification, DeleteConflict, EntityAlreadyExists,
-            EntityTemporarilyUnmodifiable, ExpiredToken, IncompleteSignature, InvalidAction,
-            InvalidAuthenticationCode, InvalidClientTokenId, InvalidInput, InvalidUserType, LimitExceeded,
-            MissingAction, MissingAuthenticationToken, NoSuchEntity, PasswordPolicyViolation, RequestExpired,
-            ServiceFailure, ServiceUnavailable, SignatureDoesNotMatch, ValidationError,
+            AccessDenied,
+            ConcurrentModification,
+            DeleteConflict,
+            EntityAlreadyExists,
+            EntityTemporarilyUnmodifiable,
+            ExpiredToken,
+            IncompleteSignature,
+            InvalidAction,
+            InvalidAuthenticationCode,
+            InvalidClientTokenId,
+            InvalidInput,
+            InvalidUserType,
+            LimitExceeded,
+            MissingAction,
+            MissingAuthenticationToken,
+            NoSuchEntity,
+            PasswordPolicyViolation,
+            RequestExpired,
+            ServiceFailure,
+            ServiceUnavailable,
+            SignatureDoesNotMatch,
+            ValidationError,
         ] {
             let (status, fault) = status_and_fault(code);
             for service in [iamd_model::Service::Iam, iamd_model::Service::Sts] {

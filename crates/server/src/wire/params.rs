@@ -42,11 +42,8 @@ impl Params {
     /// `Name.member.1`, `Name.member.2`, … in index order.
     pub fn list(&self, name: &str) -> Vec<&str> {
         let prefix = format!("{name}.member.");
-        let mut items: Vec<(u32, &str)> = self
-            .pairs
-            .iter()
-            .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.parse().ok()?, v.as_str())))
-            .collect();
+        let mut items: Vec<(u32, &str)> =
+            self.pairs.iter().filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.parse().ok()?, v.as_str()))).collect();
         items.sort_by_key(|(i, _)| *i);
         items.into_iter().map(|(_, v)| v).collect()
     }
@@ -54,11 +51,8 @@ impl Params {
     /// `Tags.member.N.Key` / `Tags.member.N.Value` pairs in index order.
     pub fn tags(&self, name: &str) -> Vec<Tag> {
         let prefix = format!("{name}.member.");
-        let mut indexes: Vec<u32> = self
-            .pairs
-            .iter()
-            .filter_map(|(k, _)| k.strip_prefix(&prefix)?.split('.').next()?.parse().ok())
-            .collect();
+        let mut indexes: Vec<u32> =
+            self.pairs.iter().filter_map(|(k, _)| k.strip_prefix(&prefix)?.split('.').next()?.parse().ok()).collect();
         indexes.sort_unstable();
         indexes.dedup();
         indexes

@@ -8,10 +8,7 @@ use iamd_domain::ids;
 
 /// An ISO-8601 UTC timestamp as AWS writes it (`2026-11-28T02:22:40Z`).
 pub fn timestamp(unix_seconds: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix_seconds)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
+    OffsetDateTime::from_unix_timestamp(unix_seconds).ok().and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default()
 }
 
 /// A list element as the query protocol writes it: `<Name><member>…</member>…</Name>`.

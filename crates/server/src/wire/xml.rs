@@ -42,11 +42,7 @@ struct ErrorDetail<'a> {
 
 /// `<ErrorResponse xmlns=…><Error><Type/><Code/><Message/></Error><RequestId/></ErrorResponse>`.
 pub fn error(service: Service, fault: &str, code: &str, message: &str, request_id: &str) -> String {
-    let body = ErrorBody {
-        xmlns: service.namespace(),
-        error: ErrorDetail { fault, code, message },
-        request_id,
-    };
+    let body = ErrorBody { xmlns: service.namespace(), error: ErrorDetail { fault, code, message }, request_id };
     format!("{DECLARATION}\n{}", element("ErrorResponse", &body))
 }
 
