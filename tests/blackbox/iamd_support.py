@@ -132,6 +132,24 @@ class Creds:
 ROOT = Creds(ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY)
 
 
+_SESSIONS: dict = {}
+
+
+def _session_for(creds: Creds, region: str) -> boto3.session.Session:
+    """One boto3 Session per (credentials, region): loading the service models
+    is the slow part of creating a client.  Clients are created from the main
+    thread only (Session is not thread-safe; clients are)."""
+    key = (creds, region)
+    if key not in _SESSIONS:
+        _SESSIONS[key] = boto3.session.Session(
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
+            aws_session_token=creds.session_token,
+            region_name=region,
+        )
+    return _SESSIONS[key]
+
+
 def make_client(
     service: str,
     endpoint: str,
@@ -146,12 +164,7 @@ def make_client(
     botocore's client-side parameter validation so out-of-range values reach
     the server.
     """
-    session = boto3.session.Session(
-        aws_access_key_id=creds.access_key_id,
-        aws_secret_access_key=creds.secret_access_key,
-        aws_session_token=creds.session_token,
-        region_name=region,
-    )
+    session = _session_for(creds, region)
     cfg = Config(
         retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=10,

@@ -141,3 +141,18 @@ def test_presigned_with_wrong_secret(endpoint):
 def test_signed_get_with_header_auth(endpoint):
     r = S.signed_request(endpoint, LIST_USERS, method="GET")
     assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("auth,with_date", [
+    ("AWS4-HMAC-SHA256 garbage", True),
+    (f"AWS4-HMAC-SHA256 Credential={S.ROOT_ACCESS_KEY_ID}/20240101/us-east-1/iam/aws4_request, "
+     "SignedHeaders=host;x-amz-date, Signature=00", False),
+])
+def test_malformed_authorization_is_incomplete_signature(endpoint, auth, with_date):
+    headers = {"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    if with_date:
+        headers["X-Amz-Date"] = S.utcnow().strftime("%Y%m%dT%H%M%SZ")
+    r = requests.post(endpoint + "/", data="Action=ListUsers&Version=2010-05-08", headers=headers, timeout=30)
+    assert r.status_code == 400, r.text
+    err = S.xml_error(r)
+    assert err["Code"] == "IncompleteSignature" and err["Type"] == "Sender"

@@ -12,7 +12,9 @@
 pub mod error;
 pub mod ids;
 pub mod mfa;
+pub mod password;
 pub mod sealing;
+pub mod throttle;
 pub mod totp;
 
 pub use error::{ApiError, ErrorCode};

@@ -3,15 +3,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use std::net::SocketAddr;
+
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::{HeaderMap, Method, StatusCode, Uri, header};
+use http::{HeaderMap, Method, StatusCode, header};
 use iamd_domain::sealing::MasterKey;
 use iamd_domain::{ApiError, Clock, ErrorCode};
-use iamd_store::Store;
+use iamd_store::{Store, ThrottlePolicy};
 
 use crate::auth::{self, Caller};
 use crate::ops::{self, Ctx};
@@ -48,6 +49,7 @@ pub struct App {
     pub master_key: MasterKey,
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
+    pub throttle: ThrottlePolicy,
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -62,34 +64,52 @@ async fn health() -> &'static str {
     "ok"
 }
 
-async fn query_api(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+/// The client's address, for the audit trail ("unknown" when served without connection info,
+/// as in in-process tests).
+pub fn source_address(extensions: &http::Extensions) -> String {
+    extensions.get::<ConnectInfo<SocketAddr>>().map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+}
+
+async fn query_api(State(app): State<Arc<App>>, request: Request) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let now = app.clock.now();
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        let e = ApiError::validation(format!("Request body is larger than {MAX_BODY_BYTES} bytes"));
+        return error::response(Service::Iam, &e, &request_id);
+    };
+    let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
+    let source = source_address(&parts.extensions);
     let request = iamd_sigv4::RequestParts {
         method: method.as_str(),
         path: uri.path(),
         query: uri.query().unwrap_or(""),
-        headers: &headers,
+        headers,
         body: &body,
     };
+    let mut params = Params::default();
+    params.extend_from_form(request.query.as_bytes());
+    if method == Method::POST && is_form(headers) {
+        params.extend_from_form(&body);
+    }
+    let params = params.without_signature_params();
+
     let (service, caller) = match auth::authenticate(&app, &request, now).await {
         Ok(found) => found,
         Err((service, e)) => {
+            // Unsigned requests name no service; their API version does.
+            let service = service.unwrap_or(match params.get("Version") {
+                Some("2011-06-15") => Service::Sts,
+                _ => Service::Iam,
+            });
             tracing::info!(%request_id, code = e.code.as_str(), "authentication failed");
             return error::response(service, &e, &request_id);
         }
     };
-
-    let mut params = Params::default();
-    params.extend_from_form(request.query.as_bytes());
-    if method == Method::POST && is_form(&headers) {
-        params.extend_from_form(&body);
-    }
-    let params = params.without_signature_params();
     let action = params.get("Action").unwrap_or_default().to_owned();
 
-    let outcome = run(&app, service, &caller, &action, &params, now).await;
+    let outcome = run(&app, service, &caller, &action, &params, now, &source).await;
     let response = match &outcome {
         Ok(result) => {
             let body = xml::success(service, &action, result.as_deref(), &request_id);
@@ -117,6 +137,7 @@ async fn run(
     action: &str,
     params: &Params,
     now: time::OffsetDateTime,
+    source: &str,
 ) -> Result<Option<String>, ApiError> {
     if action.is_empty() {
         return Err(ApiError::new(ErrorCode::MissingAction, "Missing Action"));
@@ -127,7 +148,7 @@ async fn run(
     let operation = iamd_model::operation(service.model(), action).ok_or_else(invalid_action)?;
     ops::check_special_formats(action, params)?;
     iamd_model::validate(operation, params.pairs()).map_err(|e| ApiError::validation(e.message))?;
-    let ctx = Ctx { app, caller, action: operation.name, now };
+    let ctx = Ctx { app, caller, action: operation.name, now, source };
     ops::dispatch(&ctx, service, params).await
 }
 

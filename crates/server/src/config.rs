@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use iamd_domain::sealing::MasterKey;
 use iamd_domain::{Clock, SystemClock, ids};
-use iamd_store::{NewAccessKey, SqliteStore, Store};
+use iamd_store::{NewAccessKey, SqliteStore, Store, ThrottlePolicy};
 
 use crate::app::{App, Limits};
 
@@ -50,6 +50,15 @@ pub struct ServeArgs {
     /// directory, created on first start).
     #[arg(long, env = "IAMD_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
+    /// Consecutive wrong MFA codes that lock a user's MFA checks.
+    #[arg(long, env = "IAMD_MFA_MAX_FAILURES", default_value_t = 10)]
+    pub mfa_max_failures: u32,
+    /// Length of the first lock, in seconds; each further lock doubles.
+    #[arg(long, env = "IAMD_MFA_LOCK_SECONDS", default_value_t = 300)]
+    pub mfa_lock_seconds: i64,
+    /// The longest lock, in seconds.
+    #[arg(long, env = "IAMD_MFA_MAX_LOCK_SECONDS", default_value_t = 3600)]
+    pub mfa_max_lock_seconds: i64,
 }
 
 const DATABASE_FILE: &str = "iamd.db";
@@ -138,13 +147,37 @@ async fn ensure_root(store: &dyn Store, key: &MasterKey, args: &ServeArgs, now: 
     Ok(account_id)
 }
 
+/// The name of the value that tells whether the master key is the one the data was sealed with.
+const KEY_CHECK: &str = "master_key_check";
+const KEY_CHECK_PLAINTEXT: &[u8] = b"iamd master key check";
+
+/// Refuses to start with a master key other than the one the database's secrets were sealed
+/// with: better a clear error now than undecryptable secrets later.
+async fn check_master_key(store: &dyn Store, key: &MasterKey) -> anyhow::Result<()> {
+    let sealed = key.seal(KEY_CHECK_PLAINTEXT, KEY_CHECK);
+    let stored = store.put_meta_if_absent(KEY_CHECK, &sealed).await?;
+    match key.open(&stored, KEY_CHECK) {
+        Ok(plain) if plain == KEY_CHECK_PLAINTEXT => Ok(()),
+        _ => bail!(
+            "the master key does not match the one this database was created with \
+             (check IAMD_MASTER_KEY or the data directory's master.key)"
+        ),
+    }
+}
+
 /// Opens the data directory and builds the application state.
 pub async fn prepare(args: &ServeArgs) -> anyhow::Result<Arc<App>> {
     fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
     let master_key = load_master_key(args)?;
     let store = SqliteStore::open(&args.data_dir.join(DATABASE_FILE)).await?;
+    check_master_key(&store, &master_key).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let account_id = ensure_root(&store, &master_key, args, clock.now().unix_timestamp()).await?;
     tracing::info!(account_id, data_dir = %args.data_dir.display(), "storage ready");
-    Ok(Arc::new(App { store: Arc::new(store), master_key, clock, limits: Limits::default() }))
+    let throttle = ThrottlePolicy {
+        max_failures: args.mfa_max_failures,
+        base_lock_seconds: args.mfa_lock_seconds,
+        max_lock_seconds: args.mfa_max_lock_seconds,
+    };
+    Ok(Arc::new(App { store: Arc::new(store), master_key, clock, limits: Limits::default(), throttle }))
 }

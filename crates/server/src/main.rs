@@ -8,12 +8,14 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("IAMD_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let Cli { command: Command::Serve(args) } = Cli::parse();
     let app = iamd_server::config::prepare(&args).await?;
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, "iamd serving IAM and STS");
-    axum::serve(listener, iamd_server::router(app)).with_graceful_shutdown(shutdown_signal()).await?;
+    let service = iamd_server::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

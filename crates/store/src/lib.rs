@@ -8,11 +8,36 @@
 //!
 //! The store knows records, not XML or HTTP; secrets arrive already sealed.
 
+mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
+pub use iamd_domain::password::PasswordPolicy;
+pub use iamd_domain::throttle::{ThrottlePolicy, ThrottleState};
 pub use iamd_domain::totp::DeviceSync;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+
+use std::sync::Arc;
+
+/// Opens the backend a database URL names: `postgres://…` / `postgresql://…` for a shared
+/// PostgreSQL database ([`PgStore`]), `sqlite://PATH` for an embedded database file
+/// ([`SqliteStore`]). Pending migrations are applied either way.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(StoreError::Backend("sqlite:// URL without a file path".into()));
+        }
+        Ok(Arc::new(SqliteStore::open(std::path::Path::new(path)).await?))
+    } else {
+        let scheme = url.split("://").next().filter(|s| *s != url).unwrap_or("(none)");
+        Err(StoreError::Backend(format!(
+            "unsupported database URL scheme {scheme:?}: expected postgres://, postgresql:// or sqlite://PATH"
+        )))
+    }
+}
 
 /// What a failed store call means, in terms the operations layer turns into AWS errors.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -34,6 +59,9 @@ pub enum StoreError {
     /// A conditional update found the row changed since it was read (another request won).
     #[error("concurrent modification")]
     Conflict,
+    /// The database cannot be reached (down, restarting, pool exhausted): worth retrying.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     #[error("database failure: {0}")]
     Backend(String),
 }
@@ -44,6 +72,8 @@ pub enum Entity {
     User,
     AccessKey,
     MfaDevice,
+    LoginProfile,
+    PasswordPolicy,
 }
 
 /// What keeps a user from being deleted, in the order AWS asks for cleanup.
@@ -159,6 +189,80 @@ pub struct Page {
     pub limit: usize,
 }
 
+/// A user's console password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginProfile {
+    pub user: User,
+    pub password_hash: String,
+    pub reset_required: bool,
+    pub created_at: i64,
+}
+
+/// Temporary credentials issued by STS. `user` is `None` for sessions of the root user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StsSession {
+    pub access_key_id: String,
+    pub account_id: String,
+    pub user: Option<User>,
+    pub secret_sealed: Vec<u8>,
+    /// SHA-256 of the session token; the token itself is never stored.
+    pub token_hash: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// When the MFA code that opened the session was checked, if one was.
+    pub mfa_authenticated_at: Option<i64>,
+    pub mfa_serial: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsoleState {
+    /// The password was right; a code from an MFA device is still needed.
+    AwaitingMfa,
+    SignedIn,
+}
+
+impl ConsoleState {
+    fn as_str(self) -> &'static str {
+        match self {
+            ConsoleState::AwaitingMfa => "awaiting_mfa",
+            ConsoleState::SignedIn => "signed_in",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        if s == "signed_in" { ConsoleState::SignedIn } else { ConsoleState::AwaitingMfa }
+    }
+}
+
+/// A console (browser) session, keyed by a hash of its cookie value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    pub id_hash: Vec<u8>,
+    pub account_id: String,
+    pub user: User,
+    pub state: ConsoleState,
+    pub csrf_token: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub mfa_authenticated_at: Option<i64>,
+}
+
+/// One sign-in or MFA check, for the audit trail. Never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthEvent {
+    pub at: i64,
+    pub account_id: String,
+    pub user_name: String,
+    /// The client's address.
+    pub source: String,
+    /// What was attempted: `console-password`, `console-mfa`, `sts-session`, ….
+    pub kind: String,
+    pub mfa_used: bool,
+    /// `success` or `failure`.
+    pub outcome: String,
+    pub reason: String,
+}
+
 /// Counts for GetAccountSummary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AccountCounts {
@@ -194,7 +298,7 @@ pub trait Store: Send + Sync + 'static {
         new_name: Option<&str>,
         new_path: Option<&str>,
     ) -> Result<()>;
-    /// Refuses with `DeleteConflict` while access keys or MFA devices remain.
+    /// Refuses with `DeleteConflict` while a login profile, access keys or MFA devices remain.
     async fn delete_user(&self, account_id: &str, name: &str) -> Result<()>;
 
     // Access keys of IAM users.
@@ -250,4 +354,61 @@ pub trait Store: Send + Sync + 'static {
     async fn mfa_device_tags(&self, account_id: &str, serial: &str) -> Result<Vec<Tag>>;
 
     async fn account_counts(&self, account_id: &str) -> Result<AccountCounts>;
+
+    // Login profiles (console passwords).
+    /// `NotFound(User)`, or `AlreadyExists(LoginProfile)`.
+    async fn create_login_profile(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        password_hash: &str,
+        reset_required: bool,
+        now: i64,
+    ) -> Result<LoginProfile>;
+    /// `NotFound(User)` or `NotFound(LoginProfile)`.
+    async fn get_login_profile(&self, account_id: &str, user_name: &str) -> Result<LoginProfile>;
+    async fn update_login_profile(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        password_hash: Option<&str>,
+        reset_required: Option<bool>,
+    ) -> Result<()>;
+    async fn delete_login_profile(&self, account_id: &str, user_name: &str) -> Result<()>;
+    /// Sets `PasswordLastUsed`.
+    async fn record_password_use(&self, user_id: &str, now: i64) -> Result<()>;
+
+    // The account password policy.
+    async fn get_password_policy(&self, account_id: &str) -> Result<Option<PasswordPolicy>>;
+    async fn put_password_policy(&self, account_id: &str, policy: &PasswordPolicy) -> Result<()>;
+    /// `NotFound(PasswordPolicy)` when there is none.
+    async fn delete_password_policy(&self, account_id: &str) -> Result<()>;
+
+    // MFA throttling, per user. Read-modify-write happens inside the store so concurrent
+    // failures on any node all count.
+    async fn mfa_throttle(&self, user_id: &str) -> Result<ThrottleState>;
+    async fn record_mfa_failure(&self, user_id: &str, policy: &ThrottlePolicy, now: i64) -> Result<ThrottleState>;
+    async fn clear_mfa_failures(&self, user_id: &str) -> Result<()>;
+
+    // STS sessions.
+    async fn create_sts_session(&self, session: &StsSession) -> Result<()>;
+    async fn find_sts_session(&self, access_key_id: &str) -> Result<Option<StsSession>>;
+    /// Drops sessions that expired before `now`; returns how many.
+    async fn purge_expired_sts_sessions(&self, now: i64) -> Result<u64>;
+
+    // Console sessions.
+    async fn create_console_session(&self, session: &ConsoleSession) -> Result<()>;
+    async fn find_console_session(&self, id_hash: &[u8]) -> Result<Option<ConsoleSession>>;
+    async fn delete_console_session(&self, id_hash: &[u8]) -> Result<()>;
+
+    // Sign-in audit trail.
+    async fn record_auth_event(&self, event: &AuthEvent) -> Result<()>;
+    /// The newest events of an account, newest first.
+    async fn auth_events(&self, account_id: &str, limit: u32) -> Result<Vec<AuthEvent>>;
+
+    // Deployment facts.
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Stores `value` under `name` unless something is there already; returns what is stored
+    /// afterwards (so of several nodes starting at once, all agree on the first writer's value).
+    async fn put_meta_if_absent(&self, name: &str, value: &[u8]) -> Result<Vec<u8>>;
 }

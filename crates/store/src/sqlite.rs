@@ -24,7 +24,12 @@ pub struct SqliteStore {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        StoreError::Backend(e.to_string())
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            other => StoreError::Backend(other.to_string()),
+        }
     }
 }
 
@@ -277,12 +282,16 @@ impl Store for SqliteStore {
     async fn delete_user(&self, account_id: &str, name: &str) -> Result<()> {
         let mut tx = self.writer.begin().await?;
         let user_id = user_id_of(&mut tx, account_id, name).await?;
+        if count(&mut tx, "SELECT COUNT(*) FROM login_profiles WHERE user_id = ?", &user_id).await? > 0 {
+            return Err(StoreError::DeleteConflict(Dependent::LoginProfile));
+        }
         if count(&mut tx, "SELECT COUNT(*) FROM access_keys WHERE user_id = ?", &user_id).await? > 0 {
             return Err(StoreError::DeleteConflict(Dependent::AccessKeys));
         }
         if count(&mut tx, "SELECT COUNT(*) FROM mfa_devices WHERE user_id = ?", &user_id).await? > 0 {
             return Err(StoreError::DeleteConflict(Dependent::MfaDevices));
         }
+        sqlx::query("DELETE FROM user_tags WHERE user_id = ?").bind(&user_id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM users WHERE user_id = ?").bind(&user_id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
@@ -610,6 +619,349 @@ impl Store for SqliteStore {
             root_access_keys: get("root_keys")?,
         })
     }
+    async fn create_login_profile(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        password_hash: &str,
+        reset_required: bool,
+        now: i64,
+    ) -> Result<LoginProfile> {
+        let mut tx = self.writer.begin().await?;
+        let user = user_by_name(&mut tx, account_id, user_name).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO login_profiles (user_id, password_hash, reset_required, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&user.user_id)
+        .bind(password_hash)
+        .bind(reset_required)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyExists(Entity::LoginProfile)),
+            other => other?,
+        };
+        tx.commit().await?;
+        Ok(LoginProfile { user, password_hash: password_hash.to_owned(), reset_required, created_at: now })
+    }
+
+    async fn get_login_profile(&self, account_id: &str, user_name: &str) -> Result<LoginProfile> {
+        let mut conn = self.reader.acquire().await?;
+        let user = user_by_name(&mut conn, account_id, user_name).await?;
+        let row = sqlx::query("SELECT password_hash, reset_required, created_at FROM login_profiles WHERE user_id = ?")
+            .bind(&user.user_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::LoginProfile))?;
+        Ok(LoginProfile {
+            user,
+            password_hash: row.try_get("password_hash")?,
+            reset_required: row.try_get("reset_required")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+
+    async fn update_login_profile(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        password_hash: Option<&str>,
+        reset_required: Option<bool>,
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let user_id = user_id_of(&mut tx, account_id, user_name).await?;
+        let done = sqlx::query(
+            "UPDATE login_profiles SET password_hash = COALESCE(?, password_hash), \
+             reset_required = COALESCE(?, reset_required) WHERE user_id = ?",
+        )
+        .bind(password_hash)
+        .bind(reset_required)
+        .bind(&user_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(Entity::LoginProfile));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_login_profile(&self, account_id: &str, user_name: &str) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let user_id = user_id_of(&mut tx, account_id, user_name).await?;
+        let done = sqlx::query("DELETE FROM login_profiles WHERE user_id = ?").bind(&user_id).execute(&mut *tx).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(Entity::LoginProfile));
+        }
+        // Signing out everywhere: a removed password ends the console sessions it opened.
+        sqlx::query("DELETE FROM console_sessions WHERE user_id = ?").bind(&user_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_password_use(&self, user_id: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE users SET password_last_used = ? WHERE user_id = ?")
+            .bind(now)
+            .bind(user_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_password_policy(&self, account_id: &str) -> Result<Option<PasswordPolicy>> {
+        let row = sqlx::query("SELECT * FROM password_policies WHERE account_id = ?")
+            .bind(account_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(PasswordPolicy {
+            minimum_length: row.try_get("minimum_length")?,
+            require_symbols: row.try_get("require_symbols")?,
+            require_numbers: row.try_get("require_numbers")?,
+            require_uppercase: row.try_get("require_uppercase")?,
+            require_lowercase: row.try_get("require_lowercase")?,
+            allow_users_to_change_password: row.try_get("allow_users_to_change")?,
+            max_password_age: row.try_get("max_password_age")?,
+            password_reuse_prevention: row.try_get("reuse_prevention")?,
+            hard_expiry: row.try_get("hard_expiry")?,
+        }))
+    }
+
+    async fn put_password_policy(&self, account_id: &str, p: &PasswordPolicy) -> Result<()> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO password_policies (account_id, minimum_length, require_symbols, require_numbers, \
+             require_uppercase, require_lowercase, allow_users_to_change, max_password_age, reuse_prevention, hard_expiry) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(account_id)
+        .bind(p.minimum_length)
+        .bind(p.require_symbols)
+        .bind(p.require_numbers)
+        .bind(p.require_uppercase)
+        .bind(p.require_lowercase)
+        .bind(p.allow_users_to_change_password)
+        .bind(p.max_password_age)
+        .bind(p.password_reuse_prevention)
+        .bind(p.hard_expiry)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_password_policy(&self, account_id: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM password_policies WHERE account_id = ?")
+            .bind(account_id)
+            .execute(&self.writer)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(Entity::PasswordPolicy));
+        }
+        Ok(())
+    }
+
+    async fn mfa_throttle(&self, user_id: &str) -> Result<ThrottleState> {
+        throttle_state(&mut *self.reader.acquire().await?, user_id).await
+    }
+
+    async fn record_mfa_failure(&self, user_id: &str, policy: &ThrottlePolicy, now: i64) -> Result<ThrottleState> {
+        let mut tx = self.writer.begin().await?;
+        let state = throttle_state(&mut tx, user_id).await?.after_failure(policy, now);
+        sqlx::query(
+            "INSERT INTO mfa_throttle (user_id, failures, locked_until, locks) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (user_id) DO UPDATE SET failures = excluded.failures, \
+             locked_until = excluded.locked_until, locks = excluded.locks",
+        )
+        .bind(user_id)
+        .bind(state.failures)
+        .bind(state.locked_until)
+        .bind(state.locks)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(state)
+    }
+
+    async fn clear_mfa_failures(&self, user_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM mfa_throttle WHERE user_id = ?").bind(user_id).execute(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn create_sts_session(&self, s: &StsSession) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sts_sessions (access_key_id, account_id, user_id, secret_sealed, token_hash, created_at, \
+             expires_at, mfa_authenticated_at, mfa_serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&s.access_key_id)
+        .bind(&s.account_id)
+        .bind(s.user.as_ref().map(|u| &u.user_id))
+        .bind(&s.secret_sealed)
+        .bind(&s.token_hash)
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .bind(s.mfa_authenticated_at)
+        .bind(&s.mfa_serial)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_sts_session(&self, access_key_id: &str) -> Result<Option<StsSession>> {
+        let sql = format!(
+            "SELECT s.access_key_id, s.account_id AS session_account, s.secret_sealed, s.token_hash, \
+             s.created_at AS session_created, s.expires_at, s.mfa_authenticated_at, s.mfa_serial, \
+             s.user_id AS session_user, {USER_COLUMNS} \
+             FROM sts_sessions s LEFT JOIN users u ON u.user_id = s.user_id WHERE s.access_key_id = ?"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(access_key_id).fetch_optional(&self.reader).await?;
+        let Some(row) = row else { return Ok(None) };
+        let session_user: Option<String> = row.try_get("session_user")?;
+        Ok(Some(StsSession {
+            access_key_id: row.try_get("access_key_id")?,
+            account_id: row.try_get("session_account")?,
+            user: match session_user {
+                Some(_) => Some(user_from_row(&row)?),
+                None => None,
+            },
+            secret_sealed: row.try_get("secret_sealed")?,
+            token_hash: row.try_get("token_hash")?,
+            created_at: row.try_get("session_created")?,
+            expires_at: row.try_get("expires_at")?,
+            mfa_authenticated_at: row.try_get("mfa_authenticated_at")?,
+            mfa_serial: row.try_get("mfa_serial")?,
+        }))
+    }
+
+    async fn purge_expired_sts_sessions(&self, now: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM sts_sessions WHERE expires_at < ?").bind(now).execute(&self.writer).await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn create_console_session(&self, s: &ConsoleSession) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO console_sessions (id_hash, account_id, user_id, state, csrf_token, created_at, expires_at, \
+             mfa_authenticated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&s.id_hash)
+        .bind(&s.account_id)
+        .bind(&s.user.user_id)
+        .bind(s.state.as_str())
+        .bind(&s.csrf_token)
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .bind(s.mfa_authenticated_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_console_session(&self, id_hash: &[u8]) -> Result<Option<ConsoleSession>> {
+        let sql = format!(
+            "SELECT c.id_hash, c.account_id AS session_account, c.state, c.csrf_token, c.created_at AS session_created, \
+             c.expires_at, c.mfa_authenticated_at, {USER_COLUMNS} \
+             FROM console_sessions c JOIN users u ON u.user_id = c.user_id WHERE c.id_hash = ?"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id_hash).fetch_optional(&self.reader).await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(ConsoleSession {
+            id_hash: row.try_get("id_hash")?,
+            account_id: row.try_get("session_account")?,
+            user: user_from_row(&row)?,
+            state: ConsoleState::parse(row.try_get("state")?),
+            csrf_token: row.try_get("csrf_token")?,
+            created_at: row.try_get("session_created")?,
+            expires_at: row.try_get("expires_at")?,
+            mfa_authenticated_at: row.try_get("mfa_authenticated_at")?,
+        }))
+    }
+
+    async fn delete_console_session(&self, id_hash: &[u8]) -> Result<()> {
+        sqlx::query("DELETE FROM console_sessions WHERE id_hash = ?").bind(id_hash).execute(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn record_auth_event(&self, e: &AuthEvent) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO auth_events (at, account_id, user_name, source, kind, mfa_used, outcome, reason) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(e.at)
+        .bind(&e.account_id)
+        .bind(&e.user_name)
+        .bind(&e.source)
+        .bind(&e.kind)
+        .bind(e.mfa_used)
+        .bind(&e.outcome)
+        .bind(&e.reason)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn auth_events(&self, account_id: &str, limit: u32) -> Result<Vec<AuthEvent>> {
+        let rows = sqlx::query("SELECT * FROM auth_events WHERE account_id = ? ORDER BY id DESC LIMIT ?")
+            .bind(account_id)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuthEvent {
+                    at: r.try_get("at")?,
+                    account_id: r.try_get("account_id")?,
+                    user_name: r.try_get("user_name")?,
+                    source: r.try_get("source")?,
+                    kind: r.try_get("kind")?,
+                    mfa_used: r.try_get("mfa_used")?,
+                    outcome: r.try_get("outcome")?,
+                    reason: r.try_get("reason")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE name = ?").bind(name).fetch_optional(&self.reader).await?)
+    }
+
+    async fn put_meta_if_absent(&self, name: &str, value: &[u8]) -> Result<Vec<u8>> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            .bind(name)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        let stored = sqlx::query_scalar("SELECT value FROM meta WHERE name = ?").bind(name).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+}
+
+/// The user, or `NotFound(User)`.
+async fn user_by_name(conn: &mut SqliteConnection, account_id: &str, name: &str) -> Result<User> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.account_id = ? AND u.name_key = ?");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(account_id)
+        .bind(name_key(name))
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound(Entity::User))?;
+    Ok(user_from_row(&row)?)
+}
+
+async fn throttle_state(conn: &mut SqliteConnection, user_id: &str) -> Result<ThrottleState> {
+    let row = sqlx::query("SELECT failures, locked_until, locks FROM mfa_throttle WHERE user_id = ?")
+        .bind(user_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(match row {
+        Some(r) => ThrottleState {
+            failures: r.try_get("failures")?,
+            locked_until: r.try_get("locked_until")?,
+            locks: r.try_get("locks")?,
+        },
+        None => ThrottleState::default(),
+    })
 }
 
 async fn device_must_exist(conn: &mut SqliteConnection, account_id: &str, serial: &str) -> Result<()> {

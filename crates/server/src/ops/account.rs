@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Ctx, Reply, internal};
+use super::{Ctx, Reply, store_failure};
 use crate::wire::params::Params;
 
 #[derive(Serialize)]
@@ -24,7 +24,7 @@ struct GetAccountSummaryResult {
 
 pub async fn get_account_summary(ctx: &Ctx<'_>, _: &Params) -> Reply {
     ctx.authorize("*", false)?;
-    let counts = ctx.app.store.account_counts(ctx.account()).await.map_err(internal)?;
+    let counts = ctx.app.store.account_counts(ctx.account()).await.map_err(store_failure)?;
     let limits = &ctx.app.limits;
     let entry = vec![
         Entry { key: "AccessKeysPerUserQuota", value: limits.access_keys_per_user.into() },

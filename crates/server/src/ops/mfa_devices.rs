@@ -29,7 +29,7 @@ pub async fn load_device(ctx: &Ctx<'_>, serial: &str) -> Result<MfaDevice, ApiEr
         .store
         .get_mfa_device(ctx.account(), serial)
         .await
-        .map_err(internal)?
+        .map_err(store_failure)?
         .ok_or_else(|| ApiError::no_such_mfa_device(serial))
 }
 
@@ -135,7 +135,7 @@ pub async fn enable_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
 /// The device, if it is assigned to `user_name`; `NoSuchEntity` otherwise.
 async fn users_device(ctx: &Ctx<'_>, user_name: &str, serial: &str) -> Result<MfaDevice, ApiError> {
     let user = load_user(ctx, user_name).await?;
-    let device = ctx.app.store.get_mfa_device(ctx.account(), serial).await.map_err(internal)?;
+    let device = ctx.app.store.get_mfa_device(ctx.account(), serial).await.map_err(store_failure)?;
     device
         .filter(|d| d.assignment.as_ref().is_some_and(|a| a.user.user_id == user.user_id))
         .ok_or_else(|| ApiError::no_such_mfa_device(serial))
@@ -267,7 +267,7 @@ pub async fn list_virtual_mfa_devices(ctx: &Ctx<'_>, p: &Params) -> Reply {
         _ => AssignmentFilter::Any,
     };
     let page = pagination::page(p, "virtual-mfa-devices")?;
-    let devices = ctx.app.store.list_mfa_devices(ctx.account(), filter, &page).await.map_err(internal)?;
+    let devices = ctx.app.store.list_mfa_devices(ctx.account(), filter, &page).await.map_err(store_failure)?;
     let (devices, Truncation { is_truncated, marker }) =
         pagination::finish(devices, &page, "virtual-mfa-devices", |d| d.serial.clone());
     let devices = devices

@@ -4,9 +4,11 @@
 
 mod access_keys;
 mod account;
+mod login_profiles;
 mod mfa_devices;
 mod mfa_tags;
 mod pagination;
+mod password_policy;
 mod sts;
 mod users;
 
@@ -28,6 +30,8 @@ pub struct Ctx<'a> {
     pub caller: &'a Caller,
     pub action: &'static str,
     pub now: OffsetDateTime,
+    /// The client's address, for the audit trail.
+    pub source: &'a str,
 }
 
 pub async fn dispatch(ctx: &Ctx<'_>, service: Service, p: &Params) -> Reply {
@@ -53,7 +57,16 @@ pub async fn dispatch(ctx: &Ctx<'_>, service: Service, p: &Params) -> Reply {
         (Service::Iam, "UntagMFADevice") => mfa_tags::untag_mfa_device(ctx, p).await,
         (Service::Iam, "ListMFADeviceTags") => mfa_tags::list_mfa_device_tags(ctx, p).await,
         (Service::Iam, "GetAccountSummary") => account::get_account_summary(ctx, p).await,
+        (Service::Iam, "CreateLoginProfile") => login_profiles::create_login_profile(ctx, p).await,
+        (Service::Iam, "GetLoginProfile") => login_profiles::get_login_profile(ctx, p).await,
+        (Service::Iam, "UpdateLoginProfile") => login_profiles::update_login_profile(ctx, p).await,
+        (Service::Iam, "DeleteLoginProfile") => login_profiles::delete_login_profile(ctx, p).await,
+        (Service::Iam, "ChangePassword") => login_profiles::change_password(ctx, p).await,
+        (Service::Iam, "GetAccountPasswordPolicy") => password_policy::get_account_password_policy(ctx, p).await,
+        (Service::Iam, "UpdateAccountPasswordPolicy") => password_policy::update_account_password_policy(ctx, p).await,
+        (Service::Iam, "DeleteAccountPasswordPolicy") => password_policy::delete_account_password_policy(ctx, p).await,
         (Service::Sts, "GetCallerIdentity") => sts::get_caller_identity(ctx, p).await,
+        (Service::Sts, "GetSessionToken") => sts::get_session_token(ctx, p).await,
         // In the model but not served yet: answer as AWS does for an operation it lacks.
         (_, action) => Err(ApiError::new(
             ErrorCode::InvalidAction,
@@ -148,8 +161,12 @@ pub fn internal(e: impl std::fmt::Display) -> ApiError {
 }
 
 /// A store failure that the handler did not map to something more specific.
-fn store_failure(e: iamd_store::StoreError) -> ApiError {
+pub fn store_failure(e: iamd_store::StoreError) -> ApiError {
     match e {
+        iamd_store::StoreError::Unavailable(detail) => {
+            tracing::warn!(%detail, "database unavailable");
+            ApiError::new(ErrorCode::ServiceUnavailable, "Service is temporarily unavailable. Try again later.")
+        }
         iamd_store::StoreError::Conflict => ApiError::new(
             ErrorCode::ConcurrentModification,
             "The request was rejected because it conflicted with a concurrent change. Try again.",

@@ -4,7 +4,7 @@ use iamd_domain::{ApiError, ErrorCode, ids};
 use iamd_store::{Dependent, Entity, StoreError, User};
 use serde::Serialize;
 
-use super::{Ctx, Reply, internal, pagination, reject_duplicate_tag_keys, store_failure};
+use super::{Ctx, Reply, pagination, reject_duplicate_tag_keys, store_failure};
 use crate::wire::params::Params;
 use crate::wire::shapes::{self, Truncation};
 
@@ -14,7 +14,7 @@ fn already_exists(name: &str) -> ApiError {
 
 /// Loads a user or answers `NoSuchEntity` with AWS's message.
 pub async fn load_user(ctx: &Ctx<'_>, name: &str) -> Result<User, ApiError> {
-    ctx.app.store.get_user(ctx.account(), name).await.map_err(internal)?.ok_or_else(|| ApiError::no_such_user(name))
+    ctx.app.store.get_user(ctx.account(), name).await.map_err(store_failure)?.ok_or_else(|| ApiError::no_such_user(name))
 }
 
 #[derive(Serialize)]
@@ -36,7 +36,7 @@ pub async fn create_user(ctx: &Ctx<'_>, p: &Params) -> Reply {
     }
     let tags = p.tags("Tags");
     reject_duplicate_tag_keys(&tags)?;
-    let counts = ctx.app.store.account_counts(ctx.account()).await.map_err(internal)?;
+    let counts = ctx.app.store.account_counts(ctx.account()).await.map_err(store_failure)?;
     if counts.users >= u64::from(ctx.app.limits.users_per_account) {
         return Err(ApiError::quota("UsersPerAccount", ctx.app.limits.users_per_account));
     }
@@ -88,7 +88,7 @@ pub async fn get_user(ctx: &Ctx<'_>, p: &Params) -> Reply {
 }
 
 async fn account_created(ctx: &Ctx<'_>) -> Result<i64, ApiError> {
-    let key = ctx.app.store.find_access_key(&ctx.caller.access_key_id).await.map_err(internal)?;
+    let key = ctx.app.store.find_access_key(&ctx.caller.access_key_id).await.map_err(store_failure)?;
     Ok(key.map(|k| k.created_at).unwrap_or_default())
 }
 
@@ -105,7 +105,7 @@ pub async fn list_users(ctx: &Ctx<'_>, p: &Params) -> Reply {
     ctx.authorize(&format!("arn:aws:iam::{}:user/", ctx.account()), false)?;
     let page = pagination::page(p, "users")?;
     let prefix = p.get("PathPrefix").unwrap_or("/");
-    let users = ctx.app.store.list_users(ctx.account(), prefix, &page).await.map_err(internal)?;
+    let users = ctx.app.store.list_users(ctx.account(), prefix, &page).await.map_err(store_failure)?;
     let (users, Truncation { is_truncated, marker }) =
         pagination::finish(users, &page, "users", |u| u.name.to_lowercase());
     ctx.reply(&ListUsersResult {

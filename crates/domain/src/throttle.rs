@@ -1,0 +1,74 @@
+//! Throttling of MFA guesses (spec README §1): after `max_failures` consecutive wrong codes for a
+//! user, every MFA check for that user fails unevaluated for `base_lock`; each further lock
+//! doubles, up to `max_lock`. A success clears the failures and the lock history.
+
+/// The numbers; iamd's defaults are 10 failures, 5 minutes, 1 hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottlePolicy {
+    pub max_failures: u32,
+    pub base_lock_seconds: i64,
+    pub max_lock_seconds: i64,
+}
+
+impl Default for ThrottlePolicy {
+    fn default() -> Self {
+        Self { max_failures: 10, base_lock_seconds: 300, max_lock_seconds: 3600 }
+    }
+}
+
+/// A user's standing. The zero value is a user with no failures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThrottleState {
+    /// Failures since the last success or the last lock.
+    pub failures: u32,
+    /// Unix time until which checks fail unevaluated (0: not locked).
+    pub locked_until: i64,
+    /// Locks imposed since the last success; sets the next lock's length.
+    pub locks: u32,
+}
+
+impl ThrottleState {
+    pub fn is_locked(&self, now: i64) -> bool {
+        now < self.locked_until
+    }
+
+    /// The state after one more wrong code at `now`.
+    pub fn after_failure(self, policy: &ThrottlePolicy, now: i64) -> Self {
+        let failures = self.failures + 1;
+        if failures < policy.max_failures {
+            return Self { failures, ..self };
+        }
+        let doubling = 1i64.checked_shl(self.locks.min(32)).unwrap_or(i64::MAX);
+        let lock = policy.base_lock_seconds.saturating_mul(doubling).min(policy.max_lock_seconds);
+        Self { failures: 0, locked_until: now + lock, locks: self.locks + 1 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ten_failures_lock_for_five_minutes_then_doubling_to_an_hour() {
+        let policy = ThrottlePolicy::default();
+        let mut state = ThrottleState::default();
+        let now = 1_000_000;
+        for i in 1..10 {
+            state = state.after_failure(&policy, now);
+            assert_eq!(state.failures, i);
+            assert!(!state.is_locked(now));
+        }
+        state = state.after_failure(&policy, now);
+        assert!(state.is_locked(now) && state.is_locked(now + 299) && !state.is_locked(now + 300));
+        let mut expected = [600, 1200, 2400, 3600, 3600].into_iter();
+        let mut t = now + 300;
+        for _ in 0..5 {
+            for _ in 0..10 {
+                state = state.after_failure(&policy, t);
+            }
+            let lock = expected.next().unwrap();
+            assert_eq!(state.locked_until, t + lock);
+            t += lock;
+        }
+    }
+}

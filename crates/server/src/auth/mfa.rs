@@ -1,0 +1,76 @@
+//! The second factor: checking one code from a user's MFA device at sign-in or for an STS
+//! session (spec README §1). The code must come from a device assigned to that user, fall in the
+//! device's drift window, be later than any code accepted before (a code works once, across
+//! restarts and nodes: the store's conditional update decides), and the user must not be locked
+//! out by too many failures.
+
+use iamd_domain::ApiError;
+use iamd_domain::totp::{self, TotpKey};
+use iamd_store::{StoreError, User};
+
+use crate::app::App;
+use crate::ops::{internal, store_failure};
+
+/// Why a code was refused. Callers show clients one neutral message for all of them (except
+/// where AWS itself distinguishes an unknown serial); the reason goes to the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The serial is not a device assigned to this user.
+    NotAssigned,
+    /// Too many recent failures: refused without looking at the code.
+    Locked,
+    WrongCode,
+    /// The code was right but another request used it (or a later one) first.
+    AlreadyUsed,
+}
+
+impl Refusal {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::NotAssigned => "serial not assigned to user",
+            Refusal::Locked => "locked after repeated failures",
+            Refusal::WrongCode => "wrong code",
+            Refusal::AlreadyUsed => "code already used",
+        }
+    }
+}
+
+/// Checks `code` from device `serial` for `user` at `now`. `Err` is an internal failure;
+/// `Ok(Err(_))` a refused code.
+pub async fn check_code(
+    app: &App,
+    user: &User,
+    serial: &str,
+    code: &str,
+    now: i64,
+) -> Result<Result<(), Refusal>, ApiError> {
+    let throttle = app.store.mfa_throttle(&user.user_id).await.map_err(store_failure)?;
+    if throttle.is_locked(now) {
+        return Ok(Err(Refusal::Locked));
+    }
+    let device = app.store.get_mfa_device(&user.account_id, serial).await.map_err(store_failure)?;
+    let Some((device, assignment)) =
+        device.and_then(|d| d.assignment.clone().filter(|a| a.user.user_id == user.user_id).map(|a| (d, a)))
+    else {
+        return Ok(Err(Refusal::NotAssigned));
+    };
+    let seed = app.master_key.open(&device.seed_sealed, &device.serial).map_err(internal)?;
+    let key = TotpKey::new(&seed);
+    let refusal = match totp::verify_code(&key, code, now, assignment.sync) {
+        None => Refusal::WrongCode,
+        Some(sync) => {
+            match app.store.advance_mfa_sync(serial, &user.user_id, assignment.sync.last_accepted_step, sync).await {
+                Ok(()) => {
+                    if throttle != Default::default() {
+                        app.store.clear_mfa_failures(&user.user_id).await.map_err(store_failure)?;
+                    }
+                    return Ok(Ok(()));
+                }
+                Err(StoreError::Conflict) => Refusal::AlreadyUsed,
+                Err(e) => return Err(store_failure(e)),
+            }
+        }
+    };
+    app.store.record_mfa_failure(&user.user_id, &app.throttle, now).await.map_err(store_failure)?;
+    Ok(Err(refusal))
+}

@@ -1,0 +1,37 @@
+//! The first factor of a console sign-in: the user's password, checked against its Argon2id
+//! hash off the async runtime.
+
+use iamd_domain::{ApiError, password};
+use iamd_store::{LoginProfile, StoreError};
+
+use crate::app::App;
+use crate::ops::{internal, store_failure};
+
+/// Runs Argon2 on the blocking pool: it takes tens of milliseconds by design.
+pub async fn verify_blocking(candidate: &str, stored: &str) -> Result<bool, ApiError> {
+    let (candidate, stored) = (candidate.to_owned(), stored.to_owned());
+    tokio::task::spawn_blocking(move || password::verify(&candidate, &stored)).await.map_err(internal)
+}
+
+pub async fn hash_blocking(new_password: &str) -> Result<String, ApiError> {
+    let new_password = new_password.to_owned();
+    tokio::task::spawn_blocking(move || password::hash(&new_password)).await.map_err(internal)
+}
+
+/// The user's login profile if `candidate` is its password. An unknown user or a user without
+/// a password costs the same hash verification as a wrong password, so timing tells nothing.
+pub async fn check(
+    app: &App,
+    account_id: &str,
+    user_name: &str,
+    candidate: &str,
+) -> Result<Option<LoginProfile>, ApiError> {
+    let profile = match app.store.get_login_profile(account_id, user_name).await {
+        Ok(profile) => Some(profile),
+        Err(StoreError::NotFound(_)) => None,
+        Err(e) => return Err(store_failure(e)),
+    };
+    let stored = profile.as_ref().map_or(password::decoy_hash(), |p| p.password_hash.as_str());
+    let matches = verify_blocking(candidate, stored).await?;
+    Ok(profile.filter(|_| matches))
+}

@@ -1,0 +1,132 @@
+//! Console passwords: CreateLoginProfile, GetLoginProfile, UpdateLoginProfile,
+//! DeleteLoginProfile and ChangePassword.
+
+use iamd_domain::{ApiError, ErrorCode, password};
+use iamd_store::{Entity, StoreError};
+use serde::Serialize;
+
+use super::{Ctx, Reply, store_failure};
+use crate::auth::password::{hash_blocking, verify_blocking};
+use crate::wire::params::Params;
+use crate::wire::shapes::timestamp;
+
+fn no_profile(user: &str) -> ApiError {
+    ApiError::new(ErrorCode::NoSuchEntity, format!("Login Profile for User {user} cannot be found."))
+}
+
+fn profile_error(user: &str) -> impl Fn(StoreError) -> ApiError + '_ {
+    move |e| match e {
+        StoreError::NotFound(Entity::User) => ApiError::no_such_user(user),
+        StoreError::NotFound(_) => no_profile(user),
+        StoreError::AlreadyExists(_) => {
+            ApiError::new(ErrorCode::EntityAlreadyExists, format!("Login Profile for user {user} already exists."))
+        }
+        other => store_failure(other),
+    }
+}
+
+/// Hashes `new_password` if it satisfies the account's policy (or AWS's default rules).
+async fn hash_conforming(ctx: &Ctx<'_>, user: &str, new_password: &str) -> Result<String, ApiError> {
+    let policy = ctx.app.store.get_password_policy(ctx.account()).await.map_err(store_failure)?;
+    if !password::conforms(policy.as_ref(), new_password, user) {
+        return Err(ApiError::new(
+            ErrorCode::PasswordPolicyViolation,
+            "Password does not conform to the account password policy.",
+        ));
+    }
+    hash_blocking(new_password).await
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct LoginProfile {
+    user_name: String,
+    create_date: String,
+    password_reset_required: bool,
+}
+
+#[derive(Serialize)]
+struct LoginProfileResult {
+    #[serde(rename = "LoginProfile")]
+    login_profile: LoginProfile,
+}
+
+pub async fn create_login_profile(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    let user = ctx.target_user_name(p)?;
+    ctx.authorize(&ctx.user_resource(&user), ctx.is_caller(&user))?;
+    let new_password = p.required("Password")?;
+    let reset_required = p.get("PasswordResetRequired") == Some("true");
+    let hash = hash_conforming(ctx, &user, new_password).await?;
+    let profile = ctx
+        .app
+        .store
+        .create_login_profile(ctx.account(), &user, &hash, reset_required, ctx.now_unix())
+        .await
+        .map_err(profile_error(&user))?;
+    ctx.reply(&LoginProfileResult {
+        login_profile: LoginProfile {
+            user_name: profile.user.name,
+            create_date: timestamp(profile.created_at),
+            password_reset_required: profile.reset_required,
+        },
+    })
+}
+
+pub async fn get_login_profile(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    let user = ctx.target_user_name(p)?;
+    ctx.authorize(&ctx.user_resource(&user), ctx.is_caller(&user))?;
+    let profile = ctx.app.store.get_login_profile(ctx.account(), &user).await.map_err(profile_error(&user))?;
+    ctx.reply(&LoginProfileResult {
+        login_profile: LoginProfile {
+            user_name: profile.user.name,
+            create_date: timestamp(profile.created_at),
+            password_reset_required: profile.reset_required,
+        },
+    })
+}
+
+pub async fn update_login_profile(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    let user = p.required("UserName")?;
+    ctx.authorize(&ctx.user_resource(user), ctx.is_caller(user))?;
+    let hash = match p.get("Password") {
+        Some(new_password) => Some(hash_conforming(ctx, user, new_password).await?),
+        None => None,
+    };
+    let reset_required = p.get("PasswordResetRequired").map(|v| v == "true");
+    ctx.app
+        .store
+        .update_login_profile(ctx.account(), user, hash.as_deref(), reset_required)
+        .await
+        .map_err(profile_error(user))?;
+    Ok(None)
+}
+
+pub async fn delete_login_profile(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    let user = ctx.target_user_name(p)?;
+    ctx.authorize(&ctx.user_resource(&user), ctx.is_caller(&user))?;
+    ctx.app.store.delete_login_profile(ctx.account(), &user).await.map_err(profile_error(&user))?;
+    Ok(None)
+}
+
+/// The caller's own password. AWS publishes no code for a wrong old password; iamd answers
+/// `AccessDenied`, as for any failed credential check.
+pub async fn change_password(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    let Some(user) = ctx.caller.user() else {
+        return Err(ApiError::new(ErrorCode::InvalidUserType, "Only IAM users can change their own password."));
+    };
+    let policy = ctx.app.store.get_password_policy(ctx.account()).await.map_err(store_failure)?;
+    if policy.as_ref().is_some_and(|p| !p.allow_users_to_change_password) {
+        ctx.authorize(&ctx.user_resource(&user.name), false)?;
+    }
+    let profile = ctx.app.store.get_login_profile(ctx.account(), &user.name).await.map_err(profile_error(&user.name))?;
+    if !verify_blocking(p.required("OldPassword")?, &profile.password_hash).await? {
+        return Err(ApiError::new(ErrorCode::AccessDenied, "The old password is incorrect."));
+    }
+    let hash = hash_conforming(ctx, &user.name, p.required("NewPassword")?).await?;
+    ctx.app
+        .store
+        .update_login_profile(ctx.account(), &user.name, Some(&hash), Some(false))
+        .await
+        .map_err(profile_error(&user.name))?;
+    Ok(None)
+}
