@@ -1,0 +1,302 @@
+//! The query API in-process, with an injected clock: flows that need time to pass (late codes,
+//! drift, lockouts, session expiry) are walked through without waiting.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use data_encoding::{BASE32_NOPAD, BASE64};
+use http::Request;
+use iamd_domain::Clock;
+use iamd_domain::sealing::MasterKey;
+use iamd_domain::totp::TotpKey;
+use iamd_server::App;
+use iamd_server::app::Limits;
+use iamd_store::{NewAccessKey, SqliteStore, Store, ThrottlePolicy};
+use time::OffsetDateTime;
+use tower::ServiceExt;
+
+const ACCOUNT: &str = "123456789012";
+const ROOT_KEY: &str = "AKIAROOTKEYFORTESTS1";
+const ROOT_SECRET: &str = "root/secret/for/tests/0123456789abcdefgh";
+
+struct ManualClock(Mutex<OffsetDateTime>);
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+struct Harness {
+    app: Arc<App>,
+    clock: Arc<ManualClock>,
+    _dir: tempfile::TempDir,
+}
+
+struct Creds {
+    key: String,
+    secret: String,
+    token: Option<String>,
+}
+
+fn root() -> Creds {
+    Creds { key: ROOT_KEY.into(), secret: ROOT_SECRET.into(), token: None }
+}
+
+/// The text of the first `<tag>…</tag>` in `xml`.
+fn field(xml: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open).unwrap_or_else(|| panic!("no <{tag}> in {xml}")) + open.len();
+    let end = xml[start..].find(&format!("</{tag}>")).unwrap() + start;
+    xml[start..end].to_owned()
+}
+
+impl Harness {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("iamd.db")).await.unwrap();
+        let master_key = MasterKey::generate().0;
+        let clock = Arc::new(ManualClock(Mutex::new(OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap())));
+        let root_key = NewAccessKey {
+            access_key_id: ROOT_KEY.into(),
+            secret_sealed: master_key.seal(ROOT_SECRET.as_bytes(), ROOT_KEY),
+            created_at: 0,
+        };
+        store.ensure_account(ACCOUNT, Some(root_key), 0).await.unwrap();
+        let app = Arc::new(App {
+            store: Arc::new(store),
+            master_key,
+            clock: clock.clone(),
+            limits: Limits::default(),
+            throttle: ThrottlePolicy::default(),
+        });
+        Harness { app, clock, _dir: dir }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now().unix_timestamp()
+    }
+
+    fn advance(&self, seconds: i64) {
+        let mut now = self.clock.0.lock().unwrap();
+        *now += time::Duration::seconds(seconds);
+    }
+
+    /// Sends a signed query request at the injected time; returns status and body.
+    async fn call(&self, service: &str, creds: &Creds, params: &[(&str, &str)]) -> (u16, String) {
+        let version = if service == "sts" { "2011-06-15" } else { "2010-05-08" };
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("Version", version);
+        for (k, v) in params {
+            form.append_pair(k, v);
+        }
+        let body = form.finish();
+        let content_type = "application/x-www-form-urlencoded; charset=utf-8";
+        let signed = iamd_sigv4::sign_headers(
+            &iamd_sigv4::SignRequest {
+                method: "POST",
+                host: "iamd.test",
+                path: "/",
+                query: "",
+                content_type: Some(content_type),
+                body: body.as_bytes(),
+            },
+            &iamd_sigv4::SignCredentials {
+                access_key_id: &creds.key,
+                secret_access_key: &creds.secret,
+                session_token: creds.token.as_deref(),
+            },
+            "eu-west-1",
+            service,
+            self.clock.now(),
+        );
+        let mut request = Request::post("/").header("host", "iamd.test").header("content-type", content_type);
+        for (name, value) in signed {
+            request = request.header(name, value);
+        }
+        let response =
+            iamd_server::router(self.app.clone()).oneshot(request.body(Body::from(body)).unwrap()).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    async fn ok(&self, service: &str, creds: &Creds, params: &[(&str, &str)]) -> String {
+        let (status, body) = self.call(service, creds, params).await;
+        assert_eq!(status, 200, "{params:?}: {body}");
+        body
+    }
+
+    /// A user with an access key and a device (not yet enabled); returns its creds, serial, key.
+    async fn user_with_device(&self, name: &str) -> (Creds, String, TotpKey) {
+        self.ok("iam", &root(), &[("Action", "CreateUser"), ("UserName", name)]).await;
+        let created = self.ok("iam", &root(), &[("Action", "CreateAccessKey"), ("UserName", name)]).await;
+        let creds =
+            Creds { key: field(&created, "AccessKeyId"), secret: field(&created, "SecretAccessKey"), token: None };
+        let device =
+            self.ok("iam", &root(), &[("Action", "CreateVirtualMFADevice"), ("VirtualMFADeviceName", name)]).await;
+        let base32 = BASE64.decode(field(&device, "Base32StringSeed").as_bytes()).unwrap();
+        let seed = BASE32_NOPAD.decode(&base32).unwrap();
+        (creds, field(&device, "SerialNumber"), TotpKey::new(&seed))
+    }
+
+    async fn enable_at(&self, user: &str, serial: &str, key: &TotpKey, at: i64) -> (u16, String) {
+        let (c1, c2) = (key.code_at(at - 30), key.code_at(at));
+        let params = [
+            ("Action", "EnableMFADevice"),
+            ("UserName", user),
+            ("SerialNumber", serial),
+            ("AuthenticationCode1", &c1),
+            ("AuthenticationCode2", &c2),
+        ];
+        self.call("iam", &root(), &params).await
+    }
+
+    async fn session_with_code(&self, creds: &Creds, serial: &str, code: &str) -> (u16, String) {
+        let params = [("Action", "GetSessionToken"), ("SerialNumber", serial), ("TokenCode", code)];
+        self.call("sts", creds, &params).await
+    }
+}
+
+#[tokio::test]
+async fn late_codes_leave_the_device_out_of_sync_until_resync() {
+    let h = Harness::new().await;
+    let (alice, serial, key) = h.user_with_device("alice").await;
+    let (status, body) = h.enable_at("alice", &serial, &key, h.now() - 600).await;
+    assert_eq!(status, 200, "codes from 10 minutes ago still associate: {body}");
+
+    h.advance(30);
+    let (status, body) = h.session_with_code(&alice, &serial, &key.code_at(h.now())).await;
+    assert_eq!(status, 403);
+    assert!(body.contains("MultiFactorAuthentication failed with invalid MFA one time pass code."), "{body}");
+
+    let (c1, c2) = (key.code_at(h.now() - 30), key.code_at(h.now()));
+    let params = [
+        ("Action", "ResyncMFADevice"),
+        ("UserName", "alice"),
+        ("SerialNumber", &serial),
+        ("AuthenticationCode1", &c1),
+        ("AuthenticationCode2", &c2),
+    ];
+    h.ok("iam", &root(), &params).await;
+
+    h.advance(30);
+    let code = key.code_at(h.now());
+    let (status, body) = h.session_with_code(&alice, &serial, &code).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(field(&body, "AccessKeyId").starts_with("ASIA"));
+    let (status, _) = h.session_with_code(&alice, &serial, &code).await;
+    assert_eq!(status, 403, "a code is accepted once");
+}
+
+#[tokio::test]
+async fn drift_of_one_step_is_followed() {
+    let h = Harness::new().await;
+    let (alice, serial, key) = h.user_with_device("alice").await;
+    assert_eq!(h.enable_at("alice", &serial, &key, h.now()).await.0, 200);
+    // The device's clock runs 30 s fast: its code is one step ahead, accepted, and learned.
+    h.advance(60);
+    assert_eq!(h.session_with_code(&alice, &serial, &key.code_at(h.now() + 30)).await.0, 200);
+    // Next time, the device is 2 steps ahead of the server: still within ±1 of the learned offset.
+    h.advance(60);
+    assert_eq!(h.session_with_code(&alice, &serial, &key.code_at(h.now() + 60)).await.0, 200);
+}
+
+#[tokio::test]
+async fn ten_failures_lock_mfa_checks_then_the_lock_expires() {
+    let h = Harness::new().await;
+    let (alice, serial, key) = h.user_with_device("alice").await;
+    assert_eq!(h.enable_at("alice", &serial, &key, h.now()).await.0, 200);
+    h.advance(30);
+    let right = key.code_at(h.now());
+    let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 500_000) % 1_000_000);
+    for _ in 0..10 {
+        assert_eq!(h.session_with_code(&alice, &serial, &wrong).await.0, 403);
+    }
+    let (status, locked_body) = h.session_with_code(&alice, &serial, &right).await;
+    assert_eq!(status, 403, "the right code is refused during the lock");
+    assert!(locked_body.contains("invalid MFA one time pass code"), "same answer as a wrong code");
+    h.advance(300);
+    assert_eq!(h.session_with_code(&alice, &serial, &key.code_at(h.now())).await.0, 200, "lock over");
+    let events = h.app.store.auth_events(ACCOUNT, 100).await.unwrap();
+    assert_eq!(events.len(), 12);
+    assert_eq!(events[0].outcome, "success");
+    assert_eq!(events[1].reason, "locked after repeated failures");
+}
+
+#[tokio::test]
+async fn sessions_expire_and_non_mfa_sessions_cannot_call_iam() {
+    let h = Harness::new().await;
+    let (alice, _, _) = h.user_with_device("alice").await;
+    let body = h.ok("sts", &alice, &[("Action", "GetSessionToken"), ("DurationSeconds", "900")]).await;
+    let session = Creds {
+        key: field(&body, "AccessKeyId"),
+        secret: field(&body, "SecretAccessKey"),
+        token: Some(field(&body, "SessionToken")),
+    };
+    let identity = h.ok("sts", &session, &[("Action", "GetCallerIdentity")]).await;
+    assert_eq!(field(&identity, "Arn"), "arn:aws:iam::123456789012:user/alice");
+
+    let (status, body) = h.call("iam", &session, &[("Action", "GetUser")]).await;
+    assert_eq!((status, field(&body, "Code")), (403, "InvalidClientTokenId".to_owned()));
+
+    let (status, body) = h.call("sts", &session, &[("Action", "GetSessionToken")]).await;
+    assert_eq!(status, 403);
+    assert_eq!(field(&body, "Message"), "Cannot call GetSessionToken with session credentials");
+
+    h.advance(900);
+    let (status, body) = h.call("sts", &session, &[("Action", "GetCallerIdentity")]).await;
+    assert_eq!((status, field(&body, "Code")), (403, "ExpiredToken".to_owned()));
+
+    let tampered = Creds { token: Some("x".repeat(128)), ..session };
+    let (status, body) = h.call("sts", &tampered, &[("Action", "GetCallerIdentity")]).await;
+    assert_eq!((status, field(&body, "Code")), (403, "InvalidClientTokenId".to_owned()));
+}
+
+#[tokio::test]
+async fn response_envelopes_match_aws() {
+    let h = Harness::new().await;
+    let (status, body) = h.call("iam", &root(), &[("Action", "GetAccountSummary")]).await;
+    assert_eq!(status, 200);
+    let request_id = field(&body, "RequestId");
+    assert_eq!(
+        body,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<GetAccountSummaryResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\
+             <GetAccountSummaryResult><SummaryMap>\
+             <entry><key>AccessKeysPerUserQuota</key><value>2</value></entry>\
+             <entry><key>AccountAccessKeysPresent</key><value>1</value></entry>\
+             <entry><key>AccountMFAEnabled</key><value>0</value></entry>\
+             <entry><key>AccountPasswordPresent</key><value>0</value></entry>\
+             <entry><key>MFADevices</key><value>0</value></entry>\
+             <entry><key>MFADevicesInUse</key><value>0</value></entry>\
+             <entry><key>Users</key><value>0</value></entry>\
+             <entry><key>UsersQuota</key><value>5000</value></entry>\
+             </SummaryMap></GetAccountSummaryResult>\
+             <ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></GetAccountSummaryResponse>"
+        )
+    );
+
+    h.user_with_device("bob").await;
+    let body = h.ok("iam", &root(), &[("Action", "ListVirtualMFADevices")]).await;
+    assert!(
+        body.contains(
+            "<ListVirtualMFADevicesResult><VirtualMFADevices><member>\
+             <SerialNumber>arn:aws:iam::123456789012:mfa/bob</SerialNumber></member></VirtualMFADevices>\
+             <IsTruncated>false</IsTruncated></ListVirtualMFADevicesResult>"
+        ),
+        "{body}"
+    );
+
+    let (status, body) = h.call("iam", &root(), &[("Action", "GetUser"), ("UserName", "nobody")]).await;
+    assert_eq!(status, 404);
+    let request_id = field(&body, "RequestId");
+    assert_eq!(
+        body,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\
+             <Error><Type>Sender</Type><Code>NoSuchEntity</Code><Message>The user with name nobody cannot be found.</Message></Error>\
+             <RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+    );
+}
