@@ -30,13 +30,18 @@ pub enum Command {
 }
 
 #[derive(Args, Clone)]
+#[command(group = clap::ArgGroup::new("storage").required(true).multiple(true).args(["data_dir", "database_url"]))]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "IAMD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Directory for the embedded database, the master key and generated credentials.
     #[arg(long, env = "IAMD_DATA_DIR")]
-    pub data_dir: PathBuf,
+    pub data_dir: Option<PathBuf>,
+    /// A shared database instead of the embedded one: `postgres://…` (several nodes may use one
+    /// database; give them all the same IAMD_MASTER_KEY) or `sqlite://PATH`.
+    #[arg(long, env = "IAMD_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// The 12-digit account to serve (generated on first start when absent).
     #[arg(long, env = "IAMD_ACCOUNT_ID")]
     pub account_id: Option<String>,
@@ -82,7 +87,10 @@ fn load_master_key(args: &ServeArgs) -> anyhow::Result<MasterKey> {
     if let Some(hex) = &args.master_key {
         return MasterKey::from_hex(hex).context("IAMD_MASTER_KEY");
     }
-    let path = args.data_dir.join(MASTER_KEY_FILE);
+    let Some(data_dir) = &args.data_dir else {
+        bail!("a shared database needs the master key from IAMD_MASTER_KEY (or --master-key), the same on every node");
+    };
+    let path = data_dir.join(MASTER_KEY_FILE);
     if path.exists() {
         let mode = fs::metadata(&path)?.permissions().mode();
         if mode & 0o077 != 0 {
@@ -137,10 +145,15 @@ async fn ensure_root(store: &dyn Store, key: &MasterKey, args: &ServeArgs, now: 
                 store.ensure_account(&account_id, Some(root), now).await?;
                 let text =
                     format!("IAMD_ACCOUNT_ID={account_id}\nAWS_ACCESS_KEY_ID={id}\nAWS_SECRET_ACCESS_KEY={secret}\n");
-                let path = args.data_dir.join(GENERATED_CREDENTIALS_FILE);
-                write_private(&path, &text)?;
                 // Shown once, on the terminal of whoever started iamd; never logged.
-                println!("Generated root credentials (also saved to {}):\n{text}", path.display());
+                match &args.data_dir {
+                    Some(dir) => {
+                        let path = dir.join(GENERATED_CREDENTIALS_FILE);
+                        write_private(&path, &text)?;
+                        println!("Generated root credentials (also saved to {}):\n{text}", path.display());
+                    }
+                    None => println!("Generated root credentials (shown only now):\n{text}"),
+                }
             }
         }
     }
@@ -167,17 +180,23 @@ async fn check_master_key(store: &dyn Store, key: &MasterKey) -> anyhow::Result<
 
 /// Opens the data directory and builds the application state.
 pub async fn prepare(args: &ServeArgs) -> anyhow::Result<Arc<App>> {
-    fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+    if let Some(dir) = &args.data_dir {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let master_key = load_master_key(args)?;
-    let store = SqliteStore::open(&args.data_dir.join(DATABASE_FILE)).await?;
-    check_master_key(&store, &master_key).await?;
+    let store: Arc<dyn Store> = match (&args.database_url, &args.data_dir) {
+        (Some(url), _) => iamd_store::open(url).await?,
+        (None, Some(dir)) => Arc::new(SqliteStore::open(&dir.join(DATABASE_FILE)).await?),
+        (None, None) => unreachable!("clap requires --data-dir or --database-url"),
+    };
+    check_master_key(store.as_ref(), &master_key).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let account_id = ensure_root(&store, &master_key, args, clock.now().unix_timestamp()).await?;
-    tracing::info!(account_id, data_dir = %args.data_dir.display(), "storage ready");
+    let account_id = ensure_root(store.as_ref(), &master_key, args, clock.now().unix_timestamp()).await?;
+    tracing::info!(account_id, backend = if args.database_url.is_some() { "database-url" } else { "data-dir" }, "storage ready");
     let throttle = ThrottlePolicy {
         max_failures: args.mfa_max_failures,
         base_lock_seconds: args.mfa_lock_seconds,
         max_lock_seconds: args.mfa_max_lock_seconds,
     };
-    Ok(Arc::new(App { store: Arc::new(store), master_key, clock, limits: Limits::default(), throttle }))
+    Ok(Arc::new(App { store, master_key, clock, limits: Limits::default(), throttle }))
 }
