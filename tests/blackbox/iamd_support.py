@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import hashlib
 import datetime as dt
 import json
 import os
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
 import zlib
@@ -524,6 +526,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def database_args(data_dir: Path) -> list[str]:
+    """With IAMD_TEST_DATABASE_URL set (scripts/with-postgres), every data dir gets its own
+    PostgreSQL database, so the whole suite runs against the PostgreSQL backend; restarting on
+    the same data dir reuses the same database. Without it, the embedded store is used."""
+    admin_url = os.environ.get("IAMD_TEST_DATABASE_URL")
+    if not admin_url:
+        return []
+    name = "iamd_" + hashlib.sha1(str(Path(data_dir).resolve()).encode()).hexdigest()[:16]
+    exists = subprocess.run(
+        ["psql", admin_url, "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    if exists != "1":
+        subprocess.run(["psql", admin_url, "-qc", f'CREATE DATABASE "{name}"'], capture_output=True, check=True)
+    url = urllib.parse.urlsplit(admin_url)._replace(path="/" + name)
+    return ["--database-url", urllib.parse.urlunsplit(url)]
+
+
 class IamdServer:
     """An `iamd serve` child process with its own data dir and log file."""
 
@@ -562,7 +582,8 @@ class IamdServer:
             self._log.write(f"\n===== starting {self.name} on port {self.port} =====\n".encode())
             self._log.flush()
             self.proc = subprocess.Popen(
-                [binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir)],
+                [binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir)]
+                + database_args(self.data_dir),
                 env=self.env(),
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,

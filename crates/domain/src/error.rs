@@ -31,6 +31,18 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for tables that must cover them all.
+    pub const ALL: [ErrorCode; 22] = {
+        use ErrorCode::*;
+        [
+            AccessDenied, ConcurrentModification, DeleteConflict, EntityAlreadyExists, EntityTemporarilyUnmodifiable,
+            ExpiredToken, IncompleteSignature, InvalidAction, InvalidAuthenticationCode, InvalidClientTokenId,
+            InvalidInput, InvalidUserType, LimitExceeded, MissingAction, MissingAuthenticationToken, NoSuchEntity,
+            PasswordPolicyViolation, RequestExpired, ServiceFailure, ServiceUnavailable, SignatureDoesNotMatch,
+            ValidationError,
+        ]
+    };
+
     pub fn as_str(self) -> &'static str {
         use ErrorCode::*;
         match self {

@@ -56,12 +56,18 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/", get(query_api).post(query_api))
+        .merge(crate::console::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app)
 }
 
-async fn health() -> &'static str {
-    "ok"
+/// 200 once the server accepts requests and its database answers; 503 while it does not (so a
+/// load balancer stops sending traffic to a node that cannot serve it).
+async fn health(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
+    match tokio::time::timeout(std::time::Duration::from_secs(2), app.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ok"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    }
 }
 
 /// The client's address, for the audit trail ("unknown" when served without connection info,

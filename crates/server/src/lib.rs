@@ -9,6 +9,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod ops;
 pub mod wire;
 

@@ -12,6 +12,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let Cli { command: Command::Serve(args) } = Cli::parse();
     let app = iamd_server::config::prepare(&args).await?;
+    tokio::spawn(purge_expired_sessions(app.clone()));
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, "iamd serving IAM and STS");
     let service = iamd_server::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -27,5 +28,18 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+/// Expired STS sessions are refused on sight; this only keeps the table from growing.
+async fn purge_expired_sessions(app: std::sync::Arc<iamd_server::App>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        match app.store.purge_expired_sts_sessions(app.clock.now().unix_timestamp()).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged expired STS sessions"),
+            Err(e) => tracing::warn!(error = %e, "could not purge expired STS sessions"),
+        }
     }
 }

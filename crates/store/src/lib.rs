@@ -406,6 +406,11 @@ pub trait Store: Send + Sync + 'static {
     /// The newest events of an account, newest first.
     async fn auth_events(&self, account_id: &str, limit: u32) -> Result<Vec<AuthEvent>>;
 
+    /// Whether the database answers (for `/health`).
+    async fn ping(&self) -> Result<()> {
+        self.account_exists("").await.map(|_| ())
+    }
+
     // Deployment facts.
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>>;
     /// Stores `value` under `name` unless something is there already; returns what is stored

@@ -105,10 +105,8 @@ pub async fn authenticate(
         long_term_credentials(app, &presented).await
     }
     .map_err(fail)?;
-    let secret = app
-        .master_key
-        .open(&credentials.sealed_secret, &presented.access_key_id)
-        .map_err(|e| fail(internal(e)))?;
+    let secret =
+        app.master_key.open(&credentials.sealed_secret, &presented.access_key_id).map_err(|e| fail(internal(e)))?;
     let secret = String::from_utf8(secret).map_err(|e| fail(internal(e)))?;
     let signing_key = iamd_sigv4::signing_key(&secret, &presented.date, &presented.region, &presented.service);
     iamd_sigv4::verify(request, &presented, &signing_key, now).map_err(|e| fail(from_sig_error(e)))?;
@@ -144,12 +142,8 @@ async fn long_term_credentials(app: &App, presented: &Presented) -> Result<Crede
 }
 
 async fn session_credentials(app: &App, presented: &Presented, now: i64) -> Result<Credentials, ApiError> {
-    let session: StsSession = app
-        .store
-        .find_sts_session(&presented.access_key_id)
-        .await
-        .map_err(store_failure)?
-        .ok_or_else(invalid_token)?;
+    let session: StsSession =
+        app.store.find_sts_session(&presented.access_key_id).await.map_err(store_failure)?.ok_or_else(invalid_token)?;
     let token_matches = presented
         .security_token
         .as_deref()

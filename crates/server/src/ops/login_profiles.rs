@@ -118,7 +118,8 @@ pub async fn change_password(ctx: &Ctx<'_>, p: &Params) -> Reply {
     if policy.as_ref().is_some_and(|p| !p.allow_users_to_change_password) {
         ctx.authorize(&ctx.user_resource(&user.name), false)?;
     }
-    let profile = ctx.app.store.get_login_profile(ctx.account(), &user.name).await.map_err(profile_error(&user.name))?;
+    let profile =
+        ctx.app.store.get_login_profile(ctx.account(), &user.name).await.map_err(profile_error(&user.name))?;
     if !verify_blocking(p.required("OldPassword")?, &profile.password_hash).await? {
         return Err(ApiError::new(ErrorCode::AccessDenied, "The old password is incorrect."));
     }

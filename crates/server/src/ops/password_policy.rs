@@ -41,8 +41,13 @@ struct GetAccountPasswordPolicyResult {
 /// policy allows.
 pub async fn get_account_password_policy(ctx: &Ctx<'_>, _: &Params) -> Reply {
     ctx.authorize("*", true)?;
-    let policy =
-        ctx.app.store.get_password_policy(ctx.account()).await.map_err(store_failure)?.ok_or_else(|| no_policy(ctx.account()))?;
+    let policy = ctx
+        .app
+        .store
+        .get_password_policy(ctx.account())
+        .await
+        .map_err(store_failure)?
+        .ok_or_else(|| no_policy(ctx.account()))?;
     ctx.reply(&GetAccountPasswordPolicyResult {
         password_policy: PasswordPolicyShape {
             minimum_password_length: policy.minimum_length,

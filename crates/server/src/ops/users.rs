@@ -14,7 +14,12 @@ fn already_exists(name: &str) -> ApiError {
 
 /// Loads a user or answers `NoSuchEntity` with AWS's message.
 pub async fn load_user(ctx: &Ctx<'_>, name: &str) -> Result<User, ApiError> {
-    ctx.app.store.get_user(ctx.account(), name).await.map_err(store_failure)?.ok_or_else(|| ApiError::no_such_user(name))
+    ctx.app
+        .store
+        .get_user(ctx.account(), name)
+        .await
+        .map_err(store_failure)?
+        .ok_or_else(|| ApiError::no_such_user(name))
 }
 
 #[derive(Serialize)]

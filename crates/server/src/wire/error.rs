@@ -61,31 +61,7 @@ mod tests {
     /// The hand-written table agrees with the botocore models wherever a code is modeled.
     #[test]
     fn statuses_agree_with_the_models() {
-        use ErrorCode::*;
-        for code in [
-            AccessDenied,
-            ConcurrentModification,
-            DeleteConflict,
-            EntityAlreadyExists,
-            EntityTemporarilyUnmodifiable,
-            ExpiredToken,
-            IncompleteSignature,
-            InvalidAction,
-            InvalidAuthenticationCode,
-            InvalidClientTokenId,
-            InvalidInput,
-            InvalidUserType,
-            LimitExceeded,
-            MissingAction,
-            MissingAuthenticationToken,
-            NoSuchEntity,
-            PasswordPolicyViolation,
-            RequestExpired,
-            ServiceFailure,
-            ServiceUnavailable,
-            SignatureDoesNotMatch,
-            ValidationError,
-        ] {
+        for code in ErrorCode::ALL {
             let (status, fault) = status_and_fault(code);
             for service in [iamd_model::Service::Iam, iamd_model::Service::Sts] {
                 if let Some(info) = iamd_model::error_info(service, code.as_str()) {

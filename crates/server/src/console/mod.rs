@@ -1,0 +1,515 @@
+//! The browser sign-in ("Login requires MFA"): HTML pages served by iamd itself.
+//!
+//! | route | what |
+//! | --- | --- |
+//! | `GET /signin`, `POST /signin` | account id, user name, password |
+//! | `GET /signin/mfa`, `POST /signin/mfa` | a code from one of the user's MFA devices |
+//! | `GET /console/password`, `POST /console/password` | the forced password change (`reset_required`) |
+//! | `GET /console` | who is signed in, whether with MFA and when |
+//! | `POST /signout` | ends the session |
+//!
+//! Sessions live in the store (any node can serve them), keyed by the SHA-256 of the random value
+//! in the `iamd_session` cookie. A right password for a user with an enabled MFA device opens only
+//! a short *awaiting-MFA* session; the right code replaces it with a new *signed-in* session under
+//! a new id (no fixation). Every failure — unknown account or user, wrong password, wrong or
+//! reused code, MFA lockout — answers the same 401 with the same neutral message; the audit trail
+//! keeps the real reason.
+//!
+//! CSRF: before a session exists the sign-in form is protected by a double-submit token (cookie
+//! `iamd_csrf` and a hidden field, compared in constant time); forms inside a session carry the
+//! session's own token. A POST without the right token gets 403 and changes nothing. All cookies
+//! are `HttpOnly; SameSite=Strict; Path=/`.
+
+mod cookies;
+mod pages;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use data_encoding::BASE64URL_NOPAD;
+use http::request::Parts;
+use http::{HeaderMap, StatusCode};
+use iamd_domain::{ApiError, ids, password as policy};
+use iamd_store::{ConsoleSession, ConsoleState, LoginProfile, StoreError, User};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use time::format_description::well_known::Rfc3339;
+
+use crate::app::{App, source_address};
+use crate::auth::audit::Attempt;
+use crate::auth::{mfa, password};
+use crate::ops::store_failure;
+use pages::Reply;
+
+/// How long the awaiting-MFA step stays open after the right password.
+pub const MFA_STEP_SECONDS: i64 = 5 * 60;
+/// How long a signed-in console session lasts.
+pub const SESSION_SECONDS: i64 = 12 * 60 * 60;
+/// The one answer to every failed sign-in, whatever failed.
+pub const INCORRECT: &str = "Your authentication information is incorrect. Please try again.";
+
+/// Audit kinds.
+const KIND_PASSWORD: &str = "console-password";
+const KIND_MFA: &str = "console-mfa";
+
+/// Random bytes in session ids and CSRF tokens.
+const TOKEN_BYTES: usize = 32;
+
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/signin", get(signin_form).post(signin))
+        .route("/signin/mfa", get(mfa_form).post(mfa_submit))
+        .route("/console", get(console))
+        .route("/console/password", get(password_form).post(password_submit))
+        .route("/signout", post(signout))
+}
+
+/// What a handler failed with: an internal error (store down, …), shown as a plain 500.
+struct Failure;
+
+impl From<ApiError> for Failure {
+    fn from(_: ApiError) -> Self {
+        // The cause is logged where the ApiError was made (`internal`, `store_failure`).
+        Failure
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        Reply::failure().into_response()
+    }
+}
+
+type Handled = Result<Reply, Failure>;
+
+/// A form body, or an empty form when the body is not one (wrong or missing content type,
+/// undecodable): every handler then finds no CSRF token and refuses with 403, as for any forged
+/// request, instead of axum's 415/422.
+fn form_or_empty<T: Default>(form: Result<Form<T>, FormRejection>) -> T {
+    form.map(|Form(form)| form).unwrap_or_default()
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; TOKEN_BYTES];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    BASE64URL_NOPAD.encode(&bytes)
+}
+
+fn is_token(value: &str) -> bool {
+    value.len() == BASE64URL_NOPAD.encode_len(TOKEN_BYTES) && BASE64URL_NOPAD.decode(value.as_bytes()).is_ok()
+}
+
+fn session_hash(cookie_value: &str) -> Vec<u8> {
+    Sha256::digest(cookie_value.as_bytes()).to_vec()
+}
+
+/// Constant-time comparison of a submitted token with the expected one; empty never matches.
+fn tokens_match(submitted: &str, expected: &str) -> bool {
+    !expected.is_empty() && bool::from(submitted.as_bytes().ct_eq(expected.as_bytes()))
+}
+
+fn now_unix(app: &App) -> i64 {
+    app.clock.now().unix_timestamp()
+}
+
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// At most `max` characters of user-supplied text, for the audit trail.
+fn clipped(text: &str, max: usize) -> &str {
+    text.char_indices().nth(max).map_or(text, |(i, _)| &text[..i])
+}
+
+/// The live session named by the request's cookie. An expired one is deleted on sight.
+async fn current_session(app: &App, headers: &HeaderMap, now: i64) -> Result<Option<ConsoleSession>, ApiError> {
+    let Some(value) = cookies::get(headers, cookies::SESSION) else { return Ok(None) };
+    let hash = session_hash(value);
+    let Some(session) = app.store.find_console_session(&hash).await.map_err(store_failure)? else {
+        return Ok(None);
+    };
+    if now >= session.expires_at {
+        app.store.delete_console_session(&hash).await.map_err(store_failure)?;
+        return Ok(None);
+    }
+    Ok(Some(session))
+}
+
+/// Stores a new session and returns the cookie that names it.
+async fn open_session(
+    app: &App,
+    user: User,
+    state: ConsoleState,
+    now: i64,
+    mfa_authenticated_at: Option<i64>,
+    secure: bool,
+) -> Result<http::HeaderValue, ApiError> {
+    let id = random_token();
+    let lifetime = match state {
+        ConsoleState::AwaitingMfa => MFA_STEP_SECONDS,
+        ConsoleState::SignedIn => SESSION_SECONDS,
+    };
+    let session = ConsoleSession {
+        id_hash: session_hash(&id),
+        account_id: user.account_id.clone(),
+        user,
+        state,
+        csrf_token: random_token(),
+        created_at: now,
+        expires_at: now + lifetime,
+        mfa_authenticated_at,
+    };
+    app.store.create_console_session(&session).await.map_err(store_failure)?;
+    Ok(cookies::set(cookies::SESSION, &id, Some(lifetime), secure))
+}
+
+/// The end of a successful sign-in: a signed-in session, `PasswordLastUsed`, off to the console.
+async fn finish_sign_in(app: &App, user: User, now: i64, mfa_at: Option<i64>, secure: bool) -> Handled {
+    let user_id = user.user_id.clone();
+    let cookie = open_session(app, user, ConsoleState::SignedIn, now, mfa_at, secure).await?;
+    app.store.record_password_use(&user_id, now).await.map_err(store_failure)?;
+    Ok(Reply::see_other("/console").cookie(cookie))
+}
+
+/// The user's login profile, or `None` if it is gone (then the session is worthless).
+async fn login_profile(app: &App, user: &User) -> Result<Option<LoginProfile>, ApiError> {
+    match app.store.get_login_profile(&user.account_id, &user.name).await {
+        Ok(profile) if profile.user.user_id == user.user_id => Ok(Some(profile)),
+        Ok(_) | Err(StoreError::NotFound(_)) => Ok(None),
+        Err(e) => Err(store_failure(e)),
+    }
+}
+
+// --- Step 1: the password --------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SignInForm {
+    csrf: String,
+    account_id: String,
+    user_name: String,
+    password: String,
+}
+
+async fn signin_form(State(app): State<Arc<App>>, headers: HeaderMap) -> Handled {
+    let now = now_unix(&app);
+    if let Some(session) = current_session(&app, &headers, now).await? {
+        return Ok(Reply::see_other(match session.state {
+            ConsoleState::SignedIn => "/console",
+            ConsoleState::AwaitingMfa => "/signin/mfa",
+        }));
+    }
+    // Keep a well-formed token the browser already holds, so two open tabs both work.
+    let existing = cookies::get(&headers, cookies::CSRF).filter(|v| is_token(v));
+    let csrf = existing.map_or_else(random_token, str::to_owned);
+    let page = pages::SignIn { csrf: &csrf, account_id: "", user_name: "", error: None };
+    let mut reply = Reply::page(StatusCode::OK, &page);
+    if existing.is_none() {
+        reply = reply.cookie(cookies::set(cookies::CSRF, &csrf, None, cookies::is_https(&headers)));
+    }
+    Ok(reply)
+}
+
+async fn signin(State(app): State<Arc<App>>, parts: Parts, form: Result<Form<SignInForm>, FormRejection>) -> Handled {
+    let form = form_or_empty(form);
+    let headers = &parts.headers;
+    let expected = cookies::get(headers, cookies::CSRF).unwrap_or_default();
+    if !tokens_match(&form.csrf, expected) {
+        return Ok(Reply::forbidden());
+    }
+    let now = now_unix(&app);
+    let secure = cookies::is_https(headers);
+    let source = source_address(&parts.extensions);
+    let attempt = Attempt {
+        account_id: clipped(&form.account_id, 64),
+        user_name: clipped(&form.user_name, 128),
+        source: &source,
+        kind: KIND_PASSWORD,
+        mfa_used: false,
+    };
+    let profile = password::check(&app, &form.account_id, &form.user_name, &form.password).await?;
+    let Some(profile) = profile else {
+        attempt.record(&app, now, false, "wrong password, or no such account, user or login profile").await;
+        let page = pages::SignIn {
+            csrf: expected,
+            account_id: &form.account_id,
+            user_name: &form.user_name,
+            error: Some(INCORRECT),
+        };
+        return Ok(Reply::page(StatusCode::UNAUTHORIZED, &page));
+    };
+    attempt.record(&app, now, true, "password accepted").await;
+
+    // A new sign-in ends whatever session this browser had.
+    if let Some(old) = cookies::get(headers, cookies::SESSION) {
+        app.store.delete_console_session(&session_hash(old)).await.map_err(store_failure)?;
+    }
+    let user = profile.user;
+    let devices = app.store.list_user_mfa_devices(&user.account_id, &user.name).await.map_err(store_failure)?;
+    if devices.is_empty() {
+        return finish_sign_in(&app, user, now, None, secure).await;
+    }
+    let cookie = open_session(&app, user, ConsoleState::AwaitingMfa, now, None, secure).await?;
+    Ok(Reply::see_other("/signin/mfa").cookie(cookie))
+}
+
+// --- Step 2: the MFA code --------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MfaForm {
+    csrf: String,
+    serial: String,
+    code: String,
+}
+
+/// The serials of the devices assigned to the session's user.
+async fn serials_of(app: &App, user: &User) -> Result<Vec<String>, ApiError> {
+    let devices = app.store.list_user_mfa_devices(&user.account_id, &user.name).await.map_err(store_failure)?;
+    Ok(devices.into_iter().map(|d| d.serial).collect())
+}
+
+/// The awaiting-MFA session, or where to send the browser instead.
+async fn awaiting_session(app: &App, headers: &HeaderMap, now: i64) -> Result<Result<ConsoleSession, Reply>, ApiError> {
+    Ok(match current_session(app, headers, now).await? {
+        Some(session) if session.state == ConsoleState::AwaitingMfa => Ok(session),
+        Some(_) => Err(Reply::see_other("/console")),
+        None => Err(Reply::see_other("/signin")),
+    })
+}
+
+async fn mfa_form(State(app): State<Arc<App>>, headers: HeaderMap) -> Handled {
+    let now = now_unix(&app);
+    let session = match awaiting_session(&app, &headers, now).await? {
+        Ok(session) => session,
+        Err(elsewhere) => return Ok(elsewhere),
+    };
+    let serials = serials_of(&app, &session.user).await?;
+    let page = pages::Mfa {
+        csrf: &session.csrf_token,
+        account_id: &session.account_id,
+        user_name: &session.user.name,
+        serials: &serials,
+        error: None,
+    };
+    Ok(Reply::page(StatusCode::OK, &page))
+}
+
+async fn mfa_submit(State(app): State<Arc<App>>, parts: Parts, form: Result<Form<MfaForm>, FormRejection>) -> Handled {
+    let form = form_or_empty(form);
+    let headers = &parts.headers;
+    let now = now_unix(&app);
+    let session = match awaiting_session(&app, headers, now).await? {
+        Ok(session) => session,
+        Err(elsewhere) => return Ok(elsewhere),
+    };
+    if !tokens_match(&form.csrf, &session.csrf_token) {
+        return Ok(Reply::forbidden());
+    }
+    let serials = serials_of(&app, &session.user).await?;
+    // One device: the form may leave the serial out. Otherwise the user picked one; a serial that
+    // is not theirs is refused by the check itself.
+    let serial = match (form.serial.as_str(), serials.as_slice()) {
+        ("", [only]) => only.as_str(),
+        (chosen, _) => chosen,
+    };
+    let code: String = form.code.chars().filter(|c| !c.is_whitespace()).collect();
+    let source = source_address(&parts.extensions);
+    let attempt = Attempt {
+        account_id: &session.account_id,
+        user_name: &session.user.name,
+        source: &source,
+        kind: KIND_MFA,
+        mfa_used: true,
+    };
+    match mfa::check_code(&app, &session.user, serial, &code, now).await? {
+        Ok(()) => {
+            attempt.record(&app, now, true, "code accepted").await;
+            // The awaiting session is spent; the signed-in one gets a new id.
+            app.store.delete_console_session(&session.id_hash).await.map_err(store_failure)?;
+            finish_sign_in(&app, session.user, now, Some(now), cookies::is_https(headers)).await
+        }
+        Err(refusal) => {
+            attempt.record(&app, now, false, refusal.reason()).await;
+            let page = pages::Mfa {
+                csrf: &session.csrf_token,
+                account_id: &session.account_id,
+                user_name: &session.user.name,
+                serials: &serials,
+                error: Some(INCORRECT),
+            };
+            Ok(Reply::page(StatusCode::UNAUTHORIZED, &page))
+        }
+    }
+}
+
+// --- The console -----------------------------------------------------------------------------
+
+/// The signed-in session and its login profile, or where to send the browser instead.
+async fn signed_in(
+    app: &App,
+    headers: &HeaderMap,
+    now: i64,
+) -> Result<Result<(ConsoleSession, LoginProfile), Reply>, ApiError> {
+    let session = match current_session(app, headers, now).await? {
+        Some(session) if session.state == ConsoleState::SignedIn => session,
+        Some(_) => return Ok(Err(Reply::see_other("/signin/mfa"))),
+        None => return Ok(Err(Reply::see_other("/signin"))),
+    };
+    let Some(profile) = login_profile(app, &session.user).await? else {
+        app.store.delete_console_session(&session.id_hash).await.map_err(store_failure)?;
+        return Ok(Err(Reply::see_other("/signin")));
+    };
+    Ok(Ok((session, profile)))
+}
+
+async fn console(State(app): State<Arc<App>>, headers: HeaderMap) -> Handled {
+    let now = now_unix(&app);
+    let (session, profile) = match signed_in(&app, &headers, now).await? {
+        Ok(found) => found,
+        Err(elsewhere) => return Ok(elsewhere),
+    };
+    if profile.reset_required {
+        return Ok(Reply::see_other("/console/password"));
+    }
+    let user = &session.user;
+    let arn = ids::user_arn(&session.account_id, &user.path, &user.name);
+    let page = pages::Console {
+        csrf: &session.csrf_token,
+        account_id: &session.account_id,
+        user_name: &user.name,
+        arn: &arn,
+        mfa_at: session.mfa_authenticated_at.map(rfc3339),
+        expires_at: rfc3339(session.expires_at),
+    };
+    Ok(Reply::page(StatusCode::OK, &page))
+}
+
+// --- The forced password change --------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PasswordForm {
+    csrf: String,
+    old_password: String,
+    new_password: String,
+    confirm_password: String,
+}
+
+async fn password_form(State(app): State<Arc<App>>, headers: HeaderMap) -> Handled {
+    let now = now_unix(&app);
+    let (session, profile) = match signed_in(&app, &headers, now).await? {
+        Ok(found) => found,
+        Err(elsewhere) => return Ok(elsewhere),
+    };
+    if !profile.reset_required {
+        return Ok(Reply::see_other("/console"));
+    }
+    let page = pages::ChangePassword {
+        csrf: &session.csrf_token,
+        account_id: &session.account_id,
+        user_name: &session.user.name,
+        error: None,
+    };
+    Ok(Reply::page(StatusCode::OK, &page))
+}
+
+async fn password_submit(
+    State(app): State<Arc<App>>,
+    parts: Parts,
+    form: Result<Form<PasswordForm>, FormRejection>,
+) -> Handled {
+    let form = form_or_empty(form);
+    let now = now_unix(&app);
+    let (session, profile) = match signed_in(&app, &parts.headers, now).await? {
+        Ok(found) => found,
+        Err(elsewhere) => return Ok(elsewhere),
+    };
+    if !tokens_match(&form.csrf, &session.csrf_token) {
+        return Ok(Reply::forbidden());
+    }
+    if !profile.reset_required {
+        return Ok(Reply::see_other("/console"));
+    }
+    let user = &session.user;
+    let refuse = |status: StatusCode, message: &str| -> Handled {
+        let page = pages::ChangePassword {
+            csrf: &session.csrf_token,
+            account_id: &session.account_id,
+            user_name: &user.name,
+            error: Some(message),
+        };
+        Ok(Reply::page(status, &page))
+    };
+    let source = source_address(&parts.extensions);
+    let attempt = Attempt {
+        account_id: &session.account_id,
+        user_name: &user.name,
+        source: &source,
+        kind: KIND_PASSWORD,
+        mfa_used: session.mfa_authenticated_at.is_some(),
+    };
+    let old_matches = password::verify_blocking(&form.old_password, &profile.password_hash).await?;
+    attempt
+        .record(
+            &app,
+            now,
+            old_matches,
+            if old_matches { "old password accepted for a forced change" } else { "wrong old password" },
+        )
+        .await;
+    if !old_matches {
+        return refuse(StatusCode::UNAUTHORIZED, INCORRECT);
+    }
+    if form.new_password != form.confirm_password {
+        return refuse(StatusCode::BAD_REQUEST, "The new password and its confirmation do not match.");
+    }
+    if form.new_password == form.old_password {
+        return refuse(StatusCode::BAD_REQUEST, "The new password must be different from the old one.");
+    }
+    let account_policy = app.store.get_password_policy(&session.account_id).await.map_err(store_failure)?;
+    if !policy::conforms(account_policy.as_ref(), &form.new_password, &user.name) {
+        return refuse(StatusCode::BAD_REQUEST, "Password does not conform to the account password policy.");
+    }
+    let hash = password::hash_blocking(&form.new_password).await?;
+    app.store
+        .update_login_profile(&session.account_id, &user.name, Some(&hash), Some(false))
+        .await
+        .map_err(store_failure)?;
+    Ok(Reply::see_other("/console"))
+}
+
+// --- Sign-out --------------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SignOutForm {
+    csrf: String,
+}
+
+async fn signout(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    form: Result<Form<SignOutForm>, FormRejection>,
+) -> Handled {
+    let form = form_or_empty(form);
+    let now = now_unix(&app);
+    let secure = cookies::is_https(&headers);
+    let Some(session) = current_session(&app, &headers, now).await? else {
+        // Nothing to end (expired or already signed out).
+        return Ok(Reply::see_other("/signin").cookie(cookies::clear(cookies::SESSION, secure)));
+    };
+    if !tokens_match(&form.csrf, &session.csrf_token) {
+        return Ok(Reply::forbidden());
+    }
+    app.store.delete_console_session(&session.id_hash).await.map_err(store_failure)?;
+    Ok(Reply::see_other("/signin").cookie(cookies::clear(cookies::SESSION, secure)))
+}

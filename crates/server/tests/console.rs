@@ -1,0 +1,649 @@
+//! The HTML sign-in (`/signin`, `/signin/mfa`, `/console`, `/signout`), driven in-process through
+//! the router with a store in a temporary directory and a clock the tests move.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use axum::body::Body;
+use http::{Request, StatusCode, header};
+use iamd_domain::sealing::MasterKey;
+use iamd_domain::totp::{self, DeviceSync, TotpKey};
+use iamd_domain::{Clock, ids, mfa, password};
+use iamd_server::App;
+use iamd_server::app::Limits;
+use iamd_store::{AuthEvent, ConsoleState, NewMfaDevice, PasswordPolicy, SqliteStore, Store, ThrottlePolicy, User};
+use sha2::{Digest, Sha256};
+use tower::ServiceExt;
+
+const ACCOUNT: &str = "111122223333";
+const T0: i64 = 1_750_000_005;
+const PASSWORD: &str = "Correct-Horse-9";
+const INCORRECT: &str = "Your authentication information is incorrect. Please try again.";
+
+struct TestClock(AtomicI64);
+
+impl Clock for TestClock {
+    fn now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::from_unix_timestamp(self.0.load(Ordering::SeqCst)).expect("valid time")
+    }
+}
+
+struct Harness {
+    app: Arc<App>,
+    clock: Arc<TestClock>,
+    dir: PathBuf,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+struct Device {
+    serial: String,
+    key: TotpKey,
+}
+
+impl Harness {
+    async fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("iamd-console-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::open(&dir.join("iamd.db")).await.unwrap();
+        store.ensure_account(ACCOUNT, None, T0).await.unwrap();
+        let clock = Arc::new(TestClock(AtomicI64::new(T0)));
+        let app = Arc::new(App {
+            store: Arc::new(store),
+            master_key: MasterKey::generate().0,
+            clock: clock.clone(),
+            limits: Limits::default(),
+            throttle: ThrottlePolicy::default(),
+        });
+        Harness { app, clock, dir }
+    }
+
+    fn store(&self) -> &dyn Store {
+        &*self.app.store
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.0.load(Ordering::SeqCst)
+    }
+
+    fn advance(&self, seconds: i64) {
+        self.clock.0.fetch_add(seconds, Ordering::SeqCst);
+    }
+
+    async fn user(&self, name: &str, reset_required: bool) -> User {
+        let user = User {
+            account_id: ACCOUNT.to_owned(),
+            user_id: ids::new_user_id(),
+            name: name.to_owned(),
+            path: "/team/".to_owned(),
+            created_at: self.now(),
+            password_last_used: None,
+            tags: Vec::new(),
+        };
+        self.store().create_user(&user).await.unwrap();
+        let hash = password::hash(PASSWORD);
+        self.store().create_login_profile(ACCOUNT, name, &hash, reset_required, self.now()).await.unwrap();
+        user
+    }
+
+    /// A virtual device assigned to `user_name`, in sync, no code used yet at or after now.
+    async fn device(&self, user_name: &str, device_name: &str) -> Device {
+        let seed = mfa::generate_seed();
+        let serial = ids::mfa_arn(ACCOUNT, "/", device_name);
+        let device = NewMfaDevice {
+            serial: serial.clone(),
+            account_id: ACCOUNT.to_owned(),
+            path: "/".to_owned(),
+            name: device_name.to_owned(),
+            seed_sealed: self.app.master_key.seal(&seed, &serial),
+            created_at: self.now(),
+            tags: Vec::new(),
+        };
+        self.store().create_mfa_device(&device, 100).await.unwrap();
+        let sync = DeviceSync { offset_steps: 0, last_accepted_step: totp::step_at(self.now()) - 2 };
+        self.store().assign_mfa_device(ACCOUNT, &serial, user_name, sync, self.now(), 8).await.unwrap();
+        Device { serial, key: TotpKey::new(&seed) }
+    }
+
+    fn code(&self, device: &Device) -> String {
+        device.key.code_at(self.now())
+    }
+
+    /// A code that matches `device` at no step near now.
+    fn wrong_code(&self, device: &Device) -> String {
+        let near: Vec<String> = (-3..=3).map(|s| device.key.code_at(self.now() + s * 30)).collect();
+        (0..).map(|n: u32| format!("{:06}", (123_456 + n * 7919) % 1_000_000)).find(|c| !near.contains(c)).unwrap()
+    }
+
+    async fn events(&self) -> Vec<AuthEvent> {
+        let mut events = self.store().auth_events(ACCOUNT, 1000).await.unwrap();
+        events.reverse();
+        events
+    }
+
+    async fn password_last_used(&self, name: &str) -> Option<i64> {
+        self.store().get_user(ACCOUNT, name).await.unwrap().unwrap().password_last_used
+    }
+
+    fn browser(&self) -> Browser {
+        Browser { app: self.app.clone(), cookies: HashMap::new(), headers: Vec::new() }
+    }
+}
+
+struct Resp {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+impl Resp {
+    fn location(&self) -> &str {
+        self.headers.get(header::LOCATION).map_or("", |v| v.to_str().unwrap())
+    }
+
+    fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .find(|v| v.starts_with(&format!("{name}=")))
+    }
+
+    /// The hidden form field `name`.
+    fn field(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start =
+            self.body.find(&marker).unwrap_or_else(|| panic!("no field {name} in {}", self.body)) + marker.len();
+        self.body[start..].split('"').next().unwrap().to_owned()
+    }
+
+    /// The error paragraph of a refused form.
+    fn error(&self) -> Option<&str> {
+        let start = self.body.find("<p role=\"alert\" id=\"error\">")?;
+        Some(&self.body[start..start + self.body[start..].find("</p>")?])
+    }
+}
+
+/// A cookie-keeping client of the router, like a browser that does not follow redirects.
+struct Browser {
+    app: Arc<App>,
+    cookies: HashMap<String, String>,
+    headers: Vec<(&'static str, &'static str)>,
+}
+
+impl Browser {
+    async fn send(&mut self, method: &str, path: &str, form: Option<&[(&str, &str)]>) -> Resp {
+        let mut request = Request::builder().method(method).uri(path);
+        if !self.cookies.is_empty() {
+            let cookie: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            request = request.header(header::COOKIE, cookie.join("; "));
+        }
+        for (name, value) in &self.headers {
+            request = request.header(*name, *value);
+        }
+        let body = match form {
+            Some(pairs) => {
+                request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+                form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+            }
+            None => String::new(),
+        };
+        let response = iamd_server::router(self.app.clone()).oneshot(request.body(Body::from(body)).unwrap()).await;
+        let response = response.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        for value in headers.get_all(header::SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            let (name, rest) = text.split_once('=').unwrap();
+            let value = rest.split(';').next().unwrap();
+            if value.is_empty() || text.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        Resp { status, headers, body: String::from_utf8(bytes.to_vec()).unwrap() }
+    }
+
+    async fn get(&mut self, path: &str) -> Resp {
+        self.send("GET", path, None).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
+        self.send("POST", path, Some(form)).await
+    }
+
+    /// Loads the sign-in form and submits it.
+    async fn sign_in(&mut self, account: &str, user: &str, password: &str) -> Resp {
+        let page = self.get("/signin").await;
+        assert_eq!(page.status, StatusCode::OK);
+        let csrf = page.field("csrf");
+        self.post("/signin", &[("csrf", &csrf), ("account_id", account), ("user_name", user), ("password", password)])
+            .await
+    }
+
+    /// Loads the MFA form and submits `code` (with `serial` if given).
+    async fn submit_code(&mut self, serial: Option<&str>, code: &str) -> Resp {
+        let page = self.get("/signin/mfa").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let csrf = page.field("csrf");
+        let mut form = vec![("csrf", csrf.as_str()), ("code", code)];
+        if let Some(serial) = serial {
+            form.push(("serial", serial));
+        }
+        self.post("/signin/mfa", &form).await
+    }
+
+    fn session_cookie(&self) -> Option<String> {
+        self.cookies.get("iamd_session").cloned()
+    }
+}
+
+fn hash(value: &str) -> Vec<u8> {
+    Sha256::digest(value.as_bytes()).to_vec()
+}
+
+fn assert_cookie_flags(set_cookie: &str) {
+    let attributes: Vec<&str> = set_cookie.split(';').map(str::trim).collect();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(attributes.contains(&flag), "{flag} missing in {set_cookie}");
+    }
+}
+
+#[tokio::test]
+async fn password_only_sign_in_for_a_user_without_mfa() {
+    let h = Harness::new().await;
+    h.user("alice", false).await;
+    let mut browser = h.browser();
+
+    let form = browser.get("/signin").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert_eq!(form.headers[header::CACHE_CONTROL], "no-store");
+    assert!(form.body.contains("<main>") && form.body.contains("<label for=\"password\">"));
+    let csrf_cookie = form.set_cookie("iamd_csrf").expect("double-submit cookie");
+    assert_cookie_flags(&csrf_cookie);
+    assert_eq!(browser.cookies["iamd_csrf"], form.field("csrf"));
+
+    h.advance(7);
+    let signed_in = browser.sign_in(ACCOUNT, "alice", PASSWORD).await;
+    assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
+    assert_eq!(signed_in.location(), "/console");
+    assert_eq!(signed_in.headers[header::CACHE_CONTROL], "no-store");
+    let cookie = signed_in.set_cookie("iamd_session").expect("session cookie");
+    assert_cookie_flags(&cookie);
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    assert!(cookie.contains("Max-Age=43200"), "{cookie}");
+
+    let session = h.store().find_console_session(&hash(&browser.session_cookie().unwrap())).await.unwrap().unwrap();
+    assert_eq!(session.state, ConsoleState::SignedIn);
+    assert_eq!(session.expires_at, h.now() + 12 * 3600);
+    assert_eq!(session.mfa_authenticated_at, None);
+
+    let console = browser.get("/console").await;
+    assert_eq!(console.status, StatusCode::OK);
+    assert_eq!(console.headers[header::CACHE_CONTROL], "no-store");
+    assert!(console.body.contains("<dd id=\"user\">alice</dd>"), "{}", console.body);
+    assert!(console.body.contains(&format!("<dd id=\"account\">{ACCOUNT}</dd>")));
+    assert!(console.body.contains(&format!("arn:aws:iam::{ACCOUNT}:user/team/alice")));
+    assert!(console.body.contains("<dd id=\"mfa\">no</dd>"), "{}", console.body);
+
+    assert_eq!(h.password_last_used("alice").await, Some(h.now()));
+    let events = h.events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].kind.as_str(), events[0].outcome.as_str()), ("console-password", "success"));
+    assert_eq!(events[0].user_name, "alice");
+    assert!(!events[0].mfa_used);
+}
+
+#[tokio::test]
+async fn mfa_user_gets_a_session_only_with_a_code_and_the_id_rotates() {
+    let h = Harness::new().await;
+    h.user("bob", false).await;
+    let device = h.device("bob", "bob-phone").await;
+    let mut browser = h.browser();
+
+    let step1 = browser.sign_in(ACCOUNT, "bob", PASSWORD).await;
+    assert_eq!(step1.status, StatusCode::SEE_OTHER);
+    assert_eq!(step1.location(), "/signin/mfa");
+    let awaiting = browser.session_cookie().expect("awaiting-MFA cookie");
+    assert_cookie_flags(&step1.set_cookie("iamd_session").unwrap());
+    assert!(step1.set_cookie("iamd_session").unwrap().contains("Max-Age=300"));
+    let session = h.store().find_console_session(&hash(&awaiting)).await.unwrap().unwrap();
+    assert_eq!(session.state, ConsoleState::AwaitingMfa);
+    assert_eq!(session.expires_at, h.now() + 300);
+    assert_eq!(h.password_last_used("bob").await, None, "not signed in yet");
+
+    // The password alone opens nothing.
+    let console = browser.get("/console").await;
+    assert_eq!(console.status, StatusCode::SEE_OTHER);
+    assert_eq!(console.location(), "/signin/mfa");
+    assert!(!console.body.contains("bob"));
+
+    let form = browser.get("/signin/mfa").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert_eq!(form.headers[header::CACHE_CONTROL], "no-store");
+    assert_eq!(form.field("serial"), device.serial, "one device: its serial travels in the form");
+    assert!(!form.body.contains("<select"));
+
+    h.advance(4);
+    let code = h.code(&device);
+    let step2 = browser.submit_code(None, &code).await;
+    assert_eq!(step2.status, StatusCode::SEE_OTHER, "{}", step2.body);
+    assert_eq!(step2.location(), "/console");
+    assert_cookie_flags(&step2.set_cookie("iamd_session").unwrap());
+    let signed_in = browser.session_cookie().unwrap();
+    assert_ne!(signed_in, awaiting, "a new session id after MFA");
+    assert_eq!(h.store().find_console_session(&hash(&awaiting)).await.unwrap(), None, "old id dead");
+    let session = h.store().find_console_session(&hash(&signed_in)).await.unwrap().unwrap();
+    assert_eq!(session.state, ConsoleState::SignedIn);
+    assert_eq!(session.mfa_authenticated_at, Some(h.now()));
+    assert_eq!(h.password_last_used("bob").await, Some(h.now()));
+
+    let console = browser.get("/console").await;
+    assert_eq!(console.status, StatusCode::OK);
+    assert!(console.body.contains("<dd id=\"user\">bob</dd>"));
+    assert!(console.body.contains("<dd id=\"mfa\">yes, at"), "{}", console.body);
+
+    // The awaiting-MFA id no longer opens anything.
+    let mut stale = h.browser();
+    stale.cookies.insert("iamd_session".into(), awaiting);
+    assert_eq!(stale.get("/console").await.location(), "/signin");
+
+    let events: Vec<(String, String, bool)> =
+        h.events().await.into_iter().map(|e| (e.kind, e.outcome, e.mfa_used)).collect();
+    assert_eq!(
+        events,
+        [("console-password".into(), "success".into(), false), ("console-mfa".into(), "success".into(), true)]
+    );
+}
+
+#[tokio::test]
+async fn a_code_works_once() {
+    let h = Harness::new().await;
+    h.user("carol", false).await;
+    let device = h.device("carol", "carol-phone").await;
+    let code = h.code(&device);
+
+    let mut first = h.browser();
+    first.sign_in(ACCOUNT, "carol", PASSWORD).await;
+    assert_eq!(first.submit_code(None, &code).await.location(), "/console");
+
+    h.advance(5);
+    let mut second = h.browser();
+    assert_eq!(second.sign_in(ACCOUNT, "carol", PASSWORD).await.location(), "/signin/mfa");
+    let refused = second.submit_code(None, &code).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.body.contains(INCORRECT));
+    assert_eq!(second.get("/console").await.location(), "/signin/mfa", "still no session");
+    let last = h.events().await.pop().unwrap();
+    assert_eq!((last.kind.as_str(), last.outcome.as_str()), ("console-mfa", "failure"));
+    // Sequentially the step is simply not later than the last accepted one; a race loses in the store.
+    assert!(["wrong code", "code already used"].contains(&last.reason.as_str()), "{last:?}");
+}
+
+#[tokio::test]
+async fn every_failure_looks_the_same() {
+    let h = Harness::new().await;
+    h.user("dave", false).await;
+    let device = h.device("dave", "dave-phone").await;
+
+    let mut refusals = Vec::new();
+    for (account, user, password) in [
+        (ACCOUNT, "dave", "Wrong-Horse-9"),
+        (ACCOUNT, "nobody", PASSWORD),
+        ("999988887777", "dave", PASSWORD),
+        ("not an account", "dave", PASSWORD),
+    ] {
+        let mut browser = h.browser();
+        let r = browser.sign_in(account, user, password).await;
+        assert!(r.set_cookie("iamd_session").is_none());
+        assert!(browser.session_cookie().is_none());
+        refusals.push((r.status, r.error().map(str::to_owned), r.headers[header::CACHE_CONTROL].clone()));
+    }
+    let mut browser = h.browser();
+    browser.sign_in(ACCOUNT, "dave", PASSWORD).await;
+    let wrong = browser.submit_code(None, &h.wrong_code(&device)).await;
+    refusals.push((wrong.status, wrong.error().map(str::to_owned), wrong.headers[header::CACHE_CONTROL].clone()));
+    let unknown_serial = browser.submit_code(Some(&ids::mfa_arn(ACCOUNT, "/", "not-daves")), &h.code(&device)).await;
+    refusals.push((
+        unknown_serial.status,
+        unknown_serial.error().map(str::to_owned),
+        unknown_serial.headers[header::CACHE_CONTROL].clone(),
+    ));
+
+    let expected = (StatusCode::UNAUTHORIZED, Some(format!("<p role=\"alert\" id=\"error\">{INCORRECT}")), "no-store");
+    for refusal in &refusals {
+        assert_eq!(
+            (refusal.0, refusal.1.clone(), refusal.2.to_str().unwrap()),
+            (expected.0, expected.1.clone(), expected.2)
+        );
+    }
+
+    let events = h.events().await;
+    assert_eq!(events.len(), 5, "two passwords, one right password, two codes: {events:?}");
+    assert!(events[..2].iter().all(|e| e.kind == "console-password" && e.outcome == "failure"));
+    assert_eq!(events[1].user_name, "nobody");
+    assert_eq!(events[3].reason, "wrong code");
+    assert_eq!(events[4].reason, "serial not assigned to user");
+    for other in ["999988887777", "not an account"] {
+        let events = h.store().auth_events(other, 10).await.unwrap();
+        assert_eq!(events.len(), 1, "{other}");
+        assert_eq!((events[0].kind.as_str(), events[0].outcome.as_str()), ("console-password", "failure"));
+    }
+}
+
+#[tokio::test]
+async fn user_text_is_escaped() {
+    let h = Harness::new().await;
+    let mut browser = h.browser();
+    let r = browser.sign_in("<script>alert(1)</script>", "\"><b>x", "pw").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(!r.body.contains("<script>alert") && !r.body.contains("<b>x"), "{}", r.body);
+    assert!(r.body.contains("value=\"&#60;script&#62;alert(1)&#60;/script&#62;\""), "{}", r.body);
+    assert!(r.body.contains("value=\"&#34;&#62;&#60;b&#62;x\""), "{}", r.body);
+}
+
+#[tokio::test]
+async fn forms_without_the_right_csrf_token_are_refused() {
+    let h = Harness::new().await;
+    h.user("erin", false).await;
+    let device = h.device("erin", "erin-phone").await;
+    let mut browser = h.browser();
+    let page = browser.get("/signin").await;
+    let csrf = page.field("csrf");
+    let creds = [("account_id", ACCOUNT), ("user_name", "erin"), ("password", PASSWORD)];
+
+    // Sign-in form: no field, a wrong field, and the field without its cookie.
+    let r = browser.post("/signin", &creds).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let mut wrong = creds.to_vec();
+    wrong.push(("csrf", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+    assert_eq!(browser.post("/signin", &wrong).await.status, StatusCode::FORBIDDEN);
+    let mut right = creds.to_vec();
+    right.push(("csrf", &csrf));
+    let mut cookieless = h.browser();
+    assert_eq!(cookieless.post("/signin", &right).await.status, StatusCode::FORBIDDEN);
+    assert!(browser.session_cookie().is_none());
+    assert!(h.events().await.is_empty(), "refused before any check");
+
+    // MFA form: the session's token is required.
+    assert_eq!(browser.post("/signin", &right).await.location(), "/signin/mfa");
+    let code = h.code(&device);
+    let r = browser.post("/signin/mfa", &[("code", &code)]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = browser.post("/signin/mfa", &[("code", &code), ("csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "the pre-session token is not the session's");
+    assert_eq!(h.events().await.len(), 1, "no code was checked");
+    assert_eq!(browser.submit_code(None, &code).await.location(), "/console", "the code was not spent");
+
+    // Sign-out: nothing happens without the token.
+    let session = browser.session_cookie().unwrap();
+    let r = browser.post("/signout", &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = browser.send("POST", "/signout", None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "no form at all");
+    let r = browser.post("/signout", &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(h.store().find_console_session(&hash(&session)).await.unwrap().is_some());
+    assert_eq!(browser.get("/console").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn sign_out_deletes_the_session() {
+    let h = Harness::new().await;
+    h.user("frank", false).await;
+    let mut browser = h.browser();
+    browser.sign_in(ACCOUNT, "frank", PASSWORD).await;
+    let session = browser.session_cookie().unwrap();
+    let console = browser.get("/console").await;
+    let csrf = console.field("csrf");
+
+    let r = browser.post("/signout", &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location(), "/signin");
+    let cleared = r.set_cookie("iamd_session").unwrap();
+    assert!(cleared.starts_with("iamd_session=;") && cleared.contains("Max-Age=0"), "{cleared}");
+    assert_eq!(h.store().find_console_session(&hash(&session)).await.unwrap(), None);
+
+    let mut replay = h.browser();
+    replay.cookies.insert("iamd_session".into(), session);
+    assert_eq!(replay.get("/console").await.location(), "/signin");
+}
+
+#[tokio::test]
+async fn sessions_expire() {
+    let h = Harness::new().await;
+    h.user("gina", false).await;
+    h.device("gina", "gina-phone").await;
+    let mut browser = h.browser();
+    browser.sign_in(ACCOUNT, "gina", PASSWORD).await;
+    h.advance(301);
+    assert_eq!(browser.get("/signin/mfa").await.location(), "/signin", "the MFA step lasts 5 minutes");
+
+    let h = Harness::new().await;
+    h.user("gina", false).await;
+    let mut browser = h.browser();
+    browser.sign_in(ACCOUNT, "gina", PASSWORD).await;
+    h.advance(12 * 3600 - 1);
+    assert_eq!(browser.get("/console").await.status, StatusCode::OK);
+    h.advance(1);
+    assert_eq!(browser.get("/console").await.location(), "/signin", "a session lasts 12 hours");
+}
+
+#[tokio::test]
+async fn ten_wrong_codes_lock_out_even_the_right_code() {
+    let h = Harness::new().await;
+    h.user("hank", false).await;
+    let device = h.device("hank", "hank-phone").await;
+    let mut browser = h.browser();
+    browser.sign_in(ACCOUNT, "hank", PASSWORD).await;
+    for _ in 0..10 {
+        h.advance(1);
+        let r = browser.submit_code(None, &h.wrong_code(&device)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let right = h.code(&device);
+    let locked = browser.submit_code(None, &right).await;
+    assert_eq!(locked.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(locked.error(), Some(format!("<p role=\"alert\" id=\"error\">{INCORRECT}").as_str()));
+    assert_eq!(browser.get("/console").await.location(), "/signin/mfa");
+    assert_eq!(h.events().await.last().unwrap().reason, "locked after repeated failures");
+
+    // Still locked a step later, with a fresh code.
+    h.advance(30);
+    assert_eq!(browser.submit_code(None, &h.code(&device)).await.status, StatusCode::UNAUTHORIZED);
+
+    // After the 5-minute lock, a fresh code signs in (the MFA step itself expired meanwhile).
+    h.advance(300);
+    assert_eq!(browser.get("/signin/mfa").await.location(), "/signin");
+    assert_eq!(browser.sign_in(ACCOUNT, "hank", PASSWORD).await.location(), "/signin/mfa");
+    let r = browser.submit_code(None, &h.code(&device)).await;
+    assert_eq!(r.location(), "/console", "{}", r.body);
+}
+
+#[tokio::test]
+async fn any_of_several_devices_will_do() {
+    let h = Harness::new().await;
+    h.user("ivy", false).await;
+    let first = h.device("ivy", "ivy-a").await;
+    let second = h.device("ivy", "ivy-b").await;
+    let mut browser = h.browser();
+    browser.sign_in(ACCOUNT, "ivy", PASSWORD).await;
+    let form = browser.get("/signin/mfa").await;
+    assert!(form.body.contains("<select id=\"serial\" name=\"serial\">"), "{}", form.body);
+    assert!(form.body.contains(&format!("<option value=\"{}\">", first.serial)));
+    assert!(form.body.contains(&format!("<option value=\"{}\">", second.serial)));
+
+    // A code of one device does not pass for the other.
+    let r = browser.submit_code(Some(&first.serial), &h.code(&second)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = browser.submit_code(Some(&second.serial), &h.code(&second)).await;
+    assert_eq!(r.location(), "/console");
+}
+
+async fn change_password(browser: &mut Browser, csrf: &str, old: &str, new: &str) -> Resp {
+    let form = [("csrf", csrf), ("old_password", old), ("new_password", new), ("confirm_password", new)];
+    browser.post("/console/password", &form).await
+}
+
+#[tokio::test]
+async fn reset_required_forces_a_password_change_under_the_policy() {
+    let h = Harness::new().await;
+    h.user("jack", true).await;
+    h.device("jack", "jack-phone").await;
+    let policy = PasswordPolicy { minimum_length: 16, require_numbers: true, ..PasswordPolicy::default() };
+    h.store().put_password_policy(ACCOUNT, &policy).await.unwrap();
+    let device = h.device("jack", "jack-phone-2").await;
+    let mut browser = h.browser();
+    browser.sign_in(ACCOUNT, "jack", PASSWORD).await;
+    assert_eq!(browser.submit_code(Some(&device.serial), &h.code(&device)).await.location(), "/console");
+    assert_eq!(h.password_last_used("jack").await, Some(h.now()));
+
+    let console = browser.get("/console").await;
+    assert_eq!(console.location(), "/console/password", "no console before the change");
+    let form = browser.get("/console/password").await;
+    assert_eq!(form.status, StatusCode::OK);
+    let csrf = form.field("csrf");
+    let r = browser
+        .post("/console/password", &[("old_password", PASSWORD), ("new_password", "Long-enough-password-1")])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "no CSRF token");
+    let r = change_password(&mut browser, &csrf, "Wrong-Horse-9", "Long-enough-password-1").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.body.contains(INCORRECT));
+    let r = change_password(&mut browser, &csrf, PASSWORD, "Short-1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("does not conform"), "{}", r.body);
+    let r = change_password(&mut browser, &csrf, PASSWORD, "Long-enough-password-x").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "no number");
+    let r = change_password(&mut browser, &csrf, PASSWORD, "Long-enough-password-1").await;
+    assert_eq!(r.location(), "/console", "{}", r.body);
+
+    let profile = h.store().get_login_profile(ACCOUNT, "jack").await.unwrap();
+    assert!(!profile.reset_required);
+    assert!(password::verify("Long-enough-password-1", &profile.password_hash));
+    assert_eq!(browser.get("/console").await.status, StatusCode::OK);
+    let password_checks = h.events().await.into_iter().filter(|e| e.kind == "console-password").count();
+    assert_eq!(password_checks, 1 + 4, "sign-in plus every old-password check");
+}
+
+#[tokio::test]
+async fn secure_cookies_behind_https() {
+    let h = Harness::new().await;
+    h.user("kate", false).await;
+    let mut browser = h.browser();
+    browser.headers.push(("x-forwarded-proto", "https"));
+    let form = browser.get("/signin").await;
+    assert!(form.set_cookie("iamd_csrf").unwrap().contains("; Secure"));
+    let r = browser.sign_in(ACCOUNT, "kate", PASSWORD).await;
+    let cookie = r.set_cookie("iamd_session").unwrap();
+    assert_cookie_flags(&cookie);
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}
