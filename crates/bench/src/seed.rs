@@ -1,0 +1,197 @@
+//! Bulk loading of users with enabled virtual MFA devices straight into iamd's SQLite database.
+//!
+//! This couples to iamd's storage schema (`crates/store/migrations/sqlite`) and to how iamd seals
+//! seeds (`iamd_domain::sealing`, the device serial as associated data): the loader refuses a
+//! database whose latest migration is not the one it was written for. Run it on a *stopped* iamd
+//! whose data directory has been initialised by one start (schema, account and master key exist);
+//! it takes SQLite's exclusive lock, so it fails rather than write under a running server.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use iamd_domain::sealing::MasterKey;
+use iamd_domain::{ids, mfa, totp};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteLockingMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection, QueryBuilder, Sqlite};
+
+/// The columns this loader writes, as created by `0001_initial.sql` (unchanged through
+/// `0002_login.sql`). Any other shape of these tables is refused.
+const USER_COLUMNS: &[&str] =
+    &["user_id", "account_id", "name", "name_key", "path", "created_at", "password_last_used"];
+const DEVICE_COLUMNS: &[&str] = &[
+    "serial",
+    "account_id",
+    "path",
+    "name",
+    "seed_sealed",
+    "created_at",
+    "user_id",
+    "enable_date",
+    "offset_steps",
+    "last_step",
+];
+/// Rows per INSERT statement (each user row binds 6 values, each device row 10).
+const ROWS_PER_STATEMENT: usize = 500;
+
+#[derive(Args, Debug)]
+pub struct SeedArgs {
+    /// iamd's data directory (start iamd on it once first, then stop it).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Users to add.
+    #[arg(long)]
+    pub users: u64,
+    /// Enabled virtual MFA devices per user (AWS allows up to 8).
+    #[arg(long, default_value_t = 1)]
+    pub devices_per_user: u32,
+    /// Users are named PREFIX + a zero-padded number.
+    #[arg(long, default_value = "seed-user-")]
+    pub prefix: String,
+    /// First number used in names (to add more users to an already seeded store).
+    #[arg(long, default_value_t = 0)]
+    pub start: u64,
+    /// Users per transaction.
+    #[arg(long, default_value_t = 25_000)]
+    pub batch: u64,
+    /// The account to add users to (default: the only account in the database).
+    #[arg(long)]
+    pub account_id: Option<String>,
+}
+
+struct UserRow {
+    user_id: String,
+    name: String,
+}
+
+struct DeviceRow {
+    serial: String,
+    name: String,
+    seed_sealed: Vec<u8>,
+    user: usize,
+}
+
+pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
+    let db_path = args.data_dir.join("iamd.db");
+    let key_path = args.data_dir.join("master.key");
+    if !db_path.exists() || !key_path.exists() {
+        bail!(
+            "{} or {} is missing: start iamd once on this data directory (then stop it) before seeding",
+            db_path.display(),
+            key_path.display()
+        );
+    }
+    if args.devices_per_user > mfa::MAX_DEVICES_PER_USER {
+        bail!("--devices-per-user is at most {}", mfa::MAX_DEVICES_PER_USER);
+    }
+    let master_key = MasterKey::from_hex(&std::fs::read_to_string(&key_path)?).context("reading master.key")?;
+
+    let mut conn = SqliteConnectOptions::from_str("sqlite://")?
+        .filename(&db_path)
+        .create_if_missing(false)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Off)
+        .locking_mode(SqliteLockingMode::Exclusive)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(1))
+        .pragma("cache_size", "-262144")
+        .connect()
+        .await
+        .with_context(|| format!("opening {}", db_path.display()))?;
+
+    for (table, expected) in [("users", USER_COLUMNS), ("mfa_devices", DEVICE_COLUMNS)] {
+        let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?) ORDER BY cid")
+            .bind(table)
+            .fetch_all(&mut conn)
+            .await
+            .with_context(|| format!("reading the columns of {table}"))?;
+        if columns != expected {
+            bail!(
+                "table {table} has columns {columns:?}, this loader writes {expected:?}: iamd's schema changed \
+                 (crates/store/migrations/sqlite), update crates/bench/src/seed.rs"
+            );
+        }
+    }
+    let accounts: Vec<String> = sqlx::query_scalar("SELECT account_id FROM accounts").fetch_all(&mut conn).await?;
+    let account_id = match (&args.account_id, accounts.as_slice()) {
+        (Some(given), _) if accounts.contains(given) => given.clone(),
+        (Some(given), _) => bail!("account {given} is not in the database"),
+        (None, [only]) => only.clone(),
+        (None, _) => bail!("the database holds {} accounts; choose one with --account-id", accounts.len()),
+    };
+
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    // Devices look as if enabled one step ago, with no drift.
+    let last_step = totp::step_at(now) - 1;
+    let started = Instant::now();
+    let end = args.start + args.users;
+    let mut next = args.start;
+    while next < end {
+        let batch_end = (next + args.batch.max(1)).min(end);
+        let mut users = Vec::with_capacity((batch_end - next) as usize);
+        let mut devices = Vec::with_capacity(users.capacity() * args.devices_per_user as usize);
+        for i in next..batch_end {
+            let name = format!("{}{i:07}", args.prefix);
+            for j in 0..args.devices_per_user {
+                let device_name = if j == 0 { name.clone() } else { format!("{name}-{j}") };
+                let serial = ids::mfa_arn(&account_id, "/", &device_name);
+                let seed_sealed = master_key.seal(&mfa::generate_seed(), &serial);
+                devices.push(DeviceRow { serial, name: device_name, seed_sealed, user: users.len() });
+            }
+            users.push(UserRow { user_id: ids::new_user_id(), name });
+        }
+
+        let mut tx = conn.begin().await?;
+        for chunk in users.chunks(ROWS_PER_STATEMENT) {
+            let mut insert: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO users (user_id, account_id, name, name_key, path, created_at) ");
+            insert.push_values(chunk, |mut row, user| {
+                row.push_bind(&user.user_id)
+                    .push_bind(&account_id)
+                    .push_bind(&user.name)
+                    .push_bind(user.name.to_lowercase())
+                    .push_bind("/")
+                    .push_bind(now);
+            });
+            insert.build().execute(&mut *tx).await.context("inserting users (names already taken? see --start)")?;
+        }
+        for chunk in devices.chunks(ROWS_PER_STATEMENT) {
+            let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO mfa_devices (serial, account_id, path, name, seed_sealed, created_at, user_id, \
+                 enable_date, offset_steps, last_step) ",
+            );
+            insert.push_values(chunk, |mut row, device| {
+                row.push_bind(&device.serial)
+                    .push_bind(&account_id)
+                    .push_bind("/")
+                    .push_bind(&device.name)
+                    .push_bind(&device.seed_sealed)
+                    .push_bind(now)
+                    .push_bind(&users[device.user].user_id)
+                    .push_bind(now)
+                    .push_bind(0i64)
+                    .push_bind(last_step);
+            });
+            insert.build().execute(&mut *tx).await.context("inserting MFA devices")?;
+        }
+        tx.commit().await?;
+        let done = batch_end - args.start;
+        let elapsed = started.elapsed().as_secs_f64();
+        eprintln!("seed: {done}/{} users ({:.0} users/s)", args.users, done as f64 / elapsed.max(1e-9));
+        next = batch_end;
+    }
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await?;
+    conn.close().await?;
+    let size = std::fs::metadata(&db_path)?.len();
+    println!(
+        "seeded {} users with {} devices each into account {account_id} in {:.1} s; {} is {:.1} MB",
+        args.users,
+        args.devices_per_user,
+        started.elapsed().as_secs_f64(),
+        db_path.display(),
+        size as f64 / 1e6
+    );
+    Ok(())
+}
