@@ -35,10 +35,27 @@ impl ErrorCode {
     pub const ALL: [ErrorCode; 22] = {
         use ErrorCode::*;
         [
-            AccessDenied, ConcurrentModification, DeleteConflict, EntityAlreadyExists, EntityTemporarilyUnmodifiable,
-            ExpiredToken, IncompleteSignature, InvalidAction, InvalidAuthenticationCode, InvalidClientTokenId,
-            InvalidInput, InvalidUserType, LimitExceeded, MissingAction, MissingAuthenticationToken, NoSuchEntity,
-            PasswordPolicyViolation, RequestExpired, ServiceFailure, ServiceUnavailable, SignatureDoesNotMatch,
+            AccessDenied,
+            ConcurrentModification,
+            DeleteConflict,
+            EntityAlreadyExists,
+            EntityTemporarilyUnmodifiable,
+            ExpiredToken,
+            IncompleteSignature,
+            InvalidAction,
+            InvalidAuthenticationCode,
+            InvalidClientTokenId,
+            InvalidInput,
+            InvalidUserType,
+            LimitExceeded,
+            MissingAction,
+            MissingAuthenticationToken,
+            NoSuchEntity,
+            PasswordPolicyViolation,
+            RequestExpired,
+            ServiceFailure,
+            ServiceUnavailable,
+            SignatureDoesNotMatch,
             ValidationError,
         ]
     };

@@ -90,15 +90,17 @@ pub fn find_consecutive_pair(
     }
     let last = now + PAIR_WINDOW_FUTURE_STEPS - 1;
     // Every candidate is evaluated (no early exit) so the time taken says nothing about where,
-    // or whether, a code matched.
+    // or whether, a code matched. Each step's code is computed once and compared with both.
     let mut found = None;
     let mut previous_matched_code1 = false;
     for step in first..=last + 1 {
-        let matches_code2 = key.matches(step, code2);
+        let code = key.code_at_step(step);
+        let matches_code1: bool = code.ct_eq(&code1).into();
+        let matches_code2: bool = code.ct_eq(&code2).into();
         if previous_matched_code1 && matches_code2 {
             found = Some(step);
         }
-        previous_matched_code1 = step <= last && key.matches(step, code1);
+        previous_matched_code1 = step <= last && matches_code1;
     }
     found.map(|second| DeviceSync { offset_steps: second - now, last_accepted_step: second })
 }

@@ -50,6 +50,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
     pub throttle: ThrottlePolicy,
+    /// Recently used credentials (see `auth::cache`).
+    pub credentials: crate::auth::cache::CredentialCache,
 }
 
 pub fn router(app: Arc<App>) -> Router {

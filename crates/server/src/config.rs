@@ -202,5 +202,5 @@ pub async fn prepare(args: &ServeArgs) -> anyhow::Result<Arc<App>> {
         base_lock_seconds: args.mfa_lock_seconds,
         max_lock_seconds: args.mfa_max_lock_seconds,
     };
-    Ok(Arc::new(App { store, master_key, clock, limits: Limits::default(), throttle }))
+    Ok(Arc::new(App { store, master_key, clock, limits: Limits::default(), throttle, credentials: Default::default() }))
 }

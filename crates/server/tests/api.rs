@@ -69,6 +69,7 @@ impl Harness {
             clock: clock.clone(),
             limits: Limits::default(),
             throttle: ThrottlePolicy::default(),
+            credentials: Default::default(),
         });
         Harness { app, clock, _dir: dir }
     }

@@ -3,11 +3,15 @@
 //! trail they leave.
 
 pub mod audit;
+pub mod cache;
 pub mod mfa;
 pub mod password;
 
 use iamd_domain::{ApiError, ErrorCode, ids};
-use iamd_sigv4::{Presented, RequestParts, SigError};
+use std::sync::Arc;
+
+use cache::Resolved;
+use iamd_sigv4::{RequestParts, SigError};
 use iamd_store::{KeyStatus, StsSession, User};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -79,12 +83,6 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// The secret to verify with and the caller it identifies.
-struct Credentials {
-    sealed_secret: Vec<u8>,
-    caller: Caller,
-}
-
 /// Verifies the request's signature and resolves its credentials. On failure also says which
 /// service the credential scope named, if the request got that far.
 pub async fn authenticate(
@@ -99,75 +97,69 @@ pub async fn authenticate(
     };
     let fail = |e: ApiError| (Some(service), e);
 
-    let credentials = if presented.access_key_id.starts_with("ASIA") {
-        session_credentials(app, &presented, now.unix_timestamp()).await
-    } else {
-        long_term_credentials(app, &presented).await
+    let now_unix = now.unix_timestamp();
+    let resolved = resolve(app, &presented.access_key_id).await.map_err(fail)?;
+    match (&resolved.session_token_hash, &presented.security_token) {
+        // Long-term keys carry no session token; a token that names none of ours is invalid.
+        (None, None) => {}
+        (Some(expected), Some(token)) if bool::from(token_hash(token).ct_eq(expected)) => {}
+        _ => return Err(fail(invalid_token())),
     }
-    .map_err(fail)?;
-    let secret =
-        app.master_key.open(&credentials.sealed_secret, &presented.access_key_id).map_err(|e| fail(internal(e)))?;
-    let secret = String::from_utf8(secret).map_err(|e| fail(internal(e)))?;
-    let signing_key = iamd_sigv4::signing_key(&secret, &presented.date, &presented.region, &presented.service);
+    if resolved.expires_at.is_some_and(|expires| now_unix >= expires) {
+        return Err(fail(ApiError::new(
+            ErrorCode::ExpiredToken,
+            "The security token included in the request is expired",
+        )));
+    }
+    let signing_key = resolved.signing_key(&presented.date, &presented.region, &presented.service);
     iamd_sigv4::verify(request, &presented, &signing_key, now).map_err(|e| fail(from_sig_error(e)))?;
 
     // Sessions opened without MFA may not call IAM; AWS answers as for an unknown token.
-    let caller = credentials.caller;
+    let caller = resolved.caller.clone();
     if service == Service::Iam && caller.session.is_some_and(|s| s.mfa_authenticated_at.is_none()) {
         return Err(fail(invalid_token()));
     }
     Ok((service, caller))
 }
 
-async fn long_term_credentials(app: &App, presented: &Presented) -> Result<Credentials, ApiError> {
-    let key = app
-        .store
-        .find_access_key(&presented.access_key_id)
-        .await
-        .map_err(store_failure)?
-        .filter(|k| k.status == KeyStatus::Active)
-        .ok_or_else(invalid_token)?;
-    if presented.security_token.is_some() {
-        // Long-term keys carry no session token; a token that names none of ours is invalid.
-        return Err(invalid_token());
+/// The credentials an access key id names, from the cache or the store.
+async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiError> {
+    if let Some(resolved) = app.credentials.get(access_key_id) {
+        return Ok(resolved);
     }
-    let principal = match key.user {
-        Some(user) => Principal::User(user),
-        None => Principal::Root,
-    };
-    Ok(Credentials {
-        sealed_secret: key.secret_sealed,
-        caller: Caller { account_id: key.account_id, access_key_id: key.access_key_id, principal, session: None },
-    })
-}
-
-async fn session_credentials(app: &App, presented: &Presented, now: i64) -> Result<Credentials, ApiError> {
-    let session: StsSession =
-        app.store.find_sts_session(&presented.access_key_id).await.map_err(store_failure)?.ok_or_else(invalid_token)?;
-    let token_matches = presented
-        .security_token
-        .as_deref()
-        .is_some_and(|token| bool::from(token_hash(token).ct_eq(&session.token_hash)));
-    if !token_matches {
-        return Err(invalid_token());
-    }
-    if now >= session.expires_at {
-        return Err(ApiError::new(ErrorCode::ExpiredToken, "The security token included in the request is expired"));
-    }
-    let principal = match session.user {
-        Some(user) => Principal::User(user),
-        None => Principal::Root,
-    };
-    Ok(Credentials {
-        sealed_secret: session.secret_sealed,
-        caller: Caller {
+    let (sealed_secret, resolved) = if access_key_id.starts_with("ASIA") {
+        let session: StsSession =
+            app.store.find_sts_session(access_key_id).await.map_err(store_failure)?.ok_or_else(invalid_token)?;
+        let caller = Caller {
             account_id: session.account_id,
             access_key_id: session.access_key_id,
-            principal,
+            principal: session.user.map_or(Principal::Root, Principal::User),
             session: Some(SessionInfo {
                 expires_at: session.expires_at,
                 mfa_authenticated_at: session.mfa_authenticated_at,
             }),
-        },
-    })
+        };
+        (session.secret_sealed, (caller, Some(session.token_hash), Some(session.expires_at)))
+    } else {
+        let key = app
+            .store
+            .find_access_key(access_key_id)
+            .await
+            .map_err(store_failure)?
+            .filter(|k| k.status == KeyStatus::Active)
+            .ok_or_else(invalid_token)?;
+        let caller = Caller {
+            account_id: key.account_id,
+            access_key_id: key.access_key_id,
+            principal: key.user.map_or(Principal::Root, Principal::User),
+            session: None,
+        };
+        (key.secret_sealed, (caller, None, None))
+    };
+    let secret = app.master_key.open(&sealed_secret, access_key_id).map_err(internal)?;
+    let secret = String::from_utf8(secret).map_err(internal)?;
+    let (caller, token_hash, expires_at) = resolved;
+    let resolved = Arc::new(Resolved::new(secret, caller, token_hash, expires_at));
+    app.credentials.insert(access_key_id, resolved.clone());
+    Ok(resolved)
 }

@@ -110,6 +110,7 @@ pub async fn update_access_key(ctx: &Ctx<'_>, p: &Params) -> Reply {
         ApiError::new(ErrorCode::InvalidInput, format!("Status {status} is not valid for an access key."))
     })?;
     ctx.app.store.update_access_key(ctx.account(), &user, key_id, status).await.map_err(key_error(&user, key_id))?;
+    ctx.app.credentials.forget(key_id);
     Ok(None)
 }
 
@@ -118,5 +119,6 @@ pub async fn delete_access_key(ctx: &Ctx<'_>, p: &Params) -> Reply {
     ctx.authorize(&ctx.user_resource(&user), ctx.is_caller(&user))?;
     let key_id = p.required("AccessKeyId")?;
     ctx.app.store.delete_access_key(ctx.account(), &user, key_id).await.map_err(key_error(&user, key_id))?;
+    ctx.app.credentials.forget(key_id);
     Ok(None)
 }

@@ -125,7 +125,11 @@ pub async fn update_user(ctx: &Ctx<'_>, p: &Params) -> Reply {
     ctx.authorize(&ctx.user_resource(name), false)?;
     let new_name = p.get("NewUserName");
     match ctx.app.store.update_user(ctx.account(), name, new_name, p.get("NewPath")).await {
-        Ok(()) => Ok(None),
+        Ok(()) => {
+            // Cached callers carry the user's name and path.
+            ctx.app.credentials.clear();
+            Ok(None)
+        }
         Err(StoreError::NotFound(_)) => Err(ApiError::no_such_user(name)),
         Err(StoreError::AlreadyExists(_)) => Err(already_exists(new_name.unwrap_or(name))),
         Err(e) => Err(store_failure(e)),
@@ -139,7 +143,11 @@ pub async fn delete_user(ctx: &Ctx<'_>, p: &Params) -> Reply {
         ApiError::new(ErrorCode::DeleteConflict, format!("Cannot delete entity, must delete {what} first."))
     };
     match ctx.app.store.delete_user(ctx.account(), name).await {
-        Ok(()) => Ok(None),
+        Ok(()) => {
+            // The user's STS sessions went with it.
+            ctx.app.credentials.clear();
+            Ok(None)
+        }
         Err(StoreError::NotFound(Entity::User)) => Err(ApiError::no_such_user(name)),
         Err(StoreError::DeleteConflict(Dependent::LoginProfile)) => Err(conflict("login profile")),
         Err(StoreError::DeleteConflict(Dependent::AccessKeys)) => Err(conflict("access keys")),
