@@ -175,14 +175,6 @@ fn device_from_row(row: &sqlx::sqlite::SqliteRow) -> std::result::Result<MfaDevi
     })
 }
 
-async fn user_tags(conn: &mut SqliteConnection, user_id: &str) -> Result<Vec<Tag>> {
-    let rows = sqlx::query("SELECT tag_key, value FROM user_tags WHERE user_id = ? ORDER BY key_norm")
-        .bind(user_id)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(rows.iter().map(|r| Tag { key: r.get("tag_key"), value: r.get("value") }).collect())
-}
-
 /// The user's id, or `NotFound(User)`.
 async fn user_id_of(conn: &mut SqliteConnection, account_id: &str, name: &str) -> Result<String> {
     sqlx::query_scalar("SELECT user_id FROM users WHERE account_id = ? AND name_key = ?")
@@ -292,16 +284,22 @@ impl Store for SqliteStore {
     }
 
     async fn get_user(&self, account_id: &str, name: &str) -> Result<Option<User>> {
-        let mut conn = self.reader.acquire().await?;
-        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.account_id = ? AND u.name_key = ?");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(account_id)
-            .bind(name_key(name))
-            .fetch_optional(&mut *conn)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let mut user = user_from_row(&row)?;
-        user.tags = user_tags(&mut conn, &user.user_id).await?;
+        // One statement (a row per tag) rather than two: every statement is a round trip to
+        // the connection's worker thread, the largest cost on the read path.
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, t.tag_key, t.value AS tag_value FROM users u \
+             LEFT JOIN user_tags t ON t.user_id = u.user_id \
+             WHERE u.account_id = ? AND u.name_key = ? ORDER BY t.key_norm"
+        );
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(account_id).bind(name_key(name)).fetch_all(&self.reader).await?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let mut user = user_from_row(first)?;
+        for row in &rows {
+            if let Some(key) = row.try_get::<Option<String>, _>("tag_key")? {
+                user.tags.push(Tag { key, value: row.try_get("tag_value")? });
+            }
+        }
         Ok(Some(user))
     }
 
@@ -610,14 +608,27 @@ impl Store for SqliteStore {
     }
 
     async fn list_user_mfa_devices(&self, account_id: &str, user_name: &str) -> Result<Vec<MfaDevice>> {
-        let mut conn = self.reader.acquire().await?;
-        let user_id = user_id_of(&mut conn, account_id, user_name).await?;
+        // One statement: no row means no such user; a row without a serial, a user without
+        // devices.
         let sql = format!(
-            "SELECT {DEVICE_COLUMNS} FROM mfa_devices d JOIN users u ON u.user_id = d.user_id \
-             WHERE d.user_id = ? ORDER BY d.serial"
+            "SELECT {DEVICE_COLUMNS} FROM users u LEFT JOIN mfa_devices d ON d.user_id = u.user_id \
+             WHERE u.account_id = ? AND u.name_key = ? ORDER BY d.serial"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&user_id).fetch_all(&mut *conn).await?;
-        Ok(rows.iter().map(device_from_row).collect::<std::result::Result<_, _>>()?)
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(account_id)
+            .bind(name_key(user_name))
+            .fetch_all(&self.reader)
+            .await?;
+        if rows.is_empty() {
+            return Err(StoreError::NotFound(Entity::User));
+        }
+        let mut devices = Vec::new();
+        for row in &rows {
+            if row.try_get::<Option<String>, _>("serial")?.is_some() {
+                devices.push(device_from_row(row)?);
+            }
+        }
+        Ok(devices)
     }
 
     async fn list_mfa_devices(
