@@ -21,12 +21,14 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
 import zlib
-from collections import namedtuple
+from collections import Counter, namedtuple
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
 from unittest import mock
@@ -724,3 +726,29 @@ def assert_recent(when: dt.datetime, slack: float = 120.0):
     assert when.tzinfo is not None, f"naive timestamp {when!r}"
     delta = abs((utcnow() - when).total_seconds())
     assert delta < slack, f"{when.isoformat()} is {delta:.0f}s away from now"
+
+
+# ---------------------------------------------------------------------------
+# Races
+# ---------------------------------------------------------------------------
+
+def race(calls) -> list:
+    """Runs the callables at the same moment, one thread each.
+    Returns a list of ('ok', result) / ('err', ClientError)."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(fn):
+        barrier.wait(timeout=30)
+        try:
+            return ("ok", fn())
+        except ClientError as e:
+            return ("err", e)
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def summarize(results) -> Counter:
+    """Counts outcomes of race(): 'ok' or 'Code/HTTPStatus'."""
+    return Counter("ok" if kind == "ok" else f"{error_code(v)}/{v.response['ResponseMetadata']['HTTPStatusCode']}"
+                   for kind, v in results)

@@ -1,33 +1,10 @@
 """Races: exactly-one semantics under concurrent requests."""
 
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import iamd_support as S
 
 N = 20
-
-
-def _race(calls):
-    """Run the callables at the same moment, one thread each.
-    Returns a list of ('ok', result) / ('err', ClientError)."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(fn):
-        barrier.wait(timeout=30)
-        try:
-            return ("ok", fn())
-        except S.ClientError as e:
-            return ("err", e)
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
-
-
-def _summarize(results):
-    return Counter("ok" if kind == "ok" else f"{S.error_code(v)}/{v.response['ResponseMetadata']['HTTPStatusCode']}"
-                   for kind, v in results)
 
 
 def test_enable_one_device_for_20_users(iam, make_user, make_device, client_factory):
@@ -40,8 +17,8 @@ def test_enable_one_device_for_20_users(iam, make_user, make_device, client_fact
         return lambda: client.enable_mfa_device(UserName=user.name, SerialNumber=dev.serial,
                                                 AuthenticationCode1=pair.code1, AuthenticationCode2=pair.code2)
 
-    results = _race([call(c, u) for c, u in zip(clients, users)])
-    counts = _summarize(results)
+    results = S.race([call(c, u) for c, u in zip(clients, users)])
+    counts = S.summarize(results)
     assert counts == Counter({"ok": 1, "EntityAlreadyExists/409": N - 1}), counts
     for kind, v in results:
         if kind == "err":
@@ -57,8 +34,8 @@ def test_enable_one_device_for_20_users(iam, make_user, make_device, client_fact
 def test_create_same_user_20_times(iam, client_factory):
     name = S.unique("same")
     clients = [client_factory("iam") for _ in range(N)]
-    results = _race([lambda c=c: c.create_user(UserName=name) for c in clients])
-    counts = _summarize(results)
+    results = S.race([lambda c=c: c.create_user(UserName=name) for c in clients])
+    counts = S.summarize(results)
     assert counts == Counter({"ok": 1, "EntityAlreadyExists/409": N - 1}), counts
     for kind, v in results:
         if kind == "err":
@@ -70,16 +47,16 @@ def test_create_same_user_mixed_case(iam, client_factory):
     base = S.unique("mixed")
     variants = [base.upper() if i % 2 else base for i in range(10)]
     clients = [client_factory("iam") for _ in variants]
-    results = _race([lambda c=c, n=n: c.create_user(UserName=n) for c, n in zip(clients, variants)])
-    counts = _summarize(results)
+    results = S.race([lambda c=c, n=n: c.create_user(UserName=n) for c, n in zip(clients, variants)])
+    counts = S.summarize(results)
     assert counts == Counter({"ok": 1, "EntityAlreadyExists/409": 9}), counts
 
 
 def test_create_same_device_20_times(iam, client_factory):
     name = S.unique("samedev")
     clients = [client_factory("iam") for _ in range(N)]
-    results = _race([lambda c=c: c.create_virtual_mfa_device(VirtualMFADeviceName=name) for c in clients])
-    counts = _summarize(results)
+    results = S.race([lambda c=c: c.create_virtual_mfa_device(VirtualMFADeviceName=name) for c in clients])
+    counts = S.summarize(results)
     assert counts == Counter({"ok": 1, "EntityAlreadyExists/409": N - 1}), counts
     assert S.find_virtual(iam, S.mfa_arn(name)) == {"SerialNumber": S.mfa_arn(name)}
 
@@ -87,8 +64,8 @@ def test_create_same_device_20_times(iam, client_factory):
 def test_concurrent_access_keys_respect_quota(iam, make_user, client_factory):
     user = make_user("akrace")
     clients = [client_factory("iam") for _ in range(10)]
-    results = _race([lambda c=c: c.create_access_key(UserName=user.name) for c in clients])
-    counts = _summarize(results)
+    results = S.race([lambda c=c: c.create_access_key(UserName=user.name) for c in clients])
+    counts = S.summarize(results)
     assert counts == Counter({"ok": 2, "LimitExceeded/409": 8}), counts
     assert len(iam.list_access_keys(UserName=user.name)["AccessKeyMetadata"]) == 2
 
@@ -99,12 +76,12 @@ def test_concurrent_enables_respect_device_quota(iam, make_user, make_device, cl
     clients = [client_factory("iam") for _ in devs]
     pairs = [d.totp.current_pair() for d in devs]
 
-    results = _race([
+    results = S.race([
         lambda c=c, d=d, p=p: c.enable_mfa_device(UserName=user.name, SerialNumber=d.serial,
                                                   AuthenticationCode1=p.code1, AuthenticationCode2=p.code2)
         for c, d, p in zip(clients, devs, pairs)
     ])
-    counts = _summarize(results)
+    counts = S.summarize(results)
     assert counts == Counter({"ok": 8, "LimitExceeded/409": 4}), counts
     assert len(iam.list_mfa_devices(UserName=user.name)["MFADevices"]) == 8
 
@@ -114,11 +91,11 @@ def test_concurrent_tagging_respects_limit(iam, make_device, client_factory):
     iam.tag_mfa_device(SerialNumber=dev.serial, Tags=[{"Key": f"base{i}", "Value": ""} for i in range(40)])
     clients = [client_factory("iam") for _ in range(6)]
     # each request adds 5 new keys: only two can fit under 50
-    results = _race([
+    results = S.race([
         lambda c=c, i=i: c.tag_mfa_device(SerialNumber=dev.serial,
                                           Tags=[{"Key": f"r{i}-{j}", "Value": ""} for j in range(5)])
         for i, c in enumerate(clients)
     ])
-    counts = _summarize(results)
+    counts = S.summarize(results)
     assert counts == Counter({"ok": 2, "LimitExceeded/409": 4}), counts
     assert len(S.list_all(iam, "list_mfa_device_tags", SerialNumber=dev.serial)) == 50

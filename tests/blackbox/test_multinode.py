@@ -147,26 +147,6 @@ def iam_b(cluster):
     return cluster.client(1)
 
 
-def _race(calls):
-    """Run the callables at the same moment, one thread each -> [('ok', r) | ('err', ClientError)]."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(fn):
-        barrier.wait(timeout=30)
-        try:
-            return ("ok", fn())
-        except S.ClientError as e:
-            return ("err", e)
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
-
-
-def _summarize(results):
-    return Counter("ok" if kind == "ok" else f"{S.error_code(v)}/{v.response['ResponseMetadata']['HTTPStatusCode']}"
-                   for kind, v in results)
-
-
 # ---------------------------------------------------------------------------
 # Shared state
 # ---------------------------------------------------------------------------
@@ -229,8 +209,8 @@ def test_enable_one_device_from_both_nodes(cluster, iam_a, iam_b):
         return lambda: client.enable_mfa_device(UserName=user, SerialNumber=dev["SerialNumber"],
                                                 AuthenticationCode1=pair.code1, AuthenticationCode2=pair.code2)
 
-    results = _race([call(c, u) for c, u in zip(clients, users)])
-    counts = _summarize(results)
+    results = S.race([call(c, u) for c, u in zip(clients, users)])
+    counts = S.summarize(results)
     assert counts == Counter({"ok": 1, "EntityAlreadyExists/409": N - 1}), counts
     for kind, v in results:
         if kind == "err":
@@ -246,8 +226,8 @@ def test_access_key_quota_across_nodes(cluster, iam_a):
     name = S.unique("mnkeys")
     iam_a.create_user(UserName=name)
     clients = [cluster.client(i) for i in range(20)]
-    results = _race([lambda c=c: c.create_access_key(UserName=name) for c in clients])
-    counts = _summarize(results)
+    results = S.race([lambda c=c: c.create_access_key(UserName=name) for c in clients])
+    counts = S.summarize(results)
     assert counts == Counter({"ok": 2, "LimitExceeded/409": 18}), counts
     assert len(iam_a.list_access_keys(UserName=name)["AccessKeyMetadata"]) == 2
 
@@ -295,9 +275,9 @@ def test_code_accepted_on_a_is_refused_on_b(cluster, mfa_user):
 def test_one_code_forty_requests_over_both_nodes(cluster, mfa_user):
     _name, serial, _totp, creds, code = mfa_user
     clients = [cluster.client(i, "sts", creds) for i in range(N)]
-    results = _race([lambda c=c: c.get_session_token(SerialNumber=serial, TokenCode=code, DurationSeconds=900)
+    results = S.race([lambda c=c: c.get_session_token(SerialNumber=serial, TokenCode=code, DurationSeconds=900)
                      for c in clients])
-    counts = _summarize(results)
+    counts = S.summarize(results)
     assert counts == Counter({"ok": 1, "AccessDenied/403": N - 1}), counts
     for kind, v in results:
         if kind == "err":
@@ -326,8 +306,8 @@ def test_failures_on_both_nodes_add_up(cluster, mfa_user):
     _name, serial, totp, creds, code = mfa_user
     clients = [cluster.client(i, "sts", creds) for i in range(10)]
     bad = totp.invalid_code()
-    results = _race([lambda c=c: c.get_session_token(SerialNumber=serial, TokenCode=bad) for c in clients])
-    assert _summarize(results) == Counter({"AccessDenied/403": 10})
+    results = S.race([lambda c=c: c.get_session_token(SerialNumber=serial, TokenCode=bad) for c in clients])
+    assert S.summarize(results) == Counter({"AccessDenied/403": 10})
     with expect_error("AccessDenied", 403, S.MSG_STS_BAD_CODE):
         cluster.client(1, "sts", creds).get_session_token(SerialNumber=serial, TokenCode=code)
 
