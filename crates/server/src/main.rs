@@ -31,15 +31,20 @@ async fn shutdown_signal() {
     }
 }
 
-/// Expired STS sessions are refused on sight; this only keeps the table from growing.
+/// Expired STS and console sessions are refused on sight; this only keeps the tables small.
 async fn purge_expired_sessions(app: std::sync::Arc<iamd_server::App>) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
         every.tick().await;
-        match app.store.purge_expired_sts_sessions(app.clock.now().unix_timestamp()).await {
-            Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, "purged expired STS sessions"),
-            Err(e) => tracing::warn!(error = %e, "could not purge expired STS sessions"),
+        let now = app.clock.now().unix_timestamp();
+        let purged = match app.store.purge_expired_sts_sessions(now).await {
+            Ok(sts) => app.store.purge_expired_console_sessions(now).await.map(|console| (sts, console)),
+            Err(e) => Err(e),
+        };
+        match purged {
+            Ok((0, 0)) => {}
+            Ok((sts, console)) => tracing::info!(sts, console, "purged expired sessions"),
+            Err(e) => tracing::warn!(error = %e, "could not purge expired sessions"),
         }
     }
 }

@@ -400,6 +400,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_console_session(&self, session: &ConsoleSession) -> Result<()>;
     async fn find_console_session(&self, id_hash: &[u8]) -> Result<Option<ConsoleSession>>;
     async fn delete_console_session(&self, id_hash: &[u8]) -> Result<()>;
+    /// Drops console sessions that expired before `now`; returns how many.
+    async fn purge_expired_console_sessions(&self, now: i64) -> Result<u64>;
 
     // Sign-in audit trail.
     async fn record_auth_event(&self, event: &AuthEvent) -> Result<()>;

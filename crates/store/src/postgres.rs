@@ -1061,6 +1061,15 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn purge_expired_console_sessions(&self, now: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM console_sessions WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected())
+    }
+
     async fn record_auth_event(&self, e: &AuthEvent) -> Result<()> {
         sqlx::query(
             "INSERT INTO auth_events (at, account_id, user_name, source, kind, mfa_used, outcome, reason) \

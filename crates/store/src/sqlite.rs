@@ -984,6 +984,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn purge_expired_console_sessions(&self, now: i64) -> Result<u64> {
+        let done =
+            sqlx::query("DELETE FROM console_sessions WHERE expires_at < ?").bind(now).execute(&self.writer).await?;
+        self.synced().await?;
+        Ok(done.rows_affected())
+    }
+
     async fn record_auth_event(&self, e: &AuthEvent) -> Result<()> {
         sqlx::query(
             "INSERT INTO auth_events (at, account_id, user_name, source, kind, mfa_used, outcome, reason) \

@@ -702,6 +702,17 @@ async fn console_sessions(store: &dyn Store) {
     store.delete_console_session(b"hash-1").await.unwrap();
     assert_eq!(store.find_console_session(b"hash-1").await.unwrap(), None);
     assert!(store.find_console_session(b"hash-2").await.unwrap().is_some());
+
+    // Purge drops what expired strictly before `now` and nothing else.
+    let short = ConsoleSession {
+        id_hash: b"hash-short".to_vec(),
+        expires_at: NOW + 10,
+        ..console_session(&account, &rupert, b"")
+    };
+    store.create_console_session(&short).await.unwrap();
+    assert!(store.purge_expired_console_sessions(NOW + 11).await.unwrap() >= 1);
+    assert_eq!(store.find_console_session(b"hash-short").await.unwrap(), None);
+    assert!(store.find_console_session(b"hash-2").await.unwrap().is_some());
 }
 
 async fn auth_events(store: &dyn Store) {
