@@ -9,6 +9,7 @@
 //! The store knows records, not XML or HTTP; secrets arrive already sealed.
 
 mod postgres;
+mod rows;
 mod sqlite;
 
 use async_trait::async_trait;

@@ -24,6 +24,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
+use crate::rows::{DEVICE_COLUMNS, USER_COLUMNS, device_from_row, user_from_row};
 use crate::*;
 
 pub struct SqliteStore {
@@ -131,49 +132,6 @@ impl SqliteStore {
 }
 
 // Row decoding --------------------------------------------------------------------------------
-
-const USER_COLUMNS: &str = "u.user_id, u.account_id, u.name, u.path, u.created_at, u.password_last_used";
-
-fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> std::result::Result<User, sqlx::Error> {
-    Ok(User {
-        user_id: row.try_get("user_id")?,
-        account_id: row.try_get("account_id")?,
-        name: row.try_get("name")?,
-        path: row.try_get("path")?,
-        created_at: row.try_get("created_at")?,
-        password_last_used: row.try_get("password_last_used")?,
-        tags: Vec::new(),
-    })
-}
-
-/// A device row joined with its user (`LEFT JOIN users u`).
-const DEVICE_COLUMNS: &str = "d.serial, d.account_id AS device_account, d.path AS device_path, d.name AS device_name, \
-     d.seed_sealed, d.created_at AS device_created, d.enable_date, d.offset_steps, d.last_step, \
-     u.user_id, u.account_id, u.name, u.path, u.created_at, u.password_last_used";
-
-fn device_from_row(row: &sqlx::sqlite::SqliteRow) -> std::result::Result<MfaDevice, sqlx::Error> {
-    let user_id: Option<String> = row.try_get("user_id")?;
-    let assignment = match user_id {
-        Some(_) => Some(Assignment {
-            user: user_from_row(row)?,
-            enable_date: row.try_get("enable_date")?,
-            sync: DeviceSync {
-                offset_steps: row.try_get("offset_steps")?,
-                last_accepted_step: row.try_get("last_step")?,
-            },
-        }),
-        None => None,
-    };
-    Ok(MfaDevice {
-        serial: row.try_get("serial")?,
-        account_id: row.try_get("device_account")?,
-        path: row.try_get("device_path")?,
-        name: row.try_get("device_name")?,
-        seed_sealed: row.try_get("seed_sealed")?,
-        created_at: row.try_get("device_created")?,
-        assignment,
-    })
-}
 
 /// The user's id, or `NotFound(User)`.
 async fn user_id_of(conn: &mut SqliteConnection, account_id: &str, name: &str) -> Result<String> {
