@@ -301,3 +301,185 @@ async fn response_envelopes_match_aws() {
         )
     );
 }
+
+/// Replaces the text of elements whose values are generated (ids, secrets, times) with `…`, so
+/// whole documents can be compared.
+fn normalized(xml: &str) -> String {
+    const GENERATED: [&str; 11] = [
+        "RequestId",
+        "UserId",
+        "CreateDate",
+        "EnableDate",
+        "AccessKeyId",
+        "SecretAccessKey",
+        "SessionToken",
+        "Expiration",
+        "Base32StringSeed",
+        "QRCodePNG",
+        "Marker",
+    ];
+    let mut out = xml.to_owned();
+    for tag in GENERATED {
+        let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+        let mut from = 0;
+        while let Some(start) = out[from..].find(&open).map(|i| i + from + open.len()) {
+            let end = out[start..].find(&close).unwrap() + start;
+            out.replace_range(start..end, "…");
+            from = start + "…".len();
+        }
+    }
+    out.split_once('\n').map(|(_, body)| body.to_owned()).unwrap_or(out)
+}
+
+/// Every response shape, element by element, as boto3 and the AWS CLI parse it.
+#[tokio::test]
+async fn every_result_shape_renders_like_aws() {
+    let h = Harness::new().await;
+    let ns = "xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"";
+    let meta = "<ResponseMetadata><RequestId>…</RequestId></ResponseMetadata>";
+    let check = |op: &str, result: &str, body: String| {
+        let expected = if result.is_empty() {
+            format!("<{op}Response {ns}>{meta}</{op}Response>")
+        } else {
+            format!("<{op}Response {ns}><{op}Result>{result}</{op}Result>{meta}</{op}Response>")
+        };
+        assert_eq!(normalized(&body), expected, "{op}");
+    };
+    let user_xml = |name: &str| {
+        format!(
+            "<Path>/</Path><UserName>{name}</UserName><UserId>…</UserId>\
+             <Arn>arn:aws:iam::123456789012:user/{name}</Arn><CreateDate>…</CreateDate>"
+        )
+    };
+
+    let body = h
+        .ok(
+            "iam",
+            &root(),
+            &[
+                ("Action", "CreateUser"),
+                ("UserName", "carol"),
+                ("Tags.member.1.Key", "team"),
+                ("Tags.member.1.Value", "a b"),
+            ],
+        )
+        .await;
+    check(
+        "CreateUser",
+        &format!("<User>{}<Tags><member><Key>team</Key><Value>a b</Value></member></Tags></User>", user_xml("carol")),
+        body,
+    );
+    let body = h.ok("iam", &root(), &[("Action", "ListUsers")]).await;
+    check(
+        "ListUsers",
+        &format!("<Users><member>{}</member></Users><IsTruncated>false</IsTruncated>", user_xml("carol")),
+        body,
+    );
+    let body = h.ok("iam", &root(), &[("Action", "UpdateUser"), ("UserName", "carol"), ("NewPath", "/x/")]).await;
+    check("UpdateUser", "", body);
+
+    let body = h.ok("iam", &root(), &[("Action", "CreateAccessKey"), ("UserName", "carol")]).await;
+    check(
+        "CreateAccessKey",
+        "<AccessKey><UserName>carol</UserName><AccessKeyId>…</AccessKeyId><Status>Active</Status>\
+         <SecretAccessKey>…</SecretAccessKey><CreateDate>…</CreateDate></AccessKey>",
+        body,
+    );
+    let body = h.ok("iam", &root(), &[("Action", "ListAccessKeys"), ("UserName", "carol")]).await;
+    check(
+        "ListAccessKeys",
+        "<AccessKeyMetadata><member><UserName>carol</UserName><AccessKeyId>…</AccessKeyId><Status>Active</Status>\
+         <CreateDate>…</CreateDate></member></AccessKeyMetadata><IsTruncated>false</IsTruncated>",
+        body,
+    );
+
+    let body = h.ok("iam", &root(), &[("Action", "CreateVirtualMFADevice"), ("VirtualMFADeviceName", "carol")]).await;
+    let seed = BASE32_NOPAD.decode(&BASE64.decode(field(&body, "Base32StringSeed").as_bytes()).unwrap()).unwrap();
+    check(
+        "CreateVirtualMFADevice",
+        "<VirtualMFADevice><SerialNumber>arn:aws:iam::123456789012:mfa/carol</SerialNumber>\
+         <Base32StringSeed>…</Base32StringSeed><QRCodePNG>…</QRCodePNG></VirtualMFADevice>",
+        body,
+    );
+    let serial = "arn:aws:iam::123456789012:mfa/carol";
+    let (status, body) = h.enable_at("carol", serial, &TotpKey::new(&seed), h.now()).await;
+    assert_eq!(status, 200);
+    check("EnableMFADevice", "", body);
+    let device = format!("<UserName>carol</UserName><SerialNumber>{serial}</SerialNumber><EnableDate>…</EnableDate>");
+    let body = h.ok("iam", &root(), &[("Action", "ListMFADevices"), ("UserName", "carol")]).await;
+    check(
+        "ListMFADevices",
+        &format!("<MFADevices><member>{device}</member></MFADevices><IsTruncated>false</IsTruncated>"),
+        body,
+    );
+    let body =
+        h.ok("iam", &root(), &[("Action", "GetMFADevice"), ("UserName", "carol"), ("SerialNumber", serial)]).await;
+    check("GetMFADevice", &device, body);
+    let body = h.ok("iam", &root(), &[("Action", "ListVirtualMFADevices"), ("AssignmentStatus", "Assigned")]).await;
+    let assigned_user = "<Path>/x/</Path><UserName>carol</UserName><UserId>…</UserId>\
+                         <Arn>arn:aws:iam::123456789012:user/x/carol</Arn><CreateDate>…</CreateDate>";
+    check(
+        "ListVirtualMFADevices",
+        &format!(
+            "<VirtualMFADevices><member><SerialNumber>{serial}</SerialNumber><User>{assigned_user}</User>\
+             <EnableDate>…</EnableDate></member></VirtualMFADevices><IsTruncated>false</IsTruncated>"
+        ),
+        body,
+    );
+    let tag = [
+        ("Action", "TagMFADevice"),
+        ("SerialNumber", serial),
+        ("Tags.member.1.Key", "k"),
+        ("Tags.member.1.Value", "v"),
+    ];
+    check("TagMFADevice", "", h.ok("iam", &root(), &tag).await);
+    let body = h.ok("iam", &root(), &[("Action", "ListMFADeviceTags"), ("SerialNumber", serial)]).await;
+    check(
+        "ListMFADeviceTags",
+        "<Tags><member><Key>k</Key><Value>v</Value></member></Tags><IsTruncated>false</IsTruncated>",
+        body,
+    );
+
+    let body = h
+        .ok("iam", &root(), &[("Action", "CreateLoginProfile"), ("UserName", "carol"), ("Password", "Correct-Horse-9")])
+        .await;
+    let profile = "<LoginProfile><UserName>carol</UserName><CreateDate>…</CreateDate>\
+                   <PasswordResetRequired>false</PasswordResetRequired></LoginProfile>";
+    check("CreateLoginProfile", profile, body);
+    check(
+        "GetLoginProfile",
+        profile,
+        h.ok("iam", &root(), &[("Action", "GetLoginProfile"), ("UserName", "carol")]).await,
+    );
+    let policy =
+        [("Action", "UpdateAccountPasswordPolicy"), ("MinimumPasswordLength", "12"), ("RequireNumbers", "true")];
+    check("UpdateAccountPasswordPolicy", "", h.ok("iam", &root(), &policy).await);
+    check(
+        "GetAccountPasswordPolicy",
+        "<PasswordPolicy><MinimumPasswordLength>12</MinimumPasswordLength><RequireSymbols>false</RequireSymbols>\
+         <RequireNumbers>true</RequireNumbers><RequireUppercaseCharacters>false</RequireUppercaseCharacters>\
+         <RequireLowercaseCharacters>false</RequireLowercaseCharacters>\
+         <AllowUsersToChangePassword>false</AllowUsersToChangePassword><ExpirePasswords>false</ExpirePasswords>\
+         </PasswordPolicy>",
+        h.ok("iam", &root(), &[("Action", "GetAccountPasswordPolicy")]).await,
+    );
+
+    let sts = "xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"";
+    let body = h.ok("sts", &root(), &[("Action", "GetSessionToken")]).await;
+    assert_eq!(
+        normalized(&body),
+        format!(
+            "<GetSessionTokenResponse {sts}><GetSessionTokenResult><Credentials><AccessKeyId>…</AccessKeyId>\
+             <SecretAccessKey>…</SecretAccessKey><SessionToken>…</SessionToken><Expiration>…</Expiration>\
+             </Credentials></GetSessionTokenResult>{meta}</GetSessionTokenResponse>"
+        )
+    );
+    let body = h.ok("sts", &root(), &[("Action", "GetCallerIdentity")]).await;
+    assert_eq!(
+        normalized(&body),
+        format!(
+            "<GetCallerIdentityResponse {sts}><GetCallerIdentityResult><UserId>…</UserId><Account>123456789012</Account>\
+             <Arn>arn:aws:iam::123456789012:root</Arn></GetCallerIdentityResult>{meta}</GetCallerIdentityResponse>"
+        )
+    );
+}
