@@ -154,7 +154,7 @@ async fn run(
     let invalid_action =
         || ApiError::new(ErrorCode::InvalidAction, format!("Could not find operation {action} for version {version}"));
     let operation = iamd_model::operation(service.model(), action).ok_or_else(invalid_action)?;
-    ops::check_special_formats(action, params)?;
+    ops::check_special_formats(params)?;
     iamd_model::validate(operation, params.pairs()).map_err(|e| ApiError::validation(e.message))?;
     let ctx = Ctx { app, caller, action: operation.name, now, source };
     ops::dispatch(&ctx, service, params).await
