@@ -151,9 +151,8 @@ async fn run(
         return Err(ApiError::new(ErrorCode::MissingAction, "Missing Action"));
     }
     let version = params.get("Version").unwrap_or_default();
-    let invalid_action =
-        || ApiError::new(ErrorCode::InvalidAction, format!("Could not find operation {action} for version {version}"));
-    let operation = iamd_model::operation(service.model(), action).ok_or_else(invalid_action)?;
+    let operation =
+        iamd_model::operation(service.model(), action).ok_or_else(|| ops::invalid_action(action, version))?;
     ops::check_special_formats(params)?;
     iamd_model::validate(operation, params.pairs()).map_err(|e| ApiError::validation(e.message))?;
     let ctx = Ctx { app, caller, action: operation.name, now, source };

@@ -6,7 +6,7 @@
 
 use iamd_domain::ApiError;
 use iamd_domain::totp::{self, TotpKey};
-use iamd_store::{StoreError, User};
+use iamd_store::{MfaDevice, StoreError, User};
 
 use crate::app::App;
 use crate::ops::{internal, store_failure};
@@ -35,6 +35,12 @@ impl Refusal {
     }
 }
 
+/// The TOTP generator of a device, from its sealed seed.
+pub fn device_key(app: &App, device: &MfaDevice) -> Result<TotpKey, ApiError> {
+    let seed = app.master_key.open(&device.seed_sealed, &device.serial).map_err(internal)?;
+    Ok(TotpKey::new(&seed))
+}
+
 /// Checks `code` from device `serial` for `user` at `now`. `Err` is an internal failure;
 /// `Ok(Err(_))` a refused code.
 pub async fn check_code(
@@ -54,8 +60,7 @@ pub async fn check_code(
     else {
         return Ok(Err(Refusal::NotAssigned));
     };
-    let seed = app.master_key.open(&device.seed_sealed, &device.serial).map_err(internal)?;
-    let key = TotpKey::new(&seed);
+    let key = device_key(app, &device)?;
     let refusal = match totp::verify_code(&key, code, now, assignment.sync) {
         None => Refusal::WrongCode,
         Some(sync) => {

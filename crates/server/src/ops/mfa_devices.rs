@@ -4,13 +4,14 @@
 //! state change is one conditional write (spec README §1, aws-iam-mfa.md §3).
 
 use data_encoding::BASE64;
-use iamd_domain::totp::{self, TotpKey};
+use iamd_domain::totp;
 use iamd_domain::{ApiError, ErrorCode, ids, mfa};
 use iamd_store::{AssignmentFilter, Entity, MfaDevice, NewMfaDevice, StoreError};
 use serde::Serialize;
 
 use super::users::load_user;
-use super::{Ctx, Reply, internal, pagination, reject_duplicate_tag_keys, store_failure};
+use super::{Ctx, Reply, pagination, reject_duplicate_tag_keys, store_failure};
+use crate::auth::mfa::device_key;
 use crate::wire::params::Params;
 use crate::wire::shapes::{self, Members, Tag, Truncation, timestamp};
 
@@ -31,11 +32,6 @@ pub async fn load_device(ctx: &Ctx<'_>, serial: &str) -> Result<MfaDevice, ApiEr
         .await
         .map_err(store_failure)?
         .ok_or_else(|| ApiError::no_such_mfa_device(serial))
-}
-
-fn open_seed(ctx: &Ctx<'_>, device: &MfaDevice) -> Result<TotpKey, ApiError> {
-    let seed = ctx.app.master_key.open(&device.seed_sealed, &device.serial).map_err(internal)?;
-    Ok(TotpKey::new(&seed))
 }
 
 #[derive(Serialize)]
@@ -110,7 +106,7 @@ pub async fn enable_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
     if device.assignment.is_some() {
         return Err(in_use());
     }
-    let key = open_seed(ctx, &device)?;
+    let key = device_key(ctx.app, &device)?;
     let sync = totp::find_consecutive_pair(
         &key,
         p.required("AuthenticationCode1")?,
@@ -147,7 +143,7 @@ pub async fn resync_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
     ctx.authorize(&ctx.user_resource(user_name), ctx.is_caller(user_name))?;
     let device = users_device(ctx, user_name, serial).await?;
     let assignment = device.assignment.as_ref().expect("users_device returns assigned devices");
-    let key = open_seed(ctx, &device)?;
+    let key = device_key(ctx.app, &device)?;
     let seen = assignment.sync.last_accepted_step;
     let sync = totp::find_consecutive_pair(
         &key,

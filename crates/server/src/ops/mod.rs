@@ -68,11 +68,13 @@ pub async fn dispatch(ctx: &Ctx<'_>, service: Service, p: &Params) -> Reply {
         (Service::Sts, "GetCallerIdentity") => sts::get_caller_identity(ctx, p).await,
         (Service::Sts, "GetSessionToken") => sts::get_session_token(ctx, p).await,
         // In the model but not served yet: answer as AWS does for an operation it lacks.
-        (_, action) => Err(ApiError::new(
-            ErrorCode::InvalidAction,
-            format!("Could not find operation {action} for version {}", p.get("Version").unwrap_or_default()),
-        )),
+        (_, action) => Err(invalid_action(action, p.get("Version").unwrap_or_default())),
     }
+}
+
+/// AWS's answer for an action the service (or this version of iamd) does not have.
+pub fn invalid_action(action: &str, version: &str) -> ApiError {
+    ApiError::new(ErrorCode::InvalidAction, format!("Could not find operation {action} for version {version}"))
 }
 
 /// Checks with AWS-specific messages that run before the generic model validation.
