@@ -44,11 +44,7 @@ fn main() -> ExitCode {
                 Ok(true)
             })
         }
-        Some(Command::Seed(args)) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(Into::into)
-            .and_then(|rt| rt.block_on(seed::run(args)).map(|()| true)),
+        Some(Command::Seed(args)) => seed::run(args).map(|()| true),
         None => run_load(cli.load),
     };
     match outcome {

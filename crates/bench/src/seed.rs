@@ -7,15 +7,13 @@
 //! it takes SQLite's exclusive lock, so it fails rather than write under a running server.
 
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
 use iamd_domain::sealing::MasterKey;
 use iamd_domain::{ids, mfa, totp};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteLockingMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, QueryBuilder, Sqlite};
+use rusqlite::{Connection, OpenFlags, params};
 
 /// The columns this loader writes, as created by `0001_initial.sql` (unchanged through
 /// `0002_login.sql`). Any other shape of these tables is refused.
@@ -33,8 +31,6 @@ const DEVICE_COLUMNS: &[&str] = &[
     "offset_steps",
     "last_step",
 ];
-/// Rows per INSERT statement (each user row binds 6 values, each device row 10).
-const ROWS_PER_STATEMENT: usize = 500;
 
 #[derive(Args, Debug)]
 pub struct SeedArgs {
@@ -73,7 +69,7 @@ struct DeviceRow {
     user: usize,
 }
 
-pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
+pub fn run(args: SeedArgs) -> anyhow::Result<()> {
     let db_path = args.data_dir.join("iamd.db");
     let key_path = args.data_dir.join("master.key");
     if !db_path.exists() || !key_path.exists() {
@@ -88,24 +84,21 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     }
     let master_key = MasterKey::from_hex(&std::fs::read_to_string(&key_path)?).context("reading master.key")?;
 
-    let mut conn = SqliteConnectOptions::from_str("sqlite://")?
-        .filename(&db_path)
-        .create_if_missing(false)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Off)
-        .locking_mode(SqliteLockingMode::Exclusive)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(1))
-        .pragma("cache_size", "-262144")
-        .connect()
-        .await
+    let mut conn = Connection::open_with_flags(&db_path, OpenFlags::SQLITE_OPEN_READ_WRITE)
         .with_context(|| format!("opening {}", db_path.display()))?;
+    conn.busy_timeout(Duration::from_secs(1))?;
+    // Exclusive: fail rather than write under a running server. Not synced: a failed seeding
+    // is simply run again on a fresh data directory.
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", -262_144)?;
 
     for (table, expected) in [("users", USER_COLUMNS), ("mfa_devices", DEVICE_COLUMNS)] {
-        let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?) ORDER BY cid")
-            .bind(table)
-            .fetch_all(&mut conn)
-            .await
+        let columns = conn
+            .prepare("SELECT name FROM pragma_table_info(?) ORDER BY cid")?
+            .query_map([table], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()
             .with_context(|| format!("reading the columns of {table}"))?;
         if columns != expected {
             bail!(
@@ -114,7 +107,10 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let accounts: Vec<String> = sqlx::query_scalar("SELECT account_id FROM accounts").fetch_all(&mut conn).await?;
+    let accounts = conn
+        .prepare("SELECT account_id FROM accounts")?
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     let account_id = match (&args.account_id, accounts.as_slice()) {
         (Some(given), _) if accounts.contains(given) => given.clone(),
         (Some(given), _) => bail!("account {given} is not in the database"),
@@ -143,47 +139,43 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
             users.push(UserRow { user_id: ids::new_user_id(), name });
         }
 
-        let mut tx = conn.begin().await?;
-        for chunk in users.chunks(ROWS_PER_STATEMENT) {
-            let mut insert: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO users (user_id, account_id, name, name_key, path, created_at) ");
-            insert.push_values(chunk, |mut row, user| {
-                row.push_bind(&user.user_id)
-                    .push_bind(&account_id)
-                    .push_bind(&user.name)
-                    .push_bind(user.name.to_lowercase())
-                    .push_bind("/")
-                    .push_bind(now);
-            });
-            insert.build().execute(&mut *tx).await.context("inserting users (names already taken? see --start)")?;
-        }
-        for chunk in devices.chunks(ROWS_PER_STATEMENT) {
-            let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let tx = conn.transaction()?;
+        {
+            let mut insert_user = tx.prepare(
+                "INSERT INTO users (user_id, account_id, name, name_key, path, created_at) VALUES (?, ?, ?, ?, '/', ?)",
+            )?;
+            for user in &users {
+                insert_user
+                    .execute(params![user.user_id, account_id, user.name, user.name.to_lowercase(), now])
+                    .context("inserting users (names already taken? see --start)")?;
+            }
+            let mut insert_device = tx.prepare(
                 "INSERT INTO mfa_devices (serial, account_id, path, name, seed_sealed, created_at, user_id, \
-                 enable_date, offset_steps, last_step) ",
-            );
-            insert.push_values(chunk, |mut row, device| {
-                row.push_bind(&device.serial)
-                    .push_bind(&account_id)
-                    .push_bind("/")
-                    .push_bind(&device.name)
-                    .push_bind(&device.seed_sealed)
-                    .push_bind(now)
-                    .push_bind(&users[device.user].user_id)
-                    .push_bind(now)
-                    .push_bind(0i64)
-                    .push_bind(last_step);
-            });
-            insert.build().execute(&mut *tx).await.context("inserting MFA devices")?;
+                 enable_date, offset_steps, last_step) VALUES (?, ?, '/', ?, ?, ?, ?, ?, 0, ?)",
+            )?;
+            for device in &devices {
+                insert_device
+                    .execute(params![
+                        device.serial,
+                        account_id,
+                        device.name,
+                        device.seed_sealed,
+                        now,
+                        users[device.user].user_id,
+                        now,
+                        last_step
+                    ])
+                    .context("inserting MFA devices")?;
+            }
         }
-        tx.commit().await?;
+        tx.commit()?;
         let done = batch_end - args.start;
         let elapsed = started.elapsed().as_secs_f64();
         eprintln!("seed: {done}/{} users ({:.0} users/s)", args.users, done as f64 / elapsed.max(1e-9));
         next = batch_end;
     }
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await?;
-    conn.close().await?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    conn.close().map_err(|(_, e)| e)?;
     let size = std::fs::metadata(&db_path)?.len();
     println!(
         "seeded {} users with {} devices each into account {account_id} in {:.1} s; {} is {:.1} MB",

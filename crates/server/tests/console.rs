@@ -87,7 +87,7 @@ impl Harness {
             password_last_used: None,
             tags: Vec::new(),
         };
-        self.store().create_user(&user).await.unwrap();
+        self.store().create_user(&user, 5000).await.unwrap();
         let hash = password::hash(PASSWORD);
         self.store().create_login_profile(ACCOUNT, name, &hash, reset_required, self.now()).await.unwrap();
         user

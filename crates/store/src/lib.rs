@@ -9,7 +9,6 @@
 //! The store knows records, not XML or HTTP; secrets arrive already sealed.
 
 mod postgres;
-mod rows;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -41,7 +40,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
 }
 
 /// What a failed store call means, in terms the operations layer turns into AWS errors.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum StoreError {
     #[error("{0:?} not found")]
     NotFound(Entity),
@@ -288,7 +287,9 @@ pub trait Store: Send + Sync + 'static {
     async fn find_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>>;
 
     // Users.
-    async fn create_user(&self, user: &User) -> Result<()>;
+    /// Refuses with `AlreadyExists(User)` for a taken name (case-insensitively), `LimitExceeded`
+    /// when the account has `max_in_account` users already.
+    async fn create_user(&self, user: &User, max_in_account: u32) -> Result<()>;
     async fn get_user(&self, account_id: &str, name: &str) -> Result<Option<User>>;
     /// Ordered by lower-cased name; `Page::after` is a lower-cased name.
     async fn list_users(&self, account_id: &str, path_prefix: &str, page: &Page) -> Result<Vec<User>>;

@@ -108,13 +108,13 @@ async fn users(store: &dyn Store) {
     let account = fresh_account(store).await;
     let mut alice = user(&account, "Alice", "/team/");
     alice.tags = vec![tag("b-key", "2"), tag("A-key", "1")];
-    store.create_user(&alice).await.unwrap();
+    store.create_user(&alice, 5000).await.unwrap();
 
     // Names are unique without regard to case, per account.
     let mut dup = user(&account, "ALICE", "/");
-    assert_eq!(store.create_user(&dup).await, Err(StoreError::AlreadyExists(Entity::User)));
+    assert_eq!(store.create_user(&dup, 5000).await, Err(StoreError::AlreadyExists(Entity::User)));
     dup.account_id = OTHER_ACCOUNT.to_owned();
-    store.create_user(&dup).await.expect("same name in another account");
+    store.create_user(&dup, 5000).await.expect("same name in another account");
 
     let got = store.get_user(&account, "aLiCe").await.unwrap().expect("found case-insensitively");
     assert_eq!(got.name, "Alice", "the name keeps its case");
@@ -127,8 +127,14 @@ async fn users(store: &dyn Store) {
     assert_eq!(store.get_user("999999999999", "Alice").await.unwrap(), None);
 
     for (name, path) in [("bob", "/"), ("Carol", "/team/sub/"), ("dave", "/other/"), ("Erin", "/team/")] {
-        store.create_user(&user(&account, name, path)).await.unwrap();
+        store.create_user(&user(&account, name, path), 5000).await.unwrap();
     }
+    // The account holds 5 users now: a quota of 5 refuses a sixth, and the refusal writes nothing.
+    let mut sixth = user(&account, "frank-over-quota", "/");
+    sixth.tags = vec![tag("k", "v")];
+    assert_eq!(store.create_user(&sixth, 5).await, Err(StoreError::LimitExceeded));
+    assert_eq!(store.get_user(&account, "frank-over-quota").await.unwrap(), None);
+    assert_eq!(store.account_counts(&account).await.unwrap().users, 5);
 
     // Paging: ordered by lower-cased name, `limit + 1` rows so callers can tell more remain.
     let names = |users: Vec<User>| users.into_iter().map(|u| u.name).collect::<Vec<_>>();
@@ -169,11 +175,11 @@ async fn users(store: &dyn Store) {
     store.delete_user(&account, "ROBERT").await.unwrap();
     assert_eq!(store.get_user(&account, "Robert").await.unwrap(), None);
     // The name is free again.
-    store.create_user(&user(&account, "robert", "/")).await.unwrap();
+    store.create_user(&user(&account, "robert", "/"), 5000).await.unwrap();
 
     // Tags go with the user.
     store.delete_user(&account, "alice").await.unwrap();
-    store.create_user(&user(&account, "Alice", "/")).await.unwrap();
+    store.create_user(&user(&account, "Alice", "/"), 5000).await.unwrap();
     assert!(store.get_user(&account, "Alice").await.unwrap().unwrap().tags.is_empty());
 
     let counts = store.account_counts(&account).await.unwrap();
@@ -188,8 +194,8 @@ async fn users(store: &dyn Store) {
 async fn access_keys(store: &dyn Store) {
     let account = fresh_account(store).await;
     let frank = user(&account, "Frank", "/ops/");
-    store.create_user(&frank).await.unwrap();
-    store.create_user(&user(&account, "grace", "/")).await.unwrap();
+    store.create_user(&frank, 5000).await.unwrap();
+    store.create_user(&user(&account, "grace", "/"), 5000).await.unwrap();
 
     assert_eq!(
         store.create_access_key(&account, "nobody", &new_key(), 2).await,
@@ -265,8 +271,8 @@ async fn mfa_devices(store: &dyn Store) {
     let account = fresh_account(store).await;
     let heidi = user(&account, "Heidi", "/");
     let ivan = user(&account, "ivan", "/");
-    store.create_user(&heidi).await.unwrap();
-    store.create_user(&ivan).await.unwrap();
+    store.create_user(&heidi, 5000).await.unwrap();
+    store.create_user(&ivan, 5000).await.unwrap();
 
     let mut d1 = device(&account, "d1");
     d1.path = "/tokens/".to_owned();
@@ -480,7 +486,7 @@ async fn device_tags(store: &dyn Store) {
 async fn delete_user_order(store: &dyn Store) {
     let account = fresh_account(store).await;
     let judy = user(&account, "Judy", "/");
-    store.create_user(&judy).await.unwrap();
+    store.create_user(&judy, 5000).await.unwrap();
     let key = new_key();
     store.create_access_key(&account, "judy", &key, 2).await.unwrap();
     let d = device(&account, "judy");
@@ -506,8 +512,8 @@ async fn delete_user_order(store: &dyn Store) {
 async fn login_profiles(store: &dyn Store) {
     let account = fresh_account(store).await;
     let mallory = user(&account, "Mallory", "/");
-    store.create_user(&mallory).await.unwrap();
-    store.create_user(&user(&account, "niaj", "/")).await.unwrap();
+    store.create_user(&mallory, 5000).await.unwrap();
+    store.create_user(&user(&account, "niaj", "/"), 5000).await.unwrap();
 
     assert_eq!(
         store.create_login_profile(&account, "nobody", "h", true, NOW).await,
@@ -591,7 +597,7 @@ async fn password_policy(store: &dyn Store) {
 async fn throttle(store: &dyn Store) {
     let account = fresh_account(store).await;
     let olivia = user(&account, "olivia", "/");
-    store.create_user(&olivia).await.unwrap();
+    store.create_user(&olivia, 5000).await.unwrap();
     let policy = ThrottlePolicy::default();
     assert_eq!(store.mfa_throttle(&olivia.user_id).await.unwrap(), ThrottleState::default());
     assert_eq!(store.mfa_throttle("AIDA-unknown").await.unwrap(), ThrottleState::default());
@@ -632,7 +638,7 @@ async fn throttle(store: &dyn Store) {
 async fn sts_sessions(store: &dyn Store) {
     let account = fresh_account(store).await;
     let peggy = user(&account, "Peggy", "/dev/");
-    store.create_user(&peggy).await.unwrap();
+    store.create_user(&peggy, 5000).await.unwrap();
 
     let with_user = StsSession {
         access_key_id: fresh_id("ASIA"),
@@ -684,7 +690,7 @@ fn console_session(account: &str, user: &User, id: &[u8]) -> ConsoleSession {
 async fn console_sessions(store: &dyn Store) {
     let account = fresh_account(store).await;
     let rupert = user(&account, "Rupert", "/");
-    store.create_user(&rupert).await.unwrap();
+    store.create_user(&rupert, 5000).await.unwrap();
 
     let waiting = console_session(&account, &rupert, b"hash-1");
     let signed_in = ConsoleSession {
@@ -753,6 +759,7 @@ async fn concurrency(store: Arc<dyn Store>) {
     key_quota_under_contention(&store).await;
     failures_all_count(&store).await;
     device_quota_under_contention(&store).await;
+    user_quota_under_contention(&store).await;
     one_name_many_creators(&store).await;
     meta_first_writer_wins(&store).await;
 }
@@ -789,7 +796,7 @@ async fn one_device_many_users(store: &Arc<dyn Store>) {
     let d = device(&account, "contested");
     store.create_mfa_device(&d, 1000).await.unwrap();
     for i in 0..40 {
-        store.create_user(&user(&account, &format!("racer{i}"), "/")).await.unwrap();
+        store.create_user(&user(&account, &format!("racer{i}"), "/"), 5000).await.unwrap();
     }
     let results = race(40, |i| {
         let store = store.clone();
@@ -809,7 +816,7 @@ async fn one_device_many_users(store: &Arc<dyn Store>) {
 async fn one_step_many_requests(store: &Arc<dyn Store>) {
     let account = fresh_account(&**store).await;
     let u = user(&account, "stepper", "/");
-    store.create_user(&u).await.unwrap();
+    store.create_user(&u, 5000).await.unwrap();
     let d = device(&account, "stepper");
     store.create_mfa_device(&d, 1000).await.unwrap();
     store.assign_mfa_device(&account, &d.serial, "stepper", sync(0, 500), NOW, 8).await.unwrap();
@@ -830,7 +837,7 @@ async fn one_step_many_requests(store: &Arc<dyn Store>) {
 
 async fn key_quota_under_contention(store: &Arc<dyn Store>) {
     let account = fresh_account(&**store).await;
-    store.create_user(&user(&account, "keyholder", "/")).await.unwrap();
+    store.create_user(&user(&account, "keyholder", "/"), 5000).await.unwrap();
     let results = race(20, |_| {
         let store = store.clone();
         let account = account.clone();
@@ -846,7 +853,7 @@ async fn key_quota_under_contention(store: &Arc<dyn Store>) {
 async fn failures_all_count(store: &Arc<dyn Store>) {
     let account = fresh_account(&**store).await;
     let u = user(&account, "guesser", "/");
-    store.create_user(&u).await.unwrap();
+    store.create_user(&u, 5000).await.unwrap();
     let policy = ThrottlePolicy::default();
     // Nine at once: every one counts, none locks.
     let results = race(9, |_| {
@@ -862,7 +869,7 @@ async fn failures_all_count(store: &Arc<dyn Store>) {
 
     // Ten more at once on a fresh user: exactly the tenth locks.
     let v = user(&account, "guesser2", "/");
-    store.create_user(&v).await.unwrap();
+    store.create_user(&v, 5000).await.unwrap();
     let results = race(10, |_| {
         let store = store.clone();
         let user_id = v.user_id.clone();
@@ -889,7 +896,7 @@ async fn device_quota_under_contention(store: &Arc<dyn Store>) {
     assert_eq!(store.account_counts(&account).await.unwrap().mfa_devices, 5);
 
     // Per-user device quota: the 5 devices raced onto one user with a limit of 3.
-    store.create_user(&user(&account, "collector", "/")).await.unwrap();
+    store.create_user(&user(&account, "collector", "/"), 5000).await.unwrap();
     let serials: Vec<String> =
         (0..20).filter(|i| results[*i].is_ok()).map(|i| device(&account, &format!("quota{i}")).serial).collect();
     let results = race(serials.len(), |i| {
@@ -903,13 +910,27 @@ async fn device_quota_under_contention(store: &Arc<dyn Store>) {
     assert!(errors.iter().all(|e| **e == StoreError::LimitExceeded), "{errors:?}");
 }
 
+async fn user_quota_under_contention(store: &Arc<dyn Store>) {
+    let account = fresh_account(&**store).await;
+    let results = race(20, |i| {
+        let store = store.clone();
+        let u = user(&account, &format!("crowd{i}"), "/");
+        async move { store.create_user(&u, 5).await }
+    })
+    .await;
+    let (ok, errors) = tally(&results);
+    assert_eq!(ok, 5, "exactly the quota: {errors:?}");
+    assert!(errors.iter().all(|e| **e == StoreError::LimitExceeded), "{errors:?}");
+    assert_eq!(store.account_counts(&account).await.unwrap().users, 5);
+}
+
 async fn one_name_many_creators(store: &Arc<dyn Store>) {
     let account = fresh_account(&**store).await;
     let results = race(20, |i| {
         let store = store.clone();
         // The same name in different cases.
         let u = user(&account, ["SameName", "samename", "SAMENAME"][i % 3], "/");
-        async move { store.create_user(&u).await }
+        async move { store.create_user(&u, 5000).await }
     })
     .await;
     let (ok, errors) = tally(&results);
@@ -950,7 +971,7 @@ async fn sqlite_survives_reopen() {
     {
         let store = SqliteStore::open(&path).await.unwrap();
         store.ensure_account(ACCOUNT, None, NOW).await.unwrap();
-        store.create_user(&user(ACCOUNT, "durable", "/")).await.unwrap();
+        store.create_user(&user(ACCOUNT, "durable", "/"), 5000).await.unwrap();
     }
     let store = open(&format!("sqlite://{}", path.display())).await.unwrap();
     assert!(store.get_user(ACCOUNT, "durable").await.unwrap().is_some());
@@ -997,7 +1018,7 @@ async fn postgres_concurrent_first_start() {
         // All four work on the same schema and see each other's writes.
         stores[0].ensure_account(ACCOUNT, None, NOW).await.unwrap();
         for (i, store) in stores.iter().enumerate() {
-            store.create_user(&user(ACCOUNT, &format!("node{i}"), "/")).await.unwrap();
+            store.create_user(&user(ACCOUNT, &format!("node{i}"), "/"), 5000).await.unwrap();
         }
         for store in &stores {
             assert_eq!(store.account_counts(ACCOUNT).await.unwrap().users, 4);
@@ -1043,7 +1064,7 @@ async fn postgres_two_nodes() {
         let d = device(ACCOUNT, "shared");
         a.create_mfa_device(&d, 100).await.unwrap();
         for i in 0..40 {
-            nodes[i % 2].create_user(&user(ACCOUNT, &format!("n{i}"), "/")).await.unwrap();
+            nodes[i % 2].create_user(&user(ACCOUNT, &format!("n{i}"), "/"), 5000).await.unwrap();
         }
         assert_eq!(b.account_counts(ACCOUNT).await.unwrap().users, 40);
         let results = race(40, |i| {

@@ -47,7 +47,7 @@ async fn postgres_restart_and_outage() {
 async fn scenario(url: &str) {
     let store = Arc::new(PgStore::connect(url).await.unwrap());
     store.ensure_account(ACCOUNT, None, NOW).await.unwrap();
-    store.create_user(&user(ACCOUNT, "before", "/")).await.unwrap();
+    store.create_user(&user(ACCOUNT, "before", "/"), 5000).await.unwrap();
 
     // Fill the pool with idle connections, which a restart kills.
     let mut warm = tokio::task::JoinSet::new();
@@ -68,7 +68,7 @@ async fn scenario(url: &str) {
             if i % 2 == 0 {
                 store.get_user(ACCOUNT, "before").await.map(|u| u.is_some())
             } else {
-                store.create_user(&user(ACCOUNT, &format!("after-restart-{i}"), "/")).await.map(|_| true)
+                store.create_user(&user(ACCOUNT, &format!("after-restart-{i}"), "/"), 5000).await.map(|_| true)
             }
         });
     }
@@ -81,7 +81,7 @@ async fn scenario(url: &str) {
     for i in 0..2 {
         let started = Instant::now();
         let read = store.get_user(ACCOUNT, "before").await;
-        let write = store.create_user(&user(ACCOUNT, &format!("during-outage-{i}"), "/")).await;
+        let write = store.create_user(&user(ACCOUNT, &format!("during-outage-{i}"), "/"), 5000).await;
         let elapsed = started.elapsed();
         assert!(matches!(&read, Err(e) if is_clean_failure(e)), "read during outage: {read:?}");
         assert!(matches!(&write, Err(e) if is_clean_failure(e)), "write during outage: {write:?}");
@@ -106,7 +106,7 @@ async fn scenario(url: &str) {
                 let name = format!("load-{w}-{n}");
                 n += 1;
                 let started = Instant::now();
-                match store.create_user(&user(ACCOUNT, &name, "/")).await {
+                match store.create_user(&user(ACCOUNT, &name, "/"), 5000).await {
                     Ok(()) => acknowledged.push(name),
                     Err(e) => {
                         assert!(is_clean_failure(&e), "{name}: unexpected error {e:?}");

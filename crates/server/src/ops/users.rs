@@ -41,10 +41,6 @@ pub async fn create_user(ctx: &Ctx<'_>, p: &Params) -> Reply {
     }
     let tags = p.tags("Tags");
     reject_duplicate_tag_keys(&tags)?;
-    let counts = ctx.app.store.account_counts(ctx.account()).await.map_err(store_failure)?;
-    if counts.users >= u64::from(ctx.app.limits.users_per_account) {
-        return Err(ApiError::quota("UsersPerAccount", ctx.app.limits.users_per_account));
-    }
     let user = User {
         account_id: ctx.account().to_owned(),
         user_id: ids::new_user_id(),
@@ -54,9 +50,11 @@ pub async fn create_user(ctx: &Ctx<'_>, p: &Params) -> Reply {
         password_last_used: None,
         tags,
     };
-    match ctx.app.store.create_user(&user).await {
+    let limit = ctx.app.limits.users_per_account;
+    match ctx.app.store.create_user(&user, limit).await {
         Ok(()) => {}
         Err(StoreError::AlreadyExists(_)) => return Err(already_exists(name)),
+        Err(StoreError::LimitExceeded) => return Err(ApiError::quota("UsersPerAccount", limit)),
         Err(e) => return Err(store_failure(e)),
     }
     ctx.reply(&UserResult { user: shapes::User::new(user, true) })

@@ -1,6 +1,4 @@
-//! Turning result rows into records, shared by both backends: the column lists are the same
-//! and sqlx decodes them alike, so only the SQL dialect differs between `sqlite.rs` and
-//! `postgres.rs`.
+//! Turning PostgreSQL result rows into records.
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 

@@ -21,8 +21,10 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Row};
 
-use crate::rows::{DEVICE_COLUMNS, USER_COLUMNS, device_from_row, user_from_row};
+mod rows;
+
 use crate::*;
+use rows::{DEVICE_COLUMNS, USER_COLUMNS, device_from_row, user_from_row};
 
 /// The store on a PostgreSQL database; cheap to share (`PgPool` is a handle).
 #[derive(Clone)]
@@ -296,8 +298,19 @@ impl Store for PgStore {
         decode().map(Some).map_err(db)
     }
 
-    async fn create_user(&self, user: &User) -> Result<()> {
+    async fn create_user(&self, user: &User, max_in_account: u32) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
+        // As for devices: the account row lock keeps the count true until this commit.
+        sqlx::query("SELECT account_id FROM accounts WHERE account_id = $1 FOR UPDATE")
+            .bind(&user.account_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        if count(&mut tx, "SELECT COUNT(*) FROM users WHERE account_id = $1", &user.account_id).await?
+            >= i64::from(max_in_account)
+        {
+            return Err(StoreError::LimitExceeded);
+        }
         sqlx::query(
             "INSERT INTO users (user_id, account_id, name, name_key, path, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )

@@ -1,0 +1,84 @@
+//! Schema migrations of the embedded database, tracked in `PRAGMA user_version`.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::{Result, StoreError};
+
+/// Every migration, in order; the schema version is the number of migrations applied.
+const MIGRATIONS: &[&str] =
+    &[include_str!("../../migrations/sqlite/0001_initial.sql"), include_str!("../../migrations/sqlite/0002_login.sql")];
+
+/// Brings the schema up to date in one transaction (all pending migrations or none).
+pub(super) fn apply(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version == 0 {
+        version = sqlx_history(&tx)?;
+    }
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::Backend(format!(
+            "the database has schema version {version}, newer than this build of iamd knows ({known}); \
+             run a newer iamd"
+        )));
+    }
+    for sql in &MIGRATIONS[version as usize..] {
+        tx.execute_batch(sql)?;
+    }
+    tx.pragma_update(None, "user_version", known)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Databases written by earlier builds of iamd (which used sqlx for SQLite too) recorded
+/// migrations in sqlx's `_sqlx_migrations` table; their version is the newest one recorded there.
+fn sqlx_history(conn: &Connection) -> Result<i64> {
+    let has_table: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_table {
+        return Ok(0);
+    }
+    Ok(conn.query_row("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success", [], |row| row.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(conn: &Connection) -> i64 {
+        conn.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap()
+    }
+
+    #[test]
+    fn fresh_database_gets_every_migration_once() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        apply(&mut conn).unwrap();
+        assert_eq!(version(&conn), MIGRATIONS.len() as i64);
+        apply(&mut conn).expect("applying again is a no-op");
+    }
+
+    #[test]
+    fn database_from_a_sqlx_build_continues_where_it_stopped() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, success BOOLEAN NOT NULL); \
+             INSERT INTO _sqlx_migrations VALUES (1, TRUE);",
+        )
+        .unwrap();
+        apply(&mut conn).expect("only the second migration runs");
+        assert_eq!(version(&conn), 2);
+        conn.query_row("SELECT COUNT(*) FROM login_profiles", [], |_| Ok(())).unwrap();
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        let refused = apply(&mut conn).unwrap_err();
+        assert!(refused.to_string().contains("newer than this build"), "{refused}");
+    }
+}
