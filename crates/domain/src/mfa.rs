@@ -45,20 +45,25 @@ pub fn otpauth_uri(device_name: &str, account_label: &str, seed: &[u8]) -> Strin
 pub fn qr_png(text: &str) -> Vec<u8> {
     const SCALE: usize = 6;
     const QUIET: usize = 4;
-    let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
-        .expect("an otpauth URI fits in a QR code");
-    let modules = code.width();
-    let colors = code.to_colors();
+    // fast_qr rather than the `qrcode` crate (~3.9 ms per code, mostly choosing the mask) or
+    // `qrcodegen` (~0.9 ms): ~0.55 ms with the PNG, measured by benches/mfa.rs. The mask is still
+    // the one with the lowest penalty, as ISO/IEC 18004 asks.
+    let code = fast_qr::QRBuilder::new(text).ecl(fast_qr::ECL::M).build().expect("an otpauth URI fits in a QR code");
+    let modules = code.size;
     let side = (modules + 2 * QUIET) * SCALE;
     let row_bytes = side.div_ceil(8);
     let mut pixels = vec![0xffu8; row_bytes * side];
-    for y in 0..side {
-        for x in 0..side {
-            let (mx, my) = ((x / SCALE).wrapping_sub(QUIET), (y / SCALE).wrapping_sub(QUIET));
-            let dark = mx < modules && my < modules && colors[my * modules + mx] == qrcode::Color::Dark;
-            if dark {
-                pixels[y * row_bytes + x / 8] &= !(0x80 >> (x % 8));
+    // One pixel row per module row, repeated SCALE times; the quiet zone stays white.
+    for my in 0..modules {
+        let first = (QUIET + my) * SCALE * row_bytes;
+        let row = &mut pixels[first..first + row_bytes];
+        for mx in (0..modules).filter(|&mx| code.data[my * modules + mx].value()) {
+            for x in (QUIET + mx) * SCALE..(QUIET + mx + 1) * SCALE {
+                row[x / 8] &= !(0x80 >> (x % 8));
             }
+        }
+        for copy in 1..SCALE {
+            pixels.copy_within(first..first + row_bytes, first + copy * row_bytes);
         }
     }
     let mut png_bytes = Vec::new();
@@ -66,6 +71,8 @@ pub fn qr_png(text: &str) -> Vec<u8> {
         let mut encoder = png::Encoder::new(&mut png_bytes, side as u32, side as u32);
         encoder.set_color(png::ColorType::Grayscale);
         encoder.set_depth(png::BitDepth::One);
+        // fdeflate: a tenth of the default's time for a 1-bit image that compresses well anyway.
+        encoder.set_compression(png::Compression::Fast);
         let mut writer = encoder.write_header().expect("writing to a Vec cannot fail");
         writer.write_image_data(&pixels).expect("writing to a Vec cannot fail");
     }
@@ -112,7 +119,7 @@ mod tests {
         let mut reader = decoder.read_info().unwrap();
         let mut buf = vec![0; reader.output_buffer_size().unwrap()];
         let info = reader.next_frame(&mut buf).unwrap();
-        let modules = qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M).unwrap().width();
+        let modules = fast_qr::QRBuilder::new(uri.as_str()).ecl(fast_qr::ECL::M).build().unwrap().size;
         assert_eq!(info.width as usize, (modules + 8) * 6);
         assert_eq!(info.width, info.height);
         // The top-left finder pattern's corner module is dark, the quiet zone light.

@@ -89,20 +89,19 @@ pub fn find_consecutive_pair(
         first = first.max(last + 1);
     }
     let last = now + PAIR_WINDOW_FUTURE_STEPS - 1;
-    // Every candidate is evaluated (no early exit) so the time taken says nothing about where,
-    // or whether, a code matched. Each step's code is computed once and compared with both.
-    let mut found = None;
-    let mut previous_matched_code1 = false;
-    for step in first..=last + 1 {
+    // Newest first, so the first pair found is the latest. A failed search evaluates every
+    // candidate whatever the codes, so its time says nothing about near misses; a successful one
+    // stops early, which only tells the caller how old their own codes were. Each step's code
+    // is computed once and compared with both codes.
+    let mut next_matched_code2 = false;
+    for step in (first..=last + 1).rev() {
         let code = key.code_at_step(step);
-        let matches_code1: bool = code.ct_eq(&code1).into();
-        let matches_code2: bool = code.ct_eq(&code2).into();
-        if previous_matched_code1 && matches_code2 {
-            found = Some(step);
+        if step <= last && next_matched_code2 && bool::from(code.ct_eq(&code1)) {
+            return Some(DeviceSync { offset_steps: step + 1 - now, last_accepted_step: step + 1 });
         }
-        previous_matched_code1 = step <= last && matches_code1;
+        next_matched_code2 = code.ct_eq(&code2).into();
     }
-    found.map(|second| DeviceSync { offset_steps: second - now, last_accepted_step: second })
+    None
 }
 
 /// Sign-in and STS: one code, at the device's expected step or one either side, never at or
