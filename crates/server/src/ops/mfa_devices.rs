@@ -14,6 +14,7 @@ use super::{Ctx, Reply, pagination, reject_duplicate_tag_keys, store_failure};
 use crate::auth::mfa::device_key;
 use crate::wire::params::Params;
 use crate::wire::shapes::{self, Members, Tag, Truncation, timestamp};
+use crate::wire::xml;
 
 fn in_use() -> ApiError {
     ApiError::new(ErrorCode::EntityAlreadyExists, "MFA Device is already in use.")
@@ -228,11 +229,14 @@ pub async fn list_mfa_devices(ctx: &Ctx<'_>, p: &Params) -> Reply {
     };
     let (devices, Truncation { is_truncated, marker }) =
         pagination::in_memory(devices, &page, "mfa-devices", |d| d.serial.clone());
-    ctx.reply(&ListMfaDevicesResult {
-        devices: devices.into_iter().filter_map(mfa_device_shape).collect::<Vec<_>>().into(),
-        is_truncated,
-        marker,
-    })
+    Ok(Some(list_mfa_devices_result(devices, is_truncated, marker)))
+}
+
+/// The `ListMFADevicesResult` element for one page of devices (unassigned ones are left out).
+/// Public for `benches/xml.rs`.
+pub fn list_mfa_devices_result(devices: Vec<MfaDevice>, is_truncated: bool, marker: Option<String>) -> String {
+    let devices = devices.into_iter().filter_map(mfa_device_shape).collect::<Vec<_>>().into();
+    xml::element("ListMFADevicesResult", &ListMfaDevicesResult { devices, is_truncated, marker })
 }
 
 #[derive(Serialize)]

@@ -12,6 +12,8 @@ mod password_policy;
 mod sts;
 mod users;
 
+pub use mfa_devices::list_mfa_devices_result;
+
 use iamd_domain::{ApiError, ErrorCode};
 use serde::Serialize;
 use time::OffsetDateTime;
