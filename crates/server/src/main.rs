@@ -3,6 +3,11 @@ use iamd_server::config::{Cli, Command};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc rather than glibc's malloc: a request makes many small short-lived allocations
+/// (parameters, SigV4 strings, XML), and glibc's allocator took ~17% of a GetUser's CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
