@@ -5,6 +5,7 @@
 #   bench/compare.sh                                   # defaults below, ~3-4 minutes
 #   SCENARIOS="get-user" DURATION=5s bench/compare.sh
 #   OUT=bench/results bench/compare.sh                 # also keep the JSON reports and the table
+#   PIN=0 bench/compare.sh                             # client and servers share all CPUs
 #
 # Needs python3 (moto runs from bench/.venv, created from bench/requirements.txt) and curl.
 set -euo pipefail
@@ -19,6 +20,20 @@ SERVERS=${SERVERS:-"iamd moto hello"}
 cargo build --release --quiet -p iamd-bench -p iamd-server
 BENCH=target/release/iamd-bench
 IAMD=target/release/iamd
+
+# Where processes run. PIN=1 (default, on machines with 2+ CPUs): the load generator gets CPU 0
+# and the server under test the other CPUs, so neither preempts the other and tail latency is
+# the server's own. PIN=0 lets the scheduler mix them (more noise, fatter tails).
+PIN=${PIN:-1}
+if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    ON_CLIENT=(taskset -c 0)
+    ON_SERVER=(taskset -c "1-$(($(nproc) - 1))")
+    PLACEMENT="client pinned to CPU 0, server to CPUs 1-$(($(nproc) - 1))"
+else
+    ON_CLIENT=()
+    ON_SERVER=()
+    PLACEMENT="client and server unpinned"
+fi
 
 if [ ! -x bench/.venv/bin/moto_server ] || ! cmp -s bench/requirements.txt bench/.venv/requirements.txt; then
     python3 -m venv bench/.venv
@@ -57,9 +72,9 @@ declare -A PORT PID
 for server in $SERVERS; do
     PORT[$server]=$(free_port)
     case $server in
-        iamd) "$IAMD" serve --listen "127.0.0.1:${PORT[iamd]}" --data-dir "$WORK/iamd-data" >"$WORK/iamd.log" 2>&1 & ;;
-        moto) bench/.venv/bin/moto_server -H 127.0.0.1 -p "${PORT[moto]}" >"$WORK/moto.log" 2>&1 & ;;
-        hello) "$BENCH" hello --listen "127.0.0.1:${PORT[hello]}" >"$WORK/hello.log" 2>&1 & ;;
+        iamd) "${ON_SERVER[@]}" "$IAMD" serve --listen "127.0.0.1:${PORT[iamd]}" --data-dir "$WORK/iamd-data" >"$WORK/iamd.log" 2>&1 & ;;
+        moto) "${ON_SERVER[@]}" bench/.venv/bin/moto_server -H 127.0.0.1 -p "${PORT[moto]}" >"$WORK/moto.log" 2>&1 & ;;
+        hello) "${ON_SERVER[@]}" "$BENCH" hello --listen "127.0.0.1:${PORT[hello]}" >"$WORK/hello.log" 2>&1 & ;;
     esac
     PID[$server]=$!
     PIDS+=("$!")
@@ -83,7 +98,7 @@ for scenario in $SCENARIOS; do
         # Peak RSS per scenario: reset VmHWM (Linux clear_refs 5), read it after the run.
         echo 5 >"/proc/${PID[$server]}/clear_refs" 2>/dev/null || true
         echo "running $scenario against $server ..." >&2
-        "$BENCH" --endpoint "http://127.0.0.1:${PORT[$server]}" --scenario "$scenario" \
+        "${ON_CLIENT[@]}" "$BENCH" --endpoint "http://127.0.0.1:${PORT[$server]}" --scenario "$scenario" \
             --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" \
             --label "$server" --json "${extra[@]}" >"$WORK/$server-$scenario.json" || true
         rss=$(awk '/VmHWM/ {print $2}' "/proc/${PID[$server]}/status")
@@ -122,7 +137,7 @@ PY
 echo
 echo "create-enable: ops are pairs (CreateVirtualMFADevice + EnableMFADevice); each iteration also sends CreateUser"
 echo "and clean-up (DeactivateMFADevice, DeleteVirtualMFADevice, DeleteUser), untimed but on the same connection."
-echo "$CONNECTIONS connections, $DURATION measured after $WARMUP warm-up; client: iamd-bench (1 thread) on the same $(nproc)-core machine."
+echo "$CONNECTIONS connections, $DURATION measured after $WARMUP warm-up; client: iamd-bench (1 thread) on the same $(nproc)-core machine, $PLACEMENT."
 if [ -n "${OUT:-}" ]; then
     mkdir -p "$OUT"
     cp "$WORK"/*.json "$WORK"/table.md "$OUT"/

@@ -17,6 +17,20 @@ WARMUP=${WARMUP:-1s}
 cargo build --release --quiet -p iamd-bench -p iamd-server
 BENCH=target/release/iamd-bench
 IAMD=target/release/iamd
+
+# Where processes run. PIN=1 (default, on machines with 2+ CPUs): the load generator gets CPU 0
+# and the server under test the other CPUs, so neither preempts the other and tail latency is
+# the server's own. PIN=0 lets the scheduler mix them (more noise, fatter tails).
+PIN=${PIN:-1}
+if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    ON_CLIENT=(taskset -c 0)
+    ON_SERVER=(taskset -c "1-$(($(nproc) - 1))")
+    PLACEMENT="client pinned to CPU 0, server to CPUs 1-$(($(nproc) - 1))"
+else
+    ON_CLIENT=()
+    ON_SERVER=()
+    PLACEMENT="client and server unpinned"
+fi
 WORK=${WORK:-$(mktemp -d)}
 IAMD_PID=
 cleanup() {
@@ -35,7 +49,7 @@ PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 start_iamd() { # data dir; sets IAMD_PID and STARTUP_MS (exec to the first 200 on /health)
     local t0 t1
     t0=$(date +%s%N)
-    "$IAMD" serve --listen "127.0.0.1:$PORT" --data-dir "$1" >>"$1.log" 2>&1 &
+    "${ON_SERVER[@]}" "$IAMD" serve --listen "127.0.0.1:$PORT" --data-dir "$1" >>"$1.log" 2>&1 &
     IAMD_PID=$!
     until curl -sf -o /dev/null "http://127.0.0.1:$PORT/health"; do
         kill -0 "$IAMD_PID" 2>/dev/null || { echo "iamd died, see $1.log" >&2; exit 1; }
@@ -65,7 +79,7 @@ for n in $SIZES; do
         cells=()
         for scenario in get-user list-mfa-devices list-virtual-mfa-devices; do
             out="$dir.$scenario.$c.json"
-            "$BENCH" --endpoint "http://127.0.0.1:$PORT" --scenario "$scenario" --user "$user" --max-items 100 \
+            "${ON_CLIENT[@]}" "$BENCH" --endpoint "http://127.0.0.1:$PORT" --scenario "$scenario" --user "$user" --max-items 100 \
                 --connections "$c" --duration "$DURATION" --warmup "$WARMUP" --json >"$out" || true
             cells+=("$(python3 -c "import json; r = json.load(open('$out')); print(f\"{r['p50_ms']:.2f} / {r['p99_ms']:.2f} ({r['ops_per_second']:.0f}/s, {r['error_total']} err)\")")")
         done
@@ -87,3 +101,5 @@ echo
 echo "| users | connections | GetUser p50 / p99 ms (ops/s) | ListMFADevices p50 / p99 ms (ops/s) | ListVirtualMFADevices, 100/page: p50 / p99 ms (pages/s) |"
 echo "|---:|---:|---|---|---|"
 printf '%s\n' "${LATENCY_ROWS[@]}"
+echo
+echo "Load generator: iamd-bench (1 thread), $DURATION per measurement, $PLACEMENT."
