@@ -46,7 +46,7 @@ pub fn qr_png(text: &str) -> Vec<u8> {
     const SCALE: usize = 6;
     const QUIET: usize = 4;
     // fast_qr rather than the `qrcode` crate (~3.9 ms per code, mostly choosing the mask) or
-    // `qrcodegen` (~0.9 ms): ~0.55 ms with the PNG, measured by benches/mfa.rs. The mask is still
+    // `qrcodegen` (~0.9 ms): ~0.4 ms with the PNG, measured by benches/mfa.rs. The mask is still
     // the one with the lowest penalty, as ISO/IEC 18004 asks.
     let code = fast_qr::QRBuilder::new(text).ecl(fast_qr::ECL::M).build().expect("an otpauth URI fits in a QR code");
     let modules = code.size;
