@@ -182,6 +182,21 @@ async fn count(conn: &mut PgConnection, sql: &'static str, arg: &str) -> Result<
     sqlx::query_scalar(sql).bind(arg).fetch_one(&mut *conn).await.map_err(db)
 }
 
+/// `LimitExceeded` unless `count_sql` (counting the account's rows of some kind) is under `max`.
+/// Locks the account row first: creations in one account queue up behind each other, so the
+/// count stays true until the caller's transaction commits.
+async fn account_quota(conn: &mut PgConnection, account_id: &str, count_sql: &'static str, max: u32) -> Result<()> {
+    sqlx::query("SELECT account_id FROM accounts WHERE account_id = $1 FOR UPDATE")
+        .bind(account_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
+    if count(conn, count_sql, account_id).await? >= i64::from(max) {
+        return Err(StoreError::LimitExceeded);
+    }
+    Ok(())
+}
+
 async fn throttle_state(conn: &mut PgConnection, user_id: &str, lock: bool) -> Result<ThrottleState> {
     let sql = if lock {
         "SELECT failures, locked_until, locks FROM mfa_throttle WHERE user_id = $1 FOR UPDATE"
@@ -300,17 +315,8 @@ impl Store for PgStore {
 
     async fn create_user(&self, user: &User, max_in_account: u32) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        // As for devices: the account row lock keeps the count true until this commit.
-        sqlx::query("SELECT account_id FROM accounts WHERE account_id = $1 FOR UPDATE")
-            .bind(&user.account_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        if count(&mut tx, "SELECT COUNT(*) FROM users WHERE account_id = $1", &user.account_id).await?
-            >= i64::from(max_in_account)
-        {
-            return Err(StoreError::LimitExceeded);
-        }
+        account_quota(&mut tx, &user.account_id, "SELECT COUNT(*) FROM users WHERE account_id = $1", max_in_account)
+            .await?;
         sqlx::query(
             "INSERT INTO users (user_id, account_id, name, name_key, path, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -491,18 +497,8 @@ impl Store for PgStore {
 
     async fn create_mfa_device(&self, device: &NewMfaDevice, max_in_account: u32) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        // Lock the account row: device creations in one account queue up behind each other, so the
-        // count below stays true until this transaction commits.
-        sqlx::query("SELECT account_id FROM accounts WHERE account_id = $1 FOR UPDATE")
-            .bind(&device.account_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        if count(&mut tx, "SELECT COUNT(*) FROM mfa_devices WHERE account_id = $1", &device.account_id).await?
-            >= i64::from(max_in_account)
-        {
-            return Err(StoreError::LimitExceeded);
-        }
+        let devices = "SELECT COUNT(*) FROM mfa_devices WHERE account_id = $1";
+        account_quota(&mut tx, &device.account_id, devices, max_in_account).await?;
         sqlx::query(
             "INSERT INTO mfa_devices (serial, account_id, path, name, seed_sealed, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
