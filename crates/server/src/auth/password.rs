@@ -5,17 +5,17 @@ use iamd_domain::{ApiError, password};
 use iamd_store::{LoginProfile, StoreError};
 
 use crate::app::App;
-use crate::ops::{internal, store_failure};
+use crate::ops::{off_runtime, store_failure};
 
 /// Runs Argon2 on the blocking pool: it takes tens of milliseconds by design.
 pub async fn verify_blocking(candidate: &str, stored: &str) -> Result<bool, ApiError> {
     let (candidate, stored) = (candidate.to_owned(), stored.to_owned());
-    tokio::task::spawn_blocking(move || password::verify(&candidate, &stored)).await.map_err(internal)
+    off_runtime(move || password::verify(&candidate, &stored)).await
 }
 
 pub async fn hash_blocking(new_password: &str) -> Result<String, ApiError> {
     let new_password = new_password.to_owned();
-    tokio::task::spawn_blocking(move || password::hash(&new_password)).await.map_err(internal)
+    off_runtime(move || password::hash(&new_password)).await
 }
 
 /// The user's login profile if `candidate` is its password. An unknown user or a user without

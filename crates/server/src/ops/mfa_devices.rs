@@ -6,11 +6,11 @@
 use data_encoding::BASE64;
 use iamd_domain::totp;
 use iamd_domain::{ApiError, ErrorCode, ids, mfa};
-use iamd_store::{AssignmentFilter, Entity, MfaDevice, NewMfaDevice, StoreError};
+use iamd_store::{AssignmentFilter, DeviceSync, Entity, MfaDevice, NewMfaDevice, StoreError};
 use serde::Serialize;
 
 use super::users::load_user;
-use super::{Ctx, Reply, pagination, reject_duplicate_tag_keys, store_failure};
+use super::{Ctx, Reply, off_runtime, pagination, reject_duplicate_tag_keys, store_failure};
 use crate::auth::mfa::device_key;
 use crate::wire::params::Params;
 use crate::wire::shapes::{self, Members, Tag, Truncation, timestamp};
@@ -87,7 +87,8 @@ pub async fn create_virtual_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
     }
     // The wire carries blobs base64-encoded; the seed blob is the Base32 *text* of the seed.
     let base32 = mfa::base32_seed(&seed);
-    let png = mfa::qr_png(&mfa::otpauth_uri(name, ctx.account(), &seed));
+    let uri = mfa::otpauth_uri(name, ctx.account(), &seed);
+    let png = off_runtime(move || mfa::qr_png(&uri)).await?;
     ctx.reply(&CreateVirtualMfaDeviceResult {
         device: CreatedDevice {
             serial_number: serial,
@@ -108,14 +109,7 @@ pub async fn enable_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
         return Err(in_use());
     }
     let key = device_key(ctx.app, &device)?;
-    let sync = totp::find_consecutive_pair(
-        &key,
-        p.required("AuthenticationCode1")?,
-        p.required("AuthenticationCode2")?,
-        ctx.now_unix(),
-        None,
-    )
-    .ok_or_else(ApiError::invalid_authentication_code)?;
+    let sync = find_pair(key, p, ctx.now_unix(), None).await?;
     let limit = ctx.app.limits.mfa_devices_per_user;
     // The store re-checks "unassigned" and the quota inside its transaction: of concurrent
     // enables of one device, exactly one gets past this line.
@@ -146,14 +140,7 @@ pub async fn resync_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let assignment = device.assignment.as_ref().expect("users_device returns assigned devices");
     let key = device_key(ctx.app, &device)?;
     let seen = assignment.sync.last_accepted_step;
-    let sync = totp::find_consecutive_pair(
-        &key,
-        p.required("AuthenticationCode1")?,
-        p.required("AuthenticationCode2")?,
-        ctx.now_unix(),
-        Some(seen),
-    )
-    .ok_or_else(ApiError::invalid_authentication_code)?;
+    let sync = find_pair(key, p, ctx.now_unix(), Some(seen)).await?;
     match ctx.app.store.advance_mfa_sync(serial, &assignment.user.user_id, seen, sync).await {
         Ok(()) => Ok(None),
         // Another request used codes from this device meanwhile; these may be among them.
@@ -202,6 +189,21 @@ fn mfa_device_shape(device: MfaDevice) -> Option<MfaDeviceShape> {
         serial_number: device.serial,
         enable_date: timestamp(assignment.enable_date),
     })
+}
+
+/// Enable and Resync: the two codes as a consecutive pair (see `totp::find_consecutive_pair`),
+/// searched off the runtime since a miss evaluates the whole 24 h window.
+async fn find_pair(
+    key: totp::TotpKey,
+    p: &Params,
+    now: i64,
+    last_accepted_step: Option<i64>,
+) -> Result<DeviceSync, ApiError> {
+    let code1 = p.required("AuthenticationCode1")?.to_owned();
+    let code2 = p.required("AuthenticationCode2")?.to_owned();
+    off_runtime(move || totp::find_consecutive_pair(&key, &code1, &code2, now, last_accepted_step))
+        .await?
+        .ok_or_else(ApiError::invalid_authentication_code)
 }
 
 #[derive(Serialize)]
