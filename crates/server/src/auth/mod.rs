@@ -127,7 +127,7 @@ async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiErr
     if let Some(resolved) = app.credentials.get(access_key_id) {
         return Ok(resolved);
     }
-    let (sealed_secret, resolved) = if access_key_id.starts_with("ASIA") {
+    let (sealed_secret, caller, token_hash, expires_at) = if access_key_id.starts_with("ASIA") {
         let session: StsSession =
             app.store.find_sts_session(access_key_id).await.map_err(store_failure)?.ok_or_else(invalid_token)?;
         let caller = Caller {
@@ -139,7 +139,7 @@ async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiErr
                 mfa_authenticated_at: session.mfa_authenticated_at,
             }),
         };
-        (session.secret_sealed, (caller, Some(session.token_hash), Some(session.expires_at)))
+        (session.secret_sealed, caller, Some(session.token_hash), Some(session.expires_at))
     } else {
         let key = app
             .store
@@ -154,11 +154,10 @@ async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiErr
             principal: key.user.map_or(Principal::Root, Principal::User),
             session: None,
         };
-        (key.secret_sealed, (caller, None, None))
+        (key.secret_sealed, caller, None, None)
     };
     let secret = app.master_key.open(&sealed_secret, access_key_id).map_err(internal)?;
     let secret = String::from_utf8(secret).map_err(internal)?;
-    let (caller, token_hash, expires_at) = resolved;
     let resolved = Arc::new(Resolved::new(secret, caller, token_hash, expires_at));
     app.credentials.insert(access_key_id, resolved.clone());
     Ok(resolved)

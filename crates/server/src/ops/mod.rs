@@ -158,13 +158,13 @@ impl Ctx<'_> {
     }
 }
 
-/// An unexpected failure: logged here with its detail, answered as `ServiceFailure`.
 /// Runs CPU-heavy work (Argon2, the QR code, a 24 h pair search: up to tens of milliseconds) on
 /// the blocking pool, so the requests sharing this runtime worker are not held up behind it.
 pub async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work).await.map_err(internal)
 }
 
+/// An unexpected failure: logged here with its detail, answered as `ServiceFailure`.
 pub fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "internal failure");
     ApiError::service_failure()

@@ -219,23 +219,23 @@ fn commit_group(conn: &Connection, group: Vec<Box<dyn Write>>, stats: &WriteStat
             Ok(()) => write.run(conn),
             Err(_) => false,
         };
-        if conn.is_autocommit() {
-            // SQLite rolled the whole transaction back (I/O error, disk full, …): nothing of
-            // this group is kept. Tell those that ran, then start over with the rest.
-            let e = StoreError::Unavailable("the transaction was rolled back by SQLite".into());
-            done.into_iter().for_each(|w| w.answer(Err(e.clone())));
-            write.answer(Err(e));
-            return commit_group(conn, pending.collect(), stats);
-        }
-        let settled = if kept {
-            exec(conn, "RELEASE write")
+        let abandoned = if conn.is_autocommit() {
+            // SQLite rolled the whole transaction back (I/O error, disk full, …).
+            Some(StoreError::Unavailable("the transaction was rolled back by SQLite".into()))
         } else {
-            exec(conn, "ROLLBACK TO write").and_then(|()| exec(conn, "RELEASE write"))
+            let settled = if kept {
+                exec(conn, "RELEASE write")
+            } else {
+                exec(conn, "ROLLBACK TO write").and_then(|()| exec(conn, "RELEASE write"))
+            };
+            settled.err().map(|e| {
+                tracing::error!(error = %e, "settling a savepoint failed; abandoning the transaction");
+                let _ = exec(conn, "ROLLBACK");
+                StoreError::from(e)
+            })
         };
-        if let Err(e) = settled {
-            tracing::error!(error = %e, "settling a savepoint failed; abandoning the transaction");
-            let _ = exec(conn, "ROLLBACK");
-            let e = StoreError::from(e);
+        if let Some(e) = abandoned {
+            // Nothing of this group is kept: tell those that ran, then start over with the rest.
             done.into_iter().for_each(|w| w.answer(Err(e.clone())));
             write.answer(Err(e));
             return commit_group(conn, pending.collect(), stats);

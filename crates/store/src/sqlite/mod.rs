@@ -545,28 +545,23 @@ impl Store for SqliteStore {
         filter: AssignmentFilter,
         page: &Page,
     ) -> Result<Vec<MfaDevice>> {
-        const ASSIGNED: &str = concat!(
-            "SELECT ",
-            device_columns!(),
-            " FROM mfa_devices d LEFT JOIN users u ON u.user_id = d.user_id WHERE d.account_id = ? AND d.serial > ? \
-             AND d.user_id IS NOT NULL ORDER BY d.serial LIMIT ?"
-        );
-        const UNASSIGNED: &str = concat!(
-            "SELECT ",
-            device_columns!(),
-            " FROM mfa_devices d LEFT JOIN users u ON u.user_id = d.user_id WHERE d.account_id = ? AND d.serial > ? \
-             AND d.user_id IS NULL ORDER BY d.serial LIMIT ?"
-        );
-        const ANY: &str = concat!(
-            "SELECT ",
-            device_columns!(),
-            " FROM mfa_devices d LEFT JOIN users u ON u.user_id = d.user_id WHERE d.account_id = ? AND d.serial > ? \
-             ORDER BY d.serial LIMIT ?"
-        );
+        // One static statement per filter, so each is prepared once.
+        macro_rules! page_of_devices {
+            ($filter:literal) => {
+                concat!(
+                    "SELECT ",
+                    device_columns!(),
+                    " FROM mfa_devices d LEFT JOIN users u ON u.user_id = d.user_id \
+                     WHERE d.account_id = ? AND d.serial > ? ",
+                    $filter,
+                    " ORDER BY d.serial LIMIT ?"
+                )
+            };
+        }
         let sql = match filter {
-            AssignmentFilter::Assigned => ASSIGNED,
-            AssignmentFilter::Unassigned => UNASSIGNED,
-            AssignmentFilter::Any => ANY,
+            AssignmentFilter::Assigned => page_of_devices!("AND d.user_id IS NOT NULL"),
+            AssignmentFilter::Unassigned => page_of_devices!("AND d.user_id IS NULL"),
+            AssignmentFilter::Any => page_of_devices!(""),
         };
         let after = page.after.as_deref().unwrap_or("");
         let limit = page.limit as i64 + 1;
