@@ -6,12 +6,22 @@
 //! by the database, never by a process-local lock. That is what lets several iamd nodes share a
 //! database later.
 //!
-//! The store knows records, not XML or HTTP; secrets arrive already sealed.
+//! The contract is split into families, one trait each: [`Accounts`], [`Identities`],
+//! [`Credentials`], [`MfaDevices`], [`Sessions`] and [`Audit`]; [`Store`] is all of them, so an
+//! `Arc<dyn Store>` reaches every method once [`prelude`] is in scope. Each backend implements a
+//! family in a file of its own (`sqlite/identities.rs`, `postgres/identities.rs`, …).
+//!
+//! The store knows records (`iamd_domain::entities`), not XML or HTTP; secrets arrive already
+//! sealed.
 
+mod common;
 mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
+// The records the store keeps live in `iamd_domain::entities`; re-exported so
+// `use iamd_store::{User, …}` keeps working.
+pub use iamd_domain::entities::*;
 pub use iamd_domain::password::PasswordPolicy;
 pub use iamd_domain::throttle::{ThrottlePolicy, ThrottleState};
 pub use iamd_domain::totp::DeviceSync;
@@ -86,196 +96,22 @@ pub enum Dependent {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tag {
-    pub key: String,
-    pub value: String,
+/// What callers import: every family trait (so their methods can be called on an
+/// `Arc<dyn Store>`) and [`Store`] itself. `use iamd_store::prelude::*;`
+pub mod prelude {
+    pub use crate::{Accounts, Audit, Credentials, Identities, MfaDevices, Sessions, Store};
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub account_id: String,
-    pub user_id: String,
-    pub name: String,
-    pub path: String,
-    pub created_at: i64,
-    pub password_last_used: Option<i64>,
-    pub tags: Vec<Tag>,
-}
+/// The whole contract: every family. Implemented for every type that implements all of them, so
+/// a backend implements the families and `Arc<dyn Store>` works as before.
+pub trait Store: Accounts + Identities + Credentials + MfaDevices + Sessions + Audit + Send + Sync + 'static {}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyStatus {
-    Active,
-    Inactive,
-}
+impl<T> Store for T where T: Accounts + Identities + Credentials + MfaDevices + Sessions + Audit + Send + Sync + 'static {}
 
-impl KeyStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyStatus::Active => "Active",
-            KeyStatus::Inactive => "Inactive",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "Active" => Some(KeyStatus::Active),
-            "Inactive" => Some(KeyStatus::Inactive),
-            _ => None,
-        }
-    }
-}
-
-/// A long-term access key. `user` is `None` for the account's root credentials.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccessKey {
-    pub access_key_id: String,
-    pub account_id: String,
-    pub user: Option<User>,
-    pub secret_sealed: Vec<u8>,
-    pub status: KeyStatus,
-    pub created_at: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewAccessKey {
-    pub access_key_id: String,
-    pub secret_sealed: Vec<u8>,
-    pub created_at: i64,
-}
-
-/// A virtual MFA device; `assignment` is set while it is enabled for a user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MfaDevice {
-    pub serial: String,
-    pub account_id: String,
-    pub path: String,
-    pub name: String,
-    pub seed_sealed: Vec<u8>,
-    pub created_at: i64,
-    pub assignment: Option<Assignment>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Assignment {
-    pub user: User,
-    pub enable_date: i64,
-    pub sync: DeviceSync,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewMfaDevice {
-    pub serial: String,
-    pub account_id: String,
-    pub path: String,
-    pub name: String,
-    pub seed_sealed: Vec<u8>,
-    pub created_at: i64,
-    pub tags: Vec<Tag>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AssignmentFilter {
-    Assigned,
-    Unassigned,
-    Any,
-}
-
-/// A page request: items strictly after `after` (a sort key from an earlier page), at most
-/// `limit` of them. Backends return up to `limit + 1` so callers can tell if more remain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page {
-    pub after: Option<String>,
-    pub limit: usize,
-}
-
-/// A user's console password.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoginProfile {
-    pub user: User,
-    pub password_hash: String,
-    pub reset_required: bool,
-    pub created_at: i64,
-}
-
-/// Temporary credentials issued by STS. `user` is `None` for sessions of the root user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StsSession {
-    pub access_key_id: String,
-    pub account_id: String,
-    pub user: Option<User>,
-    pub secret_sealed: Vec<u8>,
-    /// SHA-256 of the session token; the token itself is never stored.
-    pub token_hash: Vec<u8>,
-    pub created_at: i64,
-    pub expires_at: i64,
-    /// When the MFA code that opened the session was checked, if one was.
-    pub mfa_authenticated_at: Option<i64>,
-    pub mfa_serial: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConsoleState {
-    /// The password was right; a code from an MFA device is still needed.
-    AwaitingMfa,
-    SignedIn,
-}
-
-impl ConsoleState {
-    fn as_str(self) -> &'static str {
-        match self {
-            ConsoleState::AwaitingMfa => "awaiting_mfa",
-            ConsoleState::SignedIn => "signed_in",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        if s == "signed_in" { ConsoleState::SignedIn } else { ConsoleState::AwaitingMfa }
-    }
-}
-
-/// A console (browser) session, keyed by a hash of its cookie value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsoleSession {
-    pub id_hash: Vec<u8>,
-    pub account_id: String,
-    pub user: User,
-    pub state: ConsoleState,
-    pub csrf_token: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub mfa_authenticated_at: Option<i64>,
-}
-
-/// One sign-in or MFA check, for the audit trail. Never holds a secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthEvent {
-    pub at: i64,
-    pub account_id: String,
-    pub user_name: String,
-    /// The client's address.
-    pub source: String,
-    /// What was attempted: `console-password`, `console-mfa`, `sts-session`, ….
-    pub kind: String,
-    pub mfa_used: bool,
-    /// `success` or `failure`.
-    pub outcome: String,
-    pub reason: String,
-}
-
-/// Counts for GetAccountSummary.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AccountCounts {
-    pub users: u64,
-    pub mfa_devices: u64,
-    pub mfa_devices_in_use: u64,
-    pub root_access_keys: u64,
-}
-
+/// Accounts and deployment-wide facts: which accounts exist, what they hold (GetAccountSummary),
+/// whether the database answers, and the `meta` key/value records written once per deployment.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    // Accounts and credentials.
-
+pub trait Accounts: Send + Sync + 'static {
     /// Creates the account if it does not exist, and the root access key if that key id is not
     /// known yet (or sets its secret if it is already that account's root key). Idempotent, so
     /// every start-up may call it.
@@ -283,10 +119,25 @@ pub trait Store: Send + Sync + 'static {
     async fn account_exists(&self, account_id: &str) -> Result<bool>;
     /// Every account this store serves, in id order.
     async fn accounts(&self) -> Result<Vec<String>>;
-    /// Any access key (root or user), with its user, for authentication.
-    async fn find_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>>;
 
-    // Users.
+    async fn account_counts(&self, account_id: &str) -> Result<AccountCounts>;
+
+    /// Whether the database answers (for `/health`).
+    async fn ping(&self) -> Result<()> {
+        self.account_exists("").await.map(|_| ())
+    }
+
+    // Deployment facts.
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Stores `value` under `name` unless something is there already; returns what is stored
+    /// afterwards (so of several nodes starting at once, all agree on the first writer's value).
+    async fn put_meta_if_absent(&self, name: &str, value: &[u8]) -> Result<Vec<u8>>;
+}
+
+/// IAM users and their tags. User names are unique per account without regard to case, and
+/// every lookup by name is case-insensitive.
+#[async_trait]
+pub trait Identities: Send + Sync + 'static {
     /// Refuses with `AlreadyExists(User)` for a taken name (case-insensitively), `LimitExceeded`
     /// when the account has `max_in_account` users already.
     async fn create_user(&self, user: &User, max_in_account: u32) -> Result<()>;
@@ -302,6 +153,25 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// Refuses with `DeleteConflict` while a login profile, access keys or MFA devices remain.
     async fn delete_user(&self, account_id: &str, name: &str) -> Result<()>;
+
+    // User tags (TagUser, UntagUser, ListUserTags).
+    /// Adds or overwrites tags (keys compare case-insensitively: a tag overwrites the one whose
+    /// key differs only in case); `NotFound(User)`, or `LimitExceeded` if the user would carry
+    /// more than `max`, in which case nothing is written.
+    async fn tag_user(&self, account_id: &str, user_name: &str, tags: &[Tag], max: usize) -> Result<()>;
+    /// Removes the tags with these keys (case-insensitively); unknown keys are ignored.
+    /// `NotFound(User)`.
+    async fn untag_user(&self, account_id: &str, user_name: &str, keys: &[String]) -> Result<()>;
+    /// Ordered by key (case-insensitively); `NotFound(User)`.
+    async fn user_tags(&self, account_id: &str, user_name: &str) -> Result<Vec<Tag>>;
+}
+
+/// What users (and the root user) sign in with: long-term access keys, console passwords (login
+/// profiles, their last use) and the account password policy.
+#[async_trait]
+pub trait Credentials: Send + Sync + 'static {
+    /// Any access key (root or user), with its user, for authentication.
+    async fn find_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>>;
 
     // Access keys of IAM users.
     /// Refuses with `LimitExceeded` when the user already has `max_per_user` keys.
@@ -322,7 +192,40 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     async fn delete_access_key(&self, account_id: &str, user_name: &str, access_key_id: &str) -> Result<()>;
 
-    // Virtual MFA devices.
+    // Login profiles (console passwords).
+    /// `NotFound(User)`, or `AlreadyExists(LoginProfile)`.
+    async fn create_login_profile(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        password_hash: &str,
+        reset_required: bool,
+        now: i64,
+    ) -> Result<LoginProfile>;
+    /// `NotFound(User)` or `NotFound(LoginProfile)`.
+    async fn get_login_profile(&self, account_id: &str, user_name: &str) -> Result<LoginProfile>;
+    async fn update_login_profile(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        password_hash: Option<&str>,
+        reset_required: Option<bool>,
+    ) -> Result<()>;
+    async fn delete_login_profile(&self, account_id: &str, user_name: &str) -> Result<()>;
+    /// Sets `PasswordLastUsed`.
+    async fn record_password_use(&self, user_id: &str, now: i64) -> Result<()>;
+
+    // The account password policy.
+    async fn get_password_policy(&self, account_id: &str) -> Result<Option<PasswordPolicy>>;
+    async fn put_password_policy(&self, account_id: &str, policy: &PasswordPolicy) -> Result<()>;
+    /// `NotFound(PasswordPolicy)` when there is none.
+    async fn delete_password_policy(&self, account_id: &str) -> Result<()>;
+}
+
+/// Virtual MFA devices: creation, assignment to a user (enable/deactivate), the sync state that
+/// makes each code count once, device tags, and the per-user MFA failure throttle.
+#[async_trait]
+pub trait MfaDevices: Send + Sync + 'static {
     /// Refuses with `AlreadyExists` for a taken serial, `LimitExceeded` past `max_in_account`.
     async fn create_mfa_device(&self, device: &NewMfaDevice, max_in_account: u32) -> Result<()>;
     async fn get_mfa_device(&self, account_id: &str, serial: &str) -> Result<Option<MfaDevice>>;
@@ -355,43 +258,17 @@ pub trait Store: Send + Sync + 'static {
     /// Ordered by key (case-insensitively).
     async fn mfa_device_tags(&self, account_id: &str, serial: &str) -> Result<Vec<Tag>>;
 
-    async fn account_counts(&self, account_id: &str) -> Result<AccountCounts>;
-
-    // Login profiles (console passwords).
-    /// `NotFound(User)`, or `AlreadyExists(LoginProfile)`.
-    async fn create_login_profile(
-        &self,
-        account_id: &str,
-        user_name: &str,
-        password_hash: &str,
-        reset_required: bool,
-        now: i64,
-    ) -> Result<LoginProfile>;
-    /// `NotFound(User)` or `NotFound(LoginProfile)`.
-    async fn get_login_profile(&self, account_id: &str, user_name: &str) -> Result<LoginProfile>;
-    async fn update_login_profile(
-        &self,
-        account_id: &str,
-        user_name: &str,
-        password_hash: Option<&str>,
-        reset_required: Option<bool>,
-    ) -> Result<()>;
-    async fn delete_login_profile(&self, account_id: &str, user_name: &str) -> Result<()>;
-    /// Sets `PasswordLastUsed`.
-    async fn record_password_use(&self, user_id: &str, now: i64) -> Result<()>;
-
-    // The account password policy.
-    async fn get_password_policy(&self, account_id: &str) -> Result<Option<PasswordPolicy>>;
-    async fn put_password_policy(&self, account_id: &str, policy: &PasswordPolicy) -> Result<()>;
-    /// `NotFound(PasswordPolicy)` when there is none.
-    async fn delete_password_policy(&self, account_id: &str) -> Result<()>;
-
     // MFA throttling, per user. Read-modify-write happens inside the store so concurrent
     // failures on any node all count.
     async fn mfa_throttle(&self, user_id: &str) -> Result<ThrottleState>;
     async fn record_mfa_failure(&self, user_id: &str, policy: &ThrottlePolicy, now: i64) -> Result<ThrottleState>;
     async fn clear_mfa_failures(&self, user_id: &str) -> Result<()>;
+}
 
+/// Sessions: temporary credentials issued by STS and console (browser) sessions, and purging
+/// the expired ones.
+#[async_trait]
+pub trait Sessions: Send + Sync + 'static {
     // STS sessions.
     async fn create_sts_session(&self, session: &StsSession) -> Result<()>;
     async fn find_sts_session(&self, access_key_id: &str) -> Result<Option<StsSession>>;
@@ -404,20 +281,12 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_console_session(&self, id_hash: &[u8]) -> Result<()>;
     /// Drops console sessions that expired before `now`; returns how many.
     async fn purge_expired_console_sessions(&self, now: i64) -> Result<u64>;
+}
 
-    // Sign-in audit trail.
+/// The sign-in audit trail: every console sign-in and MFA check, success or failure.
+#[async_trait]
+pub trait Audit: Send + Sync + 'static {
     async fn record_auth_event(&self, event: &AuthEvent) -> Result<()>;
     /// The newest events of an account, newest first.
     async fn auth_events(&self, account_id: &str, limit: u32) -> Result<Vec<AuthEvent>>;
-
-    /// Whether the database answers (for `/health`).
-    async fn ping(&self) -> Result<()> {
-        self.account_exists("").await.map(|_| ())
-    }
-
-    // Deployment facts.
-    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>>;
-    /// Stores `value` under `name` unless something is there already; returns what is stored
-    /// afterwards (so of several nodes starting at once, all agree on the first writer's value).
-    async fn put_meta_if_absent(&self, name: &str, value: &[u8]) -> Result<Vec<u8>>;
 }

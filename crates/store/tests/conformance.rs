@@ -11,7 +11,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use common::*;
-use iamd_store::*;
+use iamd_domain::entities::*;
+use iamd_store::prelude::*;
+use iamd_store::{
+    Dependent, DeviceSync, Entity, PasswordPolicy, PgStore, Result, SqliteStore, StoreError, ThrottlePolicy,
+    ThrottleState, open,
+};
 use tokio::task::JoinSet;
 
 // Suite ---------------------------------------------------------------------------------------
@@ -19,6 +24,7 @@ use tokio::task::JoinSet;
 async fn conformance(store: Arc<dyn Store>) {
     accounts_and_root_keys(&*store).await;
     users(&*store).await;
+    user_tags(&*store).await;
     access_keys(&*store).await;
     mfa_devices(&*store).await;
     device_tags(&*store).await;
@@ -189,6 +195,92 @@ async fn users(store: &dyn Store) {
     let erin = store.get_user(&account, "erin").await.unwrap().unwrap();
     store.record_password_use(&erin.user_id, NOW + 77).await.unwrap();
     assert_eq!(store.get_user(&account, "erin").await.unwrap().unwrap().password_last_used, Some(NOW + 77));
+}
+
+async fn user_tags(store: &dyn Store) {
+    let account = fresh_account(store).await;
+    let mut u = user(&account, "Tagged", "/");
+    u.tags = vec![tag("Env", "prod"), tag("team", "blue")];
+    store.create_user(&u, 5000).await.unwrap();
+    // The user name matches case-insensitively, as for get_user.
+    assert_eq!(store.user_tags(&account, "tagged").await.unwrap(), [tag("Env", "prod"), tag("team", "blue")]);
+
+    // Overwrite, case-insensitively: the new spelling and value win, one tag per key.
+    store.tag_user(&account, "TAGGED", &[tag("ENV", "dev"), tag("a", "1")], 50).await.unwrap();
+    assert_eq!(
+        store.user_tags(&account, "Tagged").await.unwrap(),
+        [tag("a", "1"), tag("ENV", "dev"), tag("team", "blue")]
+    );
+
+    // Ordered by lower-cased key, not by bytes ("Zed" after "team").
+    store
+        .tag_user(&account, "Tagged", &[tag("Zed", "z"), tag("b-second", "y"), tag("B-first", "x")], 50)
+        .await
+        .unwrap();
+    let expected = [
+        tag("a", "1"),
+        tag("B-first", "x"),
+        tag("b-second", "y"),
+        tag("ENV", "dev"),
+        tag("team", "blue"),
+        tag("Zed", "z"),
+    ];
+    assert_eq!(store.user_tags(&account, "Tagged").await.unwrap(), expected);
+    // The same tags, in the same order, come with the user.
+    assert_eq!(store.get_user(&account, "tagged").await.unwrap().unwrap().tags, expected);
+
+    // The limit counts the tags the user would carry; a refused call writes nothing.
+    let many: Vec<Tag> = (0..45).map(|i| tag(&format!("k{i:02}"), "v")).collect();
+    assert_eq!(store.tag_user(&account, "Tagged", &many, 50).await, Err(StoreError::LimitExceeded));
+    assert_eq!(store.user_tags(&account, "Tagged").await.unwrap(), expected, "rolled back");
+    // Overwriting keys does not count twice: 44 new + 6 existing (one overwritten) = 50.
+    let mut fits: Vec<Tag> = (0..44).map(|i| tag(&format!("k{i:02}"), "v")).collect();
+    fits.push(tag("TEAM", "red"));
+    store.tag_user(&account, "Tagged", &fits, 50).await.unwrap();
+    let tags = store.user_tags(&account, "Tagged").await.unwrap();
+    assert_eq!(tags.len(), 50);
+    assert!(tags.contains(&tag("TEAM", "red")));
+    assert!(!tags.contains(&tag("team", "blue")));
+    assert_eq!(store.tag_user(&account, "Tagged", &[tag("one-more", "x")], 50).await, Err(StoreError::LimitExceeded));
+    assert_eq!(store.user_tags(&account, "Tagged").await.unwrap().len(), 50);
+    // Overwriting at the limit is fine.
+    store.tag_user(&account, "Tagged", &[tag("A", "2")], 50).await.unwrap();
+    assert_eq!(store.user_tags(&account, "Tagged").await.unwrap()[0], tag("A", "2"));
+
+    // A refused call on a user without tags leaves none.
+    store.create_user(&user(&account, "Bare", "/"), 5000).await.unwrap();
+    let three = [tag("x", "1"), tag("y", "2"), tag("z", "3")];
+    assert_eq!(store.tag_user(&account, "bare", &three, 2).await, Err(StoreError::LimitExceeded));
+    assert!(store.user_tags(&account, "bare").await.unwrap().is_empty());
+    assert!(store.get_user(&account, "bare").await.unwrap().unwrap().tags.is_empty());
+    store.tag_user(&account, "bare", &three[..2], 2).await.unwrap();
+    assert_eq!(store.user_tags(&account, "bare").await.unwrap(), three[..2]);
+
+    // Untag: case-insensitive, unknown keys ignored.
+    store.untag_user(&account, "tagged", &["a".to_owned(), "Team".to_owned(), "absent".to_owned()]).await.unwrap();
+    let tags = store.user_tags(&account, "Tagged").await.unwrap();
+    assert_eq!(tags.len(), 48);
+    assert_eq!(tags[0], tag("B-first", "x"));
+    assert!(!tags.iter().any(|t| t.key.eq_ignore_ascii_case("team") || t.key.eq_ignore_ascii_case("a")));
+    store.untag_user(&account, "Tagged", &[]).await.unwrap();
+    store.untag_user(&account, "Tagged", &["never-there".to_owned()]).await.unwrap();
+    assert_eq!(store.user_tags(&account, "Tagged").await.unwrap().len(), 48);
+    assert_eq!(store.get_user(&account, "Tagged").await.unwrap().unwrap().tags, tags);
+    // The other user's tags are untouched.
+    assert_eq!(store.user_tags(&account, "bare").await.unwrap(), three[..2]);
+
+    // Unknown users (also: the right name in another account).
+    for (acct, name) in [(account.as_str(), "nobody"), (OTHER_ACCOUNT, "Tagged")] {
+        assert_eq!(store.user_tags(acct, name).await, Err(StoreError::NotFound(Entity::User)));
+        assert_eq!(store.tag_user(acct, name, &[tag("a", "b")], 50).await, Err(StoreError::NotFound(Entity::User)));
+        assert_eq!(store.untag_user(acct, name, &["a".to_owned()]).await, Err(StoreError::NotFound(Entity::User)));
+    }
+
+    // Tags go with the user.
+    store.delete_user(&account, "bare").await.unwrap();
+    assert_eq!(store.user_tags(&account, "bare").await, Err(StoreError::NotFound(Entity::User)));
+    store.create_user(&user(&account, "bare", "/"), 5000).await.unwrap();
+    assert!(store.user_tags(&account, "bare").await.unwrap().is_empty());
 }
 
 async fn access_keys(store: &dyn Store) {
@@ -760,6 +852,8 @@ async fn concurrency(store: Arc<dyn Store>) {
     failures_all_count(&store).await;
     device_quota_under_contention(&store).await;
     user_quota_under_contention(&store).await;
+    user_tag_quota_under_contention(&store).await;
+    one_tag_key_many_spellings(&store).await;
     one_name_many_creators(&store).await;
     meta_first_writer_wins(&store).await;
 }
@@ -922,6 +1016,42 @@ async fn user_quota_under_contention(store: &Arc<dyn Store>) {
     assert_eq!(ok, 5, "exactly the quota: {errors:?}");
     assert!(errors.iter().all(|e| **e == StoreError::LimitExceeded), "{errors:?}");
     assert_eq!(store.account_counts(&account).await.unwrap().users, 5);
+}
+
+/// Twenty requests each adding one distinct tag to one user with a limit of 5: exactly five win,
+/// and the user never carries more than five tags.
+async fn user_tag_quota_under_contention(store: &Arc<dyn Store>) {
+    let account = fresh_account(&**store).await;
+    store.create_user(&user(&account, "popular", "/"), 5000).await.unwrap();
+    let results = race(20, |i| {
+        let (store, account) = (store.clone(), account.clone());
+        async move { store.tag_user(&account, "popular", &[tag(&format!("key{i:02}"), "v")], 5).await }
+    })
+    .await;
+    let (ok, errors) = tally(&results);
+    assert_eq!(ok, 5, "exactly the limit: {errors:?}");
+    assert!(errors.iter().all(|e| **e == StoreError::LimitExceeded), "{errors:?}");
+    let stored: HashSet<String> =
+        store.user_tags(&account, "popular").await.unwrap().into_iter().map(|t| t.key).collect();
+    let winners: HashSet<String> = (0..20).filter(|i| results[*i].is_ok()).map(|i| format!("key{i:02}")).collect();
+    assert_eq!(stored, winners, "the tags stored are those of the calls that succeeded");
+}
+
+/// Concurrent tag_user calls spelling one key differently leave one tag for that key.
+async fn one_tag_key_many_spellings(store: &Arc<dyn Store>) {
+    let account = fresh_account(&**store).await;
+    store.create_user(&user(&account, "spelled", "/"), 5000).await.unwrap();
+    let results = race(12, |i| {
+        let (store, account) = (store.clone(), account.clone());
+        let key = ["Owner", "owner", "OWNER"][i % 3];
+        async move { store.tag_user(&account, "spelled", &[tag(key, &format!("v{i}"))], 1).await }
+    })
+    .await;
+    let (ok, errors) = tally(&results);
+    assert_eq!(ok, 12, "overwriting never exceeds the limit: {errors:?}");
+    let tags = store.user_tags(&account, "spelled").await.unwrap();
+    assert_eq!(tags.len(), 1, "{tags:?}");
+    assert!(tags[0].key.eq_ignore_ascii_case("owner"), "{tags:?}");
 }
 
 async fn one_name_many_creators(store: &Arc<dyn Store>) {

@@ -1,0 +1,92 @@
+//! [`Accounts`] on PostgreSQL: accounts and their root keys, the account summary, deployment facts.
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::{PgStore, db};
+use crate::*;
+
+#[async_trait]
+impl Accounts for PgStore {
+    async fn ensure_account(&self, account_id: &str, root_key: Option<NewAccessKey>, now: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("INSERT INTO accounts (account_id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(account_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if let Some(key) = root_key {
+            sqlx::query(
+                "INSERT INTO access_keys (access_key_id, account_id, user_id, secret_sealed, status, created_at) \
+                 VALUES ($1, $2, NULL, $3, 'Active', $4) \
+                 ON CONFLICT (access_key_id) DO UPDATE SET secret_sealed = excluded.secret_sealed \
+                 WHERE access_keys.user_id IS NULL AND access_keys.account_id = excluded.account_id",
+            )
+            .bind(&key.access_key_id)
+            .bind(account_id)
+            .bind(&key.secret_sealed)
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn account_exists(&self, account_id: &str) -> Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1::BIGINT FROM accounts WHERE account_id = $1")
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(found.is_some())
+    }
+
+    async fn accounts(&self) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT account_id FROM accounts ORDER BY account_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn account_counts(&self, account_id: &str) -> Result<AccountCounts> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM users WHERE account_id = $1) AS users, \
+                    (SELECT COUNT(*) FROM mfa_devices WHERE account_id = $1) AS devices, \
+                    (SELECT COUNT(*) FROM mfa_devices WHERE account_id = $1 AND user_id IS NOT NULL) AS in_use, \
+                    (SELECT COUNT(*) FROM access_keys WHERE account_id = $1 AND user_id IS NULL) AS root_keys",
+        )
+        .bind(account_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        let get = |name: &str| -> Result<u64> { Ok(row.try_get::<i64, _>(name).map_err(db)? as u64) };
+        Ok(AccountCounts {
+            users: get("users")?,
+            mfa_devices: get("devices")?,
+            mfa_devices_in_use: get("in_use")?,
+            root_access_keys: get("root_keys")?,
+        })
+    }
+
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT value FROM meta WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn put_meta_if_absent(&self, name: &str, value: &[u8]) -> Result<Vec<u8>> {
+        // ON CONFLICT DO NOTHING waits for a concurrent inserter to commit; the SELECT (a new
+        // snapshot under READ COMMITTED) then sees whichever value won.
+        sqlx::query("INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        sqlx::query_scalar("SELECT value FROM meta WHERE name = $1").bind(name).fetch_one(&self.pool).await.map_err(db)
+    }
+}

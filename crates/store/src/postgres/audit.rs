@@ -1,0 +1,53 @@
+//! [`Audit`] on PostgreSQL: the sign-in audit trail.
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::{PgStore, db};
+use crate::*;
+
+#[async_trait]
+impl Audit for PgStore {
+    async fn record_auth_event(&self, e: &AuthEvent) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO auth_events (at, account_id, user_name, source, kind, mfa_used, outcome, reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(e.at)
+        .bind(&e.account_id)
+        .bind(&e.user_name)
+        .bind(&e.source)
+        .bind(&e.kind)
+        .bind(e.mfa_used)
+        .bind(&e.outcome)
+        .bind(&e.reason)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn auth_events(&self, account_id: &str, limit: u32) -> Result<Vec<AuthEvent>> {
+        let rows = sqlx::query("SELECT * FROM auth_events WHERE account_id = $1 ORDER BY id DESC LIMIT $2")
+            .bind(account_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuthEvent {
+                    at: r.try_get("at")?,
+                    account_id: r.try_get("account_id")?,
+                    user_name: r.try_get("user_name")?,
+                    source: r.try_get("source")?,
+                    kind: r.try_get("kind")?,
+                    mfa_used: r.try_get("mfa_used")?,
+                    outcome: r.try_get("outcome")?,
+                    reason: r.try_get("reason")?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(db)
+    }
+}

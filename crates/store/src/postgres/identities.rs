@@ -1,0 +1,166 @@
+//! [`Identities`] on PostgreSQL: users and their tags.
+
+use async_trait::async_trait;
+use sqlx::{PgConnection, Row};
+
+use super::rows::{USER_COLUMNS, user_from_row};
+use super::{PgStore, account_quota, count, db, lock_user, unique_as, user_by_name, user_id_of};
+use crate::common::name_key;
+use crate::*;
+
+async fn user_tags(conn: &mut PgConnection, user_id: &str) -> Result<Vec<Tag>> {
+    let rows = sqlx::query("SELECT tag_key, value FROM user_tags WHERE user_id = $1 ORDER BY key_norm")
+        .bind(user_id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(rows.iter().map(|r| Tag { key: r.get("tag_key"), value: r.get("value") }).collect())
+}
+
+/// Adds or overwrites a user's tags: a tag replaces the one whose key differs only in case.
+async fn upsert_user_tags(conn: &mut PgConnection, user_id: &str, tags: &[Tag]) -> Result<()> {
+    for tag in tags {
+        sqlx::query(
+            "INSERT INTO user_tags (user_id, tag_key, key_norm, value) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, key_norm) DO UPDATE SET tag_key = excluded.tag_key, value = excluded.value",
+        )
+        .bind(user_id)
+        .bind(&tag.key)
+        .bind(name_key(&tag.key))
+        .bind(&tag.value)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Identities for PgStore {
+    async fn create_user(&self, user: &User, max_in_account: u32) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        account_quota(&mut tx, &user.account_id, "SELECT COUNT(*) FROM users WHERE account_id = $1", max_in_account)
+            .await?;
+        sqlx::query(
+            "INSERT INTO users (user_id, account_id, name, name_key, path, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&user.user_id)
+        .bind(&user.account_id)
+        .bind(&user.name)
+        .bind(name_key(&user.name))
+        .bind(&user.path)
+        .bind(user.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(unique_as(Entity::User))?;
+        for tag in &user.tags {
+            sqlx::query("INSERT INTO user_tags (user_id, tag_key, key_norm, value) VALUES ($1, $2, $3, $4)")
+                .bind(&user.user_id)
+                .bind(&tag.key)
+                .bind(name_key(&tag.key))
+                .bind(&tag.value)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn get_user(&self, account_id: &str, name: &str) -> Result<Option<User>> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut user = match user_by_name(&mut conn, account_id, name, false).await {
+            Ok(user) => user,
+            Err(StoreError::NotFound(Entity::User)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        user.tags = user_tags(&mut conn, &user.user_id).await?;
+        Ok(Some(user))
+    }
+
+    async fn list_users(&self, account_id: &str, path_prefix: &str, page: &Page) -> Result<Vec<User>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.account_id = $1 AND left(u.path, length($2)) = $2 \
+             AND u.name_key > $3 ORDER BY u.name_key LIMIT $4"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(account_id)
+            .bind(path_prefix)
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(page.limit as i64 + 1)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(user_from_row).collect::<std::result::Result<_, _>>().map_err(db)
+    }
+
+    async fn update_user(
+        &self,
+        account_id: &str,
+        name: &str,
+        new_name: Option<&str>,
+        new_path: Option<&str>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let user_id = lock_user(&mut tx, account_id, name).await?;
+        sqlx::query(
+            "UPDATE users SET name = COALESCE($1, name), name_key = COALESCE($2, name_key), \
+             path = COALESCE($3, path) WHERE user_id = $4",
+        )
+        .bind(new_name)
+        .bind(new_name.map(name_key))
+        .bind(new_path)
+        .bind(&user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(unique_as(Entity::User))?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn delete_user(&self, account_id: &str, name: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let user_id = lock_user(&mut tx, account_id, name).await?;
+        if count(&mut tx, "SELECT COUNT(*) FROM login_profiles WHERE user_id = $1", &user_id).await? > 0 {
+            return Err(StoreError::DeleteConflict(Dependent::LoginProfile));
+        }
+        if count(&mut tx, "SELECT COUNT(*) FROM access_keys WHERE user_id = $1", &user_id).await? > 0 {
+            return Err(StoreError::DeleteConflict(Dependent::AccessKeys));
+        }
+        if count(&mut tx, "SELECT COUNT(*) FROM mfa_devices WHERE user_id = $1", &user_id).await? > 0 {
+            return Err(StoreError::DeleteConflict(Dependent::MfaDevices));
+        }
+        sqlx::query("DELETE FROM user_tags WHERE user_id = $1").bind(&user_id).execute(&mut *tx).await.map_err(db)?;
+        sqlx::query("DELETE FROM users WHERE user_id = $1").bind(&user_id).execute(&mut *tx).await.map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn tag_user(&self, account_id: &str, user_name: &str, tags: &[Tag], max: usize) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // The user row lock serialises tag changes on one user, so the count is exact.
+        let user_id = lock_user(&mut tx, account_id, user_name).await?;
+        upsert_user_tags(&mut tx, &user_id, tags).await?;
+        if count(&mut tx, "SELECT COUNT(*) FROM user_tags WHERE user_id = $1", &user_id).await? > max as i64 {
+            // Dropping the transaction rolls the new tags back.
+            return Err(StoreError::LimitExceeded);
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn untag_user(&self, account_id: &str, user_name: &str, keys: &[String]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let user_id = lock_user(&mut tx, account_id, user_name).await?;
+        let norms: Vec<String> = keys.iter().map(|k| name_key(k)).collect();
+        sqlx::query("DELETE FROM user_tags WHERE user_id = $1 AND key_norm = ANY($2)")
+            .bind(&user_id)
+            .bind(&norms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn user_tags(&self, account_id: &str, user_name: &str) -> Result<Vec<Tag>> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let user_id = user_id_of(&mut conn, account_id, user_name).await?;
+        user_tags(&mut conn, &user_id).await
+    }
+}

@@ -1,0 +1,294 @@
+//! [`MfaDevices`] on PostgreSQL: virtual MFA devices, their tags and sync state, the MFA throttle.
+
+use async_trait::async_trait;
+use sqlx::{PgConnection, Row};
+
+use super::rows::{DEVICE_COLUMNS, device_from_row};
+use super::{PgStore, account_quota, count, db, lock_user, to_u32, unique_as, user_id_of};
+use crate::common::{changed, name_key};
+use crate::*;
+
+async fn throttle_state(conn: &mut PgConnection, user_id: &str, lock: bool) -> Result<ThrottleState> {
+    let sql = if lock {
+        "SELECT failures, locked_until, locks FROM mfa_throttle WHERE user_id = $1 FOR UPDATE"
+    } else {
+        "SELECT failures, locked_until, locks FROM mfa_throttle WHERE user_id = $1"
+    };
+    let row = sqlx::query(sql).bind(user_id).fetch_optional(&mut *conn).await.map_err(db)?;
+    Ok(match row {
+        Some(r) => ThrottleState {
+            failures: to_u32(r.try_get("failures").map_err(db)?).map_err(db)?,
+            locked_until: r.try_get("locked_until").map_err(db)?,
+            locks: to_u32(r.try_get("locks").map_err(db)?).map_err(db)?,
+        },
+        None => ThrottleState::default(),
+    })
+}
+
+/// `NotFound(MfaDevice)` unless the device exists in the account; with `lock`, its row stays locked.
+async fn device_must_exist(conn: &mut PgConnection, account_id: &str, serial: &str, lock: bool) -> Result<()> {
+    let sql = if lock {
+        "SELECT 1::BIGINT FROM mfa_devices WHERE account_id = $1 AND serial = $2 FOR UPDATE"
+    } else {
+        "SELECT 1::BIGINT FROM mfa_devices WHERE account_id = $1 AND serial = $2"
+    };
+    let found: Option<i64> =
+        sqlx::query_scalar(sql).bind(account_id).bind(serial).fetch_optional(&mut *conn).await.map_err(db)?;
+    found.map(|_| ()).ok_or(StoreError::NotFound(Entity::MfaDevice))
+}
+
+async fn insert_device_tags(conn: &mut PgConnection, serial: &str, tags: &[Tag]) -> Result<()> {
+    for tag in tags {
+        sqlx::query(
+            "INSERT INTO mfa_device_tags (serial, tag_key, key_norm, value) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (serial, key_norm) DO UPDATE SET tag_key = excluded.tag_key, value = excluded.value",
+        )
+        .bind(serial)
+        .bind(&tag.key)
+        .bind(name_key(&tag.key))
+        .bind(&tag.value)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl MfaDevices for PgStore {
+    async fn create_mfa_device(&self, device: &NewMfaDevice, max_in_account: u32) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let devices = "SELECT COUNT(*) FROM mfa_devices WHERE account_id = $1";
+        account_quota(&mut tx, &device.account_id, devices, max_in_account).await?;
+        sqlx::query(
+            "INSERT INTO mfa_devices (serial, account_id, path, name, seed_sealed, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&device.serial)
+        .bind(&device.account_id)
+        .bind(&device.path)
+        .bind(&device.name)
+        .bind(&device.seed_sealed)
+        .bind(device.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(unique_as(Entity::MfaDevice))?;
+        insert_device_tags(&mut tx, &device.serial, &device.tags).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn get_mfa_device(&self, account_id: &str, serial: &str) -> Result<Option<MfaDevice>> {
+        let sql = format!(
+            "SELECT {DEVICE_COLUMNS} FROM mfa_devices d LEFT JOIN users u ON u.user_id = d.user_id \
+             WHERE d.account_id = $1 AND d.serial = $2"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(account_id)
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(device_from_row).transpose().map_err(db)
+    }
+
+    async fn assign_mfa_device(
+        &self,
+        account_id: &str,
+        serial: &str,
+        user_name: &str,
+        sync: DeviceSync,
+        enable_date: i64,
+        max_per_user: u32,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let user_id = lock_user(&mut tx, account_id, user_name).await?;
+        if count(&mut tx, "SELECT COUNT(*) FROM mfa_devices WHERE user_id = $1", &user_id).await?
+            >= i64::from(max_per_user)
+        {
+            return Err(StoreError::LimitExceeded);
+        }
+        // Conditional on the newest row version: of concurrent assignments, exactly one matches.
+        let done = sqlx::query(
+            "UPDATE mfa_devices SET user_id = $1, enable_date = $2, offset_steps = $3, last_step = $4 \
+             WHERE account_id = $5 AND serial = $6 AND user_id IS NULL",
+        )
+        .bind(&user_id)
+        .bind(enable_date)
+        .bind(sync.offset_steps)
+        .bind(sync.last_accepted_step)
+        .bind(account_id)
+        .bind(serial)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(match device_must_exist(&mut tx, account_id, serial, false).await {
+                Ok(()) => StoreError::DeviceInUse,
+                Err(e) => e,
+            });
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn advance_mfa_sync(&self, serial: &str, user_id: &str, seen_last_step: i64, sync: DeviceSync) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE mfa_devices SET offset_steps = $1, last_step = $2 \
+             WHERE serial = $3 AND user_id = $4 AND last_step = $5",
+        )
+        .bind(sync.offset_steps)
+        .bind(sync.last_accepted_step)
+        .bind(serial)
+        .bind(user_id)
+        .bind(seen_last_step)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        changed(done.rows_affected(), StoreError::Conflict)
+    }
+
+    async fn unassign_mfa_device(&self, account_id: &str, user_name: &str, serial: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let user_id = lock_user(&mut tx, account_id, user_name).await?;
+        let done = sqlx::query(
+            "UPDATE mfa_devices SET user_id = NULL, enable_date = NULL, offset_steps = NULL, last_step = NULL \
+             WHERE account_id = $1 AND serial = $2 AND user_id = $3",
+        )
+        .bind(account_id)
+        .bind(serial)
+        .bind(&user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        changed(done.rows_affected(), StoreError::NotFound(Entity::MfaDevice))?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn delete_mfa_device(&self, account_id: &str, serial: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let assigned: Option<Option<String>> =
+            sqlx::query_scalar("SELECT user_id FROM mfa_devices WHERE account_id = $1 AND serial = $2 FOR UPDATE")
+                .bind(account_id)
+                .bind(serial)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        match assigned {
+            None => return Err(StoreError::NotFound(Entity::MfaDevice)),
+            Some(Some(_)) => return Err(StoreError::DeviceAssigned),
+            Some(None) => {}
+        }
+        sqlx::query("DELETE FROM mfa_devices WHERE serial = $1").bind(serial).execute(&mut *tx).await.map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn list_user_mfa_devices(&self, account_id: &str, user_name: &str) -> Result<Vec<MfaDevice>> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let user_id = user_id_of(&mut conn, account_id, user_name).await?;
+        let sql = format!(
+            "SELECT {DEVICE_COLUMNS} FROM mfa_devices d JOIN users u ON u.user_id = d.user_id \
+             WHERE d.user_id = $1 ORDER BY d.serial"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&user_id).fetch_all(&mut *conn).await.map_err(db)?;
+        rows.iter().map(device_from_row).collect::<std::result::Result<_, _>>().map_err(db)
+    }
+
+    async fn list_mfa_devices(
+        &self,
+        account_id: &str,
+        filter: AssignmentFilter,
+        page: &Page,
+    ) -> Result<Vec<MfaDevice>> {
+        let condition = match filter {
+            AssignmentFilter::Assigned => "AND d.user_id IS NOT NULL",
+            AssignmentFilter::Unassigned => "AND d.user_id IS NULL",
+            AssignmentFilter::Any => "",
+        };
+        let sql = format!(
+            "SELECT {DEVICE_COLUMNS} FROM mfa_devices d LEFT JOIN users u ON u.user_id = d.user_id \
+             WHERE d.account_id = $1 AND d.serial > $2 {condition} ORDER BY d.serial LIMIT $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(account_id)
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(page.limit as i64 + 1)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(device_from_row).collect::<std::result::Result<_, _>>().map_err(db)
+    }
+
+    async fn tag_mfa_device(&self, account_id: &str, serial: &str, tags: &[Tag], max: usize) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // The device row lock serialises tag changes on one device, so the count is exact.
+        device_must_exist(&mut tx, account_id, serial, true).await?;
+        insert_device_tags(&mut tx, serial, tags).await?;
+        if count(&mut tx, "SELECT COUNT(*) FROM mfa_device_tags WHERE serial = $1", serial).await? > max as i64 {
+            // Dropping the transaction rolls the new tags back.
+            return Err(StoreError::LimitExceeded);
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn untag_mfa_device(&self, account_id: &str, serial: &str, keys: &[String]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        device_must_exist(&mut tx, account_id, serial, true).await?;
+        let norms: Vec<String> = keys.iter().map(|k| name_key(k)).collect();
+        sqlx::query("DELETE FROM mfa_device_tags WHERE serial = $1 AND key_norm = ANY($2)")
+            .bind(serial)
+            .bind(&norms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn mfa_device_tags(&self, account_id: &str, serial: &str) -> Result<Vec<Tag>> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        device_must_exist(&mut conn, account_id, serial, false).await?;
+        let rows = sqlx::query("SELECT tag_key, value FROM mfa_device_tags WHERE serial = $1 ORDER BY key_norm")
+            .bind(serial)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
+        Ok(rows.iter().map(|r| Tag { key: r.get("tag_key"), value: r.get("value") }).collect())
+    }
+
+    async fn mfa_throttle(&self, user_id: &str) -> Result<ThrottleState> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        throttle_state(&mut conn, user_id, false).await
+    }
+
+    async fn record_mfa_failure(&self, user_id: &str, policy: &ThrottlePolicy, now: i64) -> Result<ThrottleState> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // Make sure the row exists, then lock it: concurrent failures on any node queue up here
+        // and each one sees the count the previous one wrote.
+        sqlx::query(
+            "INSERT INTO mfa_throttle (user_id, failures, locked_until, locks) VALUES ($1, 0, 0, 0) \
+             ON CONFLICT (user_id) DO NOTHING",
+        )
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let state = throttle_state(&mut tx, user_id, true).await?.after_failure(policy, now);
+        sqlx::query("UPDATE mfa_throttle SET failures = $1, locked_until = $2, locks = $3 WHERE user_id = $4")
+            .bind(i64::from(state.failures))
+            .bind(state.locked_until)
+            .bind(i64::from(state.locks))
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(state)
+    }
+
+    async fn clear_mfa_failures(&self, user_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM mfa_throttle WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+}

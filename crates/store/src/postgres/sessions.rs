@@ -1,0 +1,130 @@
+//! [`Sessions`] on PostgreSQL: STS sessions and console sessions.
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::rows::{USER_COLUMNS, user_from_row};
+use super::{PgStore, db};
+use crate::*;
+
+#[async_trait]
+impl Sessions for PgStore {
+    async fn create_sts_session(&self, s: &StsSession) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sts_sessions (access_key_id, account_id, user_id, secret_sealed, token_hash, created_at, \
+             expires_at, mfa_authenticated_at, mfa_serial) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&s.access_key_id)
+        .bind(&s.account_id)
+        .bind(s.user.as_ref().map(|u| &u.user_id))
+        .bind(&s.secret_sealed)
+        .bind(&s.token_hash)
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .bind(s.mfa_authenticated_at)
+        .bind(&s.mfa_serial)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn find_sts_session(&self, access_key_id: &str) -> Result<Option<StsSession>> {
+        let sql = format!(
+            "SELECT s.access_key_id, s.account_id AS session_account, s.secret_sealed, s.token_hash, \
+             s.created_at AS session_created, s.expires_at, s.mfa_authenticated_at, s.mfa_serial, \
+             s.user_id AS session_user, {USER_COLUMNS} \
+             FROM sts_sessions s LEFT JOIN users u ON u.user_id = s.user_id WHERE s.access_key_id = $1"
+        );
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(access_key_id).fetch_optional(&self.pool).await.map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let decode = || -> std::result::Result<StsSession, sqlx::Error> {
+            let session_user: Option<String> = row.try_get("session_user")?;
+            Ok(StsSession {
+                access_key_id: row.try_get("access_key_id")?,
+                account_id: row.try_get("session_account")?,
+                user: match session_user {
+                    Some(_) => Some(user_from_row(&row)?),
+                    None => None,
+                },
+                secret_sealed: row.try_get("secret_sealed")?,
+                token_hash: row.try_get("token_hash")?,
+                created_at: row.try_get("session_created")?,
+                expires_at: row.try_get("expires_at")?,
+                mfa_authenticated_at: row.try_get("mfa_authenticated_at")?,
+                mfa_serial: row.try_get("mfa_serial")?,
+            })
+        };
+        decode().map(Some).map_err(db)
+    }
+
+    async fn purge_expired_sts_sessions(&self, now: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM sts_sessions WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn create_console_session(&self, s: &ConsoleSession) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO console_sessions (id_hash, account_id, user_id, state, csrf_token, created_at, expires_at, \
+             mfa_authenticated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&s.id_hash)
+        .bind(&s.account_id)
+        .bind(&s.user.user_id)
+        .bind(s.state.as_str())
+        .bind(&s.csrf_token)
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .bind(s.mfa_authenticated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn find_console_session(&self, id_hash: &[u8]) -> Result<Option<ConsoleSession>> {
+        let sql = format!(
+            "SELECT c.id_hash, c.account_id AS session_account, c.state, c.csrf_token, \
+             c.created_at AS session_created, c.expires_at, c.mfa_authenticated_at, {USER_COLUMNS} \
+             FROM console_sessions c JOIN users u ON u.user_id = c.user_id WHERE c.id_hash = $1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id_hash).fetch_optional(&self.pool).await.map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let decode = || -> std::result::Result<ConsoleSession, sqlx::Error> {
+            Ok(ConsoleSession {
+                id_hash: row.try_get("id_hash")?,
+                account_id: row.try_get("session_account")?,
+                user: user_from_row(&row)?,
+                state: ConsoleState::parse(row.try_get("state")?),
+                csrf_token: row.try_get("csrf_token")?,
+                created_at: row.try_get("session_created")?,
+                expires_at: row.try_get("expires_at")?,
+                mfa_authenticated_at: row.try_get("mfa_authenticated_at")?,
+            })
+        };
+        decode().map(Some).map_err(db)
+    }
+
+    async fn delete_console_session(&self, id_hash: &[u8]) -> Result<()> {
+        sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn purge_expired_console_sessions(&self, now: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM console_sessions WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,52 @@
+//! [`Audit`] on SQLite: the sign-in audit trail.
+
+use async_trait::async_trait;
+use rusqlite::params;
+
+use super::{SqliteStore, decode_all};
+use crate::*;
+
+#[async_trait]
+impl Audit for SqliteStore {
+    async fn record_auth_event(&self, e: &AuthEvent) -> Result<()> {
+        let e = e.clone();
+        self.engine
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO auth_events (at, account_id, user_name, source, kind, mfa_used, outcome, reason) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                )?
+                .execute(params![
+                    e.at,
+                    e.account_id,
+                    e.user_name,
+                    e.source,
+                    e.kind,
+                    e.mfa_used,
+                    e.outcome,
+                    e.reason
+                ])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn auth_events(&self, account_id: &str, limit: u32) -> Result<Vec<AuthEvent>> {
+        const SQL: &str = "SELECT at, account_id, user_name, source, kind, mfa_used, outcome, reason \
+             FROM auth_events WHERE account_id = ? ORDER BY id DESC LIMIT ?";
+        self.engine.read(|c| {
+            decode_all(c, SQL, params![account_id, limit], |r| {
+                Ok(AuthEvent {
+                    at: r.get(0)?,
+                    account_id: r.get(1)?,
+                    user_name: r.get(2)?,
+                    source: r.get(3)?,
+                    kind: r.get(4)?,
+                    mfa_used: r.get(5)?,
+                    outcome: r.get(6)?,
+                    reason: r.get(7)?,
+                })
+            })
+        })
+    }
+}

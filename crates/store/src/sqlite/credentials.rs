@@ -1,0 +1,276 @@
+//! [`Credentials`] on SQLite: access keys, login profiles and the account password policy.
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+
+use super::engine::snapshot;
+use super::rows::{user_at, user_columns};
+use super::{SqliteStore, count, decode_all, unique_as, user_by_name, user_id_of};
+use crate::common::changed;
+use crate::*;
+
+#[async_trait]
+impl Credentials for SqliteStore {
+    async fn find_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>> {
+        const SQL: &str = concat!(
+            "SELECT k.access_key_id, k.account_id, k.secret_sealed, k.status, k.created_at, k.user_id, ",
+            user_columns!(),
+            " FROM access_keys k LEFT JOIN users u ON u.user_id = k.user_id WHERE k.access_key_id = ?"
+        );
+        self.engine.read(|c| {
+            Ok(c.prepare_cached(SQL)?
+                .query_row([access_key_id], |row| {
+                    let user_id: Option<String> = row.get(5)?;
+                    Ok(AccessKey {
+                        access_key_id: row.get(0)?,
+                        account_id: row.get(1)?,
+                        secret_sealed: row.get(2)?,
+                        status: KeyStatus::parse(&row.get::<_, String>(3)?).unwrap_or(KeyStatus::Inactive),
+                        created_at: row.get(4)?,
+                        user: user_id.map(|_| user_at(row, 6)).transpose()?,
+                    })
+                })
+                .optional()?)
+        })
+    }
+
+    async fn create_access_key(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        key: &NewAccessKey,
+        max_per_user: u32,
+    ) -> Result<AccessKey> {
+        let (account_id, user_name, key) = (account_id.to_owned(), user_name.to_owned(), key.clone());
+        self.engine
+            .write(move |c| {
+                let user = user_by_name(c, &account_id, &user_name)?;
+                if count(c, "SELECT COUNT(*) FROM access_keys WHERE user_id = ?", &user.user_id)?
+                    >= i64::from(max_per_user)
+                {
+                    return Err(StoreError::LimitExceeded);
+                }
+                c.prepare_cached(
+                    "INSERT INTO access_keys (access_key_id, account_id, user_id, secret_sealed, status, created_at) \
+                     VALUES (?, ?, ?, ?, 'Active', ?)",
+                )?
+                .execute(params![
+                    key.access_key_id,
+                    account_id,
+                    user.user_id,
+                    key.secret_sealed,
+                    key.created_at
+                ])?;
+                Ok(AccessKey {
+                    access_key_id: key.access_key_id,
+                    account_id,
+                    user: Some(user),
+                    secret_sealed: key.secret_sealed,
+                    status: KeyStatus::Active,
+                    created_at: key.created_at,
+                })
+            })
+            .await
+    }
+
+    async fn list_access_keys(&self, account_id: &str, user_name: &str) -> Result<Vec<AccessKey>> {
+        const SQL: &str = concat!(
+            "SELECT k.access_key_id, k.secret_sealed, k.status, k.created_at, ",
+            user_columns!(),
+            " FROM access_keys k JOIN users u ON u.user_id = k.user_id WHERE k.user_id = ? ORDER BY k.access_key_id"
+        );
+        self.engine.read(|c| {
+            snapshot(c, |c| {
+                let user_id = user_id_of(c, account_id, user_name)?;
+                decode_all(c, SQL, [&user_id], |row| {
+                    Ok(AccessKey {
+                        access_key_id: row.get(0)?,
+                        account_id: account_id.to_owned(),
+                        secret_sealed: row.get(1)?,
+                        status: KeyStatus::parse(&row.get::<_, String>(2)?).unwrap_or(KeyStatus::Inactive),
+                        created_at: row.get(3)?,
+                        user: Some(user_at(row, 4)?),
+                    })
+                })
+            })
+        })
+    }
+
+    async fn update_access_key(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        access_key_id: &str,
+        status: KeyStatus,
+    ) -> Result<()> {
+        let (account_id, user_name, key_id) = (account_id.to_owned(), user_name.to_owned(), access_key_id.to_owned());
+        self.engine
+            .write(move |c| {
+                let user_id = user_id_of(c, &account_id, &user_name)?;
+                let rows = c
+                    .prepare_cached("UPDATE access_keys SET status = ? WHERE access_key_id = ? AND user_id = ?")?
+                    .execute(params![status.as_str(), key_id, user_id])?;
+                changed(rows as u64, StoreError::NotFound(Entity::AccessKey))
+            })
+            .await
+    }
+
+    async fn delete_access_key(&self, account_id: &str, user_name: &str, access_key_id: &str) -> Result<()> {
+        let (account_id, user_name, key_id) = (account_id.to_owned(), user_name.to_owned(), access_key_id.to_owned());
+        self.engine
+            .write(move |c| {
+                let user_id = user_id_of(c, &account_id, &user_name)?;
+                let rows = c
+                    .prepare_cached("DELETE FROM access_keys WHERE access_key_id = ? AND user_id = ?")?
+                    .execute(params![key_id, user_id])?;
+                changed(rows as u64, StoreError::NotFound(Entity::AccessKey))
+            })
+            .await
+    }
+
+    async fn create_login_profile(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        password_hash: &str,
+        reset_required: bool,
+        now: i64,
+    ) -> Result<LoginProfile> {
+        let (account_id, user_name, hash) = (account_id.to_owned(), user_name.to_owned(), password_hash.to_owned());
+        self.engine
+            .write(move |c| {
+                let user = user_by_name(c, &account_id, &user_name)?;
+                c.prepare_cached(
+                    "INSERT INTO login_profiles (user_id, password_hash, reset_required, created_at) VALUES (?, ?, ?, ?)",
+                )?
+                .execute(params![user.user_id, hash, reset_required, now])
+                .map_err(unique_as(Entity::LoginProfile))?;
+                Ok(LoginProfile { user, password_hash: hash, reset_required, created_at: now })
+            })
+            .await
+    }
+
+    async fn get_login_profile(&self, account_id: &str, user_name: &str) -> Result<LoginProfile> {
+        self.engine.read(|c| {
+            snapshot(c, |c| {
+                let user = user_by_name(c, account_id, user_name)?;
+                let (password_hash, reset_required, created_at) = c
+                    .prepare_cached(
+                        "SELECT password_hash, reset_required, created_at FROM login_profiles WHERE user_id = ?",
+                    )?
+                    .query_row([&user.user_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()?
+                    .ok_or(StoreError::NotFound(Entity::LoginProfile))?;
+                Ok(LoginProfile { user, password_hash, reset_required, created_at })
+            })
+        })
+    }
+
+    async fn update_login_profile(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        password_hash: Option<&str>,
+        reset_required: Option<bool>,
+    ) -> Result<()> {
+        let (account_id, user_name) = (account_id.to_owned(), user_name.to_owned());
+        let hash = password_hash.map(str::to_owned);
+        self.engine
+            .write(move |c| {
+                let user_id = user_id_of(c, &account_id, &user_name)?;
+                let rows = c
+                    .prepare_cached(
+                        "UPDATE login_profiles SET password_hash = COALESCE(?, password_hash), \
+                         reset_required = COALESCE(?, reset_required) WHERE user_id = ?",
+                    )?
+                    .execute(params![hash, reset_required, user_id])?;
+                changed(rows as u64, StoreError::NotFound(Entity::LoginProfile))
+            })
+            .await
+    }
+
+    async fn delete_login_profile(&self, account_id: &str, user_name: &str) -> Result<()> {
+        let (account_id, user_name) = (account_id.to_owned(), user_name.to_owned());
+        self.engine
+            .write(move |c| {
+                let user_id = user_id_of(c, &account_id, &user_name)?;
+                let rows = c.prepare_cached("DELETE FROM login_profiles WHERE user_id = ?")?.execute([&user_id])?;
+                changed(rows as u64, StoreError::NotFound(Entity::LoginProfile))?;
+                // Signing out everywhere: a removed password ends the console sessions it opened.
+                c.prepare_cached("DELETE FROM console_sessions WHERE user_id = ?")?.execute([&user_id])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn record_password_use(&self, user_id: &str, now: i64) -> Result<()> {
+        let user_id = user_id.to_owned();
+        self.engine
+            .write(move |c| {
+                c.prepare_cached("UPDATE users SET password_last_used = ? WHERE user_id = ?")?
+                    .execute(params![now, user_id])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_password_policy(&self, account_id: &str) -> Result<Option<PasswordPolicy>> {
+        const SQL: &str = "SELECT minimum_length, require_symbols, require_numbers, require_uppercase, \
+             require_lowercase, allow_users_to_change, max_password_age, reuse_prevention, hard_expiry \
+             FROM password_policies WHERE account_id = ?";
+        self.engine.read(|c| {
+            Ok(c.prepare_cached(SQL)?
+                .query_row([account_id], |r| {
+                    Ok(PasswordPolicy {
+                        minimum_length: r.get(0)?,
+                        require_symbols: r.get(1)?,
+                        require_numbers: r.get(2)?,
+                        require_uppercase: r.get(3)?,
+                        require_lowercase: r.get(4)?,
+                        allow_users_to_change_password: r.get(5)?,
+                        max_password_age: r.get(6)?,
+                        password_reuse_prevention: r.get(7)?,
+                        hard_expiry: r.get(8)?,
+                    })
+                })
+                .optional()?)
+        })
+    }
+
+    async fn put_password_policy(&self, account_id: &str, p: &PasswordPolicy) -> Result<()> {
+        let (account_id, p) = (account_id.to_owned(), p.clone());
+        self.engine
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT OR REPLACE INTO password_policies (account_id, minimum_length, require_symbols, \
+                     require_numbers, require_uppercase, require_lowercase, allow_users_to_change, max_password_age, \
+                     reuse_prevention, hard_expiry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )?
+                .execute(params![
+                    account_id,
+                    p.minimum_length,
+                    p.require_symbols,
+                    p.require_numbers,
+                    p.require_uppercase,
+                    p.require_lowercase,
+                    p.allow_users_to_change_password,
+                    p.max_password_age,
+                    p.password_reuse_prevention,
+                    p.hard_expiry
+                ])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn delete_password_policy(&self, account_id: &str) -> Result<()> {
+        let account_id = account_id.to_owned();
+        self.engine
+            .write(move |c| {
+                let rows =
+                    c.prepare_cached("DELETE FROM password_policies WHERE account_id = ?")?.execute([&account_id])?;
+                changed(rows as u64, StoreError::NotFound(Entity::PasswordPolicy))
+            })
+            .await
+    }
+}
