@@ -1,11 +1,19 @@
 #!/usr/bin/env python3
-"""Generate crates/model/src/generated.rs from the botocore IAM and STS models.
+"""Generate iamd's Rust tables from the botocore IAM and STS models.
 
-The generated file is committed. Regenerate it by hand after changing the
-operation lists below or updating the models:
+One operation list (below) drives two generated files, both committed:
 
-    python3 tools/gen_model.py            # rewrite crates/model/src/generated.rs
-    python3 tools/gen_model.py --check    # exit 1 if the committed file is stale
+* crates/model/src/generated.rs — per served operation its input shapes
+  (validation tables) and the `Action` enum; per service its modeled errors.
+* crates/domain/src/error_codes.rs — `ErrorCode`: every error iamd can answer
+  (what the models list for the served operations plus COMMON_ERRORS) with
+  its HTTP status and fault. It lives in the domain crate, which must not
+  depend on the model crate, so it is generated there rather than looked up.
+
+Regenerate by hand after changing the lists below or updating the models:
+
+    python3 tools/gen_model.py            # rewrite both files
+    python3 tools/gen_model.py --check    # exit 1 if either committed file is stale
 
 The models are read from ``../shared/spec/models`` relative to the workspace
 root (the directory above ``tools/``) unless ``--models DIR`` is given.
@@ -44,8 +52,31 @@ SERVICES = [
     ("Sts", "sts-service-2.json", STS_OPERATIONS),
 ]
 
+# The common errors iamd answers that no model lists (authentication, the
+# query protocol itself, throttling): code -> (HTTP status, sender fault),
+# from AWS's "Common Errors" list. The models don't carry them because every
+# AWS API can return them, so this small table is their only source.
+# If a model does model one of these codes, the model wins (it is what
+# clients' SDKs were generated from); domain's error tests pin the statuses
+# the server has always sent, so such a change cannot slip onto the wire
+# unnoticed.
+COMMON_ERRORS = {
+    "AccessDenied": (403, True),
+    "ExpiredToken": (403, True),
+    "IncompleteSignature": (400, True),
+    "InvalidAction": (400, True),
+    "InvalidClientTokenId": (403, True),
+    "MissingAction": (400, True),
+    "MissingAuthenticationToken": (403, True),
+    "RequestExpired": (400, True),
+    "ServiceUnavailable": (503, False),
+    "SignatureDoesNotMatch": (403, True),
+    "ValidationError": (400, True),
+}
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUTPUT = os.path.join(ROOT, "crates", "model", "src", "generated.rs")
+ERROR_CODES_OUTPUT = os.path.join(ROOT, "crates", "domain", "src", "error_codes.rs")
 DEFAULT_MODELS = os.path.normpath(os.path.join(ROOT, "..", "shared", "spec", "models"))
 
 
@@ -311,6 +342,11 @@ class Generator:
         self.pattern_items = []
         self.shape_items = {}  # static name -> text
         self.out = []
+        # (operation name, service variant, Operation static, signing name),
+        # in SERVICES order and sorted by name within a service.
+        self.actions = []
+        self.modeled = {}  # service variant -> {code: (status, sender fault)}
+        self.listed = {}  # error code -> the served operations that list it
 
     def pattern_static(self, model_pattern):
         if model_pattern not in self.patterns:
@@ -419,6 +455,13 @@ class Generator:
         out.append(
             f"pub(crate) const {prefix}_XML_NAMESPACE: &str = {rust_str(meta['xmlNamespace'])};"
         )
+        # SigV4 credential scopes name the service by its signing name; botocore
+        # falls back to the endpoint prefix when the model gives none (IAM and
+        # STS give none). IAM policy actions use the same prefix (`iam:`, `sts:`).
+        signing_name = meta.get("signingName", meta["endpointPrefix"])
+        if not re.fullmatch(r"[a-z][a-z0-9-]*", signing_name):
+            raise GenError(f"{filename}: odd signing name {signing_name!r}")
+        out.append(f"pub(crate) const {prefix}_SIGNING_NAME: &str = {rust_str(signing_name)};")
         out.append("")
 
         op_statics = []
@@ -435,6 +478,15 @@ class Generator:
                 codes.append(error_code(e["shape"], shapes[e["shape"]]))
             static = f"{prefix}_OP_{upper_snake(op_name)}"
             op_statics.append(static)
+            # Operation names become `Action` variants, so they must be Rust
+            # identifiers and unique across services.
+            if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", op_name):
+                raise GenError(f"{filename}: operation {op_name!r} is not an identifier")
+            if any(a[0] == op_name for a in self.actions):
+                raise GenError(f"operation {op_name} is served by two services")
+            self.actions.append((op_name, variant, static, signing_name))
+            for code in codes:
+                self.listed.setdefault(code, []).append(f"{variant}:{op_name}")
             out.append(
                 f"static {static}: Operation = Operation {{\n"
                 f"    name: {rust_str(op_name)},\n"
@@ -465,6 +517,7 @@ class Generator:
             if code in errors and errors[code] != info:
                 raise GenError(f"{filename}: error code {code} modeled twice differently")
             errors[code] = info
+        self.modeled[variant] = {code: (status, sender) for code, status, sender in errors.values()}
         out.append("/// Every modeled error shape, sorted by code, for binary search.")
         out.append(f"pub(crate) static {prefix}_ERRORS: &[ErrorInfo] = &[")
         for code in sorted(errors):
@@ -476,9 +529,134 @@ class Generator:
         out.append("];")
         out.append("")
 
+    def render_actions(self):
+        """The `Action` enum: one variant per served operation."""
+        out = self.out
+        out.append("// ---- Actions ----")
+        out.append("/// Every operation iamd serves, named exactly as its `Action=` parameter.")
+        out.append("#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]")
+        out.append("pub enum Action {")
+        for name, _, _, signing_name in self.actions:
+            out.append(f"    /// `{signing_name}:{name}`")
+            out.append(f"    {name},")
+        out.append("}")
+        out.append("")
+        out.append("impl Action {")
+        out.append("    /// Every action: IAM's sorted by name, then STS's.")
+        out.append("    pub const ALL: &'static [Action] = &[")
+        for name, _, _, _ in self.actions:
+            out.append(f"        Action::{name},")
+        out.append("    ];")
+        out.append("")
+        out.append("    /// The validation table entry (input shapes, modeled errors).")
+        out.append("    pub fn operation(self) -> &'static Operation {")
+        out.append("        match self {")
+        for name, _, static, _ in self.actions:
+            out.append(f"            Action::{name} => &{static},")
+        out.append("        }")
+        out.append("    }")
+        out.append("")
+        out.append("    /// The IAM policy action, e.g. `iam:CreateUser`.")
+        out.append("    pub fn iam_action(self) -> &'static str {")
+        out.append("        match self {")
+        for name, _, _, signing_name in self.actions:
+            out.append(f"            Action::{name} => {rust_str(signing_name + ':' + name)},")
+        out.append("        }")
+        out.append("    }")
+        out.append("}")
+        out.append("")
+        for variant, _, _ in SERVICES:
+            out.append(f"/// {variant}'s actions, sorted by name (the order of `{variant.upper()}_OPERATIONS`).")
+            out.append(f"pub(crate) static {variant.upper()}_ACTIONS: &[Action] = &[")
+            for name, v, _, _ in self.actions:
+                if v == variant:
+                    out.append(f"    Action::{name},")
+            out.append("];")
+            out.append("")
+
+    def error_codes(self):
+        """code -> (status, sender fault, source) for every code iamd can answer, sorted."""
+        codes = {}
+        for code in sorted(set(self.listed) | set(COMMON_ERRORS)):
+            # A code's status must not depend on which API answers it: the
+            # domain's ErrorCode has one status per code.
+            infos = {
+                info
+                for errors in self.modeled.values()
+                for c, info in errors.items()
+                if c == code
+            }
+            if len(infos) > 1:
+                raise GenError(f"error code {code} is modeled with different status/fault: {sorted(infos)}")
+            if infos:
+                codes[code] = infos.pop() + ("modeled",)
+            elif code in COMMON_ERRORS:
+                codes[code] = COMMON_ERRORS[code] + ("common error",)
+            else:
+                # An operation lists an error shape not marked `exception`:
+                # there is no status to give it, so refuse to guess.
+                raise GenError(f"error code {code} (listed by {self.listed[code]}) has no status")
+            if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", code):
+                raise GenError(f"error code {code!r} is not an identifier")
+        return codes
+
+    def render_error_codes(self):
+        codes = self.error_codes()
+        out = [
+            "// @generated by tools/gen_model.py from the botocore models",
+            "// " + ", ".join(f for _, f, _ in SERVICES) + " and the script's COMMON_ERRORS.",
+            "// Do not edit by hand; regenerate with `python3 tools/gen_model.py`.",
+            "",
+            "/// The AWS error codes iamd answers with (the model's `error.code`, not the shape",
+            "/// name): every error the models list for the served operations, plus AWS's common",
+            "/// errors. Each carries the HTTP status and fault the models (or AWS's common-error",
+            "/// list) give it.",
+            "#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]",
+            "pub enum ErrorCode {",
+        ]
+        for code, (status, sender, where) in codes.items():
+            out.append(f"    /// {status} {'Sender' if sender else 'Receiver'} ({where})")
+            out.append(f"    {code},")
+        out.append("}")
+        out.append("")
+        out.append("impl ErrorCode {")
+        out.append("    /// Every code, sorted, for tables that must cover them all.")
+        out.append("    pub const ALL: &'static [ErrorCode] = &[")
+        for code in codes:
+            out.append(f"        ErrorCode::{code},")
+        out.append("    ];")
+        out.append("")
+        out.append("    /// The code as sent in `<Code>`.")
+        out.append("    pub fn as_str(self) -> &'static str {")
+        out.append("        match self {")
+        for code in codes:
+            out.append(f"            ErrorCode::{code} => {rust_str(code)},")
+        out.append("        }")
+        out.append("    }")
+        out.append("")
+        out.append("    /// The HTTP status of the response.")
+        out.append("    pub fn http_status(self) -> u16 {")
+        out.append("        match self {")
+        for code, (status, _, _) in codes.items():
+            out.append(f"            ErrorCode::{code} => {status},")
+        out.append("        }")
+        out.append("    }")
+        out.append("")
+        out.append("    /// `<Type>Sender</Type>` when true, `Receiver` (the service's fault) when false.")
+        out.append("    pub fn sender_fault(self) -> bool {")
+        out.append("        match self {")
+        for code, (_, sender, _) in codes.items():
+            out.append(f"            ErrorCode::{code} => {'true' if sender else 'false'},")
+        out.append("        }")
+        out.append("    }")
+        out.append("}")
+        return "\n".join(out) + "\n"
+
     def render(self):
+        """{output path: text} for both generated files."""
         for variant, filename, operations in SERVICES:
             self.service(variant, filename, operations)
+        self.render_actions()
         header = [
             "// @generated by tools/gen_model.py from the botocore models",
             "// " + ", ".join(f for _, f, _ in SERVICES) + ". Do not edit by hand.",
@@ -500,7 +678,10 @@ class Generator:
         body += self.out
         while body and body[-1] == "":
             body.pop()
-        return "\n".join(body) + "\n"
+        return {
+            OUTPUT: "\n".join(body) + "\n",
+            ERROR_CODES_OUTPUT: self.render_error_codes(),
+        }
 
 
 def error_code(shape_name, shape):
@@ -510,27 +691,33 @@ def error_code(shape_name, shape):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=DEFAULT_MODELS, help="botocore models directory")
-    ap.add_argument("--check", action="store_true", help="fail if generated.rs is stale")
+    ap.add_argument("--check", action="store_true", help="fail if a generated file is stale")
     args = ap.parse_args()
     try:
-        text = Generator(args.models).render()
+        files = Generator(args.models).render()
     except GenError as e:
         print(f"gen_model: {e}", file=sys.stderr)
         return 2
     if args.check:
-        try:
-            with open(OUTPUT, encoding="utf-8") as f:
-                current = f.read()
-        except FileNotFoundError:
-            current = None
-        if current != text:
-            print(f"gen_model: {OUTPUT} is stale; run python3 tools/gen_model.py", file=sys.stderr)
+        stale = []
+        for path, text in files.items():
+            try:
+                with open(path, encoding="utf-8") as f:
+                    current = f.read()
+            except FileNotFoundError:
+                current = None
+            if current != text:
+                stale.append(path)
+        for path in stale:
+            print(f"gen_model: {path} is stale; run python3 tools/gen_model.py", file=sys.stderr)
+        if stale:
             return 1
-        print("gen_model: generated.rs is up to date")
+        print("gen_model: generated files are up to date")
         return 0
-    with open(OUTPUT, "w", encoding="utf-8") as f:
-        f.write(text)
-    print(f"gen_model: wrote {OUTPUT}")
+    for path, text in files.items():
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"gen_model: wrote {path}")
     return 0
 
 

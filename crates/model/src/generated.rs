@@ -297,6 +297,7 @@ static STS_TOKEN_CODE_TYPE: Shape = Shape {
 // ---- Iam: iam-2010-05-08 ----
 pub(crate) const IAM_API_VERSION: &str = "2010-05-08";
 pub(crate) const IAM_XML_NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
+pub(crate) const IAM_SIGNING_NAME: &str = "iam";
 
 static IAM_OP_CHANGE_PASSWORD: Operation = Operation {
     name: "ChangePassword",
@@ -680,6 +681,7 @@ pub(crate) static IAM_ERRORS: &[ErrorInfo] = &[
 // ---- Sts: sts-2011-06-15 ----
 pub(crate) const STS_API_VERSION: &str = "2011-06-15";
 pub(crate) const STS_XML_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+pub(crate) const STS_SIGNING_NAME: &str = "sts";
 
 static STS_OP_GET_CALLER_IDENTITY: Operation = Operation {
     name: "GetCallerIdentity",
@@ -722,4 +724,240 @@ pub(crate) static STS_ERRORS: &[ErrorInfo] = &[
     ErrorInfo { code: "PackedPolicyTooLarge", http_status: 400, sender_fault: true },
     ErrorInfo { code: "RegionDisabledException", http_status: 403, sender_fault: true },
     ErrorInfo { code: "SessionDurationEscalationException", http_status: 403, sender_fault: true },
+];
+
+// ---- Actions ----
+/// Every operation iamd serves, named exactly as its `Action=` parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// `iam:ChangePassword`
+    ChangePassword,
+    /// `iam:CreateAccessKey`
+    CreateAccessKey,
+    /// `iam:CreateLoginProfile`
+    CreateLoginProfile,
+    /// `iam:CreateUser`
+    CreateUser,
+    /// `iam:CreateVirtualMFADevice`
+    CreateVirtualMFADevice,
+    /// `iam:DeactivateMFADevice`
+    DeactivateMFADevice,
+    /// `iam:DeleteAccessKey`
+    DeleteAccessKey,
+    /// `iam:DeleteAccountPasswordPolicy`
+    DeleteAccountPasswordPolicy,
+    /// `iam:DeleteLoginProfile`
+    DeleteLoginProfile,
+    /// `iam:DeleteUser`
+    DeleteUser,
+    /// `iam:DeleteVirtualMFADevice`
+    DeleteVirtualMFADevice,
+    /// `iam:EnableMFADevice`
+    EnableMFADevice,
+    /// `iam:GetAccountPasswordPolicy`
+    GetAccountPasswordPolicy,
+    /// `iam:GetAccountSummary`
+    GetAccountSummary,
+    /// `iam:GetLoginProfile`
+    GetLoginProfile,
+    /// `iam:GetMFADevice`
+    GetMFADevice,
+    /// `iam:GetUser`
+    GetUser,
+    /// `iam:ListAccessKeys`
+    ListAccessKeys,
+    /// `iam:ListMFADeviceTags`
+    ListMFADeviceTags,
+    /// `iam:ListMFADevices`
+    ListMFADevices,
+    /// `iam:ListUserTags`
+    ListUserTags,
+    /// `iam:ListUsers`
+    ListUsers,
+    /// `iam:ListVirtualMFADevices`
+    ListVirtualMFADevices,
+    /// `iam:ResyncMFADevice`
+    ResyncMFADevice,
+    /// `iam:TagMFADevice`
+    TagMFADevice,
+    /// `iam:TagUser`
+    TagUser,
+    /// `iam:UntagMFADevice`
+    UntagMFADevice,
+    /// `iam:UntagUser`
+    UntagUser,
+    /// `iam:UpdateAccessKey`
+    UpdateAccessKey,
+    /// `iam:UpdateAccountPasswordPolicy`
+    UpdateAccountPasswordPolicy,
+    /// `iam:UpdateLoginProfile`
+    UpdateLoginProfile,
+    /// `iam:UpdateUser`
+    UpdateUser,
+    /// `sts:GetCallerIdentity`
+    GetCallerIdentity,
+    /// `sts:GetSessionToken`
+    GetSessionToken,
+}
+
+impl Action {
+    /// Every action: IAM's sorted by name, then STS's.
+    pub const ALL: &'static [Action] = &[
+        Action::ChangePassword,
+        Action::CreateAccessKey,
+        Action::CreateLoginProfile,
+        Action::CreateUser,
+        Action::CreateVirtualMFADevice,
+        Action::DeactivateMFADevice,
+        Action::DeleteAccessKey,
+        Action::DeleteAccountPasswordPolicy,
+        Action::DeleteLoginProfile,
+        Action::DeleteUser,
+        Action::DeleteVirtualMFADevice,
+        Action::EnableMFADevice,
+        Action::GetAccountPasswordPolicy,
+        Action::GetAccountSummary,
+        Action::GetLoginProfile,
+        Action::GetMFADevice,
+        Action::GetUser,
+        Action::ListAccessKeys,
+        Action::ListMFADeviceTags,
+        Action::ListMFADevices,
+        Action::ListUserTags,
+        Action::ListUsers,
+        Action::ListVirtualMFADevices,
+        Action::ResyncMFADevice,
+        Action::TagMFADevice,
+        Action::TagUser,
+        Action::UntagMFADevice,
+        Action::UntagUser,
+        Action::UpdateAccessKey,
+        Action::UpdateAccountPasswordPolicy,
+        Action::UpdateLoginProfile,
+        Action::UpdateUser,
+        Action::GetCallerIdentity,
+        Action::GetSessionToken,
+    ];
+
+    /// The validation table entry (input shapes, modeled errors).
+    pub fn operation(self) -> &'static Operation {
+        match self {
+            Action::ChangePassword => &IAM_OP_CHANGE_PASSWORD,
+            Action::CreateAccessKey => &IAM_OP_CREATE_ACCESS_KEY,
+            Action::CreateLoginProfile => &IAM_OP_CREATE_LOGIN_PROFILE,
+            Action::CreateUser => &IAM_OP_CREATE_USER,
+            Action::CreateVirtualMFADevice => &IAM_OP_CREATE_VIRTUAL_MFA_DEVICE,
+            Action::DeactivateMFADevice => &IAM_OP_DEACTIVATE_MFA_DEVICE,
+            Action::DeleteAccessKey => &IAM_OP_DELETE_ACCESS_KEY,
+            Action::DeleteAccountPasswordPolicy => &IAM_OP_DELETE_ACCOUNT_PASSWORD_POLICY,
+            Action::DeleteLoginProfile => &IAM_OP_DELETE_LOGIN_PROFILE,
+            Action::DeleteUser => &IAM_OP_DELETE_USER,
+            Action::DeleteVirtualMFADevice => &IAM_OP_DELETE_VIRTUAL_MFA_DEVICE,
+            Action::EnableMFADevice => &IAM_OP_ENABLE_MFA_DEVICE,
+            Action::GetAccountPasswordPolicy => &IAM_OP_GET_ACCOUNT_PASSWORD_POLICY,
+            Action::GetAccountSummary => &IAM_OP_GET_ACCOUNT_SUMMARY,
+            Action::GetLoginProfile => &IAM_OP_GET_LOGIN_PROFILE,
+            Action::GetMFADevice => &IAM_OP_GET_MFA_DEVICE,
+            Action::GetUser => &IAM_OP_GET_USER,
+            Action::ListAccessKeys => &IAM_OP_LIST_ACCESS_KEYS,
+            Action::ListMFADeviceTags => &IAM_OP_LIST_MFA_DEVICE_TAGS,
+            Action::ListMFADevices => &IAM_OP_LIST_MFA_DEVICES,
+            Action::ListUserTags => &IAM_OP_LIST_USER_TAGS,
+            Action::ListUsers => &IAM_OP_LIST_USERS,
+            Action::ListVirtualMFADevices => &IAM_OP_LIST_VIRTUAL_MFA_DEVICES,
+            Action::ResyncMFADevice => &IAM_OP_RESYNC_MFA_DEVICE,
+            Action::TagMFADevice => &IAM_OP_TAG_MFA_DEVICE,
+            Action::TagUser => &IAM_OP_TAG_USER,
+            Action::UntagMFADevice => &IAM_OP_UNTAG_MFA_DEVICE,
+            Action::UntagUser => &IAM_OP_UNTAG_USER,
+            Action::UpdateAccessKey => &IAM_OP_UPDATE_ACCESS_KEY,
+            Action::UpdateAccountPasswordPolicy => &IAM_OP_UPDATE_ACCOUNT_PASSWORD_POLICY,
+            Action::UpdateLoginProfile => &IAM_OP_UPDATE_LOGIN_PROFILE,
+            Action::UpdateUser => &IAM_OP_UPDATE_USER,
+            Action::GetCallerIdentity => &STS_OP_GET_CALLER_IDENTITY,
+            Action::GetSessionToken => &STS_OP_GET_SESSION_TOKEN,
+        }
+    }
+
+    /// The IAM policy action, e.g. `iam:CreateUser`.
+    pub fn iam_action(self) -> &'static str {
+        match self {
+            Action::ChangePassword => "iam:ChangePassword",
+            Action::CreateAccessKey => "iam:CreateAccessKey",
+            Action::CreateLoginProfile => "iam:CreateLoginProfile",
+            Action::CreateUser => "iam:CreateUser",
+            Action::CreateVirtualMFADevice => "iam:CreateVirtualMFADevice",
+            Action::DeactivateMFADevice => "iam:DeactivateMFADevice",
+            Action::DeleteAccessKey => "iam:DeleteAccessKey",
+            Action::DeleteAccountPasswordPolicy => "iam:DeleteAccountPasswordPolicy",
+            Action::DeleteLoginProfile => "iam:DeleteLoginProfile",
+            Action::DeleteUser => "iam:DeleteUser",
+            Action::DeleteVirtualMFADevice => "iam:DeleteVirtualMFADevice",
+            Action::EnableMFADevice => "iam:EnableMFADevice",
+            Action::GetAccountPasswordPolicy => "iam:GetAccountPasswordPolicy",
+            Action::GetAccountSummary => "iam:GetAccountSummary",
+            Action::GetLoginProfile => "iam:GetLoginProfile",
+            Action::GetMFADevice => "iam:GetMFADevice",
+            Action::GetUser => "iam:GetUser",
+            Action::ListAccessKeys => "iam:ListAccessKeys",
+            Action::ListMFADeviceTags => "iam:ListMFADeviceTags",
+            Action::ListMFADevices => "iam:ListMFADevices",
+            Action::ListUserTags => "iam:ListUserTags",
+            Action::ListUsers => "iam:ListUsers",
+            Action::ListVirtualMFADevices => "iam:ListVirtualMFADevices",
+            Action::ResyncMFADevice => "iam:ResyncMFADevice",
+            Action::TagMFADevice => "iam:TagMFADevice",
+            Action::TagUser => "iam:TagUser",
+            Action::UntagMFADevice => "iam:UntagMFADevice",
+            Action::UntagUser => "iam:UntagUser",
+            Action::UpdateAccessKey => "iam:UpdateAccessKey",
+            Action::UpdateAccountPasswordPolicy => "iam:UpdateAccountPasswordPolicy",
+            Action::UpdateLoginProfile => "iam:UpdateLoginProfile",
+            Action::UpdateUser => "iam:UpdateUser",
+            Action::GetCallerIdentity => "sts:GetCallerIdentity",
+            Action::GetSessionToken => "sts:GetSessionToken",
+        }
+    }
+}
+
+/// Iam's actions, sorted by name (the order of `IAM_OPERATIONS`).
+pub(crate) static IAM_ACTIONS: &[Action] = &[
+    Action::ChangePassword,
+    Action::CreateAccessKey,
+    Action::CreateLoginProfile,
+    Action::CreateUser,
+    Action::CreateVirtualMFADevice,
+    Action::DeactivateMFADevice,
+    Action::DeleteAccessKey,
+    Action::DeleteAccountPasswordPolicy,
+    Action::DeleteLoginProfile,
+    Action::DeleteUser,
+    Action::DeleteVirtualMFADevice,
+    Action::EnableMFADevice,
+    Action::GetAccountPasswordPolicy,
+    Action::GetAccountSummary,
+    Action::GetLoginProfile,
+    Action::GetMFADevice,
+    Action::GetUser,
+    Action::ListAccessKeys,
+    Action::ListMFADeviceTags,
+    Action::ListMFADevices,
+    Action::ListUserTags,
+    Action::ListUsers,
+    Action::ListVirtualMFADevices,
+    Action::ResyncMFADevice,
+    Action::TagMFADevice,
+    Action::TagUser,
+    Action::UntagMFADevice,
+    Action::UntagUser,
+    Action::UpdateAccessKey,
+    Action::UpdateAccountPasswordPolicy,
+    Action::UpdateLoginProfile,
+    Action::UpdateUser,
+];
+
+/// Sts's actions, sorted by name (the order of `STS_OPERATIONS`).
+pub(crate) static STS_ACTIONS: &[Action] = &[
+    Action::GetCallerIdentity,
+    Action::GetSessionToken,
 ];

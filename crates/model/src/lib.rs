@@ -4,7 +4,8 @@
 //! botocore models (`python3 tools/gen_model.py` from the workspace root).
 //! This file holds the types those tables use and the lookups the server calls:
 //!
-//! * [`operation`] — is `Action` an operation we serve (otherwise `InvalidAction`)?
+//! * [`Action`] — the operations iamd serves, one variant each; [`Action::from_name`]
+//!   answers "is this `Action=` one we serve?" (otherwise `InvalidAction`).
 //! * [`validate`] — do the query parameters satisfy the model's constraints?
 //!   Failures carry AWS's Coral-style `ValidationError` message.
 //! * [`error_info`] — the HTTP status and fault of a modeled error code.
@@ -17,6 +18,7 @@ use regex::Regex;
 mod generated;
 mod validate;
 
+pub use generated::Action;
 pub use validate::{ValidationError, validate};
 
 /// The two query APIs iamd speaks.
@@ -27,6 +29,19 @@ pub enum Service {
 }
 
 impl Service {
+    /// The service named by a SigV4 credential scope (`iam`, `sts`).
+    pub fn from_signing_name(name: &str) -> Option<Service> {
+        [Service::Iam, Service::Sts].into_iter().find(|s| s.signing_name() == name)
+    }
+
+    /// The name in SigV4 credential scopes, also the IAM policy action prefix.
+    pub fn signing_name(self) -> &'static str {
+        match self {
+            Service::Iam => generated::IAM_SIGNING_NAME,
+            Service::Sts => generated::STS_SIGNING_NAME,
+        }
+    }
+
     /// The model's API version, sent as `Version=` by clients.
     pub fn api_version(self) -> &'static str {
         match self {
@@ -40,6 +55,13 @@ impl Service {
         match self {
             Service::Iam => generated::IAM_XML_NAMESPACE,
             Service::Sts => generated::STS_XML_NAMESPACE,
+        }
+    }
+
+    fn actions(self) -> &'static [Action] {
+        match self {
+            Service::Iam => generated::IAM_ACTIONS,
+            Service::Sts => generated::STS_ACTIONS,
         }
     }
 
@@ -178,11 +200,29 @@ pub struct ErrorInfo {
     pub sender_fault: bool,
 }
 
+impl Action {
+    /// The action named by `Action=` in `service`'s API, or `None` (the server
+    /// answers `InvalidAction`). Names are case-sensitive, as on AWS.
+    pub fn from_name(service: Service, name: &str) -> Option<Action> {
+        let actions = service.actions();
+        actions.binary_search_by(|a| a.name().cmp(name)).ok().map(|i| actions[i])
+    }
+
+    /// The operation name, e.g. `CreateUser`.
+    pub fn name(self) -> &'static str {
+        self.operation().name
+    }
+
+    /// The API that serves it.
+    pub fn service(self) -> Service {
+        self.operation().service
+    }
+}
+
 /// The operation named by `Action`, or `None` (the server answers
 /// `InvalidAction`). Names are case-sensitive, as on AWS.
 pub fn operation(service: Service, action: &str) -> Option<&'static Operation> {
-    let ops = service.operations();
-    ops.binary_search_by(|op| op.name.cmp(action)).ok().map(|i| ops[i])
+    Action::from_name(service, action).map(Action::operation)
 }
 
 /// Every operation served for `service`, sorted by name.
@@ -251,6 +291,63 @@ mod tests {
         }
         assert_eq!(operations(Service::Iam).len(), 32);
         assert_eq!(operations(Service::Sts).len(), 2);
+    }
+
+    #[test]
+    fn actions_and_operation_tables_agree() {
+        let mut total = 0;
+        for service in [Service::Iam, Service::Sts] {
+            let ops = operations(service);
+            let actions = service.actions();
+            assert_eq!(actions.len(), ops.len(), "{service:?}");
+            for (action, op) in actions.iter().zip(ops) {
+                assert!(std::ptr::eq(action.operation(), *op), "{action:?} / {}", op.name);
+                assert_eq!(action.name(), op.name);
+                assert_eq!(action.service(), service);
+                assert_eq!(Action::from_name(service, op.name), Some(*action));
+                assert_eq!(format!("{action:?}"), op.name, "the variant is named as the operation");
+            }
+            total += ops.len();
+        }
+        assert_eq!(Action::ALL.len(), total);
+        let mut seen = std::collections::HashSet::new();
+        for &action in Action::ALL {
+            assert!(seen.insert(action), "{action:?} twice in ALL");
+            let service = action.service();
+            assert!(service.actions().contains(&action), "{action:?}");
+            let prefix = match service {
+                Service::Iam => "iam:",
+                Service::Sts => "sts:",
+            };
+            assert!(action.iam_action().starts_with(prefix), "{}", action.iam_action());
+            assert_eq!(action.iam_action(), format!("{}:{}", service.signing_name(), action.name()));
+        }
+        assert_eq!(Action::CreateUser.iam_action(), "iam:CreateUser");
+        assert_eq!(Action::CreateVirtualMFADevice.name(), "CreateVirtualMFADevice");
+        assert_eq!(Action::GetSessionToken.iam_action(), "sts:GetSessionToken");
+        assert_eq!(Action::GetCallerIdentity.service(), Service::Sts);
+    }
+
+    #[test]
+    fn action_lookup_is_exact_and_per_service() {
+        assert_eq!(Action::from_name(Service::Iam, "CreateUser"), Some(Action::CreateUser));
+        assert_eq!(Action::from_name(Service::Sts, "GetSessionToken"), Some(Action::GetSessionToken));
+        assert_eq!(Action::from_name(Service::Sts, "CreateUser"), None);
+        assert_eq!(Action::from_name(Service::Iam, "GetCallerIdentity"), None);
+        assert_eq!(Action::from_name(Service::Iam, "createuser"), None);
+        assert_eq!(Action::from_name(Service::Iam, "CreateUser "), None);
+        assert_eq!(Action::from_name(Service::Iam, ""), None);
+    }
+
+    #[test]
+    fn signing_names() {
+        assert_eq!(Service::from_signing_name("iam"), Some(Service::Iam));
+        assert_eq!(Service::from_signing_name("sts"), Some(Service::Sts));
+        assert_eq!(Service::from_signing_name("IAM"), None);
+        assert_eq!(Service::from_signing_name("s3"), None);
+        assert_eq!(Service::from_signing_name(""), None);
+        assert_eq!(Service::Iam.signing_name(), "iam");
+        assert_eq!(Service::Sts.signing_name(), "sts");
     }
 
     #[test]

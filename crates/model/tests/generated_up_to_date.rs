@@ -1,4 +1,5 @@
-//! `src/generated.rs` must be what `tools/gen_model.py` makes of the models.
+//! `src/generated.rs` and `crates/domain/src/error_codes.rs` must be what
+//! `tools/gen_model.py` makes of the models.
 //! The models live outside the repository (`../shared/spec/models` beside the
 //! checkout), so the check is skipped, with a notice, where they are absent.
 
@@ -32,7 +33,7 @@ fn generated_file_is_up_to_date() {
         .expect("python3 runs");
     assert!(
         output.status.success(),
-        "generated.rs is stale or the generator failed; run python3 tools/gen_model.py\n{}{}",
+        "a generated file is stale or the generator failed; run python3 tools/gen_model.py\n{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
