@@ -1,6 +1,6 @@
 //! AWS-shaped identifiers: user ids (`AIDA…`), access key ids (`AKIA…`/`ASIA…`), secrets, ARNs.
 
-use data_encoding::BASE64;
+use data_encoding::{BASE64, BASE64URL_NOPAD};
 
 /// AWS ids use upper-case letters and digits after a four-letter prefix.
 const ID_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -29,11 +29,34 @@ pub fn new_session_key_id() -> String {
     random_id("ASIA", 16)
 }
 
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    bytes
+}
+
+/// An STS session token: 96 random bytes in base64 (AWS's tokens are long opaque base64 text).
+pub fn new_session_token() -> String {
+    BASE64.encode(&random_bytes::<96>())
+}
+
+/// Random bytes in a [`new_url_token`].
+const URL_TOKEN_BYTES: usize = 32;
+
+/// An unguessable token safe in cookies, URLs and form fields (console session ids, CSRF
+/// tokens): 32 random bytes, base64url without padding.
+pub fn new_url_token() -> String {
+    BASE64URL_NOPAD.encode(&random_bytes::<URL_TOKEN_BYTES>())
+}
+
+/// Whether `value` has the shape of a [`new_url_token`].
+pub fn is_url_token(value: &str) -> bool {
+    value.len() == BASE64URL_NOPAD.encode_len(URL_TOKEN_BYTES) && BASE64URL_NOPAD.decode(value.as_bytes()).is_ok()
+}
+
 /// A 40-character secret access key (30 random bytes in base64, as AWS's look).
 pub fn new_secret_access_key() -> String {
-    let mut bytes = [0u8; 30];
-    getrandom::fill(&mut bytes).expect("the OS random source is available");
-    BASE64.encode(&bytes)
+    BASE64.encode(&random_bytes::<30>())
 }
 
 pub fn user_arn(account_id: &str, path: &str, name: &str) -> String {
@@ -73,6 +96,8 @@ mod tests {
         assert_eq!(new_secret_access_key().len(), 40);
         assert!(is_account_id(&new_account_id()));
         assert_ne!(new_user_id(), user);
+        assert!(is_url_token(&new_url_token()) && !is_url_token("short"));
+        assert_eq!(new_session_token().len(), 128);
     }
 
     #[test]

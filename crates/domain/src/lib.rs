@@ -9,7 +9,10 @@
 //!
 //! Time is always an argument (`now`), never read here, so tests can walk through time.
 
+pub mod entities;
 pub mod error;
+#[rustfmt::skip]
+mod error_codes;
 pub mod ids;
 pub mod mfa;
 pub mod password;

@@ -4,10 +4,11 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use iamd_domain::entities::{Assignment, MfaDevice, User};
 use iamd_domain::mfa::MAX_DEVICES_PER_USER;
+use iamd_domain::totp::DeviceSync;
 use iamd_server::ops::list_mfa_devices_result;
 use iamd_server::wire::{Service, xml};
-use iamd_store::{Assignment, DeviceSync, MfaDevice, User};
 
 fn devices(n: u32) -> Vec<MfaDevice> {
     let user = User {

@@ -10,11 +10,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use iamd_domain::entities::NewAccessKey;
 use iamd_domain::sealing::MasterKey;
+use iamd_domain::throttle::ThrottlePolicy;
 use iamd_domain::{Clock, SystemClock, ids};
-use iamd_store::{NewAccessKey, SqliteStore, Store, ThrottlePolicy};
+use iamd_store::SqliteStore;
+use iamd_store::prelude::*;
 
-use crate::app::{App, Limits};
+use crate::state::{App, Limits};
 
 #[derive(Parser)]
 #[command(name = "iamd", version, about = "A self-hosted AWS IAM/STS endpoint with real MFA")]

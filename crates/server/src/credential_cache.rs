@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::Caller;
+use crate::caller::Caller;
 
 pub const TTL: Duration = Duration::from_secs(2);
 /// Past this many entries the cache starts over rather than growing without bound.

@@ -1,58 +1,34 @@
-//! The HTTP surface: `GET /health`, and IAM/STS query requests on `/` (POST form or GET query).
+//! The HTTP surface, on top of every other layer: `GET /health`, IAM/STS query requests on `/`
+//! (POST form or GET query) and the console's routes. Every request gets an id and a tracing
+//! span carrying it, so each log line of a request can be found by that id (the query API also
+//! records the action in the span and answers with the id in `x-amzn-RequestId`).
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use std::net::SocketAddr;
-
 use axum::Router;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderMap, Method, StatusCode, header};
-use iamd_domain::sealing::MasterKey;
-use iamd_domain::{ApiError, Clock, ErrorCode};
-use iamd_store::{Store, ThrottlePolicy};
+use iamd_domain::{ApiError, ErrorCode};
+use iamd_model::Action;
+use tracing::Instrument;
 
-use crate::auth::{self, Caller};
+use crate::auth::{self, audit::source_address};
+use crate::caller::Caller;
 use crate::ops::{self, Ctx};
+use crate::state::App;
 use crate::wire::params::Params;
 use crate::wire::{Service, error, xml};
 
 /// Query requests are small; anything near this is a mistake or an attack.
 const MAX_BODY_BYTES: usize = 256 * 1024;
 
-/// Quotas, as on AWS unless noted.
+/// The id of the request being served, put in the request's extensions by [`with_request_span`].
 #[derive(Debug, Clone)]
-pub struct Limits {
-    pub access_keys_per_user: u32,
-    pub mfa_devices_per_user: u32,
-    /// Virtual MFA devices in an account (AWS ties this to the user quota).
-    pub mfa_devices_per_account: u32,
-    pub users_per_account: u32,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            access_keys_per_user: 2,
-            mfa_devices_per_user: iamd_domain::mfa::MAX_DEVICES_PER_USER,
-            mfa_devices_per_account: 5000,
-            users_per_account: 5000,
-        }
-    }
-}
-
-/// What every request handler shares.
-pub struct App {
-    pub store: Arc<dyn Store>,
-    pub master_key: MasterKey,
-    pub clock: Arc<dyn Clock>,
-    pub limits: Limits,
-    pub throttle: ThrottlePolicy,
-    /// Recently used credentials (see `auth::cache`).
-    pub credentials: crate::auth::cache::CredentialCache,
-}
+pub struct RequestId(pub String);
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -60,7 +36,16 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/", get(query_api).post(query_api))
         .merge(crate::console::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(with_request_span))
         .with_state(app)
+}
+
+/// Gives the request its id and runs it inside a span named after it.
+async fn with_request_span(mut request: Request, next: Next) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let span = tracing::info_span!("request", id = %request_id, action = tracing::field::Empty);
+    request.extensions_mut().insert(RequestId(request_id));
+    next.run(request).instrument(span).await
 }
 
 /// 200 once the server accepts requests and its database answers; 503 while it does not (so a
@@ -72,17 +57,12 @@ async fn health(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
     }
 }
 
-/// The client's address, for the audit trail ("unknown" when served without connection info,
-/// as in in-process tests).
-pub fn source_address(extensions: &http::Extensions) -> String {
-    extensions.get::<ConnectInfo<SocketAddr>>().map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
-}
-
 async fn query_api(State(app): State<Arc<App>>, request: Request) -> Response {
     let started = Instant::now();
-    let request_id = uuid::Uuid::new_v4().to_string();
     let now = app.clock.now();
     let (parts, body) = request.into_parts();
+    let request_id =
+        parts.extensions.get::<RequestId>().map_or_else(|| uuid::Uuid::new_v4().to_string(), |id| id.0.clone());
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
         let e = ApiError::validation(format!("Request body is larger than {MAX_BODY_BYTES} bytes"));
         return error::response(Service::Iam, &e, &request_id);
@@ -102,20 +82,21 @@ async fn query_api(State(app): State<Arc<App>>, request: Request) -> Response {
         params.extend_from_form(&body);
     }
     let params = params.without_signature_params();
+    let action = params.get("Action").unwrap_or_default().to_owned();
+    tracing::Span::current().record("action", action.as_str());
 
     let (service, caller) = match auth::authenticate(&app, &request, now).await {
         Ok(found) => found,
         Err((service, e)) => {
             // Unsigned requests name no service; their API version does.
             let service = service.unwrap_or(match params.get("Version") {
-                Some("2011-06-15") => Service::Sts,
+                Some(version) if version == Service::Sts.api_version() => Service::Sts,
                 _ => Service::Iam,
             });
-            tracing::info!(%request_id, code = e.code.as_str(), "authentication failed");
+            tracing::info!(code = e.code.as_str(), "authentication failed");
             return error::response(service, &e, &request_id);
         }
     };
-    let action = params.get("Action").unwrap_or_default().to_owned();
 
     let outcome = run(&app, service, &caller, &action, &params, now, &source).await;
     let response = match &outcome {
@@ -126,8 +107,6 @@ async fn query_api(State(app): State<Arc<App>>, request: Request) -> Response {
         Err(e) => error::response(service, e, &request_id),
     };
     tracing::info!(
-        %request_id,
-        action,
         caller = %caller.arn(),
         status = response.status().as_u16(),
         error = outcome.as_ref().err().map(|e| e.code.as_str()),
@@ -137,7 +116,7 @@ async fn query_api(State(app): State<Arc<App>>, request: Request) -> Response {
     response
 }
 
-/// Checks the action against the service model, validates its input, then runs it.
+/// Checks the action against the service model, validates its input, then dispatches it.
 async fn run(
     app: &App,
     service: Service,
@@ -151,12 +130,11 @@ async fn run(
         return Err(ApiError::new(ErrorCode::MissingAction, "Missing Action"));
     }
     let version = params.get("Version").unwrap_or_default();
-    let operation =
-        iamd_model::operation(service.model(), action).ok_or_else(|| ops::invalid_action(action, version))?;
-    ops::check_special_formats(params)?;
-    iamd_model::validate(operation, params.pairs()).map_err(|e| ApiError::validation(e.message))?;
-    let ctx = Ctx { app, caller, action: operation.name, now, source };
-    ops::dispatch(&ctx, service, params).await
+    let action = Action::from_name(service, action).ok_or_else(|| error::invalid_action(action, version))?;
+    params.check_paths()?;
+    iamd_model::validate(action.operation(), params.pairs()).map_err(|e| ApiError::validation(e.message))?;
+    let ctx = Ctx { app, caller, action, now, source };
+    ops::dispatch(&ctx, params).await
 }
 
 fn is_form(headers: &HeaderMap) -> bool {

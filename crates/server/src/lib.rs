@@ -1,16 +1,31 @@
 //! iamd: a self-hosted identity server speaking the AWS IAM and STS query APIs.
 //!
-//! A request travels down the layers in this order:
-//! [`app`] (HTTP: routes, body limit, request ids) → [`auth`] (SigV4: who is calling) →
-//! [`wire`] (parameters in, validation against the model, XML out) → [`ops`] (one module per
-//! resource family, a table from `Action` to handler) → `iamd_domain` (TOTP and MFA rules) →
-//! `iamd_store` (one transaction per state change).
+//! The modules form layers; each uses only the ones below it (every `use crate::…` points down
+//! this table):
+//!
+//! | layer | modules | what it owns |
+//! | --- | --- | --- |
+//! | HTTP | [`http`], [`config`] | routes, request ids and spans, body limit; start-up |
+//! | adapters | [`ops`], [`console`] | the AWS query API (one handler per operation) and the HTML console, side by side |
+//! | authorization | [`authz`] | operation → IAM action, resource and context; one decision before dispatch |
+//! | authentication | [`auth`] | SigV4 callers, password and MFA code checks, the sign-in audit trail |
+//! | shared leaves | [`state`], [`caller`], [`credential_cache`], [`failure`], [`wire`] | application state, who is calling, cached credentials, internal/store failures, the query protocol's encoding |
+//!
+//! Below the server: `iamd_domain` (rules without I/O: TOTP, passwords, throttling, entities),
+//! `iamd_store` (one transaction per state change), `iamd_model` (the botocore models as tables),
+//! `iamd_sigv4` (signature verification).
 
-pub mod app;
 pub mod auth;
+pub mod authz;
+pub mod caller;
 pub mod config;
 pub mod console;
+pub mod credential_cache;
+pub mod failure;
+pub mod http;
 pub mod ops;
+pub mod state;
 pub mod wire;
 
-pub use app::{App, router};
+pub use http::router;
+pub use state::App;

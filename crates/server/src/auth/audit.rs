@@ -2,9 +2,18 @@
 //! Events name the user, the source address, whether MFA was used, the outcome and why —
 //! never a password, code or key.
 
-use iamd_store::AuthEvent;
+use std::net::SocketAddr;
 
-use crate::app::App;
+use axum::extract::ConnectInfo;
+use iamd_domain::entities::AuthEvent;
+
+use crate::state::App;
+
+/// The client's address, for the audit trail ("unknown" when served without connection info,
+/// as in in-process tests).
+pub fn source_address(extensions: &http::Extensions) -> String {
+    extensions.get::<ConnectInfo<SocketAddr>>().map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+}
 
 pub struct Attempt<'a> {
     pub account_id: &'a str,

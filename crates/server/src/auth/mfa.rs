@@ -1,15 +1,16 @@
 //! The second factor: checking one code from a user's MFA device at sign-in or for an STS
-//! session (spec README §1). The code must come from a device assigned to that user, fall in the
+//! session (docs/behaviour.md). The code must come from a device assigned to that user, fall in the
 //! device's drift window, be later than any code accepted before (a code works once, across
 //! restarts and nodes: the store's conditional update decides), and the user must not be locked
 //! out by too many failures.
 
 use iamd_domain::ApiError;
+use iamd_domain::entities::{MfaDevice, User};
 use iamd_domain::totp::{self, TotpKey};
-use iamd_store::{MfaDevice, StoreError, User};
+use iamd_store::StoreError;
 
-use crate::app::App;
-use crate::ops::{internal, store_failure};
+use crate::failure::{internal, store_failure};
+use crate::state::App;
 
 /// Why a code was refused. Callers show clients one neutral message for all of them (except
 /// where AWS itself distinguishes an unknown serial); the reason goes to the audit trail.

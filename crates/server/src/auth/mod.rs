@@ -1,67 +1,26 @@
 //! Authentication: who signed this request (SigV4, with long-term keys or STS session
-//! credentials), and the checks that sign people in: [`password`], [`mfa`], and the [`audit`]
-//! trail they leave.
+//! credentials, resolved through the credential cache) and the checks that sign people in:
+//! [`password`], [`mfa`], and the [`audit`] trail they leave. Produces a [`Caller`]; decides
+//! nothing about what the caller may do (that is `authz`).
 
 pub mod audit;
-pub mod cache;
 pub mod mfa;
 pub mod password;
 
-use iamd_domain::{ApiError, ErrorCode, ids};
 use std::sync::Arc;
 
-use cache::Resolved;
+use iamd_domain::entities::{KeyStatus, StsSession};
+use iamd_domain::{ApiError, ErrorCode};
 use iamd_sigv4::{RequestParts, SigError};
-use iamd_store::{KeyStatus, StsSession, User};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-use crate::app::App;
-use crate::ops::{internal, store_failure};
+use crate::caller::{Caller, Principal, SessionInfo};
+use crate::credential_cache::Resolved;
+use crate::failure::{internal, store_failure};
+use crate::state::App;
 use crate::wire::Service;
-
-/// The authenticated principal of a request.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub account_id: String,
-    pub access_key_id: String,
-    pub principal: Principal,
-    /// Set when the request was signed with STS session credentials.
-    pub session: Option<SessionInfo>,
-}
-
-/// What the later policy engine needs to know about a session (`aws:MultiFactorAuthPresent`,
-/// `aws:MultiFactorAuthAge`).
-#[derive(Debug, Clone, Copy)]
-pub struct SessionInfo {
-    pub expires_at: i64,
-    pub mfa_authenticated_at: Option<i64>,
-}
-
-#[derive(Debug, Clone)]
-pub enum Principal {
-    /// The account's root credentials: allowed everything in the account.
-    Root,
-    /// An IAM user signing with its own access key.
-    User(User),
-}
-
-impl Caller {
-    pub fn arn(&self) -> String {
-        match &self.principal {
-            Principal::Root => ids::root_arn(&self.account_id),
-            Principal::User(u) => ids::user_arn(&self.account_id, &u.path, &u.name),
-        }
-    }
-
-    pub fn user(&self) -> Option<&User> {
-        match &self.principal {
-            Principal::Root => None,
-            Principal::User(u) => Some(u),
-        }
-    }
-}
 
 fn from_sig_error(e: SigError) -> ApiError {
     let code = match e {

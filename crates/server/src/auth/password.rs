@@ -1,11 +1,12 @@
 //! The first factor of a console sign-in: the user's password, checked against its Argon2id
 //! hash off the async runtime.
 
-use iamd_domain::{ApiError, password};
-use iamd_store::{LoginProfile, StoreError};
+use iamd_domain::entities::LoginProfile;
+use iamd_domain::{ApiError, ErrorCode, password};
+use iamd_store::StoreError;
 
-use crate::app::App;
-use crate::ops::{off_runtime, store_failure};
+use crate::failure::{off_runtime, store_failure};
+use crate::state::App;
 
 /// Runs Argon2 on the blocking pool: it takes tens of milliseconds by design.
 pub async fn verify_blocking(candidate: &str, stored: &str) -> Result<bool, ApiError> {
@@ -34,4 +35,23 @@ pub async fn check(
     let stored = profile.as_ref().map_or(password::decoy_hash(), |p| p.password_hash.as_str());
     let matches = verify_blocking(candidate, stored).await?;
     Ok(profile.filter(|_| matches))
+}
+
+/// Hashes `new_password` for `user_name` if it satisfies the account's password policy (or
+/// AWS's default rules when the account has none); `PasswordPolicyViolation` otherwise. The
+/// API's password operations and the console's password change both go through here.
+pub async fn hash_conforming(
+    app: &App,
+    account_id: &str,
+    user_name: &str,
+    new_password: &str,
+) -> Result<String, ApiError> {
+    let policy = app.store.get_password_policy(account_id).await.map_err(store_failure)?;
+    if !password::conforms(policy.as_ref(), new_password, user_name) {
+        return Err(ApiError::new(
+            ErrorCode::PasswordPolicyViolation,
+            "Password does not conform to the account password policy.",
+        ));
+    }
+    hash_blocking(new_password).await
 }

@@ -27,23 +27,22 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
+use axum::extract::{Form, FromRequestParts, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use data_encoding::BASE64URL_NOPAD;
 use http::request::Parts;
 use http::{HeaderMap, StatusCode};
-use iamd_domain::{ApiError, ids, password as policy};
-use iamd_store::{ConsoleSession, ConsoleState, LoginProfile, StoreError, User};
+use iamd_domain::entities::{ConsoleSession, ConsoleState, LoginProfile, User};
+use iamd_domain::{ApiError, ErrorCode, ids};
+use iamd_store::StoreError;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use time::format_description::well_known::Rfc3339;
 
-use crate::app::{App, source_address};
-use crate::auth::audit::Attempt;
-use crate::auth::{mfa, password};
-use crate::ops::store_failure;
+use crate::auth::audit::{Attempt, source_address};
+use crate::auth::{mfa, password, token_hash};
+use crate::failure::store_failure;
+use crate::state::App;
+use crate::wire::shapes::timestamp;
 use pages::Reply;
 
 /// How long the awaiting-MFA step stays open after the right password.
@@ -56,9 +55,6 @@ pub const INCORRECT: &str = "Your authentication information is incorrect. Pleas
 /// Audit kinds.
 const KIND_PASSWORD: &str = "console-password";
 const KIND_MFA: &str = "console-mfa";
-
-/// Random bytes in session ids and CSRF tokens.
-const TOKEN_BYTES: usize = 32;
 
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
@@ -94,34 +90,9 @@ fn form_or_empty<T: Default>(form: Result<Form<T>, FormRejection>) -> T {
     form.map(|Form(form)| form).unwrap_or_default()
 }
 
-fn random_token() -> String {
-    let mut bytes = [0u8; TOKEN_BYTES];
-    getrandom::fill(&mut bytes).expect("the OS random source is available");
-    BASE64URL_NOPAD.encode(&bytes)
-}
-
-fn is_token(value: &str) -> bool {
-    value.len() == BASE64URL_NOPAD.encode_len(TOKEN_BYTES) && BASE64URL_NOPAD.decode(value.as_bytes()).is_ok()
-}
-
-fn session_hash(cookie_value: &str) -> Vec<u8> {
-    Sha256::digest(cookie_value.as_bytes()).to_vec()
-}
-
 /// Constant-time comparison of a submitted token with the expected one; empty never matches.
 fn tokens_match(submitted: &str, expected: &str) -> bool {
     !expected.is_empty() && bool::from(submitted.as_bytes().ct_eq(expected.as_bytes()))
-}
-
-fn now_unix(app: &App) -> i64 {
-    app.clock.now().unix_timestamp()
-}
-
-fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| unix.to_string())
 }
 
 /// At most `max` characters of user-supplied text, for the audit trail.
@@ -132,7 +103,7 @@ fn clipped(text: &str, max: usize) -> &str {
 /// The live session named by the request's cookie. An expired one is deleted on sight.
 async fn current_session(app: &App, headers: &HeaderMap, now: i64) -> Result<Option<ConsoleSession>, ApiError> {
     let Some(value) = cookies::get(headers, cookies::SESSION) else { return Ok(None) };
-    let hash = session_hash(value);
+    let hash = token_hash(value);
     let Some(session) = app.store.find_console_session(&hash).await.map_err(store_failure)? else {
         return Ok(None);
     };
@@ -152,17 +123,17 @@ async fn open_session(
     mfa_authenticated_at: Option<i64>,
     secure: bool,
 ) -> Result<http::HeaderValue, ApiError> {
-    let id = random_token();
+    let id = ids::new_url_token();
     let lifetime = match state {
         ConsoleState::AwaitingMfa => MFA_STEP_SECONDS,
         ConsoleState::SignedIn => SESSION_SECONDS,
     };
     let session = ConsoleSession {
-        id_hash: session_hash(&id),
+        id_hash: token_hash(&id),
         account_id: user.account_id.clone(),
         user,
         state,
-        csrf_token: random_token(),
+        csrf_token: ids::new_url_token(),
         created_at: now,
         expires_at: now + lifetime,
         mfa_authenticated_at,
@@ -188,6 +159,49 @@ async fn login_profile(app: &App, user: &User) -> Result<Option<LoginProfile>, A
     }
 }
 
+// --- Where a browser stands ------------------------------------------------------------------
+
+/// A request from a browser whose session is waiting for the MFA code. Any other browser is sent
+/// where it belongs: to the console when signed in, to the sign-in form otherwise.
+struct AwaitingMfa(ConsoleSession);
+
+impl FromRequestParts<Arc<App>> for AwaitingMfa {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
+        match current_session(app, &parts.headers, app.now_unix()).await.map_err(|_| Failure.into_response())? {
+            Some(session) if session.state == ConsoleState::AwaitingMfa => Ok(AwaitingMfa(session)),
+            Some(_) => Err(Reply::see_other("/console").into_response()),
+            None => Err(Reply::see_other("/signin").into_response()),
+        }
+    }
+}
+
+/// A request from a signed-in browser, with the user's login profile. A session whose login
+/// profile is gone ends here; browsers without a session go to sign in (or to the MFA step).
+struct SignedIn {
+    session: ConsoleSession,
+    profile: LoginProfile,
+}
+
+impl FromRequestParts<Arc<App>> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
+        let failure = |_: ApiError| Failure.into_response();
+        let session = match current_session(app, &parts.headers, app.now_unix()).await.map_err(failure)? {
+            Some(session) if session.state == ConsoleState::SignedIn => session,
+            Some(_) => return Err(Reply::see_other("/signin/mfa").into_response()),
+            None => return Err(Reply::see_other("/signin").into_response()),
+        };
+        let Some(profile) = login_profile(app, &session.user).await.map_err(failure)? else {
+            app.store.delete_console_session(&session.id_hash).await.map_err(|e| failure(store_failure(e)))?;
+            return Err(Reply::see_other("/signin").into_response());
+        };
+        Ok(SignedIn { session, profile })
+    }
+}
+
 // --- Step 1: the password --------------------------------------------------------------------
 
 #[derive(Deserialize, Default)]
@@ -200,7 +214,7 @@ struct SignInForm {
 }
 
 async fn signin_form(State(app): State<Arc<App>>, headers: HeaderMap) -> Handled {
-    let now = now_unix(&app);
+    let now = app.now_unix();
     if let Some(session) = current_session(&app, &headers, now).await? {
         return Ok(Reply::see_other(match session.state {
             ConsoleState::SignedIn => "/console",
@@ -208,8 +222,8 @@ async fn signin_form(State(app): State<Arc<App>>, headers: HeaderMap) -> Handled
         }));
     }
     // Keep a well-formed token the browser already holds, so two open tabs both work.
-    let existing = cookies::get(&headers, cookies::CSRF).filter(|v| is_token(v));
-    let csrf = existing.map_or_else(random_token, str::to_owned);
+    let existing = cookies::get(&headers, cookies::CSRF).filter(|v| ids::is_url_token(v));
+    let csrf = existing.map_or_else(ids::new_url_token, str::to_owned);
     let page = pages::SignIn { csrf: &csrf, account_id: "", user_name: "", error: None };
     let mut reply = Reply::page(StatusCode::OK, &page);
     if existing.is_none() {
@@ -225,7 +239,7 @@ async fn signin(State(app): State<Arc<App>>, parts: Parts, form: Result<Form<Sig
     if !tokens_match(&form.csrf, expected) {
         return Ok(Reply::forbidden());
     }
-    let now = now_unix(&app);
+    let now = app.now_unix();
     let secure = cookies::is_https(headers);
     let source = source_address(&parts.extensions);
     let attempt = Attempt {
@@ -250,7 +264,7 @@ async fn signin(State(app): State<Arc<App>>, parts: Parts, form: Result<Form<Sig
 
     // A new sign-in ends whatever session this browser had.
     if let Some(old) = cookies::get(headers, cookies::SESSION) {
-        app.store.delete_console_session(&session_hash(old)).await.map_err(store_failure)?;
+        app.store.delete_console_session(&token_hash(old)).await.map_err(store_failure)?;
     }
     let user = profile.user;
     let devices = app.store.list_user_mfa_devices(&user.account_id, &user.name).await.map_err(store_failure)?;
@@ -277,21 +291,7 @@ async fn serials_of(app: &App, user: &User) -> Result<Vec<String>, ApiError> {
     Ok(devices.into_iter().map(|d| d.serial).collect())
 }
 
-/// The awaiting-MFA session, or where to send the browser instead.
-async fn awaiting_session(app: &App, headers: &HeaderMap, now: i64) -> Result<Result<ConsoleSession, Reply>, ApiError> {
-    Ok(match current_session(app, headers, now).await? {
-        Some(session) if session.state == ConsoleState::AwaitingMfa => Ok(session),
-        Some(_) => Err(Reply::see_other("/console")),
-        None => Err(Reply::see_other("/signin")),
-    })
-}
-
-async fn mfa_form(State(app): State<Arc<App>>, headers: HeaderMap) -> Handled {
-    let now = now_unix(&app);
-    let session = match awaiting_session(&app, &headers, now).await? {
-        Ok(session) => session,
-        Err(elsewhere) => return Ok(elsewhere),
-    };
+async fn mfa_form(State(app): State<Arc<App>>, AwaitingMfa(session): AwaitingMfa) -> Handled {
     let serials = serials_of(&app, &session.user).await?;
     let page = pages::Mfa {
         csrf: &session.csrf_token,
@@ -303,14 +303,15 @@ async fn mfa_form(State(app): State<Arc<App>>, headers: HeaderMap) -> Handled {
     Ok(Reply::page(StatusCode::OK, &page))
 }
 
-async fn mfa_submit(State(app): State<Arc<App>>, parts: Parts, form: Result<Form<MfaForm>, FormRejection>) -> Handled {
+async fn mfa_submit(
+    State(app): State<Arc<App>>,
+    AwaitingMfa(session): AwaitingMfa,
+    parts: Parts,
+    form: Result<Form<MfaForm>, FormRejection>,
+) -> Handled {
     let form = form_or_empty(form);
     let headers = &parts.headers;
-    let now = now_unix(&app);
-    let session = match awaiting_session(&app, headers, now).await? {
-        Ok(session) => session,
-        Err(elsewhere) => return Ok(elsewhere),
-    };
+    let now = app.now_unix();
     if !tokens_match(&form.csrf, &session.csrf_token) {
         return Ok(Reply::forbidden());
     }
@@ -353,30 +354,7 @@ async fn mfa_submit(State(app): State<Arc<App>>, parts: Parts, form: Result<Form
 
 // --- The console -----------------------------------------------------------------------------
 
-/// The signed-in session and its login profile, or where to send the browser instead.
-async fn signed_in(
-    app: &App,
-    headers: &HeaderMap,
-    now: i64,
-) -> Result<Result<(ConsoleSession, LoginProfile), Reply>, ApiError> {
-    let session = match current_session(app, headers, now).await? {
-        Some(session) if session.state == ConsoleState::SignedIn => session,
-        Some(_) => return Ok(Err(Reply::see_other("/signin/mfa"))),
-        None => return Ok(Err(Reply::see_other("/signin"))),
-    };
-    let Some(profile) = login_profile(app, &session.user).await? else {
-        app.store.delete_console_session(&session.id_hash).await.map_err(store_failure)?;
-        return Ok(Err(Reply::see_other("/signin")));
-    };
-    Ok(Ok((session, profile)))
-}
-
-async fn console(State(app): State<Arc<App>>, headers: HeaderMap) -> Handled {
-    let now = now_unix(&app);
-    let (session, profile) = match signed_in(&app, &headers, now).await? {
-        Ok(found) => found,
-        Err(elsewhere) => return Ok(elsewhere),
-    };
+async fn console(SignedIn { session, profile }: SignedIn) -> Handled {
     if profile.reset_required {
         return Ok(Reply::see_other("/console/password"));
     }
@@ -387,8 +365,8 @@ async fn console(State(app): State<Arc<App>>, headers: HeaderMap) -> Handled {
         account_id: &session.account_id,
         user_name: &user.name,
         arn: &arn,
-        mfa_at: session.mfa_authenticated_at.map(rfc3339),
-        expires_at: rfc3339(session.expires_at),
+        mfa_at: session.mfa_authenticated_at.map(timestamp),
+        expires_at: timestamp(session.expires_at),
     };
     Ok(Reply::page(StatusCode::OK, &page))
 }
@@ -404,12 +382,7 @@ struct PasswordForm {
     confirm_password: String,
 }
 
-async fn password_form(State(app): State<Arc<App>>, headers: HeaderMap) -> Handled {
-    let now = now_unix(&app);
-    let (session, profile) = match signed_in(&app, &headers, now).await? {
-        Ok(found) => found,
-        Err(elsewhere) => return Ok(elsewhere),
-    };
+async fn password_form(SignedIn { session, profile }: SignedIn) -> Handled {
     if !profile.reset_required {
         return Ok(Reply::see_other("/console"));
     }
@@ -424,15 +397,12 @@ async fn password_form(State(app): State<Arc<App>>, headers: HeaderMap) -> Handl
 
 async fn password_submit(
     State(app): State<Arc<App>>,
+    SignedIn { session, profile }: SignedIn,
     parts: Parts,
     form: Result<Form<PasswordForm>, FormRejection>,
 ) -> Handled {
     let form = form_or_empty(form);
-    let now = now_unix(&app);
-    let (session, profile) = match signed_in(&app, &parts.headers, now).await? {
-        Ok(found) => found,
-        Err(elsewhere) => return Ok(elsewhere),
-    };
+    let now = app.now_unix();
     if !tokens_match(&form.csrf, &session.csrf_token) {
         return Ok(Reply::forbidden());
     }
@@ -475,11 +445,11 @@ async fn password_submit(
     if form.new_password == form.old_password {
         return refuse(StatusCode::BAD_REQUEST, "The new password must be different from the old one.");
     }
-    let account_policy = app.store.get_password_policy(&session.account_id).await.map_err(store_failure)?;
-    if !policy::conforms(account_policy.as_ref(), &form.new_password, &user.name) {
-        return refuse(StatusCode::BAD_REQUEST, "Password does not conform to the account password policy.");
-    }
-    let hash = password::hash_blocking(&form.new_password).await?;
+    let hash = match password::hash_conforming(&app, &session.account_id, &user.name, &form.new_password).await {
+        Ok(hash) => hash,
+        Err(e) if e.code == ErrorCode::PasswordPolicyViolation => return refuse(StatusCode::BAD_REQUEST, &e.message),
+        Err(e) => return Err(e.into()),
+    };
     app.store
         .update_login_profile(&session.account_id, &user.name, Some(&hash), Some(false))
         .await
@@ -501,7 +471,7 @@ async fn signout(
     form: Result<Form<SignOutForm>, FormRejection>,
 ) -> Handled {
     let form = form_or_empty(form);
-    let now = now_unix(&app);
+    let now = app.now_unix();
     let secure = cookies::is_https(&headers);
     let Some(session) = current_session(&app, &headers, now).await? else {
         // Nothing to end (expired or already signed out).

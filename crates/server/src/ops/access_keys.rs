@@ -1,10 +1,12 @@
 //! Access keys of IAM users: CreateAccessKey, ListAccessKeys, UpdateAccessKey, DeleteAccessKey.
 
+use iamd_domain::entities::{KeyStatus, NewAccessKey};
 use iamd_domain::{ApiError, ErrorCode, ids};
-use iamd_store::{Entity, KeyStatus, NewAccessKey, StoreError};
+use iamd_store::{Entity, StoreError};
 use serde::Serialize;
 
-use super::{Ctx, Reply, pagination, store_failure};
+use super::{Ctx, Reply, pagination};
+use crate::failure::store_failure;
 use crate::wire::params::Params;
 use crate::wire::shapes::{Members, Truncation, timestamp};
 
@@ -39,7 +41,6 @@ struct CreateAccessKeyResult {
 
 pub async fn create_access_key(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let user = ctx.target_user_name(p)?;
-    ctx.authorize(&ctx.user_resource(&user), ctx.is_caller(&user))?;
     let access_key_id = ids::new_access_key_id();
     let secret = ids::new_secret_access_key();
     let key = NewAccessKey {
@@ -84,7 +85,6 @@ struct ListAccessKeysResult {
 
 pub async fn list_access_keys(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let user = ctx.target_user_name(p)?;
-    ctx.authorize(&ctx.user_resource(&user), ctx.is_caller(&user))?;
     let page = pagination::page(p, "access-keys")?;
     let keys = ctx.app.store.list_access_keys(ctx.account(), &user).await.map_err(key_error(&user, ""))?;
     let (keys, Truncation { is_truncated, marker }) =
@@ -103,7 +103,6 @@ pub async fn list_access_keys(ctx: &Ctx<'_>, p: &Params) -> Reply {
 
 pub async fn update_access_key(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let user = ctx.target_user_name(p)?;
-    ctx.authorize(&ctx.user_resource(&user), ctx.is_caller(&user))?;
     let key_id = p.required("AccessKeyId")?;
     let status = p.required("Status")?;
     let status = KeyStatus::parse(status).ok_or_else(|| {
@@ -116,7 +115,6 @@ pub async fn update_access_key(ctx: &Ctx<'_>, p: &Params) -> Reply {
 
 pub async fn delete_access_key(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let user = ctx.target_user_name(p)?;
-    ctx.authorize(&ctx.user_resource(&user), ctx.is_caller(&user))?;
     let key_id = p.required("AccessKeyId")?;
     ctx.app.store.delete_access_key(ctx.account(), &user, key_id).await.map_err(key_error(&user, key_id))?;
     ctx.app.credentials.forget(key_id);

@@ -1,12 +1,13 @@
 //! Console passwords: CreateLoginProfile, GetLoginProfile, UpdateLoginProfile,
 //! DeleteLoginProfile and ChangePassword.
 
-use iamd_domain::{ApiError, ErrorCode, password};
+use iamd_domain::{ApiError, ErrorCode};
 use iamd_store::{Entity, StoreError};
 use serde::Serialize;
 
-use super::{Ctx, Reply, store_failure};
-use crate::auth::password::{hash_blocking, verify_blocking};
+use super::{Ctx, Reply};
+use crate::auth::password::{self, verify_blocking};
+use crate::failure::store_failure;
 use crate::wire::params::Params;
 use crate::wire::shapes::timestamp;
 
@@ -27,14 +28,7 @@ fn profile_error(user: &str) -> impl Fn(StoreError) -> ApiError + '_ {
 
 /// Hashes `new_password` if it satisfies the account's policy (or AWS's default rules).
 async fn hash_conforming(ctx: &Ctx<'_>, user: &str, new_password: &str) -> Result<String, ApiError> {
-    let policy = ctx.app.store.get_password_policy(ctx.account()).await.map_err(store_failure)?;
-    if !password::conforms(policy.as_ref(), new_password, user) {
-        return Err(ApiError::new(
-            ErrorCode::PasswordPolicyViolation,
-            "Password does not conform to the account password policy.",
-        ));
-    }
-    hash_blocking(new_password).await
+    password::hash_conforming(ctx.app, ctx.account(), user, new_password).await
 }
 
 #[derive(Serialize)]
@@ -53,7 +47,6 @@ struct LoginProfileResult {
 
 pub async fn create_login_profile(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let user = ctx.target_user_name(p)?;
-    ctx.authorize(&ctx.user_resource(&user), ctx.is_caller(&user))?;
     let new_password = p.required("Password")?;
     let reset_required = p.get("PasswordResetRequired") == Some("true");
     let hash = hash_conforming(ctx, &user, new_password).await?;
@@ -74,7 +67,6 @@ pub async fn create_login_profile(ctx: &Ctx<'_>, p: &Params) -> Reply {
 
 pub async fn get_login_profile(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let user = ctx.target_user_name(p)?;
-    ctx.authorize(&ctx.user_resource(&user), ctx.is_caller(&user))?;
     let profile = ctx.app.store.get_login_profile(ctx.account(), &user).await.map_err(profile_error(&user))?;
     ctx.reply(&LoginProfileResult {
         login_profile: LoginProfile {
@@ -87,7 +79,6 @@ pub async fn get_login_profile(ctx: &Ctx<'_>, p: &Params) -> Reply {
 
 pub async fn update_login_profile(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let user = p.required("UserName")?;
-    ctx.authorize(&ctx.user_resource(user), ctx.is_caller(user))?;
     let hash = match p.get("Password") {
         Some(new_password) => Some(hash_conforming(ctx, user, new_password).await?),
         None => None,
@@ -103,7 +94,6 @@ pub async fn update_login_profile(ctx: &Ctx<'_>, p: &Params) -> Reply {
 
 pub async fn delete_login_profile(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let user = ctx.target_user_name(p)?;
-    ctx.authorize(&ctx.user_resource(&user), ctx.is_caller(&user))?;
     ctx.app.store.delete_login_profile(ctx.account(), &user).await.map_err(profile_error(&user))?;
     Ok(None)
 }
@@ -114,10 +104,6 @@ pub async fn change_password(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let Some(user) = ctx.caller.user() else {
         return Err(ApiError::new(ErrorCode::InvalidUserType, "Only IAM users can change their own password."));
     };
-    let policy = ctx.app.store.get_password_policy(ctx.account()).await.map_err(store_failure)?;
-    if policy.as_ref().is_some_and(|p| !p.allow_users_to_change_password) {
-        ctx.authorize(&ctx.user_resource(&user.name), false)?;
-    }
     let profile =
         ctx.app.store.get_login_profile(ctx.account(), &user.name).await.map_err(profile_error(&user.name))?;
     if !verify_blocking(p.required("OldPassword")?, &profile.password_hash).await? {

@@ -4,26 +4,23 @@
 //! state change is one conditional write (spec README §1, aws-iam-mfa.md §3).
 
 use data_encoding::BASE64;
+use iamd_domain::entities::{AssignmentFilter, MfaDevice, NewMfaDevice};
 use iamd_domain::totp;
+use iamd_domain::totp::DeviceSync;
 use iamd_domain::{ApiError, ErrorCode, ids, mfa};
-use iamd_store::{AssignmentFilter, DeviceSync, Entity, MfaDevice, NewMfaDevice, StoreError};
+use iamd_store::{Entity, StoreError};
 use serde::Serialize;
 
 use super::users::load_user;
-use super::{Ctx, Reply, off_runtime, pagination, reject_duplicate_tag_keys, store_failure};
+use super::{Ctx, Reply, pagination, reject_duplicate_tag_keys};
 use crate::auth::mfa::device_key;
+use crate::failure::{off_runtime, store_failure};
 use crate::wire::params::Params;
 use crate::wire::shapes::{self, Members, Tag, Truncation, timestamp};
 use crate::wire::xml;
 
 fn in_use() -> ApiError {
     ApiError::new(ErrorCode::EntityAlreadyExists, "MFA Device is already in use.")
-}
-
-/// Whether an IAM user may manage this virtual device: the AWS self-service policy's
-/// `arn:aws:iam::*:mfa/${aws:username}` — a device named after the caller, on any path.
-fn is_callers_device(ctx: &Ctx<'_>, serial: &str) -> bool {
-    ctx.caller.user().is_some_and(|u| serial.rsplit('/').next() == Some(u.name.as_str()))
 }
 
 pub async fn load_device(ctx: &Ctx<'_>, serial: &str) -> Result<MfaDevice, ApiError> {
@@ -55,14 +52,8 @@ struct CreateVirtualMfaDeviceResult {
 pub async fn create_virtual_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let name = p.required("VirtualMFADeviceName")?;
     let path = p.get("Path").unwrap_or("/");
+    // Authorization checked its length (it is the resource).
     let serial = ids::mfa_arn(ctx.account(), path, name);
-    if serial.len() > 256 {
-        return Err(ApiError::validation(
-            "1 validation error detected: Value at 'virtualMFADeviceName' failed to satisfy constraint: \
-             Member must make a serial number of at most 256 characters together with the path",
-        ));
-    }
-    ctx.authorize(&serial, is_callers_device(ctx, &serial))?;
     let tags = p.tags("Tags");
     reject_duplicate_tag_keys(&tags)?;
 
@@ -102,7 +93,6 @@ pub async fn create_virtual_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
 pub async fn enable_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let user_name = p.required("UserName")?;
     let serial = p.required("SerialNumber")?;
-    ctx.authorize(&ctx.user_resource(user_name), ctx.is_caller(user_name))?;
     load_user(ctx, user_name).await?;
     let device = load_device(ctx, serial).await?;
     if device.assignment.is_some() {
@@ -135,7 +125,6 @@ async fn users_device(ctx: &Ctx<'_>, user_name: &str, serial: &str) -> Result<Mf
 pub async fn resync_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let user_name = p.required("UserName")?;
     let serial = p.required("SerialNumber")?;
-    ctx.authorize(&ctx.user_resource(user_name), ctx.is_caller(user_name))?;
     let device = users_device(ctx, user_name, serial).await?;
     let assignment = device.assignment.as_ref().expect("users_device returns assigned devices");
     let key = device_key(ctx.app, &device)?;
@@ -152,7 +141,6 @@ pub async fn resync_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
 pub async fn deactivate_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let user_name = ctx.target_user_name(p)?;
     let serial = p.required("SerialNumber")?;
-    ctx.authorize(&ctx.user_resource(&user_name), ctx.is_caller(&user_name))?;
     match ctx.app.store.unassign_mfa_device(ctx.account(), &user_name, serial).await {
         Ok(()) => Ok(None),
         Err(StoreError::NotFound(Entity::User)) => Err(ApiError::no_such_user(&user_name)),
@@ -163,7 +151,6 @@ pub async fn deactivate_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
 
 pub async fn delete_virtual_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let serial = p.required("SerialNumber")?;
-    ctx.authorize(serial, is_callers_device(ctx, serial))?;
     match ctx.app.store.delete_mfa_device(ctx.account(), serial).await {
         Ok(()) => Ok(None),
         Err(StoreError::NotFound(_)) => Err(ApiError::no_such_mfa_device(serial)),
@@ -219,13 +206,10 @@ struct ListMfaDevicesResult {
 pub async fn list_mfa_devices(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let page = pagination::page(p, "mfa-devices")?;
     let devices = match ctx.target_user_name(p) {
-        Ok(user_name) => {
-            ctx.authorize(&ctx.user_resource(&user_name), ctx.is_caller(&user_name))?;
-            ctx.app.store.list_user_mfa_devices(ctx.account(), &user_name).await.map_err(|e| match e {
-                StoreError::NotFound(_) => ApiError::no_such_user(&user_name),
-                other => store_failure(other),
-            })?
-        }
+        Ok(user_name) => ctx.app.store.list_user_mfa_devices(ctx.account(), &user_name).await.map_err(|e| match e {
+            StoreError::NotFound(_) => ApiError::no_such_user(&user_name),
+            other => store_failure(other),
+        })?,
         // Root's own devices: root MFA cannot be enabled through the API, so there are none.
         Err(_) => Vec::new(),
     };
@@ -262,7 +246,6 @@ struct ListVirtualMfaDevicesResult {
 }
 
 pub async fn list_virtual_mfa_devices(ctx: &Ctx<'_>, p: &Params) -> Reply {
-    ctx.authorize("*", true)?;
     let filter = match p.get("AssignmentStatus") {
         Some("Assigned") => AssignmentFilter::Assigned,
         Some("Unassigned") => AssignmentFilter::Unassigned,
@@ -299,7 +282,6 @@ struct GetMfaDeviceResult {
 pub async fn get_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let user_name = ctx.target_user_name(p)?;
     let serial = p.required("SerialNumber")?;
-    ctx.authorize(&ctx.user_resource(&user_name), ctx.is_caller(&user_name))?;
     let device = users_device(ctx, &user_name, serial).await?;
     let shape = mfa_device_shape(device).ok_or_else(|| ApiError::no_such_mfa_device(serial))?;
     ctx.reply(&GetMfaDeviceResult {

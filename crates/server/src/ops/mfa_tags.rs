@@ -4,21 +4,10 @@ use iamd_domain::{ApiError, mfa};
 use iamd_store::StoreError;
 use serde::Serialize;
 
-use super::{Ctx, Reply, pagination, reject_duplicate_tag_keys, store_failure};
+use super::{Ctx, Reply, pagination, reject_duplicate_tag_keys};
+use crate::failure::store_failure;
 use crate::wire::params::Params;
 use crate::wire::shapes::{Members, Tag, Truncation};
-
-/// Tagging follows who may manage the device: root, or the user it is assigned to.
-async fn authorize_device(ctx: &Ctx<'_>, serial: &str) -> Result<(), ApiError> {
-    let mine = match ctx.caller.user() {
-        None => true,
-        Some(user) => match ctx.app.store.get_mfa_device(ctx.account(), serial).await.map_err(store_failure)? {
-            Some(device) => device.assignment.is_some_and(|a| a.user.user_id == user.user_id),
-            None => false,
-        },
-    };
-    ctx.authorize(serial, mine)
-}
 
 fn device_error(serial: &str) -> impl Fn(StoreError) -> ApiError + '_ {
     move |e| match e {
@@ -30,7 +19,6 @@ fn device_error(serial: &str) -> impl Fn(StoreError) -> ApiError + '_ {
 
 pub async fn tag_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let serial = p.required("SerialNumber")?;
-    authorize_device(ctx, serial).await?;
     let tags = p.tags("Tags");
     reject_duplicate_tag_keys(&tags)?;
     ctx.app
@@ -43,7 +31,6 @@ pub async fn tag_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
 
 pub async fn untag_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let serial = p.required("SerialNumber")?;
-    authorize_device(ctx, serial).await?;
     let keys: Vec<String> = p.list("TagKeys").into_iter().map(str::to_owned).collect();
     ctx.app.store.untag_mfa_device(ctx.account(), serial, &keys).await.map_err(device_error(serial))?;
     Ok(None)
@@ -60,7 +47,6 @@ struct ListMfaDeviceTagsResult {
 
 pub async fn list_mfa_device_tags(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let serial = p.required("SerialNumber")?;
-    authorize_device(ctx, serial).await?;
     let page = pagination::page(p, "mfa-device-tags")?;
     let tags = ctx.app.store.mfa_device_tags(ctx.account(), serial).await.map_err(device_error(serial))?;
     let (tags, Truncation { is_truncated, marker }) =

@@ -4,7 +4,7 @@
 
 use data_encoding::BASE64URL_NOPAD;
 use iamd_domain::ApiError;
-use iamd_store::Page;
+use iamd_domain::entities::Page;
 
 use crate::wire::params::Params;
 use crate::wire::shapes::Truncation;

@@ -1,13 +1,14 @@
 //! STS: GetCallerIdentity and GetSessionToken (temporary credentials, with or without MFA).
 
-use data_encoding::BASE64;
+use iamd_domain::entities::StsSession;
 use iamd_domain::{ApiError, ErrorCode, ids};
-use iamd_store::StsSession;
 use serde::Serialize;
 
-use super::{Ctx, Reply, store_failure};
+use super::{Ctx, Reply};
 use crate::auth::audit::Attempt;
-use crate::auth::{Principal, mfa, token_hash};
+use crate::auth::{mfa, token_hash};
+use crate::caller::Principal;
+use crate::failure::store_failure;
 use crate::wire::params::Params;
 use crate::wire::shapes::timestamp;
 
@@ -84,9 +85,7 @@ pub async fn get_session_token(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let now = ctx.now_unix();
     let access_key_id = ids::new_session_key_id();
     let secret = ids::new_secret_access_key();
-    let mut token_bytes = [0u8; 96];
-    getrandom::fill(&mut token_bytes).map_err(super::internal)?;
-    let token = BASE64.encode(&token_bytes);
+    let token = ids::new_session_token();
     let session = StsSession {
         secret_sealed: ctx.app.master_key.seal(secret.as_bytes(), &access_key_id),
         access_key_id: access_key_id.clone(),

@@ -1,10 +1,12 @@
 //! IAM users: CreateUser, GetUser, ListUsers, UpdateUser, DeleteUser.
 
+use iamd_domain::entities::User;
 use iamd_domain::{ApiError, ErrorCode, ids};
-use iamd_store::{Dependent, Entity, StoreError, User};
+use iamd_store::{Dependent, Entity, StoreError};
 use serde::Serialize;
 
-use super::{Ctx, Reply, pagination, reject_duplicate_tag_keys, store_failure};
+use super::{Ctx, Reply, pagination, reject_duplicate_tag_keys};
+use crate::failure::store_failure;
 use crate::wire::params::Params;
 use crate::wire::shapes::{self, Truncation};
 
@@ -31,7 +33,6 @@ struct UserResult {
 pub async fn create_user(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let name = p.required("UserName")?;
     let path = p.get("Path").unwrap_or("/");
-    ctx.authorize(&ids::user_arn(ctx.account(), path, name), false)?;
     if let Some(boundary) = p.get("PermissionsBoundary") {
         // No managed policies exist in iamd yet, so no ARN can be attached.
         return Err(ApiError::new(
@@ -85,7 +86,6 @@ pub async fn get_user(ctx: &Ctx<'_>, p: &Params) -> Reply {
             },
         });
     };
-    ctx.authorize(&ctx.user_resource(&name), ctx.is_caller(&name))?;
     let user = load_user(ctx, &name).await?;
     ctx.reply(&UserResult { user: shapes::User::new(user, true) })
 }
@@ -105,7 +105,6 @@ struct ListUsersResult {
 }
 
 pub async fn list_users(ctx: &Ctx<'_>, p: &Params) -> Reply {
-    ctx.authorize(&format!("arn:aws:iam::{}:user/", ctx.account()), false)?;
     let page = pagination::page(p, "users")?;
     let prefix = p.get("PathPrefix").unwrap_or("/");
     let users = ctx.app.store.list_users(ctx.account(), prefix, &page).await.map_err(store_failure)?;
@@ -120,7 +119,6 @@ pub async fn list_users(ctx: &Ctx<'_>, p: &Params) -> Reply {
 
 pub async fn update_user(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let name = p.required("UserName")?;
-    ctx.authorize(&ctx.user_resource(name), false)?;
     let new_name = p.get("NewUserName");
     match ctx.app.store.update_user(ctx.account(), name, new_name, p.get("NewPath")).await {
         Ok(()) => {
@@ -136,7 +134,6 @@ pub async fn update_user(ctx: &Ctx<'_>, p: &Params) -> Reply {
 
 pub async fn delete_user(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let name = p.required("UserName")?;
-    ctx.authorize(&ctx.user_resource(name), false)?;
     let conflict = |what: &str| {
         ApiError::new(ErrorCode::DeleteConflict, format!("Cannot delete entity, must delete {what} first."))
     };

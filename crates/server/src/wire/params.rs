@@ -2,7 +2,7 @@
 //! list elements' fields as `Name.member.N.Field`.
 
 use iamd_domain::ApiError;
-use iamd_store::Tag;
+use iamd_domain::entities::Tag;
 
 #[derive(Debug, Default, Clone)]
 pub struct Params {
@@ -37,6 +37,26 @@ impl Params {
                 iamd_model::lower_camel(name)
             ))
         })
+    }
+
+    /// `Path`/`NewPath` shapes, with AWS's own message (it runs before the model validation,
+    /// which reports an over-long path in Coral form).
+    pub fn check_paths(&self) -> Result<(), ApiError> {
+        for name in ["Path", "NewPath"] {
+            let Some(path) = self.get(name) else { continue };
+            let well_formed = path == "/"
+                || (path.len() >= 2
+                    && path.starts_with('/')
+                    && path.ends_with('/')
+                    && path.bytes().all(|b| (0x21..=0x7e).contains(&b)));
+            if !well_formed && path.chars().count() <= 512 {
+                return Err(ApiError::validation(
+                    "The specified value for path is invalid. It must begin and end with / and contain only \
+                     alphanumeric characters and/or / characters.",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// `Name.member.1`, `Name.member.2`, … in index order.

@@ -30,8 +30,8 @@ pub struct Tag {
     pub value: String,
 }
 
-impl From<iamd_store::Tag> for Tag {
-    fn from(t: iamd_store::Tag) -> Self {
+impl From<iamd_domain::entities::Tag> for Tag {
+    fn from(t: iamd_domain::entities::Tag) -> Self {
         Tag { key: t.key, value: t.value }
     }
 }
@@ -52,7 +52,7 @@ pub struct User {
 
 impl User {
     /// The user as GetUser shows it; `with_tags` adds its tags when it has any.
-    pub fn new(user: iamd_store::User, with_tags: bool) -> Self {
+    pub fn new(user: iamd_domain::entities::User, with_tags: bool) -> Self {
         let tags = (with_tags && !user.tags.is_empty())
             .then(|| Members::from(user.tags.into_iter().map(Tag::from).collect::<Vec<_>>()));
         User {
@@ -83,14 +83,14 @@ mod tests {
 
     #[test]
     fn user_and_lists_render_like_aws() {
-        let user = iamd_store::User {
+        let user = iamd_domain::entities::User {
             account_id: "123456789012".into(),
             user_id: "AIDAEXAMPLEEXAMPLE01".into(),
             name: "alice".into(),
             path: "/".into(),
             created_at: 1_714_564_800,
             password_last_used: None,
-            tags: vec![iamd_store::Tag { key: "k".into(), value: "v".into() }],
+            tags: vec![iamd_domain::entities::Tag { key: "k".into(), value: "v".into() }],
         };
         assert_eq!(
             element("User", &User::new(user, true)),

@@ -15,7 +15,7 @@ pub fn element<T: Serialize>(root: &str, value: &T) -> String {
 pub fn success(service: Service, action: &str, result: Option<&str>, request_id: &str) -> String {
     format!(
         "{DECLARATION}\n<{action}Response xmlns=\"{ns}\">{result}<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>",
-        ns = service.namespace(),
+        ns = service.xml_namespace(),
         result = result.unwrap_or_default(),
     )
 }
@@ -42,7 +42,7 @@ struct ErrorDetail<'a> {
 
 /// `<ErrorResponse xmlns=…><Error><Type/><Code/><Message/></Error><RequestId/></ErrorResponse>`.
 pub fn error(service: Service, fault: &str, code: &str, message: &str, request_id: &str) -> String {
-    let body = ErrorBody { xmlns: service.namespace(), error: ErrorDetail { fault, code, message }, request_id };
+    let body = ErrorBody { xmlns: service.xml_namespace(), error: ErrorDetail { fault, code, message }, request_id };
     format!("{DECLARATION}\n{}", element("ErrorResponse", &body))
 }
 

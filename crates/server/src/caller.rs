@@ -1,0 +1,73 @@
+//! Who is making a request, once authentication has decided it: the principal, the account, the
+//! credentials used and, for temporary credentials, what the session carries. Every layer above
+//! authentication reads this; nothing here talks to the store.
+
+use iamd_domain::entities::User;
+use iamd_domain::{ApiError, ids};
+
+/// The authenticated principal of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub account_id: String,
+    pub access_key_id: String,
+    pub principal: Principal,
+    /// Set when the request was signed with STS session credentials.
+    pub session: Option<SessionInfo>,
+}
+
+/// What a session carries into authorization (`aws:MultiFactorAuthPresent`,
+/// `aws:MultiFactorAuthAge`).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionInfo {
+    pub expires_at: i64,
+    pub mfa_authenticated_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// The account's root credentials: allowed everything in the account.
+    Root,
+    /// An IAM user signing with its own access key (or a session issued to it).
+    User(User),
+}
+
+impl Caller {
+    pub fn arn(&self) -> String {
+        match &self.principal {
+            Principal::Root => ids::root_arn(&self.account_id),
+            Principal::User(u) => ids::user_arn(&self.account_id, &u.path, &u.name),
+        }
+    }
+
+    pub fn user(&self) -> Option<&User> {
+        match &self.principal {
+            Principal::Root => None,
+            Principal::User(u) => Some(u),
+        }
+    }
+
+    /// Whether `name` is the calling IAM user (user names compare without regard to case).
+    pub fn is_user_named(&self, name: &str) -> bool {
+        self.user().is_some_and(|u| u.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The user an operation with an optional `UserName` is about: the one named, or the calling
+    /// user itself. Root credentials must name a user (iamd has no AssumeRoot).
+    pub fn target_user_name(&self, given: Option<&str>) -> Result<String, ApiError> {
+        match (given, self.user()) {
+            (Some(name), _) => Ok(name.to_owned()),
+            (None, Some(user)) => Ok(user.name.clone()),
+            (None, None) => Err(ApiError::validation("Must specify userName when calling with non-User credentials")),
+        }
+    }
+
+    /// The ARN of the user called `name`, as authorization names it: the caller's own ARN (with
+    /// its path) when `name` is the caller, otherwise the name on the root path (the path of
+    /// another user is not looked up before authorization).
+    pub fn user_resource(&self, name: &str) -> String {
+        match self.user() {
+            Some(u) if u.name.eq_ignore_ascii_case(name) => ids::user_arn(&self.account_id, &u.path, &u.name),
+            _ => ids::user_arn(&self.account_id, "/", name),
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! What every request handler shares: the store, the master key, the clock, the quotas, the
+//! MFA throttle policy and the credential cache. Built once at start-up (`config::prepare`, or a
+//! test harness) and passed down as `Arc<App>`.
+
+use std::sync::Arc;
+
+use iamd_domain::Clock;
+use iamd_domain::sealing::MasterKey;
+use iamd_domain::throttle::ThrottlePolicy;
+use iamd_store::Store;
+
+use crate::credential_cache::CredentialCache;
+
+/// Quotas, as on AWS unless noted.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub access_keys_per_user: u32,
+    pub mfa_devices_per_user: u32,
+    /// Virtual MFA devices in an account (AWS ties this to the user quota).
+    pub mfa_devices_per_account: u32,
+    pub users_per_account: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            access_keys_per_user: 2,
+            mfa_devices_per_user: iamd_domain::mfa::MAX_DEVICES_PER_USER,
+            mfa_devices_per_account: 5000,
+            users_per_account: 5000,
+        }
+    }
+}
+
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub master_key: MasterKey,
+    pub clock: Arc<dyn Clock>,
+    pub limits: Limits,
+    pub throttle: ThrottlePolicy,
+    /// Recently used credentials (see `credential_cache`).
+    pub credentials: CredentialCache,
+}
+
+impl App {
+    pub fn now_unix(&self) -> i64 {
+        self.clock.now().unix_timestamp()
+    }
+}
