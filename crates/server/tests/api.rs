@@ -1,36 +1,42 @@
 //! The query API in-process, with an injected clock: flows that need time to pass (late codes,
-//! drift, lockouts, session expiry) are walked through without waiting.
+//! drift, lockouts, session expiry) are walked through without waiting. Every test runs on SQLite
+//! and on PostgreSQL (`sqlite::…`, `postgres::…`; see `common`).
 
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::ops::Deref;
 
 use axum::body::Body;
+use common::{Backend, Setup, TestApp, backend_tests};
 use data_encoding::{BASE32_NOPAD, BASE64};
 use http::Request;
 use iamd_domain::Clock;
-use iamd_domain::sealing::MasterKey;
 use iamd_domain::totp::TotpKey;
-use iamd_server::App;
-use iamd_server::app::Limits;
-use iamd_store::{NewAccessKey, SqliteStore, Store, ThrottlePolicy};
-use time::OffsetDateTime;
 use tower::ServiceExt;
 
 const ACCOUNT: &str = "123456789012";
 const ROOT_KEY: &str = "AKIAROOTKEYFORTESTS1";
 const ROOT_SECRET: &str = "root/secret/for/tests/0123456789abcdefgh";
 
-struct ManualClock(Mutex<OffsetDateTime>);
+backend_tests!(
+    late_codes_leave_the_device_out_of_sync_until_resync,
+    drift_of_one_step_is_followed,
+    ten_failures_lock_mfa_checks_then_the_lock_expires,
+    sessions_expire_and_non_mfa_sessions_cannot_call_iam,
+    response_envelopes_match_aws,
+    every_result_shape_renders_like_aws,
+    user_tags_round_trip,
+);
 
-impl Clock for ManualClock {
-    fn now(&self) -> OffsetDateTime {
-        *self.0.lock().unwrap()
+/// The shared [`TestApp`] (app, clock, `now`, `advance`) plus this file's signed-request helpers.
+struct Harness(TestApp);
+
+impl Deref for Harness {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.0
     }
-}
-
-struct Harness {
-    app: Arc<App>,
-    clock: Arc<ManualClock>,
-    _dir: tempfile::TempDir,
 }
 
 struct Creds {
@@ -52,35 +58,10 @@ fn field(xml: &str, tag: &str) -> String {
 }
 
 impl Harness {
-    async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("iamd.db")).await.unwrap();
-        let master_key = MasterKey::generate().0;
-        let clock = Arc::new(ManualClock(Mutex::new(OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap())));
-        let root_key = NewAccessKey {
-            access_key_id: ROOT_KEY.into(),
-            secret_sealed: master_key.seal(ROOT_SECRET.as_bytes(), ROOT_KEY),
-            created_at: 0,
-        };
-        store.ensure_account(ACCOUNT, Some(root_key), 0).await.unwrap();
-        let app = Arc::new(App {
-            store: Arc::new(store),
-            master_key,
-            clock: clock.clone(),
-            limits: Limits::default(),
-            throttle: ThrottlePolicy::default(),
-            credentials: Default::default(),
-        });
-        Harness { app, clock, _dir: dir }
-    }
-
-    fn now(&self) -> i64 {
-        self.clock.now().unix_timestamp()
-    }
-
-    fn advance(&self, seconds: i64) {
-        let mut now = self.clock.0.lock().unwrap();
-        *now += time::Duration::seconds(seconds);
+    async fn new(backend: Backend) -> Self {
+        let setup =
+            Setup { account: ACCOUNT, start: 1_800_000_000, created_at: 0, root_key: Some((ROOT_KEY, ROOT_SECRET)) };
+        Harness(TestApp::start(backend, setup).await)
     }
 
     /// Sends a signed query request at the injected time; returns status and body.
@@ -159,9 +140,8 @@ impl Harness {
     }
 }
 
-#[tokio::test]
-async fn late_codes_leave_the_device_out_of_sync_until_resync() {
-    let h = Harness::new().await;
+async fn late_codes_leave_the_device_out_of_sync_until_resync(backend: Backend) {
+    let h = Harness::new(backend).await;
     let (alice, serial, key) = h.user_with_device("alice").await;
     let (status, body) = h.enable_at("alice", &serial, &key, h.now() - 600).await;
     assert_eq!(status, 200, "codes from 10 minutes ago still associate: {body}");
@@ -190,9 +170,8 @@ async fn late_codes_leave_the_device_out_of_sync_until_resync() {
     assert_eq!(status, 403, "a code is accepted once");
 }
 
-#[tokio::test]
-async fn drift_of_one_step_is_followed() {
-    let h = Harness::new().await;
+async fn drift_of_one_step_is_followed(backend: Backend) {
+    let h = Harness::new(backend).await;
     let (alice, serial, key) = h.user_with_device("alice").await;
     assert_eq!(h.enable_at("alice", &serial, &key, h.now()).await.0, 200);
     // The device's clock runs 30 s fast: its code is one step ahead, accepted, and learned.
@@ -203,9 +182,8 @@ async fn drift_of_one_step_is_followed() {
     assert_eq!(h.session_with_code(&alice, &serial, &key.code_at(h.now() + 60)).await.0, 200);
 }
 
-#[tokio::test]
-async fn ten_failures_lock_mfa_checks_then_the_lock_expires() {
-    let h = Harness::new().await;
+async fn ten_failures_lock_mfa_checks_then_the_lock_expires(backend: Backend) {
+    let h = Harness::new(backend).await;
     let (alice, serial, key) = h.user_with_device("alice").await;
     assert_eq!(h.enable_at("alice", &serial, &key, h.now()).await.0, 200);
     h.advance(30);
@@ -225,9 +203,8 @@ async fn ten_failures_lock_mfa_checks_then_the_lock_expires() {
     assert_eq!(events[1].reason, "locked after repeated failures");
 }
 
-#[tokio::test]
-async fn sessions_expire_and_non_mfa_sessions_cannot_call_iam() {
-    let h = Harness::new().await;
+async fn sessions_expire_and_non_mfa_sessions_cannot_call_iam(backend: Backend) {
+    let h = Harness::new(backend).await;
     let (alice, _, _) = h.user_with_device("alice").await;
     let body = h.ok("sts", &alice, &[("Action", "GetSessionToken"), ("DurationSeconds", "900")]).await;
     let session = Creds {
@@ -254,9 +231,8 @@ async fn sessions_expire_and_non_mfa_sessions_cannot_call_iam() {
     assert_eq!((status, field(&body, "Code")), (403, "InvalidClientTokenId".to_owned()));
 }
 
-#[tokio::test]
-async fn response_envelopes_match_aws() {
-    let h = Harness::new().await;
+async fn response_envelopes_match_aws(backend: Backend) {
+    let h = Harness::new(backend).await;
     let (status, body) = h.call("iam", &root(), &[("Action", "GetAccountSummary")]).await;
     assert_eq!(status, 200);
     let request_id = field(&body, "RequestId");
@@ -332,9 +308,8 @@ fn normalized(xml: &str) -> String {
 }
 
 /// Every response shape, element by element, as boto3 and the AWS CLI parse it.
-#[tokio::test]
-async fn every_result_shape_renders_like_aws() {
-    let h = Harness::new().await;
+async fn every_result_shape_renders_like_aws(backend: Backend) {
+    let h = Harness::new(backend).await;
     let ns = "xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"";
     let meta = "<ResponseMetadata><RequestId>…</RequestId></ResponseMetadata>";
     let check = |op: &str, result: &str, body: String| {
@@ -482,4 +457,107 @@ async fn every_result_shape_renders_like_aws() {
              <Arn>arn:aws:iam::123456789012:root</Arn></GetCallerIdentityResult>{meta}</GetCallerIdentityResponse>"
         )
     );
+}
+
+/// TagUser, UntagUser and ListUserTags: sorted by key, keys compare without regard to case, at
+/// most 50 tags on a user (a refused request writes nothing), and an IAM user without a policy
+/// may not tag itself.
+async fn user_tags_round_trip(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let ns = "xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"";
+    let meta = "<ResponseMetadata><RequestId>…</RequestId></ResponseMetadata>";
+    let (alice, _, _) = h.user_with_device("alice").await;
+    let list = async || h.ok("iam", &root(), &[("Action", "ListUserTags"), ("UserName", "alice")]).await;
+    let members = |tags: &[(&str, &str)]| {
+        tags.iter().map(|(k, v)| format!("<member><Key>{k}</Key><Value>{v}</Value></member>")).collect::<String>()
+    };
+
+    let body = h
+        .ok(
+            "iam",
+            &root(),
+            &[
+                ("Action", "TagUser"),
+                ("UserName", "alice"),
+                ("Tags.member.1.Key", "team"),
+                ("Tags.member.1.Value", "blue"),
+                ("Tags.member.2.Key", "Cost-Center"),
+                ("Tags.member.2.Value", "42"),
+            ],
+        )
+        .await;
+    assert_eq!(normalized(&body), format!("<TagUserResponse {ns}>{meta}</TagUserResponse>"));
+    assert_eq!(
+        normalized(&list().await),
+        format!(
+            "<ListUserTagsResponse {ns}><ListUserTagsResult><Tags>{}</Tags><IsTruncated>false</IsTruncated>\
+             </ListUserTagsResult>{meta}</ListUserTagsResponse>",
+            members(&[("Cost-Center", "42"), ("team", "blue")])
+        ),
+        "sorted by key"
+    );
+
+    // The same key in another case overwrites: still two tags, the new value.
+    let overwrite =
+        [("Action", "TagUser"), ("UserName", "alice"), ("Tags.member.1.Key", "TEAM"), ("Tags.member.1.Value", "red")];
+    h.ok("iam", &root(), &overwrite).await;
+    let body = list().await;
+    assert_eq!(body.matches("<member>").count(), 2, "{body}");
+    assert!(body.contains(&members(&[("Cost-Center", "42")])), "{body}");
+    let second = &body[body.rfind("<member>").unwrap()..];
+    assert_eq!(field(second, "Key").to_lowercase(), "team", "{body}");
+    assert_eq!(field(second, "Value"), "red", "{body}");
+    assert!(!body.contains("blue"), "{body}");
+
+    let body = h
+        .ok("iam", &root(), &[("Action", "UntagUser"), ("UserName", "alice"), ("TagKeys.member.1", "cost-center")])
+        .await;
+    assert_eq!(normalized(&body), format!("<UntagUserResponse {ns}>{meta}</UntagUserResponse>"));
+    let body = list().await;
+    assert_eq!(body.matches("<member>").count(), 1, "{body}");
+    assert!(!body.contains("Cost-Center"), "{body}");
+    assert_eq!(field(&body, "Value"), "red");
+
+    let (status, body) = h.call("iam", &root(), &[("Action", "ListUserTags"), ("UserName", "nobody")]).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(field(&body, "Code"), "NoSuchEntity");
+    assert_eq!(field(&body, "Message"), "The user with name nobody cannot be found.");
+
+    // 1 + 49 = 50 tags fit; one more does not, and the refused request writes nothing.
+    let mut fill = vec![("Action".to_owned(), "TagUser".to_owned()), ("UserName".to_owned(), "alice".to_owned())];
+    for i in 1..=49 {
+        fill.push((format!("Tags.member.{i}.Key"), format!("k{i:02}")));
+        fill.push((format!("Tags.member.{i}.Value"), i.to_string()));
+    }
+    let fill: Vec<(&str, &str)> = fill.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    h.ok("iam", &root(), &fill).await;
+    assert_eq!(list().await.matches("<member>").count(), 50);
+    let one_more = [
+        ("Action", "TagUser"),
+        ("UserName", "alice"),
+        ("Tags.member.1.Key", "k00"),
+        ("Tags.member.1.Value", "0"),
+        ("Tags.member.2.Key", "K01"),
+        ("Tags.member.2.Value", "changed"),
+    ];
+    let (status, body) = h.call("iam", &root(), &one_more).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(field(&body, "Code"), "LimitExceeded");
+    assert_eq!(field(&body, "Message"), "Cannot exceed quota for TagsPerUser: 50");
+    let body = list().await;
+    assert_eq!(body.matches("<member>").count(), 50, "{body}");
+    assert!(!body.contains("k00") && !body.contains("changed"), "nothing written: {body}");
+
+    // An IAM user may not tag itself (it has no policy granting iam:TagUser).
+    let own =
+        [("Action", "TagUser"), ("UserName", "alice"), ("Tags.member.1.Key", "self"), ("Tags.member.1.Value", "x")];
+    let (status, body) = h.call("iam", &alice, &own).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(field(&body, "Code"), "AccessDenied");
+    assert!(
+        field(&body, "Message")
+            .starts_with("User: arn:aws:iam::123456789012:user/alice is not authorized to perform: iam:TagUser"),
+        "{body}"
+    );
+    assert!(!list().await.contains("self"), "nothing written");
 }

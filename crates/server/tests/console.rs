@@ -1,19 +1,21 @@
 //! The HTML sign-in (`/signin`, `/signin/mfa`, `/console`, `/signout`), driven in-process through
-//! the router with a store in a temporary directory and a clock the tests move.
+//! the router with a fresh store and a clock the tests move. Every test runs on SQLite and on
+//! PostgreSQL (`sqlite::…`, `postgres::…`; see `common`).
+
+mod common;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::ops::Deref;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use axum::body::Body;
+use common::{Backend, Setup, TestApp, backend_tests};
 use http::{Request, StatusCode, header};
-use iamd_domain::sealing::MasterKey;
+use iamd_domain::entities::{AuthEvent, ConsoleState, NewMfaDevice, User};
+use iamd_domain::password::PasswordPolicy;
 use iamd_domain::totp::{self, DeviceSync, TotpKey};
-use iamd_domain::{Clock, ids, mfa, password};
+use iamd_domain::{ids, mfa, password};
 use iamd_server::App;
-use iamd_server::app::Limits;
-use iamd_store::{AuthEvent, ConsoleState, NewMfaDevice, PasswordPolicy, SqliteStore, Store, ThrottlePolicy, User};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
@@ -22,23 +24,29 @@ const T0: i64 = 1_750_000_005;
 const PASSWORD: &str = "Correct-Horse-9";
 const INCORRECT: &str = "Your authentication information is incorrect. Please try again.";
 
-struct TestClock(AtomicI64);
+backend_tests!(
+    password_only_sign_in_for_a_user_without_mfa,
+    mfa_user_gets_a_session_only_with_a_code_and_the_id_rotates,
+    a_code_works_once,
+    every_failure_looks_the_same,
+    user_text_is_escaped,
+    forms_without_the_right_csrf_token_are_refused,
+    sign_out_deletes_the_session,
+    sessions_expire,
+    ten_wrong_codes_lock_out_even_the_right_code,
+    any_of_several_devices_will_do,
+    reset_required_forces_a_password_change_under_the_policy,
+    secure_cookies_behind_https,
+);
 
-impl Clock for TestClock {
-    fn now(&self) -> time::OffsetDateTime {
-        time::OffsetDateTime::from_unix_timestamp(self.0.load(Ordering::SeqCst)).expect("valid time")
-    }
-}
+/// The shared [`TestApp`] (app, clock, `now`, `advance`, `store`) plus this file's helpers.
+struct Harness(TestApp);
 
-struct Harness {
-    app: Arc<App>,
-    clock: Arc<TestClock>,
-    dir: PathBuf,
-}
+impl Deref for Harness {
+    type Target = TestApp;
 
-impl Drop for Harness {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+    fn deref(&self) -> &TestApp {
+        &self.0
     }
 }
 
@@ -48,33 +56,9 @@ struct Device {
 }
 
 impl Harness {
-    async fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("iamd-console-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = SqliteStore::open(&dir.join("iamd.db")).await.unwrap();
-        store.ensure_account(ACCOUNT, None, T0).await.unwrap();
-        let clock = Arc::new(TestClock(AtomicI64::new(T0)));
-        let app = Arc::new(App {
-            store: Arc::new(store),
-            master_key: MasterKey::generate().0,
-            clock: clock.clone(),
-            limits: Limits::default(),
-            throttle: ThrottlePolicy::default(),
-            credentials: Default::default(),
-        });
-        Harness { app, clock, dir }
-    }
-
-    fn store(&self) -> &dyn Store {
-        &*self.app.store
-    }
-
-    fn now(&self) -> i64 {
-        self.clock.0.load(Ordering::SeqCst)
-    }
-
-    fn advance(&self, seconds: i64) {
-        self.clock.0.fetch_add(seconds, Ordering::SeqCst);
+    async fn new(backend: Backend) -> Self {
+        let setup = Setup { account: ACCOUNT, start: T0, created_at: T0, root_key: None };
+        Harness(TestApp::start(backend, setup).await)
     }
 
     async fn user(&self, name: &str, reset_required: bool) -> User {
@@ -258,9 +242,8 @@ fn assert_cookie_flags(set_cookie: &str) {
     }
 }
 
-#[tokio::test]
-async fn password_only_sign_in_for_a_user_without_mfa() {
-    let h = Harness::new().await;
+async fn password_only_sign_in_for_a_user_without_mfa(backend: Backend) {
+    let h = Harness::new(backend).await;
     h.user("alice", false).await;
     let mut browser = h.browser();
 
@@ -303,9 +286,8 @@ async fn password_only_sign_in_for_a_user_without_mfa() {
     assert!(!events[0].mfa_used);
 }
 
-#[tokio::test]
-async fn mfa_user_gets_a_session_only_with_a_code_and_the_id_rotates() {
-    let h = Harness::new().await;
+async fn mfa_user_gets_a_session_only_with_a_code_and_the_id_rotates(backend: Backend) {
+    let h = Harness::new(backend).await;
     h.user("bob", false).await;
     let device = h.device("bob", "bob-phone").await;
     let mut browser = h.browser();
@@ -365,9 +347,8 @@ async fn mfa_user_gets_a_session_only_with_a_code_and_the_id_rotates() {
     );
 }
 
-#[tokio::test]
-async fn a_code_works_once() {
-    let h = Harness::new().await;
+async fn a_code_works_once(backend: Backend) {
+    let h = Harness::new(backend).await;
     h.user("carol", false).await;
     let device = h.device("carol", "carol-phone").await;
     let code = h.code(&device);
@@ -389,9 +370,8 @@ async fn a_code_works_once() {
     assert!(["wrong code", "code already used"].contains(&last.reason.as_str()), "{last:?}");
 }
 
-#[tokio::test]
-async fn every_failure_looks_the_same() {
-    let h = Harness::new().await;
+async fn every_failure_looks_the_same(backend: Backend) {
+    let h = Harness::new(backend).await;
     h.user("dave", false).await;
     let device = h.device("dave", "dave-phone").await;
 
@@ -440,9 +420,8 @@ async fn every_failure_looks_the_same() {
     }
 }
 
-#[tokio::test]
-async fn user_text_is_escaped() {
-    let h = Harness::new().await;
+async fn user_text_is_escaped(backend: Backend) {
+    let h = Harness::new(backend).await;
     let mut browser = h.browser();
     let r = browser.sign_in("<script>alert(1)</script>", "\"><b>x", "pw").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
@@ -451,9 +430,8 @@ async fn user_text_is_escaped() {
     assert!(r.body.contains("value=\"&#34;&#62;&#60;b&#62;x\""), "{}", r.body);
 }
 
-#[tokio::test]
-async fn forms_without_the_right_csrf_token_are_refused() {
-    let h = Harness::new().await;
+async fn forms_without_the_right_csrf_token_are_refused(backend: Backend) {
+    let h = Harness::new(backend).await;
     h.user("erin", false).await;
     let device = h.device("erin", "erin-phone").await;
     let mut browser = h.browser();
@@ -496,9 +474,8 @@ async fn forms_without_the_right_csrf_token_are_refused() {
     assert_eq!(browser.get("/console").await.status, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn sign_out_deletes_the_session() {
-    let h = Harness::new().await;
+async fn sign_out_deletes_the_session(backend: Backend) {
+    let h = Harness::new(backend).await;
     h.user("frank", false).await;
     let mut browser = h.browser();
     browser.sign_in(ACCOUNT, "frank", PASSWORD).await;
@@ -518,9 +495,8 @@ async fn sign_out_deletes_the_session() {
     assert_eq!(replay.get("/console").await.location(), "/signin");
 }
 
-#[tokio::test]
-async fn sessions_expire() {
-    let h = Harness::new().await;
+async fn sessions_expire(backend: Backend) {
+    let h = Harness::new(backend).await;
     h.user("gina", false).await;
     h.device("gina", "gina-phone").await;
     let mut browser = h.browser();
@@ -528,7 +504,7 @@ async fn sessions_expire() {
     h.advance(301);
     assert_eq!(browser.get("/signin/mfa").await.location(), "/signin", "the MFA step lasts 5 minutes");
 
-    let h = Harness::new().await;
+    let h = Harness::new(backend).await;
     h.user("gina", false).await;
     let mut browser = h.browser();
     browser.sign_in(ACCOUNT, "gina", PASSWORD).await;
@@ -538,9 +514,8 @@ async fn sessions_expire() {
     assert_eq!(browser.get("/console").await.location(), "/signin", "a session lasts 12 hours");
 }
 
-#[tokio::test]
-async fn ten_wrong_codes_lock_out_even_the_right_code() {
-    let h = Harness::new().await;
+async fn ten_wrong_codes_lock_out_even_the_right_code(backend: Backend) {
+    let h = Harness::new(backend).await;
     h.user("hank", false).await;
     let device = h.device("hank", "hank-phone").await;
     let mut browser = h.browser();
@@ -569,9 +544,8 @@ async fn ten_wrong_codes_lock_out_even_the_right_code() {
     assert_eq!(r.location(), "/console", "{}", r.body);
 }
 
-#[tokio::test]
-async fn any_of_several_devices_will_do() {
-    let h = Harness::new().await;
+async fn any_of_several_devices_will_do(backend: Backend) {
+    let h = Harness::new(backend).await;
     h.user("ivy", false).await;
     let first = h.device("ivy", "ivy-a").await;
     let second = h.device("ivy", "ivy-b").await;
@@ -594,9 +568,8 @@ async fn change_password(browser: &mut Browser, csrf: &str, old: &str, new: &str
     browser.post("/console/password", &form).await
 }
 
-#[tokio::test]
-async fn reset_required_forces_a_password_change_under_the_policy() {
-    let h = Harness::new().await;
+async fn reset_required_forces_a_password_change_under_the_policy(backend: Backend) {
+    let h = Harness::new(backend).await;
     h.user("jack", true).await;
     h.device("jack", "jack-phone").await;
     let policy = PasswordPolicy { minimum_length: 16, require_numbers: true, ..PasswordPolicy::default() };
@@ -635,9 +608,8 @@ async fn reset_required_forces_a_password_change_under_the_policy() {
     assert_eq!(password_checks, 1 + 4, "sign-in plus every old-password check");
 }
 
-#[tokio::test]
-async fn secure_cookies_behind_https() {
-    let h = Harness::new().await;
+async fn secure_cookies_behind_https(backend: Backend) {
+    let h = Harness::new(backend).await;
     h.user("kate", false).await;
     let mut browser = h.browser();
     browser.headers.push(("x-forwarded-proto", "https"));
