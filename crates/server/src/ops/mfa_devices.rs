@@ -12,7 +12,7 @@ use iamd_store::{Entity, StoreError};
 use serde::Serialize;
 
 use super::users::load_user;
-use super::{Ctx, Reply, pagination, reject_duplicate_tag_keys};
+use super::{Ctx, Reply, pagination, tags};
 use crate::auth::mfa::device_key;
 use crate::failure::{off_runtime, store_failure};
 use crate::wire::params::Params;
@@ -55,7 +55,7 @@ pub async fn create_virtual_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
     // Authorization checked its length (it is the resource).
     let serial = ids::mfa_arn(ctx.account(), path, name);
     let tags = p.tags("Tags");
-    reject_duplicate_tag_keys(&tags)?;
+    tags::reject_duplicate_keys(&tags)?;
 
     let seed = mfa::generate_seed();
     let device = NewMfaDevice {

@@ -12,12 +12,13 @@ mod mfa_tags;
 mod pagination;
 mod password_policy;
 mod sts;
+mod tags;
 mod user_tags;
 mod users;
 
 pub use mfa_devices::list_mfa_devices_result;
 
-use iamd_domain::{ApiError, ErrorCode};
+use iamd_domain::ApiError;
 use iamd_model::Action;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -102,18 +103,5 @@ impl Ctx<'_> {
     /// The `UserName` parameter, or the calling user's own name when it is absent.
     pub fn target_user_name(&self, p: &Params) -> Result<String, ApiError> {
         self.caller.target_user_name(p.get("UserName"))
-    }
-}
-
-/// Case-insensitively unique tag keys, or AWS's `InvalidInput`.
-fn reject_duplicate_tag_keys(tags: &[iamd_domain::entities::Tag]) -> Result<(), ApiError> {
-    let mut seen = std::collections::HashSet::new();
-    if tags.iter().all(|t| seen.insert(t.key.to_lowercase())) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::InvalidInput,
-            "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
-        ))
     }
 }

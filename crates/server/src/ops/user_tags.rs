@@ -3,12 +3,10 @@
 
 use iamd_domain::ApiError;
 use iamd_store::StoreError;
-use serde::Serialize;
 
-use super::{Ctx, Reply, pagination, reject_duplicate_tag_keys};
+use super::{Ctx, Reply, tags};
 use crate::failure::store_failure;
 use crate::wire::params::Params;
-use crate::wire::shapes::{Members, Tag, Truncation};
 
 /// AWS's quota of tags per IAM user.
 pub const MAX_TAGS_PER_USER: usize = 50;
@@ -24,7 +22,7 @@ fn user_error(name: &str) -> impl Fn(StoreError) -> ApiError + '_ {
 pub async fn tag_user(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let name = p.required("UserName")?;
     let tags = p.tags("Tags");
-    reject_duplicate_tag_keys(&tags)?;
+    tags::reject_duplicate_keys(&tags)?;
     ctx.app.store.tag_user(ctx.account(), name, &tags, MAX_TAGS_PER_USER).await.map_err(user_error(name))?;
     // Cached callers carry the user's tags (for `aws:PrincipalTag`).
     ctx.app.credentials.clear();
@@ -39,24 +37,8 @@ pub async fn untag_user(ctx: &Ctx<'_>, p: &Params) -> Reply {
     Ok(None)
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ListUserTagsResult {
-    tags: Members<Tag>,
-    is_truncated: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    marker: Option<String>,
-}
-
 pub async fn list_user_tags(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let name = p.required("UserName")?;
-    let page = pagination::page(p, "user-tags")?;
     let tags = ctx.app.store.user_tags(ctx.account(), name).await.map_err(user_error(name))?;
-    let (tags, Truncation { is_truncated, marker }) =
-        pagination::in_memory(tags, &page, "user-tags", |t| t.key.to_lowercase());
-    ctx.reply(&ListUserTagsResult {
-        tags: tags.into_iter().map(Tag::from).collect::<Vec<_>>().into(),
-        is_truncated,
-        marker,
-    })
+    tags::list_reply(ctx, p, "user-tags", tags)
 }

@@ -5,7 +5,7 @@ use iamd_domain::{ApiError, ErrorCode, ids};
 use iamd_store::{Dependent, Entity, StoreError};
 use serde::Serialize;
 
-use super::{Ctx, Reply, pagination, reject_duplicate_tag_keys};
+use super::{Ctx, Reply, pagination, tags};
 use crate::failure::store_failure;
 use crate::wire::params::Params;
 use crate::wire::shapes::{self, Truncation};
@@ -41,7 +41,7 @@ pub async fn create_user(ctx: &Ctx<'_>, p: &Params) -> Reply {
         ));
     }
     let tags = p.tags("Tags");
-    reject_duplicate_tag_keys(&tags)?;
+    tags::reject_duplicate_keys(&tags)?;
     let user = User {
         account_id: ctx.account().to_owned(),
         user_id: ids::new_user_id(),
