@@ -173,3 +173,66 @@ def test_form_list_encoding(endpoint, iam, make_device):
 def test_health_endpoint(endpoint):
     r = requests.get(endpoint + "/health", timeout=10)
     assert r.status_code == 200
+
+
+# --- Characters XML 1.0 forbids (issue #13.5) --------------------------------------------------
+# Error messages echo input. Whatever a client sends, every body must be well-formed XML; iamd
+# replaces each forbidden character with U+FFFD.
+
+XML_FORBIDDEN = ["\x00", "\x01", "\x08", "\x0b", "\x0c", "\x0e", "\x1f", "\ufffe", "\uffff"]
+
+
+def _forbidden_inputs(user, c):
+    """(service, params) for several operations, each carrying `c` in an echoed parameter."""
+    iam = {"Version": S.IAM_VERSION}
+    return [
+        ("iam", {**iam, "Action": "GetUser", "UserName": f"a{c}b"}),
+        ("iam", {**iam, "Action": "CreateUser", "UserName": f"new{c}user"}),
+        ("iam", {**iam, "Action": "CreateUser", "UserName": S.unique("p"), "Path": f"/x{c}/"}),
+        ("iam", {**iam, "Action": "TagUser", "UserName": user.name,
+                 "Tags.member.1.Key": f"k{c}", "Tags.member.1.Value": "v"}),
+        ("iam", {**iam, "Action": "UntagUser", "UserName": user.name, "TagKeys.member.1": f"k{c}"}),
+        ("iam", {**iam, "Action": "DeleteVirtualMFADevice",
+                 "SerialNumber": f"arn:aws:iam::{S.ACCOUNT_ID}:mfa/d{c}"}),
+        ("iam", {**iam, "Action": "DeactivateMFADevice", "UserName": user.name,
+                 "SerialNumber": f"arn:aws:iam::{S.ACCOUNT_ID}:mfa/d{c}"}),
+        ("iam", {**iam, "Action": f"Get{c}User", "UserName": user.name}),
+        ("sts", {"Version": S.STS_VERSION, "Action": "GetSessionToken", "SerialNumber": f"s{c}",
+                 "TokenCode": "123456"}),
+    ]
+
+
+@pytest.mark.parametrize("c", XML_FORBIDDEN, ids=[f"U+{ord(c):04X}" for c in XML_FORBIDDEN])
+def test_forbidden_xml_characters_never_reach_the_body(endpoint, make_user, c):
+    user = make_user("ctl")
+    for service, params in _forbidden_inputs(user, c):
+        r = S.signed_request(endpoint, params, service=service)
+        try:
+            root = S.xml_root(r)  # expat: any forbidden character, raw or as a reference, fails
+        except Exception as e:  # noqa: BLE001 - report which request broke the document
+            pytest.fail(f"{params['Action']!r} -> {r.status_code}: ill-formed XML ({e}): {r.content!r}")
+        assert c.encode() not in r.content
+        assert 400 <= r.status_code < 500, (params, r.status_code, r.text)
+        if params["Action"] == "GetUser":  # the message quotes the name, marked where c was
+            ns = root.tag[1:].split("}")[0]
+            assert "a\ufffdb" in root.findtext(S.q(ns, "Error/Message")), r.text
+
+
+@pytest.mark.parametrize("c", ["\x01", "\x1f", "\uffff"], ids=["U+0001", "U+001F", "U+FFFF"])
+def test_boto3_gets_a_client_error_for_forbidden_characters(iam, sts, make_user, c):
+    from botocore.exceptions import ClientError
+
+    user = make_user("ctlb")
+    calls = [
+        lambda: iam.get_user(UserName=f"a{c}b"),
+        lambda: iam.create_user(UserName=f"new{c}user"),
+        lambda: iam.tag_user(UserName=user.name, Tags=[{"Key": f"k{c}", "Value": "v"}]),
+        lambda: iam.delete_virtual_mfa_device(SerialNumber=f"arn:aws:iam::{S.ACCOUNT_ID}:mfa/d{c}"),
+        lambda: sts.get_session_token(SerialNumber=f"arn:aws:iam::{S.ACCOUNT_ID}:mfa/s{c}", TokenCode="123456"),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as info:
+            call()
+        error = info.value.response["Error"]
+        assert error["Code"] in ("ValidationError", "NoSuchEntity", "InvalidParameterValue"), error
+        assert c not in error.get("Message", "")

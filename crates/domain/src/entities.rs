@@ -191,4 +191,146 @@ pub struct AccountCounts {
     pub mfa_devices: u64,
     pub mfa_devices_in_use: u64,
     pub root_access_keys: u64,
+    pub groups: u64,
+    /// Customer managed policies.
+    pub policies: u64,
+    /// Managed-policy attachments to the account's users and groups (`PolicyVersionsInUse`).
+    pub policy_versions_in_use: u64,
+}
+
+/// An IAM group. Names are unique per account without regard to case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub account_id: String,
+    pub group_id: String,
+    pub name: String,
+    pub path: String,
+    pub created_at: i64,
+}
+
+/// The `account_id` of AWS managed policies (their ARNs read `arn:aws:iam::aws:policy/…`).
+pub const AWS_MANAGED_ACCOUNT: &str = "aws";
+
+/// A managed policy: customer managed (`account_id` is the account's) or AWS managed
+/// (`account_id` is [`AWS_MANAGED_ACCOUNT`]). `attachment_count` and `boundary_usage_count` are
+/// counted within the account that asks (an AWS managed policy is shared by every account).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedPolicy {
+    pub arn: String,
+    pub account_id: String,
+    pub policy_id: String,
+    pub name: String,
+    pub path: String,
+    pub description: Option<String>,
+    /// `v1`, `v2`, …
+    pub default_version_id: String,
+    pub attachment_count: u32,
+    pub boundary_usage_count: u32,
+    pub created_at: i64,
+    /// When the newest version was created (the creation time while there is one version).
+    pub updated_at: i64,
+    pub tags: Vec<Tag>,
+}
+
+impl ManagedPolicy {
+    /// The ARN of the policy `name` at `path` (`/…/`) in `account_id` (or [`AWS_MANAGED_ACCOUNT`]).
+    pub fn arn_for(account_id: &str, path: &str, name: &str) -> String {
+        format!("arn:aws:iam::{account_id}:policy{path}{name}")
+    }
+
+    /// The key `list_policies` pages by: the lower-cased name, a space, the owning account.
+    /// A page's `Page::after` is the `page_key` of the last policy of the page before.
+    pub fn page_key(&self) -> String {
+        format!("{} {}", self.name.to_lowercase(), self.account_id)
+    }
+
+    /// The policy id of an AWS managed policy: `ANPA` and 17 base-32 characters derived from the
+    /// ARN, so every node (and every start) gives a policy the same id.
+    pub fn aws_policy_id(arn: &str) -> String {
+        const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        // Two FNV-1a hashes with different offsets: 128 bits, of which 85 are used.
+        let fnv = |offset: u64| arn.bytes().fold(offset, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+        let bits = (u128::from(fnv(0xcbf2_9ce4_8422_2325)) << 64) | u128::from(fnv(0x6c62_272e_07bb_0142));
+        let tail: String = (0..17).map(|i| char::from(ALPHABET[((bits >> (i * 5)) & 31) as usize])).collect();
+        format!("ANPA{tail}")
+    }
+}
+
+/// What `create_policy` takes: the policy and its first version's document (which becomes `v1`,
+/// the default). The store derives the ARN with [`ManagedPolicy::arn_for`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewManagedPolicy {
+    pub account_id: String,
+    pub policy_id: String,
+    pub name: String,
+    pub path: String,
+    pub description: Option<String>,
+    pub document: String,
+    pub created_at: i64,
+    pub tags: Vec<Tag>,
+}
+
+/// One version of a managed policy. The document is kept as the text it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyVersion {
+    /// `v1`, `v2`, …; never reused within a policy.
+    pub version_id: String,
+    pub document: String,
+    pub is_default: bool,
+    pub created_at: i64,
+}
+
+/// Which managed policies `list_policies` returns (ListPolicies `Scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyScope {
+    All,
+    /// AWS managed policies only.
+    Aws,
+    /// The account's customer managed policies only.
+    Local,
+}
+
+/// An inline policy embedded in a user or group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlinePolicy {
+    pub name: String,
+    pub document: String,
+}
+
+/// A managed policy attached to a user or group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachedPolicy {
+    pub name: String,
+    pub arn: String,
+}
+
+/// What a managed policy is attached to (ListEntitiesForPolicy), each as `(name, id)`, ordered
+/// by name without regard to case.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyEntities {
+    pub users: Vec<(String, String)>,
+    pub groups: Vec<(String, String)>,
+}
+
+/// Everything that applies to a user, as the authorizer needs it: managed policies as
+/// `(arn, document of the default version)`; groups as `(group name, inline, managed)`.
+/// Inline policies are ordered by name, managed ones by name then ARN, groups by name (all
+/// without regard to case).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EffectivePolicies {
+    pub user_inline: Vec<InlinePolicy>,
+    pub user_managed: Vec<ManagedDocument>,
+    pub groups: Vec<GroupPolicies>,
+    pub boundary: Option<ManagedDocument>,
+}
+
+/// A managed policy as it applies: `(arn, document of the default version)`.
+pub type ManagedDocument = (String, String);
+
+/// A group's policies as they apply to its members: `(group name, inline, managed)`.
+pub type GroupPolicies = (String, Vec<InlinePolicy>, Vec<ManagedDocument>);
+
+/// A policy document's size as AWS counts it for quotas: characters, whitespace excluded.
+pub fn policy_size(document: &str) -> usize {
+    document.chars().filter(|c| !c.is_whitespace()).count()
 }

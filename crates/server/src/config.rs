@@ -73,6 +73,22 @@ const DATABASE_FILE: &str = "iamd.db";
 const MASTER_KEY_FILE: &str = "master.key";
 const GENERATED_CREDENTIALS_FILE: &str = "root-credentials";
 
+/// Creates the data directory if needed and gives it mode 0700 whatever the umask (it holds
+/// the master key and the database); an existing directory is tightened too.
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    if fs::metadata(dir)?.permissions().mode() & 0o777 != 0o700 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making {} private (mode 0700)", dir.display()))?;
+    }
+    Ok(())
+}
+
 /// Writes `contents` to a new file readable by its owner only.
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     let mut file = fs::OpenOptions::new()
@@ -184,7 +200,7 @@ async fn check_master_key(store: &dyn Store, key: &MasterKey) -> anyhow::Result<
 /// Opens the data directory and builds the application state.
 pub async fn prepare(args: &ServeArgs) -> anyhow::Result<Arc<App>> {
     if let Some(dir) = &args.data_dir {
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        private_dir(dir)?;
     }
     let master_key = load_master_key(args)?;
     let store: Arc<dyn Store> = match (&args.database_url, &args.data_dir) {

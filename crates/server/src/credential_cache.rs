@@ -47,32 +47,117 @@ impl Resolved {
     }
 }
 
+/// The cache's eviction count when a lookup began (see [`CredentialCache::generation`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generation(u64);
+
 #[derive(Default)]
 pub struct CredentialCache {
-    entries: Mutex<HashMap<String, (Instant, Arc<Resolved>)>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: HashMap<String, (Instant, Arc<Resolved>)>,
+    /// Bumped by every `forget` and `clear`, under the same lock as the entries.
+    generation: u64,
 }
 
 impl CredentialCache {
     pub fn get(&self, access_key_id: &str) -> Option<Arc<Resolved>> {
-        let entries = self.entries.lock().expect("credential cache lock");
-        entries.get(access_key_id).filter(|(at, _)| at.elapsed() < TTL).map(|(_, resolved)| resolved.clone())
+        let inner = self.inner.lock().expect("credential cache lock");
+        inner.entries.get(access_key_id).filter(|(at, _)| at.elapsed() < TTL).map(|(_, resolved)| resolved.clone())
     }
 
-    pub fn insert(&self, access_key_id: &str, resolved: Arc<Resolved>) {
-        let mut entries = self.entries.lock().expect("credential cache lock");
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
+    /// Take this *before* reading the store for a key, and hand it to [`insert`](Self::insert).
+    ///
+    /// A lookup reads the store, then inserts. If a change evicted the key in between (read
+    /// before the change, evicted after it), inserting would bring back what the change just
+    /// ended, for up to [`TTL`]. `insert` therefore refuses when any eviction happened since the
+    /// lookup began. The counter is global rather than per key: a per-key one would have to
+    /// remember keys that are no longer cached (`forget` removes them, `clear` removes all), and
+    /// evictions are rare (an administrator's change), so the cost is only that lookups in flight
+    /// at that moment are not cached and the next request reads the store again.
+    pub fn generation(&self) -> Generation {
+        Generation(self.inner.lock().expect("credential cache lock").generation)
+    }
+
+    /// Caches what a lookup that began at `seen` found, unless a key was evicted meanwhile.
+    pub fn insert(&self, access_key_id: &str, resolved: Arc<Resolved>, seen: Generation) {
+        let mut inner = self.inner.lock().expect("credential cache lock");
+        if inner.generation != seen.0 {
+            return;
         }
-        entries.insert(access_key_id.to_owned(), (Instant::now(), resolved));
+        if inner.entries.len() >= MAX_ENTRIES {
+            inner.entries.clear();
+        }
+        inner.entries.insert(access_key_id.to_owned(), (Instant::now(), resolved));
     }
 
     /// Evicts one key after it changed here.
     pub fn forget(&self, access_key_id: &str) {
-        self.entries.lock().expect("credential cache lock").remove(access_key_id);
+        let mut inner = self.inner.lock().expect("credential cache lock");
+        inner.generation += 1;
+        inner.entries.remove(access_key_id);
     }
 
     /// Evicts everything (after a change that may affect many entries, such as a user rename).
     pub fn clear(&self) {
-        self.entries.lock().expect("credential cache lock").clear();
+        let mut inner = self.inner.lock().expect("credential cache lock");
+        inner.generation += 1;
+        inner.entries.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caller::Principal;
+
+    fn resolved(secret: &str) -> Arc<Resolved> {
+        let caller = Caller {
+            account_id: "111122223333".to_owned(),
+            access_key_id: "AKIAEXAMPLE".to_owned(),
+            principal: Principal::Root,
+            session: None,
+        };
+        Arc::new(Resolved::new(secret.to_owned(), caller, None, None))
+    }
+
+    #[test]
+    fn a_lookup_begun_before_forget_does_not_bring_the_entry_back() {
+        let cache = CredentialCache::default();
+        // A request misses and starts reading the store (the key is still active there)…
+        assert!(cache.get("AKIAEXAMPLE").is_none());
+        let seen = cache.generation();
+        // …meanwhile DeleteAccessKey commits and evicts the key…
+        cache.forget("AKIAEXAMPLE");
+        // …then the first request inserts what it read before the change.
+        cache.insert("AKIAEXAMPLE", resolved("stale"), seen);
+        assert!(cache.get("AKIAEXAMPLE").is_none(), "the deleted key is served from the cache");
+    }
+
+    #[test]
+    fn a_lookup_begun_before_clear_does_not_bring_the_entry_back() {
+        let cache = CredentialCache::default();
+        let seen = cache.generation();
+        cache.clear();
+        cache.insert("AKIAEXAMPLE", resolved("stale"), seen);
+        assert!(cache.get("AKIAEXAMPLE").is_none());
+    }
+
+    #[test]
+    fn a_lookup_without_eviction_is_cached() {
+        let cache = CredentialCache::default();
+        cache.forget("AKIAOTHER");
+        let seen = cache.generation();
+        cache.insert("AKIAEXAMPLE", resolved("fresh"), seen);
+        assert_eq!(cache.get("AKIAEXAMPLE").map(|r| r.secret.clone()).as_deref(), Some("fresh"));
+        // A later lookup (taking the generation after the eviction) is cached again.
+        cache.forget("AKIAEXAMPLE");
+        assert!(cache.get("AKIAEXAMPLE").is_none());
+        let seen = cache.generation();
+        cache.insert("AKIAEXAMPLE", resolved("again"), seen);
+        assert_eq!(cache.get("AKIAEXAMPLE").map(|r| r.secret.clone()).as_deref(), Some("again"));
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use common::{Backend, Setup, TestApp, backend_tests};
 use http::{Request, StatusCode, header};
+use iamd_domain::Clock;
 use iamd_domain::entities::{AuthEvent, ConsoleState, NewMfaDevice, User};
 use iamd_domain::password::PasswordPolicy;
 use iamd_domain::totp::{self, DeviceSync, TotpKey};
@@ -23,6 +24,8 @@ const ACCOUNT: &str = "111122223333";
 const T0: i64 = 1_750_000_005;
 const PASSWORD: &str = "Correct-Horse-9";
 const INCORRECT: &str = "Your authentication information is incorrect. Please try again.";
+const ROOT_KEY: &str = "AKIAROOTKEYFORCONSOL";
+const ROOT_SECRET: &str = "console-tests-root-secret-000000000000000";
 
 backend_tests!(
     password_only_sign_in_for_a_user_without_mfa,
@@ -37,6 +40,10 @@ backend_tests!(
     any_of_several_devices_will_do,
     reset_required_forces_a_password_change_under_the_policy,
     secure_cookies_behind_https,
+    unknown_user_names_are_not_kept_verbatim,
+    a_new_password_set_through_the_api_ends_console_sessions,
+    deactivating_an_mfa_device_ends_console_sessions,
+    the_forced_change_ends_other_sessions_and_keeps_this_one,
 );
 
 /// The shared [`TestApp`] (app, clock, `now`, `advance`, `store`) plus this file's helpers.
@@ -57,7 +64,7 @@ struct Device {
 
 impl Harness {
     async fn new(backend: Backend) -> Self {
-        let setup = Setup { account: ACCOUNT, start: T0, created_at: T0, root_key: None };
+        let setup = Setup { account: ACCOUNT, start: T0, created_at: T0, root_key: Some((ROOT_KEY, ROOT_SECRET)) };
         Harness(TestApp::start(backend, setup).await)
     }
 
@@ -410,7 +417,7 @@ async fn every_failure_looks_the_same(backend: Backend) {
     let events = h.events().await;
     assert_eq!(events.len(), 5, "two passwords, one right password, two codes: {events:?}");
     assert!(events[..2].iter().all(|e| e.kind == "console-password" && e.outcome == "failure"));
-    assert_eq!(events[1].user_name, "nobody");
+    assert!(events[1].user_name.starts_with("unknown:"), "no user nobody: {events:?}");
     assert_eq!(events[3].reason, "wrong code");
     assert_eq!(events[4].reason, "serial not assigned to user");
     for other in ["999988887777", "not an account"] {
@@ -619,4 +626,156 @@ async fn secure_cookies_behind_https(backend: Backend) {
     let cookie = r.set_cookie("iamd_session").unwrap();
     assert_cookie_flags(&cookie);
     assert!(cookie.contains("; Secure"), "{cookie}");
+}
+
+impl Harness {
+    /// Sends a signed IAM query request (`Action` and its parameters) at the injected time with
+    /// `(access key id, secret)`; returns status and body.
+    async fn iam(&self, creds: (&str, &str), params: &[(&str, &str)]) -> (StatusCode, String) {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("Version", "2010-05-08");
+        form.extend_pairs(params);
+        let body = form.finish();
+        let content_type = "application/x-www-form-urlencoded; charset=utf-8";
+        let signed = iamd_sigv4::sign_headers(
+            &iamd_sigv4::SignRequest {
+                method: "POST",
+                host: "iamd.test",
+                path: "/",
+                query: "",
+                content_type: Some(content_type),
+                body: body.as_bytes(),
+            },
+            &iamd_sigv4::SignCredentials { access_key_id: creds.0, secret_access_key: creds.1, session_token: None },
+            "us-east-1",
+            "iam",
+            self.clock.now(),
+        );
+        let mut request = Request::post("/").header("host", "iamd.test").header(header::CONTENT_TYPE, content_type);
+        for (name, value) in signed {
+            request = request.header(name, value);
+        }
+        let response =
+            iamd_server::router(self.app.clone()).oneshot(request.body(Body::from(body)).unwrap()).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    /// The same call as the account's root user; asserts success.
+    async fn admin(&self, params: &[(&str, &str)]) {
+        let (status, body) = self.iam((ROOT_KEY, ROOT_SECRET), params).await;
+        assert_eq!(status, StatusCode::OK, "{params:?}: {body}");
+    }
+
+    /// A browser signed in as `user` (no MFA device), with the console open.
+    async fn signed_in(&self, user: &str) -> Browser {
+        let mut browser = self.browser();
+        assert_eq!(browser.sign_in(ACCOUNT, user, PASSWORD).await.location(), "/console");
+        assert_eq!(browser.get("/console").await.status, StatusCode::OK);
+        browser
+    }
+}
+
+/// A password pasted into the user-name field must not be kept: the trail names only users that
+/// exist, and an unknown name as a short hash.
+async fn unknown_user_names_are_not_kept_verbatim(backend: Backend) {
+    let h = Harness::new(backend).await;
+    h.user("lena", false).await;
+    let mut browser = h.browser();
+    let r = browser.sign_in(ACCOUNT, "hunter2-password", "hunter2-password").await;
+    assert_eq!((r.status, r.error().is_some()), (StatusCode::UNAUTHORIZED, true), "the same neutral answer");
+    let r = browser.sign_in(ACCOUNT, "LENA", "Wrong-Horse-9").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    browser.sign_in(ACCOUNT, "hunter2-password", "other").await;
+
+    let events = h.events().await;
+    assert_eq!(events.len(), 3, "{events:?}");
+    for event in &events {
+        assert!(!format!("{event:?}").contains("hunter2"), "typed text kept: {event:?}");
+    }
+    let hashed = &events[0].user_name;
+    assert!(hashed.starts_with("unknown:") && hashed.len() == "unknown:".len() + 8, "{hashed}");
+    assert_eq!(events[1].user_name, "lena", "an existing user is named (by its own spelling)");
+    assert_eq!(&events[2].user_name, hashed, "the same text, the same name");
+}
+
+/// UpdateLoginProfile with a password (an administrator's reset) and ChangePassword through the
+/// API end every console session of the user; the reset flag alone does not.
+async fn a_new_password_set_through_the_api_ends_console_sessions(backend: Backend) {
+    let h = Harness::new(backend).await;
+    h.user("mia", false).await;
+    h.user("ned", false).await;
+    let (mut first, mut second, mut ned) =
+        (h.signed_in("mia").await, h.signed_in("mia").await, h.signed_in("ned").await);
+
+    h.admin(&[("Action", "UpdateLoginProfile"), ("UserName", "mia"), ("PasswordResetRequired", "true")]).await;
+    assert_eq!(first.get("/console").await.location(), "/console/password", "the flag alone ends nothing");
+
+    h.admin(&[("Action", "UpdateLoginProfile"), ("UserName", "mia"), ("Password", "New-Horse-42")]).await;
+    assert_eq!(first.get("/console").await.location(), "/signin");
+    assert_eq!(second.get("/console").await.location(), "/signin");
+    assert_eq!(ned.get("/console").await.status, StatusCode::OK, "other users keep theirs");
+    assert!(first.sign_in(ACCOUNT, "mia", PASSWORD).await.error().is_some(), "the old password is gone");
+
+    // ChangePassword, made by the user through the API with its own access key.
+    h.store().update_login_profile(ACCOUNT, "mia", Some(&password::hash(PASSWORD)), Some(false)).await.unwrap();
+    let mut browser = h.signed_in("mia").await;
+    let (status, body) = h.iam((ROOT_KEY, ROOT_SECRET), &[("Action", "CreateAccessKey"), ("UserName", "mia")]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let text = |tag: &str| {
+        let start = body.find(&format!("<{tag}>")).unwrap() + tag.len() + 2;
+        body[start..start + body[start..].find('<').unwrap()].to_owned()
+    };
+    let (key, secret) = (text("AccessKeyId"), text("SecretAccessKey"));
+    let params = [("Action", "ChangePassword"), ("OldPassword", PASSWORD), ("NewPassword", "Newer-Horse-43")];
+    let (status, body) = h.iam((&key, &secret), &params).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(browser.get("/console").await.location(), "/signin");
+}
+
+/// DeactivateMFADevice ends every console session of the device's user (an administrator
+/// removing a lost device), including one waiting for its code.
+async fn deactivating_an_mfa_device_ends_console_sessions(backend: Backend) {
+    let h = Harness::new(backend).await;
+    h.user("olga", false).await;
+    let device = h.device("olga", "olga-phone").await;
+    let mut signed_in = h.browser();
+    signed_in.sign_in(ACCOUNT, "olga", PASSWORD).await;
+    assert_eq!(signed_in.submit_code(None, &h.code(&device)).await.location(), "/console");
+    assert_eq!(signed_in.get("/console").await.status, StatusCode::OK);
+    let mut waiting = h.browser();
+    assert_eq!(waiting.sign_in(ACCOUNT, "olga", PASSWORD).await.location(), "/signin/mfa");
+
+    h.admin(&[("Action", "DeactivateMFADevice"), ("UserName", "olga"), ("SerialNumber", &device.serial)]).await;
+    assert_eq!(signed_in.get("/console").await.location(), "/signin");
+    assert_eq!(waiting.get("/signin/mfa").await.location(), "/signin");
+}
+
+/// The console's own forced change ends the user's other sessions and re-issues this one under
+/// a new id, with its MFA time and expiry.
+async fn the_forced_change_ends_other_sessions_and_keeps_this_one(backend: Backend) {
+    let h = Harness::new(backend).await;
+    h.user("pia", true).await;
+    let mut this = h.browser();
+    this.sign_in(ACCOUNT, "pia", PASSWORD).await;
+    let mut other = h.browser();
+    other.sign_in(ACCOUNT, "pia", PASSWORD).await;
+    let before = h.store().find_console_session(&hash(&this.session_cookie().unwrap())).await.unwrap().unwrap();
+
+    h.advance(60);
+    let csrf = this.get("/console/password").await.field("csrf");
+    let r = change_password(&mut this, &csrf, PASSWORD, "Fresh-Horse-77").await;
+    assert_eq!(r.location(), "/console", "{}", r.body);
+    let cookie = r.set_cookie("iamd_session").expect("a new session cookie");
+    assert!(cookie.contains(&format!("Max-Age={}", before.expires_at - h.now())), "{cookie}");
+    assert_eq!(h.store().find_console_session(&before.id_hash).await.unwrap(), None, "the old id is gone");
+    let after = h.store().find_console_session(&hash(&this.session_cookie().unwrap())).await.unwrap().unwrap();
+    assert_eq!(
+        (after.state, after.expires_at, after.mfa_authenticated_at),
+        (ConsoleState::SignedIn, before.expires_at, before.mfa_authenticated_at)
+    );
+    assert_ne!(after.csrf_token, before.csrf_token);
+    assert_eq!(this.get("/console").await.status, StatusCode::OK);
+    assert_eq!(other.get("/console").await.location(), "/signin");
 }

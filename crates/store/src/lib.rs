@@ -7,7 +7,7 @@
 //! database later.
 //!
 //! The contract is split into families, one trait each: [`Accounts`], [`Identities`],
-//! [`Credentials`], [`MfaDevices`], [`Sessions`] and [`Audit`]; [`Store`] is all of them, so an
+//! [`Credentials`], [`MfaDevices`], [`Sessions`], [`Audit`] and [`Policies`]; [`Store`] is all of them, so an
 //! `Arc<dyn Store>` reaches every method once [`prelude`] is in scope. Each backend implements a
 //! family in a file of its own (`sqlite/identities.rs`, `postgres/identities.rs`, …).
 //!
@@ -84,14 +84,37 @@ pub enum Entity {
     MfaDevice,
     LoginProfile,
     PasswordPolicy,
+    Group,
+    /// A managed policy.
+    Policy,
+    PolicyVersion,
+    /// An inline policy of a user or group.
+    InlinePolicy,
 }
 
-/// What keeps a user from being deleted, in the order AWS asks for cleanup.
+/// What keeps something from being deleted. For a user, in the order AWS asks for cleanup (and
+/// `delete_user` checks): `LoginProfile`, `AccessKeys`, `MfaDevices`, `Policies` (inline),
+/// `Attachments` (managed policies), `Groups` (memberships). For a group: `Members`, `Policies`
+/// (inline), `Attachments`. For a managed policy: `Attachments` (attached to a user or group, or
+/// used as a permissions boundary), then `Versions` (non-default versions remain). For a policy
+/// version: `DefaultVersion`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dependent {
     LoginProfile,
     AccessKeys,
     MfaDevices,
+    /// Inline policies.
+    Policies,
+    /// Attached managed policies (or, for a policy, the users and groups it is attached to).
+    Attachments,
+    /// Group memberships of a user.
+    Groups,
+    /// Users in a group.
+    Members,
+    /// Non-default versions of a managed policy.
+    Versions,
+    /// The version is its policy's default.
+    DefaultVersion,
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -99,14 +122,20 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// What callers import: every family trait (so their methods can be called on an
 /// `Arc<dyn Store>`) and [`Store`] itself. `use iamd_store::prelude::*;`
 pub mod prelude {
-    pub use crate::{Accounts, Audit, Credentials, Identities, MfaDevices, Sessions, Store};
+    pub use crate::{Accounts, Audit, Credentials, Identities, MfaDevices, Policies, Sessions, Store};
 }
 
 /// The whole contract: every family. Implemented for every type that implements all of them, so
 /// a backend implements the families and `Arc<dyn Store>` works as before.
-pub trait Store: Accounts + Identities + Credentials + MfaDevices + Sessions + Audit + Send + Sync + 'static {}
+pub trait Store:
+    Accounts + Identities + Credentials + MfaDevices + Sessions + Audit + Policies + Send + Sync + 'static
+{
+}
 
-impl<T> Store for T where T: Accounts + Identities + Credentials + MfaDevices + Sessions + Audit + Send + Sync + 'static {}
+impl<T> Store for T where
+    T: Accounts + Identities + Credentials + MfaDevices + Sessions + Audit + Policies + Send + Sync + 'static
+{
+}
 
 /// Accounts and deployment-wide facts: which accounts exist, what they hold (GetAccountSummary),
 /// whether the database answers, and the `meta` key/value records written once per deployment.
@@ -151,7 +180,9 @@ pub trait Identities: Send + Sync + 'static {
         new_name: Option<&str>,
         new_path: Option<&str>,
     ) -> Result<()>;
-    /// Refuses with `DeleteConflict` while a login profile, access keys or MFA devices remain.
+    /// Refuses with `DeleteConflict` while a login profile, access keys, MFA devices, inline
+    /// policies, attached managed policies or group memberships remain, checked in that order
+    /// (AWS's cleanup order; see [`Dependent`]). A permissions boundary goes with the user.
     async fn delete_user(&self, account_id: &str, name: &str) -> Result<()>;
 
     // User tags (TagUser, UntagUser, ListUserTags).
@@ -279,6 +310,9 @@ pub trait Sessions: Send + Sync + 'static {
     async fn create_console_session(&self, session: &ConsoleSession) -> Result<()>;
     async fn find_console_session(&self, id_hash: &[u8]) -> Result<Option<ConsoleSession>>;
     async fn delete_console_session(&self, id_hash: &[u8]) -> Result<()>;
+    /// Ends every console session of a user, whatever its state (signed in or awaiting MFA);
+    /// returns how many. Used when the user's password changes or an MFA device is deactivated.
+    async fn delete_console_sessions_of_user(&self, user_id: &str) -> Result<u64>;
     /// Drops console sessions that expired before `now`; returns how many.
     async fn purge_expired_console_sessions(&self, now: i64) -> Result<u64>;
 }
@@ -289,4 +323,176 @@ pub trait Audit: Send + Sync + 'static {
     async fn record_auth_event(&self, event: &AuthEvent) -> Result<()>;
     /// The newest events of an account, newest first.
     async fn auth_events(&self, account_id: &str, limit: u32) -> Result<Vec<AuthEvent>>;
+}
+
+/// Groups, managed policies (customer and AWS managed, their versions and tags), inline policies
+/// of users and groups, attachments, and users' permissions boundaries.
+///
+/// Group and managed-policy names are unique per account without regard to case, and every
+/// lookup by name is case-insensitive; so are inline policy names within their user or group (a
+/// put with another spelling replaces the policy and keeps the new spelling). Documents are kept
+/// as the text given; the store never parses them. Managed policies are addressed by ARN; a
+/// policy is visible to an account (to attach, use as a boundary, read with `get_policy`) when
+/// it is the account's own or AWS managed. Attachment and boundary counts are computed from the
+/// attachments themselves, within the asking account.
+#[async_trait]
+pub trait Policies: Send + Sync + 'static {
+    // Groups.
+    /// `AlreadyExists(Group)` for a taken name (case-insensitively), `LimitExceeded` when the
+    /// account has `max_in_account` groups already.
+    async fn create_group(&self, group: &Group, max_in_account: u32) -> Result<()>;
+    async fn get_group(&self, account_id: &str, name: &str) -> Result<Option<Group>>;
+    /// Ordered by lower-cased name; `Page::after` is a lower-cased name; up to `limit + 1`.
+    async fn list_groups(&self, account_id: &str, path_prefix: &str, page: &Page) -> Result<Vec<Group>>;
+    /// `NotFound(Group)`, or `AlreadyExists(Group)` when renaming onto a taken name.
+    async fn update_group(
+        &self,
+        account_id: &str,
+        name: &str,
+        new_name: Option<&str>,
+        new_path: Option<&str>,
+    ) -> Result<()>;
+    /// `NotFound(Group)`; `DeleteConflict` while users (`Members`), inline policies (`Policies`)
+    /// or attached policies (`Attachments`) remain, checked in that order (AWS's cleanup order).
+    async fn delete_group(&self, account_id: &str, name: &str) -> Result<()>;
+    /// Idempotent (a member already is fine, whatever the quota). `NotFound(Group)`,
+    /// `NotFound(User)`, or `LimitExceeded` when the user is in `max_groups_per_user` groups.
+    async fn add_user_to_group(
+        &self,
+        account_id: &str,
+        group_name: &str,
+        user_name: &str,
+        max_groups_per_user: u32,
+    ) -> Result<()>;
+    /// `NotFound(Group)`, `NotFound(User)`; a user who is not in the group is `NotFound(User)`.
+    async fn remove_user_from_group(&self, account_id: &str, group_name: &str, user_name: &str) -> Result<()>;
+    /// The group's users ordered by lower-cased name (without tags); `NotFound(Group)`.
+    async fn list_group_members(&self, account_id: &str, group_name: &str) -> Result<Vec<User>>;
+    /// The user's groups ordered by lower-cased name; `NotFound(User)`.
+    async fn list_groups_for_user(&self, account_id: &str, user_name: &str) -> Result<Vec<Group>>;
+
+    // Managed policies.
+    /// Creates the policy with `v1` as its default version. `AlreadyExists(Policy)` for a name
+    /// taken in the account (case-insensitively, whatever the path), `LimitExceeded` when the
+    /// account has `max_in_account` customer managed policies already.
+    async fn create_policy(&self, policy: &NewManagedPolicy, max_in_account: u32) -> Result<ManagedPolicy>;
+    /// The policy with its tags and counts within `account_id`, if it is visible to that account
+    /// (its own or AWS managed).
+    async fn get_policy(&self, account_id: &str, arn: &str) -> Result<Option<ManagedPolicy>>;
+    /// Policies visible to the account in `scope`, attached within the account if `only_attached`,
+    /// whose path starts with `path_prefix`. Ordered by [`ManagedPolicy::page_key`] (lower-cased
+    /// name, then account); `Page::after` is a page key; up to `limit + 1`; tags are left empty.
+    async fn list_policies(
+        &self,
+        account_id: &str,
+        scope: PolicyScope,
+        only_attached: bool,
+        path_prefix: &str,
+        page: &Page,
+    ) -> Result<Vec<ManagedPolicy>>;
+    /// `NotFound(Policy)`; `DeleteConflict(Attachments)` while attached to a user or group or used
+    /// as a permissions boundary (in any account), then `DeleteConflict(Versions)` while versions
+    /// other than the default remain. Takes the policy's tags along.
+    async fn delete_policy(&self, arn: &str) -> Result<()>;
+    /// Adds the next version (`vN`, numbers never reused) and makes it the default if
+    /// `set_as_default`; the policy's `updated_at` becomes `now`. `NotFound(Policy)`, or
+    /// `LimitExceeded` when the policy has `max_versions` versions already (nothing is written).
+    async fn create_policy_version(
+        &self,
+        arn: &str,
+        document: &str,
+        set_as_default: bool,
+        now: i64,
+        max_versions: usize,
+    ) -> Result<PolicyVersion>;
+    /// `NotFound(Policy)` or `NotFound(PolicyVersion)`.
+    async fn get_policy_version(&self, arn: &str, version_id: &str) -> Result<PolicyVersion>;
+    /// Newest first (as AWS lists them); `NotFound(Policy)`.
+    async fn list_policy_versions(&self, arn: &str) -> Result<Vec<PolicyVersion>>;
+    /// `NotFound(Policy)`, `NotFound(PolicyVersion)`, or `DeleteConflict(DefaultVersion)`.
+    async fn delete_policy_version(&self, arn: &str, version_id: &str) -> Result<()>;
+    /// `NotFound(Policy)` or `NotFound(PolicyVersion)`; setting the current default is a no-op.
+    async fn set_default_policy_version(&self, arn: &str, version_id: &str) -> Result<()>;
+    /// Adds or overwrites tags like `tag_user`; `NotFound(Policy)`, or `LimitExceeded` (nothing
+    /// written) if the policy would carry more than `max`.
+    async fn tag_policy(&self, arn: &str, tags: &[Tag], max: usize) -> Result<()>;
+    /// Removes the tags with these keys (case-insensitively); `NotFound(Policy)`.
+    async fn untag_policy(&self, arn: &str, keys: &[String]) -> Result<()>;
+    /// Ordered by key (case-insensitively); `NotFound(Policy)`.
+    async fn policy_tags(&self, arn: &str) -> Result<Vec<Tag>>;
+    /// Creates the AWS managed policy `arn:aws:iam::aws:policy{path}{name}` with `document` as
+    /// its default `v1` if it does not exist; if it does, brings its description and default
+    /// version's document up to date (so a newer iamd can ship newer text). Its policy id is
+    /// derived from the ARN, so every node and every start agrees. Returns the policy.
+    async fn ensure_aws_managed_policy(
+        &self,
+        name: &str,
+        path: &str,
+        description: Option<&str>,
+        document: &str,
+        now: i64,
+    ) -> Result<ManagedPolicy>;
+
+    // Inline policies of users.
+    /// Adds the inline policy or replaces the one of the same name. `NotFound(User)`, or
+    /// `LimitExceeded` (nothing written) when the user's inline documents would exceed
+    /// `max_total_chars` in total, counted with [`policy_size`].
+    async fn put_user_policy(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        policy_name: &str,
+        document: &str,
+        max_total_chars: usize,
+    ) -> Result<()>;
+    /// `NotFound(User)` or `NotFound(InlinePolicy)`.
+    async fn get_user_policy(&self, account_id: &str, user_name: &str, policy_name: &str) -> Result<InlinePolicy>;
+    /// The names, ordered without regard to case; `NotFound(User)`.
+    async fn list_user_policies(&self, account_id: &str, user_name: &str) -> Result<Vec<String>>;
+    /// `NotFound(User)` or `NotFound(InlinePolicy)`.
+    async fn delete_user_policy(&self, account_id: &str, user_name: &str, policy_name: &str) -> Result<()>;
+
+    // Inline policies of groups: as for users, with `NotFound(Group)`.
+    async fn put_group_policy(
+        &self,
+        account_id: &str,
+        group_name: &str,
+        policy_name: &str,
+        document: &str,
+        max_total_chars: usize,
+    ) -> Result<()>;
+    async fn get_group_policy(&self, account_id: &str, group_name: &str, policy_name: &str) -> Result<InlinePolicy>;
+    async fn list_group_policies(&self, account_id: &str, group_name: &str) -> Result<Vec<String>>;
+    async fn delete_group_policy(&self, account_id: &str, group_name: &str, policy_name: &str) -> Result<()>;
+
+    // Attachments.
+    /// Idempotent (attached already is fine, whatever the quota). `NotFound(User)`,
+    /// `NotFound(Policy)` (also for a policy of another account), or `LimitExceeded` when the user
+    /// has `max_attached` policies attached already.
+    async fn attach_user_policy(&self, account_id: &str, user_name: &str, arn: &str, max_attached: u32) -> Result<()>;
+    /// `NotFound(User)`, or `NotFound(Policy)` when that policy is not attached to the user.
+    async fn detach_user_policy(&self, account_id: &str, user_name: &str, arn: &str) -> Result<()>;
+    /// Ordered by policy name (case-insensitively), then ARN; `NotFound(User)`.
+    async fn list_attached_user_policies(&self, account_id: &str, user_name: &str) -> Result<Vec<AttachedPolicy>>;
+    /// As `attach_user_policy`, with `NotFound(Group)`.
+    async fn attach_group_policy(&self, account_id: &str, group_name: &str, arn: &str, max_attached: u32)
+    -> Result<()>;
+    async fn detach_group_policy(&self, account_id: &str, group_name: &str, arn: &str) -> Result<()>;
+    async fn list_attached_group_policies(&self, account_id: &str, group_name: &str) -> Result<Vec<AttachedPolicy>>;
+    /// The account's users and groups the policy is attached to; `NotFound(Policy)` unless the
+    /// policy is visible to the account.
+    async fn list_entities_for_policy(&self, account_id: &str, arn: &str) -> Result<PolicyEntities>;
+
+    // Permissions boundaries.
+    /// Sets (or replaces) the user's boundary. `NotFound(User)`, or `NotFound(Policy)` unless the
+    /// policy exists and is visible to the account.
+    async fn put_user_permissions_boundary(&self, account_id: &str, user_name: &str, arn: &str) -> Result<()>;
+    /// `NotFound(User)`; a user without a boundary is fine (nothing to do).
+    async fn delete_user_permissions_boundary(&self, account_id: &str, user_name: &str) -> Result<()>;
+    /// The boundary's ARN; `NotFound(User)`.
+    async fn user_permissions_boundary(&self, account_id: &str, user_name: &str) -> Result<Option<String>>;
+
+    /// Every policy that applies to the user (by id), default versions only, read in one
+    /// snapshot; `NotFound(User)`. The authorizer calls this on a cache miss.
+    async fn effective_policies(&self, account_id: &str, user_id: &str) -> Result<EffectivePolicies>;
 }

@@ -34,8 +34,10 @@ async fn conformance(store: Arc<dyn Store>) {
     throttle(&*store).await;
     sts_sessions(&*store).await;
     console_sessions(&*store).await;
+    console_sessions_of_user(&*store).await;
     auth_events(&*store).await;
     meta(&*store).await;
+    policies_suite(&*store).await;
 }
 
 const ACCOUNT: &str = "111122223333";
@@ -107,7 +109,10 @@ async fn accounts_and_root_keys(store: &dyn Store) {
     assert_eq!((key.account_id.as_str(), key.secret_sealed.as_slice()), (ACCOUNT, &b"secret-2"[..]));
 
     let counts = store.account_counts(ACCOUNT).await.unwrap();
-    assert_eq!(counts, AccountCounts { users: 0, mfa_devices: 0, mfa_devices_in_use: 0, root_access_keys: 1 });
+    assert_eq!(
+        counts,
+        AccountCounts { users: 0, mfa_devices: 0, mfa_devices_in_use: 0, root_access_keys: 1, ..Default::default() }
+    );
 }
 
 async fn users(store: &dyn Store) {
@@ -463,7 +468,10 @@ async fn mfa_devices(store: &dyn Store) {
     assert!(store.list_mfa_devices(OTHER_ACCOUNT, AssignmentFilter::Any, &page(None, 10)).await.unwrap().is_empty());
 
     let counts = store.account_counts(&account).await.unwrap();
-    assert_eq!(counts, AccountCounts { users: 2, mfa_devices: 3, mfa_devices_in_use: 2, root_access_keys: 0 });
+    assert_eq!(
+        counts,
+        AccountCounts { users: 2, mfa_devices: 3, mfa_devices_in_use: 2, root_access_keys: 0, ..Default::default() }
+    );
 
     // Deleting: not while assigned.
     assert_eq!(store.delete_mfa_device(&account, &d1.serial).await, Err(StoreError::DeviceAssigned));
@@ -813,6 +821,35 @@ async fn console_sessions(store: &dyn Store) {
     assert!(store.find_console_session(b"hash-2").await.unwrap().is_some());
 }
 
+/// `delete_console_sessions_of_user` ends every session of that user (signed in or awaiting
+/// MFA), counts them, and leaves other users' sessions alone.
+async fn console_sessions_of_user(store: &dyn Store) {
+    let account = fresh_account(store).await;
+    let (sybil, tom) = (user(&account, "Sybil", "/"), user(&account, "Tom", "/"));
+    store.create_user(&sybil, 5000).await.unwrap();
+    store.create_user(&tom, 5000).await.unwrap();
+    let id = |who: &str| fresh_id(who).into_bytes();
+    let (s1, s2, t1) = (id("sybil-"), id("sybil-"), id("tom-"));
+    let signed_in = ConsoleSession {
+        state: ConsoleState::SignedIn,
+        mfa_authenticated_at: Some(NOW),
+        ..console_session(&account, &sybil, &s1)
+    };
+    store.create_console_session(&signed_in).await.unwrap();
+    store.create_console_session(&console_session(&account, &sybil, &s2)).await.unwrap();
+    store.create_console_session(&console_session(&account, &tom, &t1)).await.unwrap();
+
+    assert_eq!(store.delete_console_sessions_of_user(&sybil.user_id).await.unwrap(), 2);
+    assert_eq!(store.find_console_session(&s1).await.unwrap(), None);
+    assert_eq!(store.find_console_session(&s2).await.unwrap(), None);
+    assert!(store.find_console_session(&t1).await.unwrap().is_some());
+    // Nothing left to end; an unknown user is not an error either.
+    assert_eq!(store.delete_console_sessions_of_user(&sybil.user_id).await.unwrap(), 0);
+    assert_eq!(store.delete_console_sessions_of_user("AIDANOSUCHUSER").await.unwrap(), 0);
+    assert_eq!(store.delete_console_sessions_of_user(&tom.user_id).await.unwrap(), 1);
+    assert_eq!(store.find_console_session(&t1).await.unwrap(), None);
+}
+
 async fn auth_events(store: &dyn Store) {
     let account = fresh_account(store).await;
     let event = |i: i64, outcome: &str| AuthEvent {
@@ -856,6 +893,7 @@ async fn concurrency(store: Arc<dyn Store>) {
     one_tag_key_many_spellings(&store).await;
     one_name_many_creators(&store).await;
     meta_first_writer_wins(&store).await;
+    policies_concurrency(&store).await;
 }
 
 /// Runs `n` copies of `f(i)` at once and returns their results in order.
@@ -1233,5 +1271,744 @@ async fn postgres_two_nodes() {
     db.drop_now().await;
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+// Groups, managed and inline policies, attachments, boundaries ---------------------------------
+
+fn group(account_id: &str, name: &str, path: &str) -> Group {
+    Group {
+        account_id: account_id.to_owned(),
+        group_id: fresh_id("AGPA"),
+        name: name.to_owned(),
+        path: path.to_owned(),
+        created_at: NOW,
+    }
+}
+
+fn new_policy(account_id: &str, name: &str, path: &str, document: &str) -> NewManagedPolicy {
+    NewManagedPolicy {
+        account_id: account_id.to_owned(),
+        policy_id: fresh_id("ANPA"),
+        name: name.to_owned(),
+        path: path.to_owned(),
+        description: None,
+        document: document.to_owned(),
+        created_at: NOW,
+        tags: Vec::new(),
+    }
+}
+
+fn doc(marker: &str) -> String {
+    format!(
+        r#"{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": "{marker}", "Resource": "*"}}]}}"#
+    )
+}
+
+fn arn(account_id: &str, name: &str) -> String {
+    ManagedPolicy::arn_for(account_id, "/", name)
+}
+
+async fn policies_suite(store: &dyn Store) {
+    groups(store).await;
+    group_membership(store).await;
+    managed_policies(store).await;
+    policy_versions(store).await;
+    policy_tags(store).await;
+    aws_managed_policies(store).await;
+    inline_policies(store).await;
+    attachments(store).await;
+    boundaries(store).await;
+    delete_conflicts(store).await;
+    effective_policies(store).await;
+}
+
+async fn groups(store: &dyn Store) {
+    let account = fresh_account(store).await;
+    let admins = group(&account, "Admins", "/ops/");
+    store.create_group(&admins, 300).await.unwrap();
+    assert_eq!(
+        store.create_group(&group(&account, "ADMINS", "/"), 300).await,
+        Err(StoreError::AlreadyExists(Entity::Group))
+    );
+    store.create_group(&group(OTHER_ACCOUNT, "admins", "/"), 300).await.expect("same name in another account");
+    assert_eq!(store.get_group(&account, "aDmInS").await.unwrap(), Some(admins.clone()));
+    assert_eq!(store.get_group(&account, "nobody").await.unwrap(), None);
+
+    for (name, path) in [("beta", "/"), ("Gamma", "/ops/sub/"), ("delta", "/")] {
+        store.create_group(&group(&account, name, path), 300).await.unwrap();
+    }
+    assert_eq!(store.create_group(&group(&account, "over", "/"), 4).await, Err(StoreError::LimitExceeded));
+    assert_eq!(store.get_group(&account, "over").await.unwrap(), None);
+    assert_eq!(store.account_counts(&account).await.unwrap().groups, 4);
+
+    let names = |groups: Vec<Group>| groups.into_iter().map(|g| g.name).collect::<Vec<_>>();
+    assert_eq!(names(store.list_groups(&account, "/", &page(None, 2)).await.unwrap()), ["Admins", "beta", "delta"]);
+    assert_eq!(names(store.list_groups(&account, "/", &page(Some("delta"), 2)).await.unwrap()), ["Gamma"]);
+    assert_eq!(names(store.list_groups(&account, "/ops/", &page(None, 10)).await.unwrap()), ["Admins", "Gamma"]);
+
+    assert_eq!(
+        store.update_group(&account, "beta", Some("DELTA"), None).await,
+        Err(StoreError::AlreadyExists(Entity::Group))
+    );
+    assert_eq!(store.update_group(&account, "nobody", Some("x"), None).await, Err(StoreError::NotFound(Entity::Group)));
+    store.update_group(&account, "beta", Some("Beta2"), Some("/new/")).await.unwrap();
+    let renamed = store.get_group(&account, "beta2").await.unwrap().unwrap();
+    assert_eq!((renamed.name.as_str(), renamed.path.as_str()), ("Beta2", "/new/"));
+    assert_eq!(store.get_group(&account, "beta").await.unwrap(), None);
+
+    assert_eq!(store.delete_group(&account, "nobody").await, Err(StoreError::NotFound(Entity::Group)));
+    store.delete_group(&account, "BETA2").await.unwrap();
+    assert_eq!(store.get_group(&account, "Beta2").await.unwrap(), None);
+    store.create_group(&group(&account, "beta2", "/"), 300).await.expect("the name is free again");
+}
+
+async fn group_membership(store: &dyn Store) {
+    let account = fresh_account(store).await;
+    for name in ["Zed", "amy", "Bob"] {
+        store.create_user(&user(&account, name, "/"), 5000).await.unwrap();
+    }
+    for name in ["devs", "Admins", "ops"] {
+        store.create_group(&group(&account, name, "/"), 300).await.unwrap();
+    }
+    for name in ["Zed", "amy", "Bob"] {
+        store.add_user_to_group(&account, "DEVS", name, 10).await.unwrap();
+    }
+    store.add_user_to_group(&account, "devs", "amy", 1).await.expect("idempotent, whatever the quota");
+    assert_eq!(store.add_user_to_group(&account, "nogroup", "amy", 10).await, Err(StoreError::NotFound(Entity::Group)));
+    assert_eq!(store.add_user_to_group(&account, "devs", "nobody", 10).await, Err(StoreError::NotFound(Entity::User)));
+    store.add_user_to_group(&account, "admins", "amy", 2).await.unwrap();
+    assert_eq!(store.add_user_to_group(&account, "ops", "amy", 2).await, Err(StoreError::LimitExceeded));
+
+    let members: Vec<String> =
+        store.list_group_members(&account, "devs").await.unwrap().into_iter().map(|u| u.name).collect();
+    assert_eq!(members, ["amy", "Bob", "Zed"]);
+    assert_eq!(store.list_group_members(&account, "nogroup").await, Err(StoreError::NotFound(Entity::Group)));
+    let amy_groups: Vec<String> =
+        store.list_groups_for_user(&account, "AMY").await.unwrap().into_iter().map(|g| g.name).collect();
+    assert_eq!(amy_groups, ["Admins", "devs"]);
+    assert_eq!(store.list_groups_for_user(&account, "nobody").await, Err(StoreError::NotFound(Entity::User)));
+    assert!(store.list_groups_for_user(&account, "zed").await.unwrap().len() == 1);
+
+    store.remove_user_from_group(&account, "devs", "amy").await.unwrap();
+    assert_eq!(store.remove_user_from_group(&account, "devs", "amy").await, Err(StoreError::NotFound(Entity::User)));
+    assert_eq!(store.remove_user_from_group(&account, "ops", "amy").await, Err(StoreError::NotFound(Entity::User)));
+    assert_eq!(
+        store.remove_user_from_group(&account, "nogroup", "amy").await,
+        Err(StoreError::NotFound(Entity::Group))
+    );
+    assert_eq!(store.remove_user_from_group(&account, "devs", "nobody").await, Err(StoreError::NotFound(Entity::User)));
+    assert_eq!(store.list_group_members(&account, "devs").await.unwrap().len(), 2);
+    store.add_user_to_group(&account, "ops", "amy", 2).await.expect("room again");
+}
+
+async fn managed_policies(store: &dyn Store) {
+    let account = fresh_account(store).await;
+    let mut input = new_policy(&account, "ReadThings", "/team/", &doc("s3:Get*"));
+    input.description = Some("reads".into());
+    input.tags = vec![tag("b", "2"), tag("A", "1")];
+    let created = store.create_policy(&input, 1500).await.unwrap();
+    assert_eq!(created.arn, format!("arn:aws:iam::{account}:policy/team/ReadThings"));
+    assert_eq!(created.policy_id, input.policy_id);
+    assert_eq!(created.default_version_id, "v1");
+    assert_eq!((created.attachment_count, created.boundary_usage_count), (0, 0));
+    assert_eq!((created.created_at, created.updated_at), (NOW, NOW));
+    assert_eq!(created.description.as_deref(), Some("reads"));
+    assert_eq!(created.tags, vec![tag("A", "1"), tag("b", "2")]);
+    assert_eq!(store.get_policy(&account, &created.arn).await.unwrap(), Some(created.clone()));
+    assert_eq!(store.get_policy(OTHER_ACCOUNT, &created.arn).await.unwrap(), None, "not visible to other accounts");
+    assert_eq!(store.get_policy(&account, &arn(&account, "nope")).await.unwrap(), None);
+
+    // Names are unique per account without regard to case or path.
+    let dup = new_policy(&account, "readthings", "/other/", &doc("x"));
+    assert_eq!(store.create_policy(&dup, 1500).await, Err(StoreError::AlreadyExists(Entity::Policy)));
+    store.create_policy(&new_policy(OTHER_ACCOUNT, "ReadThings", "/", &doc("x")), 1500).await.unwrap();
+
+    for name in ["alpha", "Zulu", "mid"] {
+        store.create_policy(&new_policy(&account, name, "/", &doc(name)), 1500).await.unwrap();
+    }
+    let over = new_policy(&account, "over", "/", &doc("x"));
+    assert_eq!(store.create_policy(&over, 4).await, Err(StoreError::LimitExceeded));
+    assert_eq!(store.get_policy(&account, &arn(&account, "over")).await.unwrap(), None);
+    assert_eq!(store.account_counts(&account).await.unwrap().policies, 4);
+
+    // Listing: by lower-cased name then account, page keys from ManagedPolicy::page_key.
+    store.ensure_aws_managed_policy("ReadOnlyAccess", "/", None, &doc("*:Get*"), NOW).await.unwrap();
+    store.ensure_aws_managed_policy("MidAws", "/job-function/", None, &doc("a"), NOW).await.unwrap();
+    let names = |ps: &[ManagedPolicy]| ps.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+    let local = store.list_policies(&account, PolicyScope::Local, false, "/", &page(None, 100)).await.unwrap();
+    assert_eq!(names(&local), ["alpha", "mid", "ReadThings", "Zulu"]);
+    let aws = store.list_policies(&account, PolicyScope::Aws, false, "/", &page(None, 100)).await.unwrap();
+    assert!(aws.iter().all(|p| p.account_id == AWS_MANAGED_ACCOUNT));
+    assert!(names(&aws).contains(&"ReadOnlyAccess".to_owned()));
+    let all = store.list_policies(&account, PolicyScope::All, false, "/", &page(None, 100)).await.unwrap();
+    assert_eq!(all.len(), local.len() + aws.len());
+    let keys: Vec<String> = all.iter().map(ManagedPolicy::page_key).collect();
+    let sorted = {
+        let mut k = keys.clone();
+        k.sort();
+        k
+    };
+    assert_eq!(keys, sorted, "ordered by page key");
+    // Paging through everything two at a time yields the same list.
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut got =
+            store.list_policies(&account, PolicyScope::All, false, "/", &page(after.as_deref(), 2)).await.unwrap();
+        let more = got.len() > 2;
+        got.truncate(2);
+        after = got.last().map(ManagedPolicy::page_key);
+        paged.extend(got);
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(paged, all);
+    let team = store.list_policies(&account, PolicyScope::All, false, "/team/", &page(None, 100)).await.unwrap();
+    assert_eq!(names(&team), ["ReadThings"]);
+    assert!(store.list_policies(&account, PolicyScope::Local, true, "/", &page(None, 100)).await.unwrap().is_empty());
+    assert!(all.iter().all(|p| p.tags.is_empty()), "listing leaves tags out");
+
+    assert_eq!(store.delete_policy(&arn(&account, "nope")).await, Err(StoreError::NotFound(Entity::Policy)));
+    store.delete_policy(&arn(&account, "alpha")).await.unwrap();
+    assert_eq!(store.get_policy(&account, &arn(&account, "alpha")).await.unwrap(), None);
+    assert_eq!(store.policy_tags(&created.arn).await.unwrap().len(), 2);
+    store.delete_policy(&created.arn).await.unwrap();
+    assert_eq!(store.policy_tags(&created.arn).await, Err(StoreError::NotFound(Entity::Policy)));
+    store.create_policy(&input, 1500).await.expect("name free again; tags gone with the policy");
+}
+
+async fn policy_versions(store: &dyn Store) {
+    let account = fresh_account(store).await;
+    let p = store.create_policy(&new_policy(&account, "Versioned", "/", &doc("v1")), 1500).await.unwrap();
+    let v2 = store.create_policy_version(&p.arn, &doc("v2"), false, NOW + 2, 5).await.unwrap();
+    assert_eq!(
+        v2,
+        PolicyVersion { version_id: "v2".into(), document: doc("v2"), is_default: false, created_at: NOW + 2 }
+    );
+    let v3 = store.create_policy_version(&p.arn, &doc("v3"), true, NOW + 3, 5).await.unwrap();
+    assert!(v3.is_default);
+    let got = store.get_policy(&account, &p.arn).await.unwrap().unwrap();
+    assert_eq!((got.default_version_id.as_str(), got.updated_at, got.created_at), ("v3", NOW + 3, NOW));
+    let ids = |vs: Vec<PolicyVersion>| vs.into_iter().map(|v| (v.version_id, v.is_default)).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list_policy_versions(&p.arn).await.unwrap()),
+        [("v3".to_owned(), true), ("v2".to_owned(), false), ("v1".to_owned(), false)]
+    );
+    let v1 = store.get_policy_version(&p.arn, "v1").await.unwrap();
+    assert_eq!((v1.document, v1.is_default, v1.created_at), (doc("v1"), false, NOW));
+    for bad in ["v9", "x1", "v", "1", "v-1"] {
+        assert_eq!(store.get_policy_version(&p.arn, bad).await, Err(StoreError::NotFound(Entity::PolicyVersion)));
+    }
+    let missing = arn(&account, "missing");
+    assert_eq!(store.get_policy_version(&missing, "v1").await, Err(StoreError::NotFound(Entity::Policy)));
+    assert_eq!(store.list_policy_versions(&missing).await, Err(StoreError::NotFound(Entity::Policy)));
+    assert_eq!(
+        store.create_policy_version(&missing, "{}", true, NOW, 5).await,
+        Err(StoreError::NotFound(Entity::Policy))
+    );
+
+    // Five at most; a refused version writes nothing.
+    store.create_policy_version(&p.arn, &doc("v4"), false, NOW + 4, 5).await.unwrap();
+    store.create_policy_version(&p.arn, &doc("v5"), false, NOW + 5, 5).await.unwrap();
+    assert_eq!(store.create_policy_version(&p.arn, &doc("v6"), true, NOW + 6, 5).await, Err(StoreError::LimitExceeded));
+    assert_eq!(store.list_policy_versions(&p.arn).await.unwrap().len(), 5);
+    assert_eq!(store.get_policy(&account, &p.arn).await.unwrap().unwrap().default_version_id, "v3");
+
+    // The default cannot be deleted; ids are never reused.
+    assert_eq!(
+        store.delete_policy_version(&p.arn, "v3").await,
+        Err(StoreError::DeleteConflict(Dependent::DefaultVersion))
+    );
+    store.delete_policy_version(&p.arn, "v5").await.unwrap();
+    assert_eq!(store.delete_policy_version(&p.arn, "v5").await, Err(StoreError::NotFound(Entity::PolicyVersion)));
+    assert_eq!(store.delete_policy_version(&missing, "v1").await, Err(StoreError::NotFound(Entity::Policy)));
+    let v6 = store.create_policy_version(&p.arn, &doc("v6"), false, NOW + 6, 5).await.unwrap();
+    assert_eq!(v6.version_id, "v6");
+
+    store.set_default_policy_version(&p.arn, "v1").await.unwrap();
+    store.set_default_policy_version(&p.arn, "v1").await.expect("the current default again");
+    assert_eq!(store.set_default_policy_version(&p.arn, "v5").await, Err(StoreError::NotFound(Entity::PolicyVersion)));
+    assert_eq!(store.set_default_policy_version(&missing, "v1").await, Err(StoreError::NotFound(Entity::Policy)));
+    assert!(store.get_policy_version(&p.arn, "v1").await.unwrap().is_default);
+    assert!(!store.get_policy_version(&p.arn, "v3").await.unwrap().is_default);
+
+    // Deleting the policy waits for its other versions to go.
+    assert_eq!(store.delete_policy(&p.arn).await, Err(StoreError::DeleteConflict(Dependent::Versions)));
+    for v in ["v2", "v3", "v4", "v6"] {
+        store.delete_policy_version(&p.arn, v).await.unwrap();
+    }
+    store.delete_policy(&p.arn).await.unwrap();
+}
+
+async fn policy_tags(store: &dyn Store) {
+    let account = fresh_account(store).await;
+    let p = store.create_policy(&new_policy(&account, "Tagged", "/", "{}"), 1500).await.unwrap();
+    store.tag_policy(&p.arn, &[tag("Env", "prod"), tag("team", "a")], 3).await.unwrap();
+    store.tag_policy(&p.arn, &[tag("ENV", "dev")], 3).await.unwrap();
+    assert_eq!(store.policy_tags(&p.arn).await.unwrap(), vec![tag("ENV", "dev"), tag("team", "a")]);
+    assert_eq!(store.tag_policy(&p.arn, &[tag("x", "1"), tag("y", "2")], 3).await, Err(StoreError::LimitExceeded));
+    assert_eq!(store.policy_tags(&p.arn).await.unwrap().len(), 2, "a refused tagging writes nothing");
+    store.untag_policy(&p.arn, &["env".into(), "unknown".into()]).await.unwrap();
+    assert_eq!(store.policy_tags(&p.arn).await.unwrap(), vec![tag("team", "a")]);
+    assert_eq!(store.get_policy(&account, &p.arn).await.unwrap().unwrap().tags, vec![tag("team", "a")]);
+    let missing = arn(&account, "missing");
+    assert_eq!(store.tag_policy(&missing, &[tag("a", "b")], 3).await, Err(StoreError::NotFound(Entity::Policy)));
+    assert_eq!(store.untag_policy(&missing, &["a".into()]).await, Err(StoreError::NotFound(Entity::Policy)));
+    assert_eq!(store.policy_tags(&missing).await, Err(StoreError::NotFound(Entity::Policy)));
+}
+
+async fn aws_managed_policies(store: &dyn Store) {
+    let first = store
+        .ensure_aws_managed_policy(
+            "IAMUserChangePassword",
+            "/",
+            Some("change own password"),
+            &doc("iam:ChangePassword"),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.arn, "arn:aws:iam::aws:policy/IAMUserChangePassword");
+    assert_eq!(first.account_id, AWS_MANAGED_ACCOUNT);
+    assert_eq!(first.default_version_id, "v1");
+    assert!(first.policy_id.starts_with("ANPA") && first.policy_id.len() == 21, "{}", first.policy_id);
+    assert_eq!(first.policy_id, ManagedPolicy::aws_policy_id(&first.arn), "derived from the ARN");
+    // Idempotent: same id, creation time kept.
+    let again = store
+        .ensure_aws_managed_policy(
+            "IAMUserChangePassword",
+            "/",
+            Some("change own password"),
+            &doc("iam:ChangePassword"),
+            NOW + 50,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    // Newer text replaces the default version's document.
+    let newer = store
+        .ensure_aws_managed_policy("IAMUserChangePassword", "/", Some("newer"), &doc("iam:ChangePassword*"), NOW + 60)
+        .await
+        .unwrap();
+    assert_eq!((newer.created_at, newer.updated_at, newer.description.as_deref()), (NOW, NOW + 60, Some("newer")));
+    assert_eq!(store.get_policy_version(&first.arn, "v1").await.unwrap().document, doc("iam:ChangePassword*"));
+    assert_eq!(store.list_policy_versions(&first.arn).await.unwrap().len(), 1);
+    // Visible to every account; not counted as the account's policies.
+    let account = fresh_account(store).await;
+    assert_eq!(store.get_policy(&account, &first.arn).await.unwrap().unwrap().policy_id, first.policy_id);
+    assert_eq!(store.account_counts(&account).await.unwrap().policies, 0);
+}
+
+async fn inline_policies(store: &dyn Store) {
+    let account = fresh_account(store).await;
+    let account = account.as_str();
+    store.create_user(&user(account, "inliner", "/"), 5000).await.unwrap();
+    store.create_group(&group(account, "inliners", "/"), 300).await.unwrap();
+    for (owner, put_max) in [("user", 60usize), ("group", 60)] {
+        let put = |name: &'static str, document: String, max: usize| async move {
+            if owner == "user" {
+                store.put_user_policy(account, "inliner", name, &document, max).await
+            } else {
+                store.put_group_policy(account, "inliners", name, &document, max).await
+            }
+        };
+        let get = |name: &'static str| async move {
+            if owner == "user" {
+                store.get_user_policy(account, "INLINER", name).await
+            } else {
+                store.get_group_policy(account, "INLINERS", name).await
+            }
+        };
+        let list = || async {
+            if owner == "user" {
+                store.list_user_policies(account, "inliner").await
+            } else {
+                store.list_group_policies(account, "inliners").await
+            }
+        };
+        let delete = |name: &'static str| async move {
+            if owner == "user" {
+                store.delete_user_policy(account, "inliner", name).await
+            } else {
+                store.delete_group_policy(account, "inliners", name).await
+            }
+        };
+        // 20 characters without whitespace each.
+        let twenty = |c: char| format!("{{ \"a\" : \"{}\" }}", c.to_string().repeat(12));
+        assert_eq!(policy_size(&twenty('x')), 20);
+        put("Zeta", twenty('z'), put_max).await.unwrap();
+        put("alpha", twenty('a'), put_max).await.unwrap();
+        assert_eq!(list().await.unwrap(), ["alpha", "Zeta"], "{owner}");
+        assert_eq!(get("ZETA").await.unwrap(), InlinePolicy { name: "Zeta".into(), document: twenty('z') });
+        assert_eq!(get("nope").await, Err(StoreError::NotFound(Entity::InlinePolicy)));
+        // Replacing counts the new size, not both; the new spelling stays.
+        put("ALPHA", twenty('b'), put_max).await.unwrap();
+        assert_eq!(get("alpha").await.unwrap(), InlinePolicy { name: "ALPHA".into(), document: twenty('b') });
+        put("third", twenty('c'), put_max).await.expect("exactly at the limit");
+        // Over the limit: refused and nothing written (neither a new policy nor a replacement).
+        assert_eq!(put("fourth", twenty('d'), put_max).await, Err(StoreError::LimitExceeded));
+        assert_eq!(put("third", format!("{}{}", twenty('e'), "x"), put_max).await, Err(StoreError::LimitExceeded));
+        assert_eq!(list().await.unwrap(), ["ALPHA", "third", "Zeta"]);
+        assert_eq!(get("third").await.unwrap().document, twenty('c'));
+        delete("Zeta").await.unwrap();
+        assert_eq!(delete("zeta").await, Err(StoreError::NotFound(Entity::InlinePolicy)));
+        put("fourth", twenty('d'), put_max).await.expect("room again");
+        for name in ["ALPHA", "third", "fourth"] {
+            delete(name).await.unwrap();
+        }
+        assert!(list().await.unwrap().is_empty());
+    }
+    let not_user = Err(StoreError::NotFound(Entity::User));
+    assert_eq!(store.put_user_policy(account, "nobody", "p", "{}", 2048).await, not_user);
+    assert_eq!(store.get_user_policy(account, "nobody", "p").await, Err(StoreError::NotFound(Entity::User)));
+    assert_eq!(store.list_user_policies(account, "nobody").await, Err(StoreError::NotFound(Entity::User)));
+    assert_eq!(store.delete_user_policy(account, "nobody", "p").await, not_user);
+    let not_group = Err(StoreError::NotFound(Entity::Group));
+    assert_eq!(store.put_group_policy(account, "nogroup", "p", "{}", 2048).await, not_group);
+    assert_eq!(store.get_group_policy(account, "nogroup", "p").await, Err(StoreError::NotFound(Entity::Group)));
+    assert_eq!(store.list_group_policies(account, "nogroup").await, Err(StoreError::NotFound(Entity::Group)));
+    assert_eq!(store.delete_group_policy(account, "nogroup", "p").await, not_group);
+}
+
+async fn attachments(store: &dyn Store) {
+    let account = fresh_account(store).await;
+    store.create_user(&user(&account, "attached", "/"), 5000).await.unwrap();
+    store.create_user(&user(&account, "Other", "/"), 5000).await.unwrap();
+    store.create_group(&group(&account, "team", "/"), 300).await.unwrap();
+    let a = store.create_policy(&new_policy(&account, "Apol", "/", &doc("a")), 1500).await.unwrap();
+    let b = store.create_policy(&new_policy(&account, "bpol", "/x/", &doc("b")), 1500).await.unwrap();
+    let c = store.create_policy(&new_policy(&account, "Cpol", "/", &doc("c")), 1500).await.unwrap();
+    let aws = store.ensure_aws_managed_policy("AttachableAws", "/", None, &doc("aws"), NOW).await.unwrap();
+    let foreign = store.create_policy(&new_policy(OTHER_ACCOUNT, "Foreign", "/", "{}"), 1500).await.unwrap();
+
+    store.attach_user_policy(&account, "attached", &b.arn, 3).await.unwrap();
+    store.attach_user_policy(&account, "ATTACHED", &a.arn, 3).await.unwrap();
+    store.attach_user_policy(&account, "attached", &a.arn, 2).await.expect("idempotent, whatever the quota");
+    store.attach_user_policy(&account, "attached", &aws.arn, 3).await.unwrap();
+    assert_eq!(store.attach_user_policy(&account, "attached", &c.arn, 3).await, Err(StoreError::LimitExceeded));
+    assert_eq!(store.attach_user_policy(&account, "nobody", &a.arn, 3).await, Err(StoreError::NotFound(Entity::User)));
+    assert_eq!(
+        store.attach_user_policy(&account, "other", &arn(&account, "nope"), 3).await,
+        Err(StoreError::NotFound(Entity::Policy))
+    );
+    assert_eq!(
+        store.attach_user_policy(&account, "other", &foreign.arn, 3).await,
+        Err(StoreError::NotFound(Entity::Policy)),
+        "another account's policy is not attachable"
+    );
+    let listed = store.list_attached_user_policies(&account, "attached").await.unwrap();
+    let expected = |ps: &[&ManagedPolicy]| {
+        ps.iter().map(|p| AttachedPolicy { name: p.name.clone(), arn: p.arn.clone() }).collect::<Vec<_>>()
+    };
+    assert_eq!(listed, expected(&[&a, &aws, &b]));
+    assert_eq!(store.list_attached_user_policies(&account, "nobody").await, Err(StoreError::NotFound(Entity::User)));
+
+    store.attach_group_policy(&account, "team", &a.arn, 10).await.unwrap();
+    store.attach_group_policy(&account, "TEAM", &aws.arn, 10).await.unwrap();
+    assert_eq!(store.attach_group_policy(&account, "team", &c.arn, 2).await, Err(StoreError::LimitExceeded));
+    assert_eq!(
+        store.attach_group_policy(&account, "nogroup", &c.arn, 2).await,
+        Err(StoreError::NotFound(Entity::Group))
+    );
+    assert_eq!(store.list_attached_group_policies(&account, "team").await.unwrap(), expected(&[&a, &aws]));
+    assert_eq!(store.list_attached_group_policies(&account, "nogroup").await, Err(StoreError::NotFound(Entity::Group)));
+
+    // Counts are per account, also for AWS managed policies.
+    store.attach_user_policy(&account, "other", &a.arn, 10).await.unwrap();
+    let got = store.get_policy(&account, &a.arn).await.unwrap().unwrap();
+    assert_eq!(got.attachment_count, 3);
+    let elsewhere = fresh_account(store).await;
+    store.create_user(&user(&elsewhere, "far", "/"), 5000).await.unwrap();
+    store.attach_user_policy(&elsewhere, "far", &aws.arn, 10).await.unwrap();
+    assert_eq!(store.get_policy(&account, &aws.arn).await.unwrap().unwrap().attachment_count, 2);
+    assert_eq!(store.get_policy(&elsewhere, &aws.arn).await.unwrap().unwrap().attachment_count, 1);
+    assert_eq!(store.account_counts(&account).await.unwrap().policy_versions_in_use, 6);
+
+    let entities = store.list_entities_for_policy(&account, &a.arn).await.unwrap();
+    let user_id = |name: &'static str| {
+        let account = account.clone();
+        async move { store.get_user(&account, name).await.unwrap().unwrap().user_id }
+    };
+    let team_id = store.get_group(&account, "team").await.unwrap().unwrap().group_id;
+    assert_eq!(
+        entities,
+        PolicyEntities {
+            users: vec![("attached".into(), user_id("attached").await), ("Other".into(), user_id("other").await)],
+            groups: vec![("team".into(), team_id)],
+        }
+    );
+    let aws_entities = store.list_entities_for_policy(&elsewhere, &aws.arn).await.unwrap();
+    assert_eq!(aws_entities.users.len(), 1);
+    assert!(aws_entities.groups.is_empty());
+    assert_eq!(store.list_entities_for_policy(OTHER_ACCOUNT, &a.arn).await, Err(StoreError::NotFound(Entity::Policy)));
+
+    // only_attached lists what is attached within the account.
+    let attached: Vec<String> = store
+        .list_policies(&account, PolicyScope::All, true, "/", &page(None, 100))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(attached, ["Apol", "AttachableAws", "bpol"]);
+
+    assert_eq!(store.delete_policy(&a.arn).await, Err(StoreError::DeleteConflict(Dependent::Attachments)));
+    assert_eq!(store.detach_user_policy(&account, "attached", &c.arn).await, Err(StoreError::NotFound(Entity::Policy)));
+    assert_eq!(store.detach_user_policy(&account, "nobody", &a.arn).await, Err(StoreError::NotFound(Entity::User)));
+    store.detach_user_policy(&account, "attached", &a.arn).await.unwrap();
+    store.detach_user_policy(&account, "other", &a.arn).await.unwrap();
+    assert_eq!(store.delete_policy(&a.arn).await, Err(StoreError::DeleteConflict(Dependent::Attachments)));
+    assert_eq!(store.detach_group_policy(&account, "team", &c.arn).await, Err(StoreError::NotFound(Entity::Policy)));
+    store.detach_group_policy(&account, "team", &a.arn).await.unwrap();
+    assert_eq!(store.get_policy(&account, &a.arn).await.unwrap().unwrap().attachment_count, 0);
+    store.delete_policy(&a.arn).await.unwrap();
+    assert_eq!(store.list_attached_user_policies(&account, "attached").await.unwrap(), expected(&[&aws, &b]));
+}
+
+async fn boundaries(store: &dyn Store) {
+    let account = fresh_account(store).await;
+    store.create_user(&user(&account, "bounded", "/"), 5000).await.unwrap();
+    let p = store.create_policy(&new_policy(&account, "Fence", "/", &doc("fence")), 1500).await.unwrap();
+    let q = store.create_policy(&new_policy(&account, "Fence2", "/", &doc("fence2")), 1500).await.unwrap();
+    assert_eq!(store.user_permissions_boundary(&account, "bounded").await.unwrap(), None);
+    assert_eq!(
+        store.put_user_permissions_boundary(&account, "bounded", &arn(&account, "nope")).await,
+        Err(StoreError::NotFound(Entity::Policy))
+    );
+    assert_eq!(
+        store.put_user_permissions_boundary(&account, "nobody", &p.arn).await,
+        Err(StoreError::NotFound(Entity::User))
+    );
+    store.put_user_permissions_boundary(&account, "BOUNDED", &p.arn).await.unwrap();
+    assert_eq!(store.user_permissions_boundary(&account, "bounded").await.unwrap(), Some(p.arn.clone()));
+    assert_eq!(store.get_policy(&account, &p.arn).await.unwrap().unwrap().boundary_usage_count, 1);
+    assert_eq!(store.delete_policy(&p.arn).await, Err(StoreError::DeleteConflict(Dependent::Attachments)));
+    // Replacing moves the usage.
+    store.put_user_permissions_boundary(&account, "bounded", &q.arn).await.unwrap();
+    assert_eq!(store.get_policy(&account, &p.arn).await.unwrap().unwrap().boundary_usage_count, 0);
+    assert_eq!(store.get_policy(&account, &q.arn).await.unwrap().unwrap().boundary_usage_count, 1);
+    store.delete_policy(&p.arn).await.unwrap();
+    store.delete_user_permissions_boundary(&account, "bounded").await.unwrap();
+    store.delete_user_permissions_boundary(&account, "bounded").await.expect("nothing to delete is fine");
+    assert_eq!(store.user_permissions_boundary(&account, "bounded").await.unwrap(), None);
+    assert_eq!(
+        store.delete_user_permissions_boundary(&account, "nobody").await,
+        Err(StoreError::NotFound(Entity::User))
+    );
+    assert_eq!(store.user_permissions_boundary(&account, "nobody").await, Err(StoreError::NotFound(Entity::User)));
+    // A boundary does not keep the user; it goes with them.
+    store.put_user_permissions_boundary(&account, "bounded", &q.arn).await.unwrap();
+    store.delete_user(&account, "bounded").await.unwrap();
+    assert_eq!(store.get_policy(&account, &q.arn).await.unwrap().unwrap().boundary_usage_count, 0);
+    store.delete_policy(&q.arn).await.unwrap();
+}
+
+async fn delete_conflicts(store: &dyn Store) {
+    let account = fresh_account(store).await;
+    store.create_user(&user(&account, "kept", "/"), 5000).await.unwrap();
+    store.create_group(&group(&account, "club", "/"), 300).await.unwrap();
+    let p = store.create_policy(&new_policy(&account, "P", "/", "{}"), 1500).await.unwrap();
+    store.put_user_policy(&account, "kept", "inline", "{}", 2048).await.unwrap();
+    store.attach_user_policy(&account, "kept", &p.arn, 10).await.unwrap();
+    store.add_user_to_group(&account, "club", "kept", 10).await.unwrap();
+    store.put_group_policy(&account, "club", "inline", "{}", 5120).await.unwrap();
+    store.attach_group_policy(&account, "club", &p.arn, 10).await.unwrap();
+
+    // Users: inline policies, then attached policies, then groups (after the credential checks).
+    assert_eq!(store.delete_user(&account, "kept").await, Err(StoreError::DeleteConflict(Dependent::Policies)));
+    store.delete_user_policy(&account, "kept", "inline").await.unwrap();
+    assert_eq!(store.delete_user(&account, "kept").await, Err(StoreError::DeleteConflict(Dependent::Attachments)));
+    store.detach_user_policy(&account, "kept", &p.arn).await.unwrap();
+    assert_eq!(store.delete_user(&account, "kept").await, Err(StoreError::DeleteConflict(Dependent::Groups)));
+
+    // Groups: members, then inline policies, then attached policies.
+    assert_eq!(store.delete_group(&account, "club").await, Err(StoreError::DeleteConflict(Dependent::Members)));
+    store.remove_user_from_group(&account, "club", "kept").await.unwrap();
+    store.delete_user(&account, "kept").await.unwrap();
+    assert_eq!(store.delete_group(&account, "club").await, Err(StoreError::DeleteConflict(Dependent::Policies)));
+    store.delete_group_policy(&account, "club", "inline").await.unwrap();
+    assert_eq!(store.delete_group(&account, "club").await, Err(StoreError::DeleteConflict(Dependent::Attachments)));
+    store.detach_group_policy(&account, "club", &p.arn).await.unwrap();
+    store.delete_group(&account, "club").await.unwrap();
+    store.delete_policy(&p.arn).await.unwrap();
+    let counts = store.account_counts(&account).await.unwrap();
+    assert_eq!((counts.users, counts.groups, counts.policies, counts.policy_versions_in_use), (0, 0, 0, 0));
+}
+
+async fn effective_policies(store: &dyn Store) {
+    let account = fresh_account(store).await;
+    let subject = user(&account, "subject", "/");
+    store.create_user(&subject, 5000).await.unwrap();
+    assert_eq!(store.effective_policies(&account, &subject.user_id).await.unwrap(), EffectivePolicies::default());
+    assert_eq!(store.effective_policies(&account, "AIDANOSUCH").await, Err(StoreError::NotFound(Entity::User)));
+    assert_eq!(
+        store.effective_policies(OTHER_ACCOUNT, &subject.user_id).await,
+        Err(StoreError::NotFound(Entity::User))
+    );
+
+    let m = store.create_policy(&new_policy(&account, "Managed", "/", &doc("m1")), 1500).await.unwrap();
+    store.create_policy_version(&m.arn, &doc("m2"), true, NOW, 5).await.unwrap();
+    store.create_policy_version(&m.arn, &doc("m3"), false, NOW, 5).await.unwrap();
+    let aws = store.ensure_aws_managed_policy("EffAws", "/", None, &doc("aws"), NOW).await.unwrap();
+    let fence = store.create_policy(&new_policy(&account, "Fence", "/", &doc("fence")), 1500).await.unwrap();
+    store.put_user_policy(&account, "subject", "b-inline", &doc("ub"), 2048).await.unwrap();
+    store.put_user_policy(&account, "subject", "A-inline", &doc("ua"), 2048).await.unwrap();
+    store.attach_user_policy(&account, "subject", &m.arn, 10).await.unwrap();
+    store.attach_user_policy(&account, "subject", &aws.arn, 10).await.unwrap();
+    for g in ["zgroup", "Agroup", "unrelated"] {
+        store.create_group(&group(&account, g, "/"), 300).await.unwrap();
+        store.put_group_policy(&account, g, "gp", &doc(g), 5120).await.unwrap();
+    }
+    store.add_user_to_group(&account, "zgroup", "subject", 10).await.unwrap();
+    store.add_user_to_group(&account, "agroup", "subject", 10).await.unwrap();
+    store.attach_group_policy(&account, "zgroup", &aws.arn, 10).await.unwrap();
+    store.put_user_permissions_boundary(&account, "subject", &fence.arn).await.unwrap();
+
+    let inline = |name: &str, d: &str| InlinePolicy { name: name.into(), document: doc(d) };
+    let got = store.effective_policies(&account, &subject.user_id).await.unwrap();
+    assert_eq!(
+        got,
+        EffectivePolicies {
+            user_inline: vec![inline("A-inline", "ua"), inline("b-inline", "ub")],
+            user_managed: vec![(aws.arn.clone(), doc("aws")), (m.arn.clone(), doc("m2"))],
+            groups: vec![
+                ("Agroup".into(), vec![inline("gp", "Agroup")], vec![]),
+                ("zgroup".into(), vec![inline("gp", "zgroup")], vec![(aws.arn.clone(), doc("aws"))]),
+            ],
+            boundary: Some((fence.arn.clone(), doc("fence"))),
+        }
+    );
+}
+
+// Races on policies ----------------------------------------------------------------------------
+
+async fn policies_concurrency(store: &Arc<dyn Store>) {
+    attach_quota_under_contention(store).await;
+    version_quota_under_contention(store).await;
+    group_quota_under_contention(store).await;
+    inline_size_under_contention(store).await;
+    delete_policy_against_attach(store).await;
+}
+
+/// Twenty attachments of distinct policies to one user with a limit of 10: exactly ten win.
+async fn attach_quota_under_contention(store: &Arc<dyn Store>) {
+    let account = fresh_account(&**store).await;
+    store.create_user(&user(&account, "magnet", "/"), 5000).await.unwrap();
+    let mut arns = Vec::new();
+    for i in 0..20 {
+        arns.push(store.create_policy(&new_policy(&account, &format!("p{i:02}"), "/", "{}"), 1500).await.unwrap().arn);
+    }
+    let results = race(20, |i| {
+        let (store, account, arn) = (store.clone(), account.clone(), arns[i].clone());
+        async move { store.attach_user_policy(&account, "magnet", &arn, 10).await }
+    })
+    .await;
+    let (ok, errors) = tally(&results);
+    assert_eq!(ok, 10, "exactly the quota: {errors:?}");
+    assert!(errors.iter().all(|e| **e == StoreError::LimitExceeded), "{errors:?}");
+    let attached: HashSet<String> =
+        store.list_attached_user_policies(&account, "magnet").await.unwrap().into_iter().map(|p| p.arn).collect();
+    let winners: HashSet<String> = (0..20).filter(|i| results[*i].is_ok()).map(|i| arns[i].clone()).collect();
+    assert_eq!(attached, winners);
+}
+
+/// Ten versions created at once on a policy with one version and a limit of 5: four win, the
+/// policy never holds more than five, and no version id is handed out twice.
+async fn version_quota_under_contention(store: &Arc<dyn Store>) {
+    let account = fresh_account(&**store).await;
+    let p = store.create_policy(&new_policy(&account, "Busy", "/", "{}"), 1500).await.unwrap();
+    let results = race(10, |i| {
+        let (store, arn) = (store.clone(), p.arn.clone());
+        async move { store.create_policy_version(&arn, &format!("{{\"n\":{i}}}"), i % 2 == 0, NOW, 5).await }
+    })
+    .await;
+    let (ok, errors) = tally(&results);
+    assert_eq!(ok, 4, "{errors:?}");
+    assert!(errors.iter().all(|e| **e == StoreError::LimitExceeded), "{errors:?}");
+    let versions = store.list_policy_versions(&p.arn).await.unwrap();
+    assert_eq!(versions.len(), 5);
+    let ids: HashSet<String> = versions.iter().map(|v| v.version_id.clone()).collect();
+    assert_eq!(ids, ["v1", "v2", "v3", "v4", "v5"].into_iter().map(String::from).collect());
+    assert_eq!(versions.iter().filter(|v| v.is_default).count(), 1);
+}
+
+/// One user added to twelve groups at once with a limit of 4: exactly four win.
+async fn group_quota_under_contention(store: &Arc<dyn Store>) {
+    let account = fresh_account(&**store).await;
+    store.create_user(&user(&account, "joiner", "/"), 5000).await.unwrap();
+    for i in 0..12 {
+        store.create_group(&group(&account, &format!("g{i}"), "/"), 300).await.unwrap();
+    }
+    let results = race(12, |i| {
+        let (store, account) = (store.clone(), account.clone());
+        async move { store.add_user_to_group(&account, &format!("g{i}"), "joiner", 4).await }
+    })
+    .await;
+    let (ok, errors) = tally(&results);
+    assert_eq!(ok, 4, "{errors:?}");
+    assert!(errors.iter().all(|e| **e == StoreError::LimitExceeded), "{errors:?}");
+    assert_eq!(store.list_groups_for_user(&account, "joiner").await.unwrap().len(), 4);
+
+    // And groups per account.
+    let other = fresh_account(&**store).await;
+    let results = race(10, |i| {
+        let store = store.clone();
+        let g = group(&other, &format!("crowd{i}"), "/");
+        async move { store.create_group(&g, 3).await }
+    })
+    .await;
+    assert_eq!(tally(&results).0, 3);
+    assert_eq!(store.account_counts(&other).await.unwrap().groups, 3);
+}
+
+/// Ten 20-character inline policies put at once with a 100-character limit: exactly five win.
+async fn inline_size_under_contention(store: &Arc<dyn Store>) {
+    let account = fresh_account(&**store).await;
+    store.create_user(&user(&account, "verbose", "/"), 5000).await.unwrap();
+    let results = race(10, |i| {
+        let (store, account) = (store.clone(), account.clone());
+        async move {
+            let document = format!("{{\"k\": \"{}\"}}", "x".repeat(12));
+            store.put_user_policy(&account, "verbose", &format!("p{i}"), &document, 100).await
+        }
+    })
+    .await;
+    let (ok, errors) = tally(&results);
+    assert_eq!(ok, 5, "{errors:?}");
+    assert!(errors.iter().all(|e| **e == StoreError::LimitExceeded), "{errors:?}");
+    assert_eq!(store.list_user_policies(&account, "verbose").await.unwrap().len(), 5);
+}
+
+/// Deleting a policy while others attach it: either the delete wins (and every attach then
+/// finds no policy) or it is refused; never a deleted policy with attachments.
+async fn delete_policy_against_attach(store: &Arc<dyn Store>) {
+    let account = fresh_account(&**store).await;
+    for i in 0..8 {
+        store.create_user(&user(&account, &format!("a{i}"), "/"), 5000).await.unwrap();
+    }
+    let p = store.create_policy(&new_policy(&account, "Contested", "/", "{}"), 1500).await.unwrap();
+    let results = race(9, |i| {
+        let (store, account, arn) = (store.clone(), account.clone(), p.arn.clone());
+        async move {
+            if i == 8 {
+                store.delete_policy(&arn).await
+            } else {
+                store.attach_user_policy(&account, &format!("a{i}"), &arn, 10).await
+            }
+        }
+    })
+    .await;
+    let attached = results[..8].iter().filter(|r| r.is_ok()).count();
+    match &results[8] {
+        Ok(()) => {
+            assert!(store.get_policy(&account, &p.arn).await.unwrap().is_none());
+            assert_eq!(attached, 0, "{results:?}");
+        }
+        Err(e) => {
+            assert_eq!(*e, StoreError::DeleteConflict(Dependent::Attachments));
+            assert_eq!(store.get_policy(&account, &p.arn).await.unwrap().unwrap().attachment_count as usize, attached);
+        }
     }
 }

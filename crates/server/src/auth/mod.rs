@@ -86,6 +86,8 @@ async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiErr
     if let Some(resolved) = app.credentials.get(access_key_id) {
         return Ok(resolved);
     }
+    // Before the store read: a change evicting this key while we read keeps us from caching it.
+    let generation = app.credentials.generation();
     let (sealed_secret, caller, token_hash, expires_at) = if access_key_id.starts_with("ASIA") {
         let session: StsSession =
             app.store.find_sts_session(access_key_id).await.map_err(store_failure)?.ok_or_else(invalid_token)?;
@@ -118,6 +120,6 @@ async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiErr
     let secret = app.master_key.open(&sealed_secret, access_key_id).map_err(internal)?;
     let secret = String::from_utf8(secret).map_err(internal)?;
     let resolved = Arc::new(Resolved::new(secret, caller, token_hash, expires_at));
-    app.credentials.insert(access_key_id, resolved.clone());
+    app.credentials.insert(access_key_id, resolved.clone(), generation);
     Ok(resolved)
 }

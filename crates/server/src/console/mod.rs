@@ -100,6 +100,23 @@ fn clipped(text: &str, max: usize) -> &str {
     text.char_indices().nth(max).map_or(text, |(i, _)| &text[..i])
 }
 
+/// How the audit trail (database and log) names the user of a failed sign-in: the name typed
+/// when a user of that name exists in that account, otherwise `unknown:` and the first 8 hex
+/// digits of the text's SHA-256. People paste passwords into the user-name field; such text must
+/// not be kept, yet repeated attempts with the same text still show as the same name. Runs after
+/// the password check, for every failure alike, so timing still tells nothing.
+async fn audit_user_name(app: &App, account_id: &str, typed: &str) -> String {
+    match app.store.get_user(account_id, typed).await {
+        Ok(Some(user)) => user.name,
+        // A store failure here costs the trail a name, not the request.
+        Ok(None) | Err(_) => {
+            let digest = token_hash(typed);
+            let prefix: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+            format!("unknown:{prefix}")
+        }
+    }
+}
+
 /// The live session named by the request's cookie. An expired one is deleted on sight.
 async fn current_session(app: &App, headers: &HeaderMap, now: i64) -> Result<Option<ConsoleSession>, ApiError> {
     let Some(value) = cookies::get(headers, cookies::SESSION) else { return Ok(None) };
@@ -140,6 +157,21 @@ async fn open_session(
     };
     app.store.create_console_session(&session).await.map_err(store_failure)?;
     Ok(cookies::set(cookies::SESSION, &id, Some(lifetime), secure))
+}
+
+/// A copy of `old` under a new id and CSRF token, expiring when `old` would have; returns the
+/// cookie that names it.
+async fn reissue_session(
+    app: &App,
+    old: &ConsoleSession,
+    now: i64,
+    secure: bool,
+) -> Result<http::HeaderValue, ApiError> {
+    let id = ids::new_url_token();
+    let session =
+        ConsoleSession { id_hash: token_hash(&id), csrf_token: ids::new_url_token(), created_at: now, ..old.clone() };
+    app.store.create_console_session(&session).await.map_err(store_failure)?;
+    Ok(cookies::set(cookies::SESSION, &id, Some(old.expires_at - now), secure))
 }
 
 /// The end of a successful sign-in: a signed-in session, `PasswordLastUsed`, off to the console.
@@ -242,14 +274,18 @@ async fn signin(State(app): State<Arc<App>>, parts: Parts, form: Result<Form<Sig
     let now = app.now_unix();
     let secure = cookies::is_https(headers);
     let source = source_address(&parts.extensions);
+    let profile = password::check(&app, &form.account_id, &form.user_name, &form.password).await?;
+    let user_name = match &profile {
+        Some(profile) => profile.user.name.clone(),
+        None => audit_user_name(&app, &form.account_id, &form.user_name).await,
+    };
     let attempt = Attempt {
         account_id: clipped(&form.account_id, 64),
-        user_name: clipped(&form.user_name, 128),
+        user_name: &user_name,
         source: &source,
         kind: KIND_PASSWORD,
         mfa_used: false,
     };
-    let profile = password::check(&app, &form.account_id, &form.user_name, &form.password).await?;
     let Some(profile) = profile else {
         attempt.record(&app, now, false, "wrong password, or no such account, user or login profile").await;
         let page = pages::SignIn {
@@ -454,7 +490,12 @@ async fn password_submit(
         .update_login_profile(&session.account_id, &user.name, Some(&hash), Some(false))
         .await
         .map_err(store_failure)?;
-    Ok(Reply::see_other("/console"))
+    // iamd's rule (docs/behaviour.md §4): a new password ends every console session of the
+    // user, this one included; this browser, which just proved the old password, gets a fresh
+    // session under a new id (same MFA time, same expiry), so it stays signed in.
+    app.store.delete_console_sessions_of_user(&user.user_id).await.map_err(store_failure)?;
+    let cookie = reissue_session(&app, &session, now, cookies::is_https(&parts.headers)).await?;
+    Ok(Reply::see_other("/console").cookie(cookie))
 }
 
 // --- Sign-out --------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ use iamd_domain::{ApiError, ErrorCode};
 use iamd_store::{Entity, StoreError};
 use serde::Serialize;
 
+use super::users::load_user;
 use super::{Ctx, Reply};
 use crate::auth::password::{self, verify_blocking};
 use crate::failure::store_failure;
@@ -83,13 +84,30 @@ pub async fn update_login_profile(ctx: &Ctx<'_>, p: &Params) -> Reply {
         Some(new_password) => Some(hash_conforming(ctx, user, new_password).await?),
         None => None,
     };
+    // Whose sessions a new password ends: looked up before the change, so a rename in between
+    // makes the change itself fail rather than miss the sessions.
+    let user_id = match hash {
+        Some(_) => Some(load_user(ctx, user).await?.user_id),
+        None => None,
+    };
     let reset_required = p.get("PasswordResetRequired").map(|v| v == "true");
     ctx.app
         .store
         .update_login_profile(ctx.account(), user, hash.as_deref(), reset_required)
         .await
         .map_err(profile_error(user))?;
+    if let Some(user_id) = user_id {
+        end_console_sessions(ctx, &user_id).await?;
+    }
     Ok(None)
+}
+
+/// iamd's rule (docs/behaviour.md §4): a password changed by anyone, through the API, ends
+/// every console session of the user, so an administrator's reset locks out whoever knew the
+/// old one. Runs after the change is durable: a sign-in stored later had to know the new one.
+async fn end_console_sessions(ctx: &Ctx<'_>, user_id: &str) -> Result<(), ApiError> {
+    ctx.app.store.delete_console_sessions_of_user(user_id).await.map_err(store_failure)?;
+    Ok(())
 }
 
 pub async fn delete_login_profile(ctx: &Ctx<'_>, p: &Params) -> Reply {
@@ -115,5 +133,6 @@ pub async fn change_password(ctx: &Ctx<'_>, p: &Params) -> Reply {
         .update_login_profile(ctx.account(), &user.name, Some(&hash), Some(false))
         .await
         .map_err(profile_error(&user.name))?;
+    end_console_sessions(ctx, &user.user_id).await?;
     Ok(None)
 }

@@ -141,8 +141,15 @@ pub async fn resync_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
 pub async fn deactivate_mfa_device(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let user_name = ctx.target_user_name(p)?;
     let serial = p.required("SerialNumber")?;
+    // Looked up before the change: a rename in between makes the change fail, not miss sessions.
+    let user = load_user(ctx, &user_name).await?;
     match ctx.app.store.unassign_mfa_device(ctx.account(), &user_name, serial).await {
-        Ok(()) => Ok(None),
+        // iamd's rule (docs/behaviour.md §4): removing a device (a lost one, say) ends every
+        // console session of its user, so nobody signed in with it stays signed in.
+        Ok(()) => {
+            ctx.app.store.delete_console_sessions_of_user(&user.user_id).await.map_err(store_failure)?;
+            Ok(None)
+        }
         Err(StoreError::NotFound(Entity::User)) => Err(ApiError::no_such_user(&user_name)),
         Err(StoreError::NotFound(_)) => Err(ApiError::no_such_mfa_device(serial)),
         Err(e) => Err(store_failure(e)),

@@ -13,11 +13,31 @@ pub fn element<T: Serialize>(root: &str, value: &T) -> String {
 
 /// `<{Op}Response xmlns=…>[<{Op}Result>…</{Op}Result>]<ResponseMetadata>…</{Op}Response>`.
 pub fn success(service: Service, action: &str, result: Option<&str>, request_id: &str) -> String {
-    format!(
+    only_xml_chars(format!(
         "{DECLARATION}\n<{action}Response xmlns=\"{ns}\">{result}<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>",
         ns = service.xml_namespace(),
         result = result.unwrap_or_default(),
-    )
+    ))
+}
+
+/// Whether XML 1.0 allows `c` in a document at all (production `Char`), even as a reference.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
+/// Every body leaves through here (`success`, `error`), so every response is well-formed XML
+/// whatever the input it echoes (messages quote names, serials, tag keys…). The serializer escapes
+/// markup but passes control characters through; those can only come from text, never from
+/// markup, so they are replaced in the finished document.
+///
+/// Replaced with U+FFFD rather than dropped: dropping would echo a *different* value
+/// (`a\u{1}b` would read as `ab`, which may be another, existing name) and hide that the input
+/// held something unusual; U+FFFD, the standard replacement character, keeps its place visible.
+fn only_xml_chars(document: String) -> String {
+    if document.chars().all(is_xml_char) {
+        return document;
+    }
+    document.chars().map(|c| if is_xml_char(c) { c } else { char::REPLACEMENT_CHARACTER }).collect()
 }
 
 #[derive(Serialize)]
@@ -43,7 +63,7 @@ struct ErrorDetail<'a> {
 /// `<ErrorResponse xmlns=…><Error><Type/><Code/><Message/></Error><RequestId/></ErrorResponse>`.
 pub fn error(service: Service, fault: &str, code: &str, message: &str, request_id: &str) -> String {
     let body = ErrorBody { xmlns: service.xml_namespace(), error: ErrorDetail { fault, code, message }, request_id };
-    format!("{DECLARATION}\n{}", element("ErrorResponse", &body))
+    only_xml_chars(format!("{DECLARATION}\n{}", element("ErrorResponse", &body)))
 }
 
 #[cfg(test)]
@@ -57,6 +77,39 @@ mod tests {
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<EnableMFADeviceResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\
              <ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></EnableMFADeviceResponse>"
         );
+    }
+
+    /// Every character XML 1.0 forbids, with its neighbours that it allows.
+    const FORBIDDEN: &[char] =
+        &['\u{0}', '\u{1}', '\u{8}', '\u{B}', '\u{C}', '\u{E}', '\u{1F}', '\u{FFFE}', '\u{FFFF}'];
+
+    #[test]
+    fn forbidden_characters_never_reach_the_body() {
+        for &c in FORBIDDEN {
+            let message = format!("The user with name a{c}b cannot be found.");
+            let body = error(Service::Iam, "Sender", "NoSuchEntity", &message, "r-3");
+            assert!(!body.contains(c), "{c:?} went out raw: {body:?}");
+            assert!(body.contains("a\u{FFFD}b cannot be found"), "{body:?}");
+
+            #[derive(Serialize)]
+            struct Tag<'a> {
+                #[serde(rename = "Key")]
+                key: &'a str,
+            }
+            let key = format!("k{c}");
+            let result = element("ListUserTagsResult", &Tag { key: &key });
+            let body = success(Service::Iam, "ListUserTags", Some(&result), "r-4");
+            assert!(!body.contains(c), "{c:?} went out raw: {body:?}");
+            assert!(body.contains("<Key>k\u{FFFD}</Key>"), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn allowed_characters_pass_unchanged() {
+        // (The serializer writes `\r` as `&#13;`, which is well-formed too.)
+        let text = "tab\t nl\n space ~ \u{7F} \u{D7FF} \u{E000} \u{FFFD} \u{10000} \u{10FFFF} é 日本";
+        let body = error(Service::Iam, "Sender", "ValidationError", text, "r-5");
+        assert!(body.contains(&format!("<Message>{text}</Message>")), "{body:?}");
     }
 
     #[test]

@@ -55,7 +55,11 @@ impl Accounts for PgStore {
             "SELECT (SELECT COUNT(*) FROM users WHERE account_id = $1) AS users, \
                     (SELECT COUNT(*) FROM mfa_devices WHERE account_id = $1) AS devices, \
                     (SELECT COUNT(*) FROM mfa_devices WHERE account_id = $1 AND user_id IS NOT NULL) AS in_use, \
-                    (SELECT COUNT(*) FROM access_keys WHERE account_id = $1 AND user_id IS NULL) AS root_keys",
+                    (SELECT COUNT(*) FROM access_keys WHERE account_id = $1 AND user_id IS NULL) AS root_keys, \
+                    (SELECT COUNT(*) FROM iam_groups WHERE account_id = $1) AS groups, \
+                    (SELECT COUNT(*) FROM policies WHERE account_id = $1) AS policies, \
+                    (SELECT COUNT(*) FROM user_policy_attachments WHERE account_id = $1) \
+                    + (SELECT COUNT(*) FROM group_policy_attachments WHERE account_id = $1) AS versions_in_use",
         )
         .bind(account_id)
         .fetch_one(&self.pool)
@@ -67,6 +71,9 @@ impl Accounts for PgStore {
             mfa_devices: get("devices")?,
             mfa_devices_in_use: get("in_use")?,
             root_access_keys: get("root_keys")?,
+            groups: get("groups")?,
+            policies: get("policies")?,
+            policy_versions_in_use: get("versions_in_use")?,
         })
     }
 

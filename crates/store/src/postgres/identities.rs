@@ -128,6 +128,7 @@ impl Identities for PgStore {
         if count(&mut tx, "SELECT COUNT(*) FROM mfa_devices WHERE user_id = $1", &user_id).await? > 0 {
             return Err(StoreError::DeleteConflict(Dependent::MfaDevices));
         }
+        super::policies::user_policy_dependents(&mut tx, &user_id).await?;
         sqlx::query("DELETE FROM user_tags WHERE user_id = $1").bind(&user_id).execute(&mut *tx).await.map_err(db)?;
         sqlx::query("DELETE FROM users WHERE user_id = $1").bind(&user_id).execute(&mut *tx).await.map_err(db)?;
         tx.commit().await.map_err(db)

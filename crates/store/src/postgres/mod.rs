@@ -18,7 +18,7 @@
 //!
 //! This file connects and holds the helpers the families share; each family's statements live in
 //! a file of its own: [`accounts`], [`identities`], [`credentials`], [`mfa`], [`sessions`],
-//! [`audit`].
+//! [`audit`], [`policies`].
 
 use std::time::Duration;
 
@@ -30,6 +30,7 @@ mod audit;
 mod credentials;
 mod identities;
 mod mfa;
+mod policies;
 mod rows;
 mod sessions;
 

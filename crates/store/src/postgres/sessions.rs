@@ -119,6 +119,15 @@ impl Sessions for PgStore {
         Ok(())
     }
 
+    async fn delete_console_sessions_of_user(&self, user_id: &str) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM console_sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected())
+    }
+
     async fn purge_expired_console_sessions(&self, now: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM console_sessions WHERE expires_at < $1")
             .bind(now)

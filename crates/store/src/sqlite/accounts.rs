@@ -47,7 +47,11 @@ impl Accounts for SqliteStore {
         const SQL: &str = "SELECT (SELECT COUNT(*) FROM users WHERE account_id = ?1), \
              (SELECT COUNT(*) FROM mfa_devices WHERE account_id = ?1), \
              (SELECT COUNT(*) FROM mfa_devices WHERE account_id = ?1 AND user_id IS NOT NULL), \
-             (SELECT COUNT(*) FROM access_keys WHERE account_id = ?1 AND user_id IS NULL)";
+             (SELECT COUNT(*) FROM access_keys WHERE account_id = ?1 AND user_id IS NULL), \
+             (SELECT COUNT(*) FROM iam_groups WHERE account_id = ?1), \
+             (SELECT COUNT(*) FROM policies WHERE account_id = ?1), \
+             (SELECT COUNT(*) FROM user_policy_attachments WHERE account_id = ?1) \
+             + (SELECT COUNT(*) FROM group_policy_attachments WHERE account_id = ?1)";
         self.engine.read(|c| {
             Ok(c.prepare_cached(SQL)?.query_row([account_id], |r| {
                 let count = |i| r.get::<_, i64>(i).map(|n| n as u64);
@@ -56,6 +60,9 @@ impl Accounts for SqliteStore {
                     mfa_devices: count(1)?,
                     mfa_devices_in_use: count(2)?,
                     root_access_keys: count(3)?,
+                    groups: count(4)?,
+                    policies: count(5)?,
+                    policy_versions_in_use: count(6)?,
                 })
             })?)
         })

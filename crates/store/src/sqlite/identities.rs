@@ -129,6 +129,7 @@ impl Identities for SqliteStore {
                 if count(c, "SELECT COUNT(*) FROM mfa_devices WHERE user_id = ?", &user_id)? > 0 {
                     return Err(StoreError::DeleteConflict(Dependent::MfaDevices));
                 }
+                super::policies::user_policy_dependents(c, &user_id)?;
                 c.prepare_cached("DELETE FROM user_tags WHERE user_id = ?")?.execute([&user_id])?;
                 c.prepare_cached("DELETE FROM users WHERE user_id = ?")?.execute([&user_id])?;
                 Ok(())

@@ -5,8 +5,11 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::{Result, StoreError};
 
 /// Every migration, in order; the schema version is the number of migrations applied.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../../migrations/sqlite/0001_initial.sql"), include_str!("../../migrations/sqlite/0002_login.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_initial.sql"),
+    include_str!("../../migrations/sqlite/0002_login.sql"),
+    include_str!("../../migrations/sqlite/0003_policies.sql"),
+];
 
 /// Brings the schema up to date in one transaction (all pending migrations or none).
 pub(super) fn apply(conn: &mut Connection) -> Result<()> {
@@ -69,8 +72,8 @@ mod tests {
              INSERT INTO _sqlx_migrations VALUES (1, TRUE);",
         )
         .unwrap();
-        apply(&mut conn).expect("only the second migration runs");
-        assert_eq!(version(&conn), 2);
+        apply(&mut conn).expect("only the later migrations run");
+        assert_eq!(version(&conn), MIGRATIONS.len() as i64);
         conn.query_row("SELECT COUNT(*) FROM login_profiles", [], |_| Ok(())).unwrap();
     }
 

@@ -2,7 +2,7 @@
 //! on disk. [`engine`] says how statements run (reads on the caller's thread, writes grouped
 //! into durable commits on one writer thread); this file opens the store and holds the helpers
 //! the families share, and each family's statements live in a file of its own:
-//! [`accounts`], [`identities`], [`credentials`], [`mfa`], [`sessions`], [`audit`].
+//! [`accounts`], [`identities`], [`credentials`], [`mfa`], [`sessions`], [`audit`], [`policies`].
 
 mod accounts;
 mod audit;
@@ -11,6 +11,7 @@ mod engine;
 mod identities;
 mod mfa;
 mod migrate;
+mod policies;
 mod rows;
 mod sessions;
 
@@ -31,11 +32,40 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file and applies pending migrations.
     pub async fn open(path: &Path) -> Result<Self> {
         let path = path.to_owned();
-        let engine = tokio::task::spawn_blocking(move || Engine::open(&path))
-            .await
-            .map_err(|e| StoreError::Backend(e.to_string()))??;
+        let engine = tokio::task::spawn_blocking(move || {
+            make_private(&path)?;
+            let engine = Engine::open(&path)?;
+            // WAL mode and the migrations have created the companions by now.
+            make_private(&path)?;
+            Ok::<_, StoreError>(engine)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))??;
         Ok(Self { engine })
     }
+}
+
+/// Gives the database file and its `-wal` and `-shm` companions mode 0600, whatever the umask:
+/// they hold sealed secrets, password hashes and the sign-in audit trail. The database file is
+/// created here, before SQLite opens it, because SQLite gives the companions it creates later
+/// (the WAL is deleted and re-created as the database is closed and opened) the database file's
+/// own mode. Existing files are tightened too (earlier versions left them 0644).
+fn make_private(path: &Path) -> Result<()> {
+    use std::fs::{OpenOptions, Permissions, set_permissions};
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
+    let io = |what: &Path, e: std::io::Error| StoreError::Unavailable(format!("{}: {e}", what.display()));
+    OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(path).map_err(|e| io(path, e))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = Path::new(&file);
+        match set_permissions(file, Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            other => other.map_err(|e| io(file, e))?,
+        }
+    }
+    Ok(())
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -126,6 +126,15 @@ impl Sessions for SqliteStore {
             .await
     }
 
+    async fn delete_console_sessions_of_user(&self, user_id: &str) -> Result<u64> {
+        let user_id = user_id.to_owned();
+        self.engine
+            .write(move |c| {
+                Ok(c.prepare_cached("DELETE FROM console_sessions WHERE user_id = ?")?.execute([&user_id])? as u64)
+            })
+            .await
+    }
+
     async fn purge_expired_console_sessions(&self, now: i64) -> Result<u64> {
         self.engine
             .write(move |c| {

@@ -1,0 +1,1041 @@
+//! [`Policies`] on PostgreSQL: groups and memberships, managed policies (versions, tags, AWS
+//! managed ones), inline policies, attachments, permissions boundaries, and what applies to a
+//! user.
+//!
+//! Locks, always taken in this order so transactions cannot wait on each other in a circle:
+//! the user row (`FOR UPDATE`: memberships, inline policies, attachments and the boundary of that
+//! user, and `delete_user`'s checks), then the group row (`FOR UPDATE` for what hangs off the
+//! group, `FOR SHARE` to add a member), then the policy row (`FOR UPDATE` for versions, tags and
+//! `delete_policy`'s checks, `FOR SHARE` to attach it or use it as a boundary, so it cannot be
+//! deleted meanwhile). Account-wide quotas lock the account row (`account_quota`).
+
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+use super::rows::{USER_COLUMNS, user_from_row};
+use super::{PgStore, account_quota, count, db, lock_user, to_u32, unique_as, user_id_of};
+use crate::common::{changed, name_key};
+use crate::*;
+
+const GROUP_COLUMNS: &str = "g.group_id, g.account_id, g.name, g.path, g.created_at";
+
+/// The policy columns (`policies p`), with attachment and boundary counts within the account
+/// bound as `$1`.
+const POLICY_COLUMNS: &str = "p.arn, p.account_id, p.policy_id, p.name, p.path, p.description, \
+     p.default_version, p.created_at, p.updated_at, \
+     (SELECT COUNT(*) FROM user_policy_attachments a WHERE a.arn = p.arn AND a.account_id = $1) \
+     + (SELECT COUNT(*) FROM group_policy_attachments a WHERE a.arn = p.arn AND a.account_id = $1) \
+     AS attachment_count, \
+     (SELECT COUNT(*) FROM user_permissions_boundaries b WHERE b.arn = p.arn AND b.account_id = $1) \
+     AS boundary_count";
+
+fn group_from_row(row: &PgRow) -> std::result::Result<Group, sqlx::Error> {
+    Ok(Group {
+        group_id: row.try_get("group_id")?,
+        account_id: row.try_get("account_id")?,
+        name: row.try_get("name")?,
+        path: row.try_get("path")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn policy_from_row(row: &PgRow) -> std::result::Result<ManagedPolicy, sqlx::Error> {
+    Ok(ManagedPolicy {
+        arn: row.try_get("arn")?,
+        account_id: row.try_get("account_id")?,
+        policy_id: row.try_get("policy_id")?,
+        name: row.try_get("name")?,
+        path: row.try_get("path")?,
+        description: row.try_get("description")?,
+        default_version_id: version_id(row.try_get("default_version")?),
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        attachment_count: to_u32(row.try_get("attachment_count")?)?,
+        boundary_usage_count: to_u32(row.try_get("boundary_count")?)?,
+        tags: Vec::new(),
+    })
+}
+
+fn version_id(n: i64) -> String {
+    format!("v{n}")
+}
+
+/// The number of a version id (`v3` → 3); ids of another shape name no version.
+fn version_number(version_id: &str) -> Result<i64> {
+    version_id
+        .strip_prefix('v')
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.parse().ok())
+        .ok_or(StoreError::NotFound(Entity::PolicyVersion))
+}
+
+/// How a lookup locks the row it finds.
+#[derive(Clone, Copy)]
+enum Lock {
+    None,
+    Share,
+    Update,
+}
+
+impl Lock {
+    fn suffix(self) -> &'static str {
+        match self {
+            Lock::None => "",
+            Lock::Share => " FOR SHARE",
+            Lock::Update => " FOR UPDATE",
+        }
+    }
+}
+
+/// The group's id, or `NotFound(Group)`.
+async fn group_id_of(conn: &mut PgConnection, account_id: &str, name: &str, lock: Lock) -> Result<String> {
+    let sql = format!("SELECT group_id FROM iam_groups WHERE account_id = $1 AND name_key = $2{}", lock.suffix());
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(account_id)
+        .bind(name_key(name))
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound(Entity::Group))
+}
+
+/// `(default_version, last_version)` of the policy, or `NotFound(Policy)`.
+async fn policy_versions_of(conn: &mut PgConnection, arn: &str, lock: Lock) -> Result<(i64, i64)> {
+    let sql = format!("SELECT default_version, last_version FROM policies WHERE arn = $1{}", lock.suffix());
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(arn)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound(Entity::Policy))?;
+    Ok((row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?))
+}
+
+/// `NotFound(Policy)` unless the policy exists and the account may use it (its own or AWS's).
+async fn policy_visible(conn: &mut PgConnection, account_id: &str, arn: &str, lock: Lock) -> Result<()> {
+    let sql = format!("SELECT 1::BIGINT FROM policies WHERE arn = $1 AND account_id IN ($2, 'aws'){}", lock.suffix());
+    let found: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(arn)
+        .bind(account_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
+    found.map(|_| ()).ok_or(StoreError::NotFound(Entity::Policy))
+}
+
+async fn policy_by_arn(conn: &mut PgConnection, account_id: &str, arn: &str) -> Result<Option<ManagedPolicy>> {
+    let sql = format!("SELECT {POLICY_COLUMNS} FROM policies p WHERE p.arn = $2 AND p.account_id IN ($1, 'aws')");
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(account_id)
+        .bind(arn)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?
+    else {
+        return Ok(None);
+    };
+    let mut policy = policy_from_row(&row).map_err(db)?;
+    policy.tags = policy_tags_of(conn, arn).await?;
+    Ok(Some(policy))
+}
+
+async fn policy_tags_of(conn: &mut PgConnection, arn: &str) -> Result<Vec<Tag>> {
+    let rows = sqlx::query("SELECT tag_key, value FROM policy_tags WHERE arn = $1 ORDER BY key_norm")
+        .bind(arn)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(rows.iter().map(|r| Tag { key: r.get("tag_key"), value: r.get("value") }).collect())
+}
+
+async fn upsert_policy_tags(conn: &mut PgConnection, arn: &str, tags: &[Tag]) -> Result<()> {
+    for tag in tags {
+        sqlx::query(
+            "INSERT INTO policy_tags (arn, tag_key, key_norm, value) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (arn, key_norm) DO UPDATE SET tag_key = excluded.tag_key, value = excluded.value",
+        )
+        .bind(arn)
+        .bind(&tag.key)
+        .bind(name_key(&tag.key))
+        .bind(&tag.value)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Whose inline policies and attachments a statement is about: each variant picks the static
+/// statements of its tables.
+#[derive(Clone, Copy)]
+enum Owner {
+    User,
+    Group,
+}
+
+impl Owner {
+    fn pick(self, user: &'static str, group: &'static str) -> &'static str {
+        match self {
+            Owner::User => user,
+            Owner::Group => group,
+        }
+    }
+
+    /// The owner's id with its row locked until the transaction ends (or, with `lock` false, not
+    /// locked); `NotFound(User|Group)`.
+    async fn id_of(self, conn: &mut PgConnection, account_id: &str, name: &str, lock: bool) -> Result<String> {
+        match (self, lock) {
+            (Owner::User, true) => lock_user(conn, account_id, name).await,
+            (Owner::User, false) => user_id_of(conn, account_id, name).await,
+            (Owner::Group, true) => group_id_of(conn, account_id, name, Lock::Update).await,
+            (Owner::Group, false) => group_id_of(conn, account_id, name, Lock::None).await,
+        }
+    }
+}
+
+async fn inline_of(conn: &mut PgConnection, owner: Owner, owner_id: &str) -> Result<Vec<InlinePolicy>> {
+    let sql = owner.pick(
+        "SELECT name, document FROM user_policies WHERE user_id = $1 ORDER BY name_key",
+        "SELECT name, document FROM group_policies WHERE group_id = $1 ORDER BY name_key",
+    );
+    let rows = sqlx::query(sql).bind(owner_id).fetch_all(&mut *conn).await.map_err(db)?;
+    Ok(rows.iter().map(|r| InlinePolicy { name: r.get("name"), document: r.get("document") }).collect())
+}
+
+/// `(arn, default version's document)` of the managed policies attached to the owner.
+async fn managed_of(conn: &mut PgConnection, owner: Owner, owner_id: &str) -> Result<Vec<(String, String)>> {
+    let sql = owner.pick(
+        "SELECT p.arn, v.document FROM user_policy_attachments a JOIN policies p ON p.arn = a.arn \
+         JOIN policy_versions v ON v.arn = p.arn AND v.version = p.default_version \
+         WHERE a.user_id = $1 ORDER BY p.name_key, p.arn",
+        "SELECT p.arn, v.document FROM group_policy_attachments a JOIN policies p ON p.arn = a.arn \
+         JOIN policy_versions v ON v.arn = p.arn AND v.version = p.default_version \
+         WHERE a.group_id = $1 ORDER BY p.name_key, p.arn",
+    );
+    let rows = sqlx::query(sql).bind(owner_id).fetch_all(&mut *conn).await.map_err(db)?;
+    Ok(rows.iter().map(|r| (r.get("arn"), r.get("document"))).collect())
+}
+
+/// What keeps a user from being deleted besides credentials and devices, in AWS's cleanup
+/// order: inline policies, attached policies, group memberships. For `delete_user`, under its
+/// lock on the user row.
+pub(super) async fn user_policy_dependents(conn: &mut PgConnection, user_id: &str) -> Result<()> {
+    if count(conn, "SELECT COUNT(*) FROM user_policies WHERE user_id = $1", user_id).await? > 0 {
+        return Err(StoreError::DeleteConflict(Dependent::Policies));
+    }
+    if count(conn, "SELECT COUNT(*) FROM user_policy_attachments WHERE user_id = $1", user_id).await? > 0 {
+        return Err(StoreError::DeleteConflict(Dependent::Attachments));
+    }
+    if count(conn, "SELECT COUNT(*) FROM group_members WHERE user_id = $1", user_id).await? > 0 {
+        return Err(StoreError::DeleteConflict(Dependent::Groups));
+    }
+    Ok(())
+}
+
+impl PgStore {
+    async fn put_inline(
+        &self,
+        owner: Owner,
+        account_id: &str,
+        owner_name: &str,
+        name: &str,
+        document: &str,
+        max_total_chars: usize,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // The owner's row lock serialises its inline policies, so the sum below is exact.
+        let owner_id = owner.id_of(&mut tx, account_id, owner_name, true).await?;
+        let upsert = owner.pick(
+            "INSERT INTO user_policies (user_id, name, name_key, document, size) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (user_id, name_key) DO UPDATE SET name = excluded.name, document = excluded.document, \
+             size = excluded.size",
+            "INSERT INTO group_policies (group_id, name, name_key, document, size) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (group_id, name_key) DO UPDATE SET name = excluded.name, document = excluded.document, \
+             size = excluded.size",
+        );
+        sqlx::query(upsert)
+            .bind(&owner_id)
+            .bind(name)
+            .bind(name_key(name))
+            .bind(document)
+            .bind(policy_size(document) as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let total = owner.pick(
+            "SELECT COALESCE(SUM(size), 0)::BIGINT FROM user_policies WHERE user_id = $1",
+            "SELECT COALESCE(SUM(size), 0)::BIGINT FROM group_policies WHERE group_id = $1",
+        );
+        if count(&mut tx, total, &owner_id).await? > max_total_chars as i64 {
+            // Dropping the transaction rolls the new document back.
+            return Err(StoreError::LimitExceeded);
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn get_inline(
+        &self,
+        owner: Owner,
+        account_id: &str,
+        owner_name: &str,
+        policy_name: &str,
+    ) -> Result<InlinePolicy> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let owner_id = owner.id_of(&mut conn, account_id, owner_name, false).await?;
+        let sql = owner.pick(
+            "SELECT name, document FROM user_policies WHERE user_id = $1 AND name_key = $2",
+            "SELECT name, document FROM group_policies WHERE group_id = $1 AND name_key = $2",
+        );
+        let row = sqlx::query(sql)
+            .bind(&owner_id)
+            .bind(name_key(policy_name))
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound(Entity::InlinePolicy))?;
+        Ok(InlinePolicy { name: row.get("name"), document: row.get("document") })
+    }
+
+    async fn list_inline(&self, owner: Owner, account_id: &str, owner_name: &str) -> Result<Vec<String>> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let owner_id = owner.id_of(&mut conn, account_id, owner_name, false).await?;
+        let sql = owner.pick(
+            "SELECT name FROM user_policies WHERE user_id = $1 ORDER BY name_key",
+            "SELECT name FROM group_policies WHERE group_id = $1 ORDER BY name_key",
+        );
+        sqlx::query_scalar(sql).bind(&owner_id).fetch_all(&mut *conn).await.map_err(db)
+    }
+
+    async fn delete_inline(&self, owner: Owner, account_id: &str, owner_name: &str, policy_name: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let owner_id = owner.id_of(&mut tx, account_id, owner_name, true).await?;
+        let sql = owner.pick(
+            "DELETE FROM user_policies WHERE user_id = $1 AND name_key = $2",
+            "DELETE FROM group_policies WHERE group_id = $1 AND name_key = $2",
+        );
+        let done = sqlx::query(sql).bind(&owner_id).bind(name_key(policy_name)).execute(&mut *tx).await.map_err(db)?;
+        changed(done.rows_affected(), StoreError::NotFound(Entity::InlinePolicy))?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn attach(&self, owner: Owner, account_id: &str, owner_name: &str, arn: &str, max: u32) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // Owner row first (serialises its attachments, so the count is exact), then the policy
+        // row shared (it cannot be deleted before this commits).
+        let owner_id = owner.id_of(&mut tx, account_id, owner_name, true).await?;
+        policy_visible(&mut tx, account_id, arn, Lock::Share).await?;
+        let attached = owner.pick(
+            "SELECT 1::BIGINT FROM user_policy_attachments WHERE user_id = $1 AND arn = $2",
+            "SELECT 1::BIGINT FROM group_policy_attachments WHERE group_id = $1 AND arn = $2",
+        );
+        let found: Option<i64> =
+            sqlx::query_scalar(attached).bind(&owner_id).bind(arn).fetch_optional(&mut *tx).await.map_err(db)?;
+        if found.is_some() {
+            return tx.commit().await.map_err(db);
+        }
+        let attachments = owner.pick(
+            "SELECT COUNT(*) FROM user_policy_attachments WHERE user_id = $1",
+            "SELECT COUNT(*) FROM group_policy_attachments WHERE group_id = $1",
+        );
+        if count(&mut tx, attachments, &owner_id).await? >= i64::from(max) {
+            return Err(StoreError::LimitExceeded);
+        }
+        let insert = owner.pick(
+            "INSERT INTO user_policy_attachments (user_id, arn, account_id) VALUES ($1, $2, $3)",
+            "INSERT INTO group_policy_attachments (group_id, arn, account_id) VALUES ($1, $2, $3)",
+        );
+        sqlx::query(insert).bind(&owner_id).bind(arn).bind(account_id).execute(&mut *tx).await.map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn detach(&self, owner: Owner, account_id: &str, owner_name: &str, arn: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let owner_id = owner.id_of(&mut tx, account_id, owner_name, true).await?;
+        let sql = owner.pick(
+            "DELETE FROM user_policy_attachments WHERE user_id = $1 AND arn = $2",
+            "DELETE FROM group_policy_attachments WHERE group_id = $1 AND arn = $2",
+        );
+        let done = sqlx::query(sql).bind(&owner_id).bind(arn).execute(&mut *tx).await.map_err(db)?;
+        changed(done.rows_affected(), StoreError::NotFound(Entity::Policy))?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn list_attached(&self, owner: Owner, account_id: &str, owner_name: &str) -> Result<Vec<AttachedPolicy>> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let owner_id = owner.id_of(&mut conn, account_id, owner_name, false).await?;
+        let sql = owner.pick(
+            "SELECT p.name, p.arn FROM user_policy_attachments a JOIN policies p ON p.arn = a.arn \
+             WHERE a.user_id = $1 ORDER BY p.name_key, p.arn",
+            "SELECT p.name, p.arn FROM group_policy_attachments a JOIN policies p ON p.arn = a.arn \
+             WHERE a.group_id = $1 ORDER BY p.name_key, p.arn",
+        );
+        let rows = sqlx::query(sql).bind(&owner_id).fetch_all(&mut *conn).await.map_err(db)?;
+        Ok(rows.iter().map(|r| AttachedPolicy { name: r.get("name"), arn: r.get("arn") }).collect())
+    }
+}
+
+#[async_trait]
+impl Policies for PgStore {
+    async fn create_group(&self, group: &Group, max_in_account: u32) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let groups = "SELECT COUNT(*) FROM iam_groups WHERE account_id = $1";
+        account_quota(&mut tx, &group.account_id, groups, max_in_account).await?;
+        sqlx::query(
+            "INSERT INTO iam_groups (group_id, account_id, name, name_key, path, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&group.group_id)
+        .bind(&group.account_id)
+        .bind(&group.name)
+        .bind(name_key(&group.name))
+        .bind(&group.path)
+        .bind(group.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(unique_as(Entity::Group))?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn get_group(&self, account_id: &str, name: &str) -> Result<Option<Group>> {
+        let sql = format!("SELECT {GROUP_COLUMNS} FROM iam_groups g WHERE g.account_id = $1 AND g.name_key = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(account_id)
+            .bind(name_key(name))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(group_from_row).transpose().map_err(db)
+    }
+
+    async fn list_groups(&self, account_id: &str, path_prefix: &str, page: &Page) -> Result<Vec<Group>> {
+        let sql = format!(
+            "SELECT {GROUP_COLUMNS} FROM iam_groups g WHERE g.account_id = $1 AND left(g.path, length($2)) = $2 \
+             AND g.name_key > $3 ORDER BY g.name_key LIMIT $4"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(account_id)
+            .bind(path_prefix)
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(page.limit as i64 + 1)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(group_from_row).collect::<std::result::Result<_, _>>().map_err(db)
+    }
+
+    async fn update_group(
+        &self,
+        account_id: &str,
+        name: &str,
+        new_name: Option<&str>,
+        new_path: Option<&str>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let group_id = group_id_of(&mut tx, account_id, name, Lock::Update).await?;
+        sqlx::query(
+            "UPDATE iam_groups SET name = COALESCE($1, name), name_key = COALESCE($2, name_key), \
+             path = COALESCE($3, path) WHERE group_id = $4",
+        )
+        .bind(new_name)
+        .bind(new_name.map(name_key))
+        .bind(new_path)
+        .bind(&group_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(unique_as(Entity::Group))?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn delete_group(&self, account_id: &str, name: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let group_id = group_id_of(&mut tx, account_id, name, Lock::Update).await?;
+        if count(&mut tx, "SELECT COUNT(*) FROM group_members WHERE group_id = $1", &group_id).await? > 0 {
+            return Err(StoreError::DeleteConflict(Dependent::Members));
+        }
+        if count(&mut tx, "SELECT COUNT(*) FROM group_policies WHERE group_id = $1", &group_id).await? > 0 {
+            return Err(StoreError::DeleteConflict(Dependent::Policies));
+        }
+        if count(&mut tx, "SELECT COUNT(*) FROM group_policy_attachments WHERE group_id = $1", &group_id).await? > 0 {
+            return Err(StoreError::DeleteConflict(Dependent::Attachments));
+        }
+        sqlx::query("DELETE FROM iam_groups WHERE group_id = $1")
+            .bind(&group_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn add_user_to_group(
+        &self,
+        account_id: &str,
+        group_name: &str,
+        user_name: &str,
+        max_groups_per_user: u32,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // Lock order: user, then group. NotFound(Group) is reported before NotFound(User).
+        let user_id = lock_user(&mut tx, account_id, user_name).await;
+        let group_id = group_id_of(&mut tx, account_id, group_name, Lock::Share).await?;
+        let user_id = user_id?;
+        let member: Option<i64> =
+            sqlx::query_scalar("SELECT 1::BIGINT FROM group_members WHERE group_id = $1 AND user_id = $2")
+                .bind(&group_id)
+                .bind(&user_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        if member.is_some() {
+            return tx.commit().await.map_err(db);
+        }
+        if count(&mut tx, "SELECT COUNT(*) FROM group_members WHERE user_id = $1", &user_id).await?
+            >= i64::from(max_groups_per_user)
+        {
+            return Err(StoreError::LimitExceeded);
+        }
+        sqlx::query("INSERT INTO group_members (group_id, user_id) VALUES ($1, $2)")
+            .bind(&group_id)
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn remove_user_from_group(&self, account_id: &str, group_name: &str, user_name: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let user_id = lock_user(&mut tx, account_id, user_name).await;
+        let group_id = group_id_of(&mut tx, account_id, group_name, Lock::None).await?;
+        let user_id = user_id?;
+        let done = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+            .bind(&group_id)
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        changed(done.rows_affected(), StoreError::NotFound(Entity::User))?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn list_group_members(&self, account_id: &str, group_name: &str) -> Result<Vec<User>> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let group_id = group_id_of(&mut conn, account_id, group_name, Lock::None).await?;
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM group_members m JOIN users u ON u.user_id = m.user_id \
+             WHERE m.group_id = $1 ORDER BY u.name_key"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&group_id).fetch_all(&mut *conn).await.map_err(db)?;
+        rows.iter().map(user_from_row).collect::<std::result::Result<_, _>>().map_err(db)
+    }
+
+    async fn list_groups_for_user(&self, account_id: &str, user_name: &str) -> Result<Vec<Group>> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let user_id = user_id_of(&mut conn, account_id, user_name).await?;
+        let sql = format!(
+            "SELECT {GROUP_COLUMNS} FROM group_members m JOIN iam_groups g ON g.group_id = m.group_id \
+             WHERE m.user_id = $1 ORDER BY g.name_key"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&user_id).fetch_all(&mut *conn).await.map_err(db)?;
+        rows.iter().map(group_from_row).collect::<std::result::Result<_, _>>().map_err(db)
+    }
+
+    async fn create_policy(&self, policy: &NewManagedPolicy, max_in_account: u32) -> Result<ManagedPolicy> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let policies = "SELECT COUNT(*) FROM policies WHERE account_id = $1";
+        account_quota(&mut tx, &policy.account_id, policies, max_in_account).await?;
+        let arn = ManagedPolicy::arn_for(&policy.account_id, &policy.path, &policy.name);
+        sqlx::query(
+            "INSERT INTO policies (arn, account_id, policy_id, name, name_key, path, description, \
+             default_version, last_version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, 1, $8, $8)",
+        )
+        .bind(&arn)
+        .bind(&policy.account_id)
+        .bind(&policy.policy_id)
+        .bind(&policy.name)
+        .bind(name_key(&policy.name))
+        .bind(&policy.path)
+        .bind(&policy.description)
+        .bind(policy.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(unique_as(Entity::Policy))?;
+        sqlx::query("INSERT INTO policy_versions (arn, version, document, created_at) VALUES ($1, 1, $2, $3)")
+            .bind(&arn)
+            .bind(&policy.document)
+            .bind(policy.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        upsert_policy_tags(&mut tx, &arn, &policy.tags).await?;
+        let created = policy_by_arn(&mut tx, &policy.account_id, &arn).await?;
+        tx.commit().await.map_err(db)?;
+        created.ok_or_else(|| StoreError::Backend("a created policy vanished".into()))
+    }
+
+    async fn get_policy(&self, account_id: &str, arn: &str) -> Result<Option<ManagedPolicy>> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        policy_by_arn(&mut conn, account_id, arn).await
+    }
+
+    async fn list_policies(
+        &self,
+        account_id: &str,
+        scope: PolicyScope,
+        only_attached: bool,
+        path_prefix: &str,
+        page: &Page,
+    ) -> Result<Vec<ManagedPolicy>> {
+        let sql = format!(
+            "SELECT {POLICY_COLUMNS} FROM policies p \
+             WHERE ((p.account_id = $1 AND $2) OR (p.account_id = 'aws' AND $3)) \
+             AND left(p.path, length($4)) = $4 AND (p.name_key || ' ' || p.account_id) COLLATE \"C\" > $5 \
+             AND (NOT $6 \
+                  OR EXISTS (SELECT 1 FROM user_policy_attachments a WHERE a.arn = p.arn AND a.account_id = $1) \
+                  OR EXISTS (SELECT 1 FROM group_policy_attachments a WHERE a.arn = p.arn AND a.account_id = $1)) \
+             ORDER BY p.name_key, p.account_id LIMIT $7"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(account_id)
+            .bind(matches!(scope, PolicyScope::All | PolicyScope::Local))
+            .bind(matches!(scope, PolicyScope::All | PolicyScope::Aws))
+            .bind(path_prefix)
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(only_attached)
+            .bind(page.limit as i64 + 1)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(policy_from_row).collect::<std::result::Result<_, _>>().map_err(db)
+    }
+
+    async fn delete_policy(&self, arn: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // Attachers hold the row shared until they commit; once this lock is ours, the counts
+        // below see every attachment there is, and no new one can start.
+        policy_versions_of(&mut tx, arn, Lock::Update).await?;
+        let uses = count(&mut tx, "SELECT COUNT(*) FROM user_policy_attachments WHERE arn = $1", arn).await?
+            + count(&mut tx, "SELECT COUNT(*) FROM group_policy_attachments WHERE arn = $1", arn).await?
+            + count(&mut tx, "SELECT COUNT(*) FROM user_permissions_boundaries WHERE arn = $1", arn).await?;
+        if uses > 0 {
+            return Err(StoreError::DeleteConflict(Dependent::Attachments));
+        }
+        if count(&mut tx, "SELECT COUNT(*) FROM policy_versions WHERE arn = $1", arn).await? > 1 {
+            return Err(StoreError::DeleteConflict(Dependent::Versions));
+        }
+        // Versions and tags cascade.
+        sqlx::query("DELETE FROM policies WHERE arn = $1").bind(arn).execute(&mut *tx).await.map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn create_policy_version(
+        &self,
+        arn: &str,
+        document: &str,
+        set_as_default: bool,
+        now: i64,
+        max_versions: usize,
+    ) -> Result<PolicyVersion> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let (_, last) = policy_versions_of(&mut tx, arn, Lock::Update).await?;
+        if count(&mut tx, "SELECT COUNT(*) FROM policy_versions WHERE arn = $1", arn).await? >= max_versions as i64 {
+            return Err(StoreError::LimitExceeded);
+        }
+        let next = last + 1;
+        sqlx::query("INSERT INTO policy_versions (arn, version, document, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(arn)
+            .bind(next)
+            .bind(document)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query(
+            "UPDATE policies SET last_version = $1, updated_at = $2, \
+             default_version = CASE WHEN $3 THEN $1 ELSE default_version END WHERE arn = $4",
+        )
+        .bind(next)
+        .bind(now)
+        .bind(set_as_default)
+        .bind(arn)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(PolicyVersion {
+            version_id: version_id(next),
+            document: document.to_owned(),
+            is_default: set_as_default,
+            created_at: now,
+        })
+    }
+
+    async fn get_policy_version(&self, arn: &str, version_id: &str) -> Result<PolicyVersion> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let (default, _) = policy_versions_of(&mut conn, arn, Lock::None).await?;
+        let n = version_number(version_id)?;
+        let row = sqlx::query("SELECT document, created_at FROM policy_versions WHERE arn = $1 AND version = $2")
+            .bind(arn)
+            .bind(n)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound(Entity::PolicyVersion))?;
+        Ok(PolicyVersion {
+            version_id: self::version_id(n),
+            document: row.try_get("document").map_err(db)?,
+            is_default: n == default,
+            created_at: row.try_get("created_at").map_err(db)?,
+        })
+    }
+
+    async fn list_policy_versions(&self, arn: &str) -> Result<Vec<PolicyVersion>> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let (default, _) = policy_versions_of(&mut tx, arn, Lock::None).await?;
+        let rows = sqlx::query(
+            "SELECT version, document, created_at FROM policy_versions WHERE arn = $1 ORDER BY version DESC",
+        )
+        .bind(arn)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        let decode = |r: &PgRow| -> std::result::Result<PolicyVersion, sqlx::Error> {
+            let n: i64 = r.try_get("version")?;
+            Ok(PolicyVersion {
+                version_id: version_id(n),
+                document: r.try_get("document")?,
+                is_default: n == default,
+                created_at: r.try_get("created_at")?,
+            })
+        };
+        rows.iter().map(decode).collect::<std::result::Result<_, _>>().map_err(db)
+    }
+
+    async fn delete_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let (default, _) = policy_versions_of(&mut tx, arn, Lock::Update).await?;
+        let n = version_number(version_id)?;
+        if n == default {
+            return Err(StoreError::DeleteConflict(Dependent::DefaultVersion));
+        }
+        let done = sqlx::query("DELETE FROM policy_versions WHERE arn = $1 AND version = $2")
+            .bind(arn)
+            .bind(n)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        changed(done.rows_affected(), StoreError::NotFound(Entity::PolicyVersion))?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn set_default_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        policy_versions_of(&mut tx, arn, Lock::Update).await?;
+        let n = version_number(version_id)?;
+        let done = sqlx::query(
+            "UPDATE policies SET default_version = $1 WHERE arn = $2 \
+             AND EXISTS (SELECT 1 FROM policy_versions WHERE arn = $2 AND version = $1)",
+        )
+        .bind(n)
+        .bind(arn)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        changed(done.rows_affected(), StoreError::NotFound(Entity::PolicyVersion))?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn tag_policy(&self, arn: &str, tags: &[Tag], max: usize) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // The policy row lock serialises tag changes on one policy, so the count is exact.
+        policy_versions_of(&mut tx, arn, Lock::Update).await?;
+        upsert_policy_tags(&mut tx, arn, tags).await?;
+        if count(&mut tx, "SELECT COUNT(*) FROM policy_tags WHERE arn = $1", arn).await? > max as i64 {
+            // Dropping the transaction rolls the new tags back.
+            return Err(StoreError::LimitExceeded);
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn untag_policy(&self, arn: &str, keys: &[String]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        policy_versions_of(&mut tx, arn, Lock::Update).await?;
+        let norms: Vec<String> = keys.iter().map(|k| name_key(k)).collect();
+        sqlx::query("DELETE FROM policy_tags WHERE arn = $1 AND key_norm = ANY($2)")
+            .bind(arn)
+            .bind(&norms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn policy_tags(&self, arn: &str) -> Result<Vec<Tag>> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        policy_versions_of(&mut conn, arn, Lock::None).await?;
+        policy_tags_of(&mut conn, arn).await
+    }
+
+    async fn ensure_aws_managed_policy(
+        &self,
+        name: &str,
+        path: &str,
+        description: Option<&str>,
+        document: &str,
+        now: i64,
+    ) -> Result<ManagedPolicy> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let arn = ManagedPolicy::arn_for(AWS_MANAGED_ACCOUNT, path, name);
+        // Of several nodes starting at once, one inserts; the others wait for it here and then
+        // find the policy there.
+        let inserted = sqlx::query(
+            "INSERT INTO policies (arn, account_id, policy_id, name, name_key, path, description, \
+             default_version, last_version, created_at, updated_at) \
+             VALUES ($1, 'aws', $2, $3, $4, $5, $6, 1, 1, $7, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(&arn)
+        .bind(ManagedPolicy::aws_policy_id(&arn))
+        .bind(name)
+        .bind(name_key(name))
+        .bind(path)
+        .bind(description)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if inserted == 1 {
+            sqlx::query("INSERT INTO policy_versions (arn, version, document, created_at) VALUES ($1, 1, $2, $3)")
+                .bind(&arn)
+                .bind(document)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        } else {
+            let (default, _) = match policy_versions_of(&mut tx, &arn, Lock::Update).await {
+                Ok(versions) => versions,
+                Err(StoreError::NotFound(_)) => {
+                    return Err(StoreError::Backend(format!(
+                        "an AWS managed policy named {name} exists under another path"
+                    )));
+                }
+                Err(e) => return Err(e),
+            };
+            let updated = sqlx::query(
+                "UPDATE policy_versions SET document = $1 WHERE arn = $2 AND version = $3 AND document <> $1",
+            )
+            .bind(document)
+            .bind(&arn)
+            .bind(default)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+            sqlx::query(
+                "UPDATE policies SET description = $1, updated_at = CASE WHEN $2 THEN $3 ELSE updated_at END \
+                 WHERE arn = $4",
+            )
+            .bind(description)
+            .bind(updated > 0)
+            .bind(now)
+            .bind(&arn)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        let policy = policy_by_arn(&mut tx, AWS_MANAGED_ACCOUNT, &arn).await?;
+        tx.commit().await.map_err(db)?;
+        policy.ok_or_else(|| StoreError::Backend("an AWS managed policy vanished".into()))
+    }
+
+    async fn put_user_policy(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        policy_name: &str,
+        document: &str,
+        max_total_chars: usize,
+    ) -> Result<()> {
+        self.put_inline(Owner::User, account_id, user_name, policy_name, document, max_total_chars).await
+    }
+
+    async fn get_user_policy(&self, account_id: &str, user_name: &str, policy_name: &str) -> Result<InlinePolicy> {
+        self.get_inline(Owner::User, account_id, user_name, policy_name).await
+    }
+
+    async fn list_user_policies(&self, account_id: &str, user_name: &str) -> Result<Vec<String>> {
+        self.list_inline(Owner::User, account_id, user_name).await
+    }
+
+    async fn delete_user_policy(&self, account_id: &str, user_name: &str, policy_name: &str) -> Result<()> {
+        self.delete_inline(Owner::User, account_id, user_name, policy_name).await
+    }
+
+    async fn put_group_policy(
+        &self,
+        account_id: &str,
+        group_name: &str,
+        policy_name: &str,
+        document: &str,
+        max_total_chars: usize,
+    ) -> Result<()> {
+        self.put_inline(Owner::Group, account_id, group_name, policy_name, document, max_total_chars).await
+    }
+
+    async fn get_group_policy(&self, account_id: &str, group_name: &str, policy_name: &str) -> Result<InlinePolicy> {
+        self.get_inline(Owner::Group, account_id, group_name, policy_name).await
+    }
+
+    async fn list_group_policies(&self, account_id: &str, group_name: &str) -> Result<Vec<String>> {
+        self.list_inline(Owner::Group, account_id, group_name).await
+    }
+
+    async fn delete_group_policy(&self, account_id: &str, group_name: &str, policy_name: &str) -> Result<()> {
+        self.delete_inline(Owner::Group, account_id, group_name, policy_name).await
+    }
+
+    async fn attach_user_policy(&self, account_id: &str, user_name: &str, arn: &str, max_attached: u32) -> Result<()> {
+        self.attach(Owner::User, account_id, user_name, arn, max_attached).await
+    }
+
+    async fn detach_user_policy(&self, account_id: &str, user_name: &str, arn: &str) -> Result<()> {
+        self.detach(Owner::User, account_id, user_name, arn).await
+    }
+
+    async fn list_attached_user_policies(&self, account_id: &str, user_name: &str) -> Result<Vec<AttachedPolicy>> {
+        self.list_attached(Owner::User, account_id, user_name).await
+    }
+
+    async fn attach_group_policy(
+        &self,
+        account_id: &str,
+        group_name: &str,
+        arn: &str,
+        max_attached: u32,
+    ) -> Result<()> {
+        self.attach(Owner::Group, account_id, group_name, arn, max_attached).await
+    }
+
+    async fn detach_group_policy(&self, account_id: &str, group_name: &str, arn: &str) -> Result<()> {
+        self.detach(Owner::Group, account_id, group_name, arn).await
+    }
+
+    async fn list_attached_group_policies(&self, account_id: &str, group_name: &str) -> Result<Vec<AttachedPolicy>> {
+        self.list_attached(Owner::Group, account_id, group_name).await
+    }
+
+    async fn list_entities_for_policy(&self, account_id: &str, arn: &str) -> Result<PolicyEntities> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        policy_visible(&mut conn, account_id, arn, Lock::None).await?;
+        let users = sqlx::query(
+            "SELECT u.name, u.user_id AS id FROM user_policy_attachments a JOIN users u ON u.user_id = a.user_id \
+             WHERE a.arn = $1 AND a.account_id = $2 ORDER BY u.name_key",
+        )
+        .bind(arn)
+        .bind(account_id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+        let groups = sqlx::query(
+            "SELECT g.name, g.group_id AS id FROM group_policy_attachments a \
+             JOIN iam_groups g ON g.group_id = a.group_id \
+             WHERE a.arn = $1 AND a.account_id = $2 ORDER BY g.name_key",
+        )
+        .bind(arn)
+        .bind(account_id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+        let pairs = |rows: Vec<PgRow>| rows.iter().map(|r| (r.get("name"), r.get("id"))).collect();
+        Ok(PolicyEntities { users: pairs(users), groups: pairs(groups) })
+    }
+
+    async fn put_user_permissions_boundary(&self, account_id: &str, user_name: &str, arn: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let user_id = lock_user(&mut tx, account_id, user_name).await?;
+        policy_visible(&mut tx, account_id, arn, Lock::Share).await?;
+        sqlx::query(
+            "INSERT INTO user_permissions_boundaries (user_id, arn, account_id) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id) DO UPDATE SET arn = excluded.arn",
+        )
+        .bind(&user_id)
+        .bind(arn)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn delete_user_permissions_boundary(&self, account_id: &str, user_name: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let user_id = lock_user(&mut tx, account_id, user_name).await?;
+        sqlx::query("DELETE FROM user_permissions_boundaries WHERE user_id = $1")
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn user_permissions_boundary(&self, account_id: &str, user_name: &str) -> Result<Option<String>> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let user_id = user_id_of(&mut conn, account_id, user_name).await?;
+        sqlx::query_scalar("SELECT arn FROM user_permissions_boundaries WHERE user_id = $1")
+            .bind(&user_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)
+    }
+
+    async fn effective_policies(&self, account_id: &str, user_id: &str) -> Result<EffectivePolicies> {
+        // One snapshot for every statement below.
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1::BIGINT FROM users WHERE user_id = $1 AND account_id = $2")
+                .bind(user_id)
+                .bind(account_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        found.ok_or(StoreError::NotFound(Entity::User))?;
+        let user_inline = inline_of(&mut tx, Owner::User, user_id).await?;
+        let user_managed = managed_of(&mut tx, Owner::User, user_id).await?;
+        let group_rows = sqlx::query(
+            "SELECT g.group_id, g.name FROM group_members m JOIN iam_groups g ON g.group_id = m.group_id \
+             WHERE m.user_id = $1 ORDER BY g.name_key",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let mut groups = Vec::with_capacity(group_rows.len());
+        for row in &group_rows {
+            let group_id: String = row.get("group_id");
+            let inline = inline_of(&mut tx, Owner::Group, &group_id).await?;
+            let managed = managed_of(&mut tx, Owner::Group, &group_id).await?;
+            groups.push((row.get("name"), inline, managed));
+        }
+        let boundary = sqlx::query(
+            "SELECT p.arn, v.document FROM user_permissions_boundaries b JOIN policies p ON p.arn = b.arn \
+             JOIN policy_versions v ON v.arn = p.arn AND v.version = p.default_version WHERE b.user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .map(|r| (r.get("arn"), r.get("document")));
+        tx.commit().await.map_err(db)?;
+        Ok(EffectivePolicies { user_inline, user_managed, groups, boundary })
+    }
+}
