@@ -161,3 +161,19 @@ def test_delete_other_device_denied(iam, bob, make_device):
         bob.iam.delete_virtual_mfa_device(SerialNumber=dev.serial)
     assert S.find_virtual(iam, dev.serial) is not None
 
+
+
+def test_own_login_profile_denied(iam, bob):
+    """As in AWS's self-service policy: a user's own access key cannot give it console access or
+    reset its password without the old one (ChangePassword is the way)."""
+    with _denied(bob, "CreateLoginProfile"):
+        bob.iam.create_login_profile(UserName=bob.name, Password="Sup3r-Secret-Pass")
+    iam.create_login_profile(UserName=bob.name, Password="Sup3r-Secret-Pass")
+    with _denied(bob, "UpdateLoginProfile"):
+        bob.iam.update_login_profile(UserName=bob.name, Password="An0ther-Secret-Pass")
+    with _denied(bob, "GetLoginProfile"):
+        bob.iam.get_login_profile(UserName=bob.name)
+    with _denied(bob, "DeleteLoginProfile"):
+        bob.iam.delete_login_profile(UserName=bob.name)
+    bob.iam.change_password(OldPassword="Sup3r-Secret-Pass", NewPassword="An0ther-Secret-Pass")
+    iam.delete_login_profile(UserName=bob.name)

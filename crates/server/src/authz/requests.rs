@@ -149,6 +149,8 @@ mod tests {
         );
         assert_eq!(decide(&bob, &request(Action::DeleteUser, own)), Decision::ImplicitDeny);
         assert_eq!(decide(&bob, &request(Action::TagUser, own)), Decision::ImplicitDeny);
+        assert_eq!(decide(&bob, &request(Action::CreateLoginProfile, own)), Decision::ImplicitDeny);
+        assert_eq!(decide(&bob, &request(Action::UpdateLoginProfile, own)), Decision::ImplicitDeny);
         let device = "arn:aws:iam::123456789012:mfa/any/path/bob";
         assert_eq!(decide(&bob, &request(Action::CreateVirtualMFADevice, device)), Decision::Allow);
         assert_eq!(

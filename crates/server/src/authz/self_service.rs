@@ -21,7 +21,9 @@ enum Own {
 }
 
 /// Actions a user may perform on its own resources. `ChangePassword` is granted only while the
-/// account's password policy lets users change their own password (as on AWS).
+/// account's password policy lets users change their own password (as on AWS). Login profiles are
+/// not here, as in AWS's self-service policy: a user changes its password with ChangePassword
+/// (which asks for the old one), and a stolen access key cannot give itself console access.
 const GRANTS: &[(Action, Own)] = &[
     (Action::GetUser, Own::User),
     (Action::CreateAccessKey, Own::User),
@@ -33,10 +35,6 @@ const GRANTS: &[(Action, Own)] = &[
     (Action::DeactivateMFADevice, Own::User),
     (Action::ListMFADevices, Own::User),
     (Action::GetMFADevice, Own::User),
-    (Action::CreateLoginProfile, Own::User),
-    (Action::GetLoginProfile, Own::User),
-    (Action::UpdateLoginProfile, Own::User),
-    (Action::DeleteLoginProfile, Own::User),
     (Action::ChangePassword, Own::User),
     (Action::CreateVirtualMFADevice, Own::MfaDevice),
     (Action::DeleteVirtualMFADevice, Own::MfaDevice),
