@@ -40,6 +40,16 @@ IAM_OPERATIONS = """
     CreateLoginProfile GetLoginProfile UpdateLoginProfile DeleteLoginProfile ChangePassword
     GetAccountPasswordPolicy UpdateAccountPasswordPolicy DeleteAccountPasswordPolicy
     TagUser UntagUser ListUserTags
+    CreateGroup GetGroup ListGroups UpdateGroup DeleteGroup
+    AddUserToGroup RemoveUserFromGroup ListGroupsForUser
+    PutUserPolicy GetUserPolicy ListUserPolicies DeleteUserPolicy
+    PutGroupPolicy GetGroupPolicy ListGroupPolicies DeleteGroupPolicy
+    CreatePolicy GetPolicy ListPolicies DeletePolicy
+    CreatePolicyVersion GetPolicyVersion ListPolicyVersions DeletePolicyVersion SetDefaultPolicyVersion
+    TagPolicy UntagPolicy ListPolicyTags
+    AttachUserPolicy DetachUserPolicy ListAttachedUserPolicies
+    AttachGroupPolicy DetachGroupPolicy ListAttachedGroupPolicies
+    ListEntitiesForPolicy PutUserPermissionsBoundary DeleteUserPermissionsBoundary
 """.split()
 
 STS_OPERATIONS = """

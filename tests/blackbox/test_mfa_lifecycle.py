@@ -230,6 +230,23 @@ def test_account_summary_counts(iam, make_device):
     assert after["MFADevicesInUse"] == before["MFADevicesInUse"]
 
 
+def test_account_summary_groups_and_policies(iam):
+    before = S.summary(iam)
+    group = S.unique("g")
+    iam.create_group(GroupName=group)
+    doc = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetUser","Resource":"*"}]}'
+    arn = iam.create_policy(PolicyName=S.unique("p"), PolicyDocument=doc)["Policy"]["Arn"]
+    iam.attach_group_policy(GroupName=group, PolicyArn=arn)
+    after = S.summary(iam)
+    assert after["Groups"] == before["Groups"] + 1
+    assert after["Policies"] == before["Policies"] + 1
+    assert after["PolicyVersionsInUse"] == before["PolicyVersionsInUse"] + 1
+    assert (after["GroupsQuota"], after["PoliciesQuota"], after["VersionsPerPolicyQuota"]) == (300, 1500, 5)
+    iam.detach_group_policy(GroupName=group, PolicyArn=arn)
+    iam.delete_policy(PolicyArn=arn)
+    iam.delete_group(GroupName=group)
+
+
 def test_blob_wire_encoding_is_base64(endpoint):
     """On the wire Base32StringSeed is base64(base32 text) and QRCodePNG is base64(PNG)."""
     name = S.unique("wire")

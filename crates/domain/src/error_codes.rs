@@ -44,6 +44,8 @@ pub enum ErrorCode {
     NoSuchEntity,
     /// 400 Sender (modeled)
     PasswordPolicyViolation,
+    /// 400 Sender (modeled)
+    PolicyNotAttachable,
     /// 403 Sender (modeled)
     RegionDisabledException,
     /// 400 Sender (common error)
@@ -79,6 +81,7 @@ impl ErrorCode {
         ErrorCode::MissingAuthenticationToken,
         ErrorCode::NoSuchEntity,
         ErrorCode::PasswordPolicyViolation,
+        ErrorCode::PolicyNotAttachable,
         ErrorCode::RegionDisabledException,
         ErrorCode::RequestExpired,
         ErrorCode::ServiceFailure,
@@ -108,6 +111,7 @@ impl ErrorCode {
             ErrorCode::MissingAuthenticationToken => "MissingAuthenticationToken",
             ErrorCode::NoSuchEntity => "NoSuchEntity",
             ErrorCode::PasswordPolicyViolation => "PasswordPolicyViolation",
+            ErrorCode::PolicyNotAttachable => "PolicyNotAttachable",
             ErrorCode::RegionDisabledException => "RegionDisabledException",
             ErrorCode::RequestExpired => "RequestExpired",
             ErrorCode::ServiceFailure => "ServiceFailure",
@@ -138,6 +142,7 @@ impl ErrorCode {
             ErrorCode::MissingAuthenticationToken => 403,
             ErrorCode::NoSuchEntity => 404,
             ErrorCode::PasswordPolicyViolation => 400,
+            ErrorCode::PolicyNotAttachable => 400,
             ErrorCode::RegionDisabledException => 403,
             ErrorCode::RequestExpired => 400,
             ErrorCode::ServiceFailure => 500,
@@ -168,6 +173,7 @@ impl ErrorCode {
             ErrorCode::MissingAuthenticationToken => true,
             ErrorCode::NoSuchEntity => true,
             ErrorCode::PasswordPolicyViolation => true,
+            ErrorCode::PolicyNotAttachable => true,
             ErrorCode::RegionDisabledException => true,
             ErrorCode::RequestExpired => true,
             ErrorCode::ServiceFailure => false,

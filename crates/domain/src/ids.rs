@@ -19,6 +19,16 @@ pub fn new_user_id() -> String {
     random_id("AIDA", 17)
 }
 
+/// A customer managed policy's id, `ANPA` + 17 characters (21 in all, like AWS's).
+pub fn new_policy_id() -> String {
+    random_id("ANPA", 17)
+}
+
+/// A group id, `AGPA` + 17 characters (21 in all, like AWS's).
+pub fn new_group_id() -> String {
+    random_id("AGPA", 17)
+}
+
 /// A long-term access key id, `AKIA` + 16 characters.
 pub fn new_access_key_id() -> String {
     random_id("AKIA", 16)
@@ -61,6 +71,15 @@ pub fn new_secret_access_key() -> String {
 
 pub fn user_arn(account_id: &str, path: &str, name: &str) -> String {
     format!("arn:aws:iam::{account_id}:user{path}{name}")
+}
+
+pub fn group_arn(account_id: &str, path: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account_id}:group{path}{name}")
+}
+
+/// A customer managed policy's ARN (AWS managed ones live in account `aws`).
+pub fn policy_arn(account_id: &str, path: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account_id}:policy{path}{name}")
 }
 
 pub fn root_arn(account_id: &str) -> String {

@@ -11,50 +11,58 @@ use crate::{ErrorInfo, Member, Operation, Pattern, Service, Shape, ShapeKind};
 
 // ---- Patterns: model (Java) source and its Rust translation ----
 static PATTERN_0: Pattern = Pattern::new(
-    r#"[\u0009\u000A\u000D\u0020-\u00FF]+"#,
-    r#"\A(?:[\x{0009}\x{000A}\x{000D} -\x{00FF}]+)\z"#,
-);
-static PATTERN_1: Pattern = Pattern::new(
     r#"[\w+=,.@-]+"#,
     r#"\A(?:[0-9A-Za-z_+=,.@\-]+)\z"#,
+);
+static PATTERN_1: Pattern = Pattern::new(
+    r#"[\u0009\u000A\u000D\u0020-\u00FF]+"#,
+    r#"\A(?:[\x{0009}\x{000A}\x{000D} -\x{00FF}]+)\z"#,
 );
 static PATTERN_2: Pattern = Pattern::new(
     r#"(\u002F)|(\u002F[\u0021-\u007E]+\u002F)"#,
     r#"\A(?:(/)|(/[!-\x{007E}]+/))\z"#,
 );
 static PATTERN_3: Pattern = Pattern::new(
+    r#"((/[A-Za-z0-9\.,\+@=_-]+)*)/"#,
+    r#"\A(?:((/[A-Za-z0-9.,+@=_\-]+)*)/)\z"#,
+);
+static PATTERN_4: Pattern = Pattern::new(
     r#"[\p{L}\p{Z}\p{N}_.:/=+\-@]+"#,
     r#"\A(?:[\p{L}\p{Z}\p{N}_.:/=+\-@]+)\z"#,
 );
-static PATTERN_4: Pattern = Pattern::new(
+static PATTERN_5: Pattern = Pattern::new(
     r#"[\p{L}\p{Z}\p{N}_.:/=+\-@]*"#,
     r#"\A(?:[\p{L}\p{Z}\p{N}_.:/=+\-@]*)\z"#,
 );
-static PATTERN_5: Pattern = Pattern::new(
+static PATTERN_6: Pattern = Pattern::new(
     r#"[\w+=/:,.@-]+"#,
     r#"\A(?:[0-9A-Za-z_+=/:,.@\-]+)\z"#,
 );
-static PATTERN_6: Pattern = Pattern::new(
+static PATTERN_7: Pattern = Pattern::new(
     r#"[\w]+"#,
     r#"\A(?:[0-9A-Za-z_]+)\z"#,
 );
-static PATTERN_7: Pattern = Pattern::new(
+static PATTERN_8: Pattern = Pattern::new(
+    r#"v[1-9][0-9]*(\.[A-Za-z0-9-]*)?"#,
+    r#"\A(?:v[1-9][0-9]*(\x{002E}[A-Za-z0-9\-]*)?)\z"#,
+);
+static PATTERN_9: Pattern = Pattern::new(
     r#"[\d]+"#,
     r#"\A(?:[0-9]+)\z"#,
 );
-static PATTERN_8: Pattern = Pattern::new(
+static PATTERN_10: Pattern = Pattern::new(
     r#"[\u0020-\u00FF]+"#,
     r#"\A(?:[ -\x{00FF}]+)\z"#,
 );
-static PATTERN_9: Pattern = Pattern::new(
+static PATTERN_11: Pattern = Pattern::new(
     r#"\u002F[\u0021-\u007F]*"#,
     r#"\A(?:/[!-\x{007F}]*)\z"#,
 );
-static PATTERN_10: Pattern = Pattern::new(
+static PATTERN_12: Pattern = Pattern::new(
     r#"[\w+=/:,.@-]*"#,
     r#"\A(?:[0-9A-Za-z_+=/:,.@\-]*)\z"#,
 );
-static PATTERN_11: Pattern = Pattern::new(
+static PATTERN_13: Pattern = Pattern::new(
     r#"[\d]*"#,
     r#"\A(?:[0-9]*)\z"#,
 );
@@ -66,7 +74,7 @@ static IAM_ACCESS_KEY_ID_TYPE: Shape = Shape {
     kind: ShapeKind::String {
         min: Some(16),
         max: Some(128),
-        pattern: Some(&PATTERN_6),
+        pattern: Some(&PATTERN_7),
         enum_values: &[],
     },
 };
@@ -96,7 +104,7 @@ static IAM_AUTHENTICATION_CODE_TYPE: Shape = Shape {
     kind: ShapeKind::String {
         min: Some(6),
         max: Some(6),
-        pattern: Some(&PATTERN_7),
+        pattern: Some(&PATTERN_9),
         enum_values: &[],
     },
 };
@@ -110,13 +118,33 @@ static IAM_BOOLEAN_TYPE: Shape = Shape {
     sensitive: false,
     kind: ShapeKind::Boolean,
 };
+static IAM_ENTITY_TYPE: Shape = Shape {
+    name: "EntityType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: None,
+        max: None,
+        pattern: None,
+        enum_values: &["User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy"],
+    },
+};
 static IAM_EXISTING_USER_NAME_TYPE: Shape = Shape {
     name: "existingUserNameType",
     sensitive: false,
     kind: ShapeKind::String {
         min: Some(1),
         max: Some(128),
-        pattern: Some(&PATTERN_1),
+        pattern: Some(&PATTERN_0),
+        enum_values: &[],
+    },
+};
+static IAM_GROUP_NAME_TYPE: Shape = Shape {
+    name: "groupNameType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: Some(1),
+        max: Some(128),
+        pattern: Some(&PATTERN_0),
         enum_values: &[],
     },
 };
@@ -126,7 +154,7 @@ static IAM_MARKER_TYPE: Shape = Shape {
     kind: ShapeKind::String {
         min: Some(1),
         max: Some(320),
-        pattern: Some(&PATTERN_8),
+        pattern: Some(&PATTERN_10),
         enum_values: &[],
     },
 };
@@ -161,7 +189,7 @@ static IAM_PASSWORD_TYPE: Shape = Shape {
     kind: ShapeKind::String {
         min: Some(1),
         max: Some(128),
-        pattern: Some(&PATTERN_0),
+        pattern: Some(&PATTERN_1),
         enum_values: &[],
     },
 };
@@ -171,7 +199,7 @@ static IAM_PATH_PREFIX_TYPE: Shape = Shape {
     kind: ShapeKind::String {
         min: Some(1),
         max: Some(512),
-        pattern: Some(&PATTERN_9),
+        pattern: Some(&PATTERN_11),
         enum_values: &[],
     },
 };
@@ -185,13 +213,83 @@ static IAM_PATH_TYPE: Shape = Shape {
         enum_values: &[],
     },
 };
+static IAM_POLICY_DESCRIPTION_TYPE: Shape = Shape {
+    name: "policyDescriptionType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: None,
+        max: Some(1000),
+        pattern: None,
+        enum_values: &[],
+    },
+};
+static IAM_POLICY_DOCUMENT_TYPE: Shape = Shape {
+    name: "policyDocumentType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: Some(1),
+        max: Some(131072),
+        pattern: Some(&PATTERN_1),
+        enum_values: &[],
+    },
+};
+static IAM_POLICY_NAME_TYPE: Shape = Shape {
+    name: "policyNameType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: Some(1),
+        max: Some(128),
+        pattern: Some(&PATTERN_0),
+        enum_values: &[],
+    },
+};
+static IAM_POLICY_PATH_TYPE: Shape = Shape {
+    name: "policyPathType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: Some(1),
+        max: Some(512),
+        pattern: Some(&PATTERN_3),
+        enum_values: &[],
+    },
+};
+static IAM_POLICY_SCOPE_TYPE: Shape = Shape {
+    name: "policyScopeType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: None,
+        max: None,
+        pattern: None,
+        enum_values: &["All", "AWS", "Local"],
+    },
+};
+static IAM_POLICY_USAGE_TYPE: Shape = Shape {
+    name: "PolicyUsageType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: None,
+        max: None,
+        pattern: None,
+        enum_values: &["PermissionsPolicy", "PermissionsBoundary"],
+    },
+};
+static IAM_POLICY_VERSION_ID_TYPE: Shape = Shape {
+    name: "policyVersionIdType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: None,
+        max: None,
+        pattern: Some(&PATTERN_8),
+        enum_values: &[],
+    },
+};
 static IAM_SERIAL_NUMBER_TYPE: Shape = Shape {
     name: "serialNumberType",
     sensitive: false,
     kind: ShapeKind::String {
         min: Some(9),
         max: Some(256),
-        pattern: Some(&PATTERN_5),
+        pattern: Some(&PATTERN_6),
         enum_values: &[],
     },
 };
@@ -224,7 +322,7 @@ static IAM_TAG_KEY_TYPE: Shape = Shape {
     kind: ShapeKind::String {
         min: Some(1),
         max: Some(128),
-        pattern: Some(&PATTERN_3),
+        pattern: Some(&PATTERN_4),
         enum_values: &[],
     },
 };
@@ -239,7 +337,7 @@ static IAM_TAG_VALUE_TYPE: Shape = Shape {
     kind: ShapeKind::String {
         min: Some(0),
         max: Some(256),
-        pattern: Some(&PATTERN_4),
+        pattern: Some(&PATTERN_5),
         enum_values: &[],
     },
 };
@@ -249,7 +347,7 @@ static IAM_USER_NAME_TYPE: Shape = Shape {
     kind: ShapeKind::String {
         min: Some(1),
         max: Some(64),
-        pattern: Some(&PATTERN_1),
+        pattern: Some(&PATTERN_0),
         enum_values: &[],
     },
 };
@@ -259,7 +357,7 @@ static IAM_VIRTUAL_MFA_DEVICE_NAME: Shape = Shape {
     kind: ShapeKind::String {
         min: Some(1),
         max: None,
-        pattern: Some(&PATTERN_1),
+        pattern: Some(&PATTERN_0),
         enum_values: &[],
     },
 };
@@ -279,7 +377,7 @@ static STS_SERIAL_NUMBER_TYPE: Shape = Shape {
     kind: ShapeKind::String {
         min: Some(9),
         max: Some(256),
-        pattern: Some(&PATTERN_10),
+        pattern: Some(&PATTERN_12),
         enum_values: &[],
     },
 };
@@ -289,7 +387,7 @@ static STS_TOKEN_CODE_TYPE: Shape = Shape {
     kind: ShapeKind::String {
         min: Some(6),
         max: Some(6),
-        pattern: Some(&PATTERN_11),
+        pattern: Some(&PATTERN_13),
         enum_values: &[],
     },
 };
@@ -299,6 +397,33 @@ pub(crate) const IAM_API_VERSION: &str = "2010-05-08";
 pub(crate) const IAM_XML_NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 pub(crate) const IAM_SIGNING_NAME: &str = "iam";
 
+static IAM_OP_ADD_USER_TO_GROUP: Operation = Operation {
+    name: "AddUserToGroup",
+    service: Service::Iam,
+    input: &[
+        Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
+        Member { name: "UserName", required: true, shape: &IAM_EXISTING_USER_NAME_TYPE },
+    ],
+    errors: &["NoSuchEntity", "LimitExceeded", "ServiceFailure"],
+};
+static IAM_OP_ATTACH_GROUP_POLICY: Operation = Operation {
+    name: "AttachGroupPolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
+        Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
+    ],
+    errors: &["NoSuchEntity", "LimitExceeded", "InvalidInput", "PolicyNotAttachable", "ServiceFailure"],
+};
+static IAM_OP_ATTACH_USER_POLICY: Operation = Operation {
+    name: "AttachUserPolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "UserName", required: true, shape: &IAM_USER_NAME_TYPE },
+        Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
+    ],
+    errors: &["NoSuchEntity", "LimitExceeded", "InvalidInput", "PolicyNotAttachable", "ServiceFailure"],
+};
 static IAM_OP_CHANGE_PASSWORD: Operation = Operation {
     name: "ChangePassword",
     service: Service::Iam,
@@ -316,6 +441,15 @@ static IAM_OP_CREATE_ACCESS_KEY: Operation = Operation {
     ],
     errors: &["NoSuchEntity", "LimitExceeded", "ServiceFailure"],
 };
+static IAM_OP_CREATE_GROUP: Operation = Operation {
+    name: "CreateGroup",
+    service: Service::Iam,
+    input: &[
+        Member { name: "Path", required: false, shape: &IAM_PATH_TYPE },
+        Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
+    ],
+    errors: &["LimitExceeded", "EntityAlreadyExists", "NoSuchEntity", "ServiceFailure"],
+};
 static IAM_OP_CREATE_LOGIN_PROFILE: Operation = Operation {
     name: "CreateLoginProfile",
     service: Service::Iam,
@@ -326,6 +460,28 @@ static IAM_OP_CREATE_LOGIN_PROFILE: Operation = Operation {
         Member { name: "MaxSigninSessionDuration", required: false, shape: &IAM_MAX_SIGNIN_SESSION_DURATION_TYPE },
     ],
     errors: &["EntityAlreadyExists", "NoSuchEntity", "PasswordPolicyViolation", "LimitExceeded", "ServiceFailure"],
+};
+static IAM_OP_CREATE_POLICY: Operation = Operation {
+    name: "CreatePolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "PolicyName", required: true, shape: &IAM_POLICY_NAME_TYPE },
+        Member { name: "Path", required: false, shape: &IAM_POLICY_PATH_TYPE },
+        Member { name: "PolicyDocument", required: true, shape: &IAM_POLICY_DOCUMENT_TYPE },
+        Member { name: "Description", required: false, shape: &IAM_POLICY_DESCRIPTION_TYPE },
+        Member { name: "Tags", required: false, shape: &IAM_TAG_LIST_TYPE },
+    ],
+    errors: &["InvalidInput", "LimitExceeded", "EntityAlreadyExists", "MalformedPolicyDocument", "ConcurrentModification", "ServiceFailure"],
+};
+static IAM_OP_CREATE_POLICY_VERSION: Operation = Operation {
+    name: "CreatePolicyVersion",
+    service: Service::Iam,
+    input: &[
+        Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
+        Member { name: "PolicyDocument", required: true, shape: &IAM_POLICY_DOCUMENT_TYPE },
+        Member { name: "SetAsDefault", required: false, shape: &IAM_BOOLEAN_TYPE },
+    ],
+    errors: &["NoSuchEntity", "MalformedPolicyDocument", "InvalidInput", "LimitExceeded", "ServiceFailure"],
 };
 static IAM_OP_CREATE_USER: Operation = Operation {
     name: "CreateUser",
@@ -372,6 +528,23 @@ static IAM_OP_DELETE_ACCOUNT_PASSWORD_POLICY: Operation = Operation {
     input: &[],
     errors: &["NoSuchEntity", "LimitExceeded", "ServiceFailure"],
 };
+static IAM_OP_DELETE_GROUP: Operation = Operation {
+    name: "DeleteGroup",
+    service: Service::Iam,
+    input: &[
+        Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
+    ],
+    errors: &["NoSuchEntity", "DeleteConflict", "LimitExceeded", "ServiceFailure"],
+};
+static IAM_OP_DELETE_GROUP_POLICY: Operation = Operation {
+    name: "DeleteGroupPolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
+        Member { name: "PolicyName", required: true, shape: &IAM_POLICY_NAME_TYPE },
+    ],
+    errors: &["NoSuchEntity", "LimitExceeded", "ServiceFailure"],
+};
 static IAM_OP_DELETE_LOGIN_PROFILE: Operation = Operation {
     name: "DeleteLoginProfile",
     service: Service::Iam,
@@ -379,6 +552,23 @@ static IAM_OP_DELETE_LOGIN_PROFILE: Operation = Operation {
         Member { name: "UserName", required: false, shape: &IAM_USER_NAME_TYPE },
     ],
     errors: &["EntityTemporarilyUnmodifiable", "NoSuchEntity", "LimitExceeded", "ServiceFailure"],
+};
+static IAM_OP_DELETE_POLICY: Operation = Operation {
+    name: "DeletePolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
+    ],
+    errors: &["NoSuchEntity", "LimitExceeded", "InvalidInput", "DeleteConflict", "ServiceFailure"],
+};
+static IAM_OP_DELETE_POLICY_VERSION: Operation = Operation {
+    name: "DeletePolicyVersion",
+    service: Service::Iam,
+    input: &[
+        Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
+        Member { name: "VersionId", required: true, shape: &IAM_POLICY_VERSION_ID_TYPE },
+    ],
+    errors: &["NoSuchEntity", "LimitExceeded", "InvalidInput", "DeleteConflict", "ServiceFailure"],
 };
 static IAM_OP_DELETE_USER: Operation = Operation {
     name: "DeleteUser",
@@ -388,6 +578,23 @@ static IAM_OP_DELETE_USER: Operation = Operation {
     ],
     errors: &["LimitExceeded", "NoSuchEntity", "DeleteConflict", "ConcurrentModification", "ServiceFailure"],
 };
+static IAM_OP_DELETE_USER_PERMISSIONS_BOUNDARY: Operation = Operation {
+    name: "DeleteUserPermissionsBoundary",
+    service: Service::Iam,
+    input: &[
+        Member { name: "UserName", required: true, shape: &IAM_USER_NAME_TYPE },
+    ],
+    errors: &["NoSuchEntity", "ServiceFailure"],
+};
+static IAM_OP_DELETE_USER_POLICY: Operation = Operation {
+    name: "DeleteUserPolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "UserName", required: true, shape: &IAM_EXISTING_USER_NAME_TYPE },
+        Member { name: "PolicyName", required: true, shape: &IAM_POLICY_NAME_TYPE },
+    ],
+    errors: &["NoSuchEntity", "LimitExceeded", "ServiceFailure"],
+};
 static IAM_OP_DELETE_VIRTUAL_MFA_DEVICE: Operation = Operation {
     name: "DeleteVirtualMFADevice",
     service: Service::Iam,
@@ -395,6 +602,24 @@ static IAM_OP_DELETE_VIRTUAL_MFA_DEVICE: Operation = Operation {
         Member { name: "SerialNumber", required: true, shape: &IAM_SERIAL_NUMBER_TYPE },
     ],
     errors: &["NoSuchEntity", "DeleteConflict", "LimitExceeded", "ServiceFailure", "ConcurrentModification"],
+};
+static IAM_OP_DETACH_GROUP_POLICY: Operation = Operation {
+    name: "DetachGroupPolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
+        Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
+    ],
+    errors: &["NoSuchEntity", "LimitExceeded", "InvalidInput", "ServiceFailure"],
+};
+static IAM_OP_DETACH_USER_POLICY: Operation = Operation {
+    name: "DetachUserPolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "UserName", required: true, shape: &IAM_USER_NAME_TYPE },
+        Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
+    ],
+    errors: &["NoSuchEntity", "LimitExceeded", "InvalidInput", "ServiceFailure"],
 };
 static IAM_OP_ENABLE_MFA_DEVICE: Operation = Operation {
     name: "EnableMFADevice",
@@ -419,6 +644,25 @@ static IAM_OP_GET_ACCOUNT_SUMMARY: Operation = Operation {
     input: &[],
     errors: &["ServiceFailure"],
 };
+static IAM_OP_GET_GROUP: Operation = Operation {
+    name: "GetGroup",
+    service: Service::Iam,
+    input: &[
+        Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
+        Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
+        Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
+    ],
+    errors: &["NoSuchEntity", "ServiceFailure"],
+};
+static IAM_OP_GET_GROUP_POLICY: Operation = Operation {
+    name: "GetGroupPolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
+        Member { name: "PolicyName", required: true, shape: &IAM_POLICY_NAME_TYPE },
+    ],
+    errors: &["NoSuchEntity", "ServiceFailure"],
+};
 static IAM_OP_GET_LOGIN_PROFILE: Operation = Operation {
     name: "GetLoginProfile",
     service: Service::Iam,
@@ -436,6 +680,23 @@ static IAM_OP_GET_MFA_DEVICE: Operation = Operation {
     ],
     errors: &["NoSuchEntity", "ServiceFailure"],
 };
+static IAM_OP_GET_POLICY: Operation = Operation {
+    name: "GetPolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
+    ],
+    errors: &["NoSuchEntity", "InvalidInput", "ServiceFailure"],
+};
+static IAM_OP_GET_POLICY_VERSION: Operation = Operation {
+    name: "GetPolicyVersion",
+    service: Service::Iam,
+    input: &[
+        Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
+        Member { name: "VersionId", required: true, shape: &IAM_POLICY_VERSION_ID_TYPE },
+    ],
+    errors: &["NoSuchEntity", "InvalidInput", "ServiceFailure"],
+};
 static IAM_OP_GET_USER: Operation = Operation {
     name: "GetUser",
     service: Service::Iam,
@@ -444,11 +705,85 @@ static IAM_OP_GET_USER: Operation = Operation {
     ],
     errors: &["NoSuchEntity", "ServiceFailure"],
 };
+static IAM_OP_GET_USER_POLICY: Operation = Operation {
+    name: "GetUserPolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "UserName", required: true, shape: &IAM_EXISTING_USER_NAME_TYPE },
+        Member { name: "PolicyName", required: true, shape: &IAM_POLICY_NAME_TYPE },
+    ],
+    errors: &["NoSuchEntity", "ServiceFailure"],
+};
 static IAM_OP_LIST_ACCESS_KEYS: Operation = Operation {
     name: "ListAccessKeys",
     service: Service::Iam,
     input: &[
         Member { name: "UserName", required: false, shape: &IAM_EXISTING_USER_NAME_TYPE },
+        Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
+        Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
+    ],
+    errors: &["NoSuchEntity", "ServiceFailure"],
+};
+static IAM_OP_LIST_ATTACHED_GROUP_POLICIES: Operation = Operation {
+    name: "ListAttachedGroupPolicies",
+    service: Service::Iam,
+    input: &[
+        Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
+        Member { name: "PathPrefix", required: false, shape: &IAM_POLICY_PATH_TYPE },
+        Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
+        Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
+    ],
+    errors: &["NoSuchEntity", "InvalidInput", "ServiceFailure"],
+};
+static IAM_OP_LIST_ATTACHED_USER_POLICIES: Operation = Operation {
+    name: "ListAttachedUserPolicies",
+    service: Service::Iam,
+    input: &[
+        Member { name: "UserName", required: true, shape: &IAM_USER_NAME_TYPE },
+        Member { name: "PathPrefix", required: false, shape: &IAM_POLICY_PATH_TYPE },
+        Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
+        Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
+    ],
+    errors: &["NoSuchEntity", "InvalidInput", "ServiceFailure"],
+};
+static IAM_OP_LIST_ENTITIES_FOR_POLICY: Operation = Operation {
+    name: "ListEntitiesForPolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
+        Member { name: "EntityFilter", required: false, shape: &IAM_ENTITY_TYPE },
+        Member { name: "PathPrefix", required: false, shape: &IAM_PATH_TYPE },
+        Member { name: "PolicyUsageFilter", required: false, shape: &IAM_POLICY_USAGE_TYPE },
+        Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
+        Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
+    ],
+    errors: &["NoSuchEntity", "InvalidInput", "ServiceFailure"],
+};
+static IAM_OP_LIST_GROUP_POLICIES: Operation = Operation {
+    name: "ListGroupPolicies",
+    service: Service::Iam,
+    input: &[
+        Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
+        Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
+        Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
+    ],
+    errors: &["NoSuchEntity", "ServiceFailure"],
+};
+static IAM_OP_LIST_GROUPS: Operation = Operation {
+    name: "ListGroups",
+    service: Service::Iam,
+    input: &[
+        Member { name: "PathPrefix", required: false, shape: &IAM_PATH_PREFIX_TYPE },
+        Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
+        Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
+    ],
+    errors: &["ServiceFailure"],
+};
+static IAM_OP_LIST_GROUPS_FOR_USER: Operation = Operation {
+    name: "ListGroupsForUser",
+    service: Service::Iam,
+    input: &[
+        Member { name: "UserName", required: true, shape: &IAM_EXISTING_USER_NAME_TYPE },
         Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
         Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
     ],
@@ -469,6 +804,49 @@ static IAM_OP_LIST_MFA_DEVICES: Operation = Operation {
     service: Service::Iam,
     input: &[
         Member { name: "UserName", required: false, shape: &IAM_EXISTING_USER_NAME_TYPE },
+        Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
+        Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
+    ],
+    errors: &["NoSuchEntity", "ServiceFailure"],
+};
+static IAM_OP_LIST_POLICIES: Operation = Operation {
+    name: "ListPolicies",
+    service: Service::Iam,
+    input: &[
+        Member { name: "Scope", required: false, shape: &IAM_POLICY_SCOPE_TYPE },
+        Member { name: "OnlyAttached", required: false, shape: &IAM_BOOLEAN_TYPE },
+        Member { name: "PathPrefix", required: false, shape: &IAM_POLICY_PATH_TYPE },
+        Member { name: "PolicyUsageFilter", required: false, shape: &IAM_POLICY_USAGE_TYPE },
+        Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
+        Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
+    ],
+    errors: &["ServiceFailure"],
+};
+static IAM_OP_LIST_POLICY_TAGS: Operation = Operation {
+    name: "ListPolicyTags",
+    service: Service::Iam,
+    input: &[
+        Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
+        Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
+        Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
+    ],
+    errors: &["NoSuchEntity", "ServiceFailure", "InvalidInput"],
+};
+static IAM_OP_LIST_POLICY_VERSIONS: Operation = Operation {
+    name: "ListPolicyVersions",
+    service: Service::Iam,
+    input: &[
+        Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
+        Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
+        Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
+    ],
+    errors: &["NoSuchEntity", "InvalidInput", "ServiceFailure"],
+};
+static IAM_OP_LIST_USER_POLICIES: Operation = Operation {
+    name: "ListUserPolicies",
+    service: Service::Iam,
+    input: &[
+        Member { name: "UserName", required: true, shape: &IAM_EXISTING_USER_NAME_TYPE },
         Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
         Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
     ],
@@ -504,6 +882,44 @@ static IAM_OP_LIST_VIRTUAL_MFA_DEVICES: Operation = Operation {
     ],
     errors: &[],
 };
+static IAM_OP_PUT_GROUP_POLICY: Operation = Operation {
+    name: "PutGroupPolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
+        Member { name: "PolicyName", required: true, shape: &IAM_POLICY_NAME_TYPE },
+        Member { name: "PolicyDocument", required: true, shape: &IAM_POLICY_DOCUMENT_TYPE },
+    ],
+    errors: &["LimitExceeded", "MalformedPolicyDocument", "NoSuchEntity", "ServiceFailure"],
+};
+static IAM_OP_PUT_USER_PERMISSIONS_BOUNDARY: Operation = Operation {
+    name: "PutUserPermissionsBoundary",
+    service: Service::Iam,
+    input: &[
+        Member { name: "UserName", required: true, shape: &IAM_USER_NAME_TYPE },
+        Member { name: "PermissionsBoundary", required: true, shape: &IAM_ARN_TYPE },
+    ],
+    errors: &["NoSuchEntity", "InvalidInput", "PolicyNotAttachable", "ServiceFailure"],
+};
+static IAM_OP_PUT_USER_POLICY: Operation = Operation {
+    name: "PutUserPolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "UserName", required: true, shape: &IAM_EXISTING_USER_NAME_TYPE },
+        Member { name: "PolicyName", required: true, shape: &IAM_POLICY_NAME_TYPE },
+        Member { name: "PolicyDocument", required: true, shape: &IAM_POLICY_DOCUMENT_TYPE },
+    ],
+    errors: &["LimitExceeded", "MalformedPolicyDocument", "NoSuchEntity", "ServiceFailure"],
+};
+static IAM_OP_REMOVE_USER_FROM_GROUP: Operation = Operation {
+    name: "RemoveUserFromGroup",
+    service: Service::Iam,
+    input: &[
+        Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
+        Member { name: "UserName", required: true, shape: &IAM_EXISTING_USER_NAME_TYPE },
+    ],
+    errors: &["NoSuchEntity", "LimitExceeded", "ServiceFailure"],
+};
 static IAM_OP_RESYNC_MFA_DEVICE: Operation = Operation {
     name: "ResyncMFADevice",
     service: Service::Iam,
@@ -515,6 +931,15 @@ static IAM_OP_RESYNC_MFA_DEVICE: Operation = Operation {
     ],
     errors: &["InvalidAuthenticationCode", "NoSuchEntity", "LimitExceeded", "ServiceFailure", "ConcurrentModification"],
 };
+static IAM_OP_SET_DEFAULT_POLICY_VERSION: Operation = Operation {
+    name: "SetDefaultPolicyVersion",
+    service: Service::Iam,
+    input: &[
+        Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
+        Member { name: "VersionId", required: true, shape: &IAM_POLICY_VERSION_ID_TYPE },
+    ],
+    errors: &["NoSuchEntity", "InvalidInput", "LimitExceeded", "ServiceFailure"],
+};
 static IAM_OP_TAG_MFA_DEVICE: Operation = Operation {
     name: "TagMFADevice",
     service: Service::Iam,
@@ -523,6 +948,15 @@ static IAM_OP_TAG_MFA_DEVICE: Operation = Operation {
         Member { name: "Tags", required: true, shape: &IAM_TAG_LIST_TYPE },
     ],
     errors: &["InvalidInput", "NoSuchEntity", "LimitExceeded", "ConcurrentModification", "ServiceFailure"],
+};
+static IAM_OP_TAG_POLICY: Operation = Operation {
+    name: "TagPolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
+        Member { name: "Tags", required: true, shape: &IAM_TAG_LIST_TYPE },
+    ],
+    errors: &["NoSuchEntity", "LimitExceeded", "InvalidInput", "ConcurrentModification", "ServiceFailure"],
 };
 static IAM_OP_TAG_USER: Operation = Operation {
     name: "TagUser",
@@ -538,6 +972,15 @@ static IAM_OP_UNTAG_MFA_DEVICE: Operation = Operation {
     service: Service::Iam,
     input: &[
         Member { name: "SerialNumber", required: true, shape: &IAM_SERIAL_NUMBER_TYPE },
+        Member { name: "TagKeys", required: true, shape: &IAM_TAG_KEY_LIST_TYPE },
+    ],
+    errors: &["NoSuchEntity", "InvalidInput", "ConcurrentModification", "ServiceFailure"],
+};
+static IAM_OP_UNTAG_POLICY: Operation = Operation {
+    name: "UntagPolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
         Member { name: "TagKeys", required: true, shape: &IAM_TAG_KEY_LIST_TYPE },
     ],
     errors: &["NoSuchEntity", "InvalidInput", "ConcurrentModification", "ServiceFailure"],
@@ -577,6 +1020,16 @@ static IAM_OP_UPDATE_ACCOUNT_PASSWORD_POLICY: Operation = Operation {
     ],
     errors: &["NoSuchEntity", "MalformedPolicyDocument", "LimitExceeded", "ServiceFailure"],
 };
+static IAM_OP_UPDATE_GROUP: Operation = Operation {
+    name: "UpdateGroup",
+    service: Service::Iam,
+    input: &[
+        Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
+        Member { name: "NewPath", required: false, shape: &IAM_PATH_TYPE },
+        Member { name: "NewGroupName", required: false, shape: &IAM_GROUP_NAME_TYPE },
+    ],
+    errors: &["NoSuchEntity", "EntityAlreadyExists", "LimitExceeded", "ServiceFailure"],
+};
 static IAM_OP_UPDATE_LOGIN_PROFILE: Operation = Operation {
     name: "UpdateLoginProfile",
     service: Service::Iam,
@@ -602,36 +1055,73 @@ static IAM_OP_UPDATE_USER: Operation = Operation {
 
 /// Sorted by name, for binary search.
 pub(crate) static IAM_OPERATIONS: &[&Operation] = &[
+    &IAM_OP_ADD_USER_TO_GROUP,
+    &IAM_OP_ATTACH_GROUP_POLICY,
+    &IAM_OP_ATTACH_USER_POLICY,
     &IAM_OP_CHANGE_PASSWORD,
     &IAM_OP_CREATE_ACCESS_KEY,
+    &IAM_OP_CREATE_GROUP,
     &IAM_OP_CREATE_LOGIN_PROFILE,
+    &IAM_OP_CREATE_POLICY,
+    &IAM_OP_CREATE_POLICY_VERSION,
     &IAM_OP_CREATE_USER,
     &IAM_OP_CREATE_VIRTUAL_MFA_DEVICE,
     &IAM_OP_DEACTIVATE_MFA_DEVICE,
     &IAM_OP_DELETE_ACCESS_KEY,
     &IAM_OP_DELETE_ACCOUNT_PASSWORD_POLICY,
+    &IAM_OP_DELETE_GROUP,
+    &IAM_OP_DELETE_GROUP_POLICY,
     &IAM_OP_DELETE_LOGIN_PROFILE,
+    &IAM_OP_DELETE_POLICY,
+    &IAM_OP_DELETE_POLICY_VERSION,
     &IAM_OP_DELETE_USER,
+    &IAM_OP_DELETE_USER_PERMISSIONS_BOUNDARY,
+    &IAM_OP_DELETE_USER_POLICY,
     &IAM_OP_DELETE_VIRTUAL_MFA_DEVICE,
+    &IAM_OP_DETACH_GROUP_POLICY,
+    &IAM_OP_DETACH_USER_POLICY,
     &IAM_OP_ENABLE_MFA_DEVICE,
     &IAM_OP_GET_ACCOUNT_PASSWORD_POLICY,
     &IAM_OP_GET_ACCOUNT_SUMMARY,
+    &IAM_OP_GET_GROUP,
+    &IAM_OP_GET_GROUP_POLICY,
     &IAM_OP_GET_LOGIN_PROFILE,
     &IAM_OP_GET_MFA_DEVICE,
+    &IAM_OP_GET_POLICY,
+    &IAM_OP_GET_POLICY_VERSION,
     &IAM_OP_GET_USER,
+    &IAM_OP_GET_USER_POLICY,
     &IAM_OP_LIST_ACCESS_KEYS,
+    &IAM_OP_LIST_ATTACHED_GROUP_POLICIES,
+    &IAM_OP_LIST_ATTACHED_USER_POLICIES,
+    &IAM_OP_LIST_ENTITIES_FOR_POLICY,
+    &IAM_OP_LIST_GROUP_POLICIES,
+    &IAM_OP_LIST_GROUPS,
+    &IAM_OP_LIST_GROUPS_FOR_USER,
     &IAM_OP_LIST_MFA_DEVICE_TAGS,
     &IAM_OP_LIST_MFA_DEVICES,
+    &IAM_OP_LIST_POLICIES,
+    &IAM_OP_LIST_POLICY_TAGS,
+    &IAM_OP_LIST_POLICY_VERSIONS,
+    &IAM_OP_LIST_USER_POLICIES,
     &IAM_OP_LIST_USER_TAGS,
     &IAM_OP_LIST_USERS,
     &IAM_OP_LIST_VIRTUAL_MFA_DEVICES,
+    &IAM_OP_PUT_GROUP_POLICY,
+    &IAM_OP_PUT_USER_PERMISSIONS_BOUNDARY,
+    &IAM_OP_PUT_USER_POLICY,
+    &IAM_OP_REMOVE_USER_FROM_GROUP,
     &IAM_OP_RESYNC_MFA_DEVICE,
+    &IAM_OP_SET_DEFAULT_POLICY_VERSION,
     &IAM_OP_TAG_MFA_DEVICE,
+    &IAM_OP_TAG_POLICY,
     &IAM_OP_TAG_USER,
     &IAM_OP_UNTAG_MFA_DEVICE,
+    &IAM_OP_UNTAG_POLICY,
     &IAM_OP_UNTAG_USER,
     &IAM_OP_UPDATE_ACCESS_KEY,
     &IAM_OP_UPDATE_ACCOUNT_PASSWORD_POLICY,
+    &IAM_OP_UPDATE_GROUP,
     &IAM_OP_UPDATE_LOGIN_PROFILE,
     &IAM_OP_UPDATE_USER,
 ];
@@ -730,12 +1220,24 @@ pub(crate) static STS_ERRORS: &[ErrorInfo] = &[
 /// Every operation iamd serves, named exactly as its `Action=` parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
+    /// `iam:AddUserToGroup`
+    AddUserToGroup,
+    /// `iam:AttachGroupPolicy`
+    AttachGroupPolicy,
+    /// `iam:AttachUserPolicy`
+    AttachUserPolicy,
     /// `iam:ChangePassword`
     ChangePassword,
     /// `iam:CreateAccessKey`
     CreateAccessKey,
+    /// `iam:CreateGroup`
+    CreateGroup,
     /// `iam:CreateLoginProfile`
     CreateLoginProfile,
+    /// `iam:CreatePolicy`
+    CreatePolicy,
+    /// `iam:CreatePolicyVersion`
+    CreatePolicyVersion,
     /// `iam:CreateUser`
     CreateUser,
     /// `iam:CreateVirtualMFADevice`
@@ -746,50 +1248,112 @@ pub enum Action {
     DeleteAccessKey,
     /// `iam:DeleteAccountPasswordPolicy`
     DeleteAccountPasswordPolicy,
+    /// `iam:DeleteGroup`
+    DeleteGroup,
+    /// `iam:DeleteGroupPolicy`
+    DeleteGroupPolicy,
     /// `iam:DeleteLoginProfile`
     DeleteLoginProfile,
+    /// `iam:DeletePolicy`
+    DeletePolicy,
+    /// `iam:DeletePolicyVersion`
+    DeletePolicyVersion,
     /// `iam:DeleteUser`
     DeleteUser,
+    /// `iam:DeleteUserPermissionsBoundary`
+    DeleteUserPermissionsBoundary,
+    /// `iam:DeleteUserPolicy`
+    DeleteUserPolicy,
     /// `iam:DeleteVirtualMFADevice`
     DeleteVirtualMFADevice,
+    /// `iam:DetachGroupPolicy`
+    DetachGroupPolicy,
+    /// `iam:DetachUserPolicy`
+    DetachUserPolicy,
     /// `iam:EnableMFADevice`
     EnableMFADevice,
     /// `iam:GetAccountPasswordPolicy`
     GetAccountPasswordPolicy,
     /// `iam:GetAccountSummary`
     GetAccountSummary,
+    /// `iam:GetGroup`
+    GetGroup,
+    /// `iam:GetGroupPolicy`
+    GetGroupPolicy,
     /// `iam:GetLoginProfile`
     GetLoginProfile,
     /// `iam:GetMFADevice`
     GetMFADevice,
+    /// `iam:GetPolicy`
+    GetPolicy,
+    /// `iam:GetPolicyVersion`
+    GetPolicyVersion,
     /// `iam:GetUser`
     GetUser,
+    /// `iam:GetUserPolicy`
+    GetUserPolicy,
     /// `iam:ListAccessKeys`
     ListAccessKeys,
+    /// `iam:ListAttachedGroupPolicies`
+    ListAttachedGroupPolicies,
+    /// `iam:ListAttachedUserPolicies`
+    ListAttachedUserPolicies,
+    /// `iam:ListEntitiesForPolicy`
+    ListEntitiesForPolicy,
+    /// `iam:ListGroupPolicies`
+    ListGroupPolicies,
+    /// `iam:ListGroups`
+    ListGroups,
+    /// `iam:ListGroupsForUser`
+    ListGroupsForUser,
     /// `iam:ListMFADeviceTags`
     ListMFADeviceTags,
     /// `iam:ListMFADevices`
     ListMFADevices,
+    /// `iam:ListPolicies`
+    ListPolicies,
+    /// `iam:ListPolicyTags`
+    ListPolicyTags,
+    /// `iam:ListPolicyVersions`
+    ListPolicyVersions,
+    /// `iam:ListUserPolicies`
+    ListUserPolicies,
     /// `iam:ListUserTags`
     ListUserTags,
     /// `iam:ListUsers`
     ListUsers,
     /// `iam:ListVirtualMFADevices`
     ListVirtualMFADevices,
+    /// `iam:PutGroupPolicy`
+    PutGroupPolicy,
+    /// `iam:PutUserPermissionsBoundary`
+    PutUserPermissionsBoundary,
+    /// `iam:PutUserPolicy`
+    PutUserPolicy,
+    /// `iam:RemoveUserFromGroup`
+    RemoveUserFromGroup,
     /// `iam:ResyncMFADevice`
     ResyncMFADevice,
+    /// `iam:SetDefaultPolicyVersion`
+    SetDefaultPolicyVersion,
     /// `iam:TagMFADevice`
     TagMFADevice,
+    /// `iam:TagPolicy`
+    TagPolicy,
     /// `iam:TagUser`
     TagUser,
     /// `iam:UntagMFADevice`
     UntagMFADevice,
+    /// `iam:UntagPolicy`
+    UntagPolicy,
     /// `iam:UntagUser`
     UntagUser,
     /// `iam:UpdateAccessKey`
     UpdateAccessKey,
     /// `iam:UpdateAccountPasswordPolicy`
     UpdateAccountPasswordPolicy,
+    /// `iam:UpdateGroup`
+    UpdateGroup,
     /// `iam:UpdateLoginProfile`
     UpdateLoginProfile,
     /// `iam:UpdateUser`
@@ -803,36 +1367,73 @@ pub enum Action {
 impl Action {
     /// Every action: IAM's sorted by name, then STS's.
     pub const ALL: &'static [Action] = &[
+        Action::AddUserToGroup,
+        Action::AttachGroupPolicy,
+        Action::AttachUserPolicy,
         Action::ChangePassword,
         Action::CreateAccessKey,
+        Action::CreateGroup,
         Action::CreateLoginProfile,
+        Action::CreatePolicy,
+        Action::CreatePolicyVersion,
         Action::CreateUser,
         Action::CreateVirtualMFADevice,
         Action::DeactivateMFADevice,
         Action::DeleteAccessKey,
         Action::DeleteAccountPasswordPolicy,
+        Action::DeleteGroup,
+        Action::DeleteGroupPolicy,
         Action::DeleteLoginProfile,
+        Action::DeletePolicy,
+        Action::DeletePolicyVersion,
         Action::DeleteUser,
+        Action::DeleteUserPermissionsBoundary,
+        Action::DeleteUserPolicy,
         Action::DeleteVirtualMFADevice,
+        Action::DetachGroupPolicy,
+        Action::DetachUserPolicy,
         Action::EnableMFADevice,
         Action::GetAccountPasswordPolicy,
         Action::GetAccountSummary,
+        Action::GetGroup,
+        Action::GetGroupPolicy,
         Action::GetLoginProfile,
         Action::GetMFADevice,
+        Action::GetPolicy,
+        Action::GetPolicyVersion,
         Action::GetUser,
+        Action::GetUserPolicy,
         Action::ListAccessKeys,
+        Action::ListAttachedGroupPolicies,
+        Action::ListAttachedUserPolicies,
+        Action::ListEntitiesForPolicy,
+        Action::ListGroupPolicies,
+        Action::ListGroups,
+        Action::ListGroupsForUser,
         Action::ListMFADeviceTags,
         Action::ListMFADevices,
+        Action::ListPolicies,
+        Action::ListPolicyTags,
+        Action::ListPolicyVersions,
+        Action::ListUserPolicies,
         Action::ListUserTags,
         Action::ListUsers,
         Action::ListVirtualMFADevices,
+        Action::PutGroupPolicy,
+        Action::PutUserPermissionsBoundary,
+        Action::PutUserPolicy,
+        Action::RemoveUserFromGroup,
         Action::ResyncMFADevice,
+        Action::SetDefaultPolicyVersion,
         Action::TagMFADevice,
+        Action::TagPolicy,
         Action::TagUser,
         Action::UntagMFADevice,
+        Action::UntagPolicy,
         Action::UntagUser,
         Action::UpdateAccessKey,
         Action::UpdateAccountPasswordPolicy,
+        Action::UpdateGroup,
         Action::UpdateLoginProfile,
         Action::UpdateUser,
         Action::GetCallerIdentity,
@@ -842,36 +1443,73 @@ impl Action {
     /// The validation table entry (input shapes, modeled errors).
     pub fn operation(self) -> &'static Operation {
         match self {
+            Action::AddUserToGroup => &IAM_OP_ADD_USER_TO_GROUP,
+            Action::AttachGroupPolicy => &IAM_OP_ATTACH_GROUP_POLICY,
+            Action::AttachUserPolicy => &IAM_OP_ATTACH_USER_POLICY,
             Action::ChangePassword => &IAM_OP_CHANGE_PASSWORD,
             Action::CreateAccessKey => &IAM_OP_CREATE_ACCESS_KEY,
+            Action::CreateGroup => &IAM_OP_CREATE_GROUP,
             Action::CreateLoginProfile => &IAM_OP_CREATE_LOGIN_PROFILE,
+            Action::CreatePolicy => &IAM_OP_CREATE_POLICY,
+            Action::CreatePolicyVersion => &IAM_OP_CREATE_POLICY_VERSION,
             Action::CreateUser => &IAM_OP_CREATE_USER,
             Action::CreateVirtualMFADevice => &IAM_OP_CREATE_VIRTUAL_MFA_DEVICE,
             Action::DeactivateMFADevice => &IAM_OP_DEACTIVATE_MFA_DEVICE,
             Action::DeleteAccessKey => &IAM_OP_DELETE_ACCESS_KEY,
             Action::DeleteAccountPasswordPolicy => &IAM_OP_DELETE_ACCOUNT_PASSWORD_POLICY,
+            Action::DeleteGroup => &IAM_OP_DELETE_GROUP,
+            Action::DeleteGroupPolicy => &IAM_OP_DELETE_GROUP_POLICY,
             Action::DeleteLoginProfile => &IAM_OP_DELETE_LOGIN_PROFILE,
+            Action::DeletePolicy => &IAM_OP_DELETE_POLICY,
+            Action::DeletePolicyVersion => &IAM_OP_DELETE_POLICY_VERSION,
             Action::DeleteUser => &IAM_OP_DELETE_USER,
+            Action::DeleteUserPermissionsBoundary => &IAM_OP_DELETE_USER_PERMISSIONS_BOUNDARY,
+            Action::DeleteUserPolicy => &IAM_OP_DELETE_USER_POLICY,
             Action::DeleteVirtualMFADevice => &IAM_OP_DELETE_VIRTUAL_MFA_DEVICE,
+            Action::DetachGroupPolicy => &IAM_OP_DETACH_GROUP_POLICY,
+            Action::DetachUserPolicy => &IAM_OP_DETACH_USER_POLICY,
             Action::EnableMFADevice => &IAM_OP_ENABLE_MFA_DEVICE,
             Action::GetAccountPasswordPolicy => &IAM_OP_GET_ACCOUNT_PASSWORD_POLICY,
             Action::GetAccountSummary => &IAM_OP_GET_ACCOUNT_SUMMARY,
+            Action::GetGroup => &IAM_OP_GET_GROUP,
+            Action::GetGroupPolicy => &IAM_OP_GET_GROUP_POLICY,
             Action::GetLoginProfile => &IAM_OP_GET_LOGIN_PROFILE,
             Action::GetMFADevice => &IAM_OP_GET_MFA_DEVICE,
+            Action::GetPolicy => &IAM_OP_GET_POLICY,
+            Action::GetPolicyVersion => &IAM_OP_GET_POLICY_VERSION,
             Action::GetUser => &IAM_OP_GET_USER,
+            Action::GetUserPolicy => &IAM_OP_GET_USER_POLICY,
             Action::ListAccessKeys => &IAM_OP_LIST_ACCESS_KEYS,
+            Action::ListAttachedGroupPolicies => &IAM_OP_LIST_ATTACHED_GROUP_POLICIES,
+            Action::ListAttachedUserPolicies => &IAM_OP_LIST_ATTACHED_USER_POLICIES,
+            Action::ListEntitiesForPolicy => &IAM_OP_LIST_ENTITIES_FOR_POLICY,
+            Action::ListGroupPolicies => &IAM_OP_LIST_GROUP_POLICIES,
+            Action::ListGroups => &IAM_OP_LIST_GROUPS,
+            Action::ListGroupsForUser => &IAM_OP_LIST_GROUPS_FOR_USER,
             Action::ListMFADeviceTags => &IAM_OP_LIST_MFA_DEVICE_TAGS,
             Action::ListMFADevices => &IAM_OP_LIST_MFA_DEVICES,
+            Action::ListPolicies => &IAM_OP_LIST_POLICIES,
+            Action::ListPolicyTags => &IAM_OP_LIST_POLICY_TAGS,
+            Action::ListPolicyVersions => &IAM_OP_LIST_POLICY_VERSIONS,
+            Action::ListUserPolicies => &IAM_OP_LIST_USER_POLICIES,
             Action::ListUserTags => &IAM_OP_LIST_USER_TAGS,
             Action::ListUsers => &IAM_OP_LIST_USERS,
             Action::ListVirtualMFADevices => &IAM_OP_LIST_VIRTUAL_MFA_DEVICES,
+            Action::PutGroupPolicy => &IAM_OP_PUT_GROUP_POLICY,
+            Action::PutUserPermissionsBoundary => &IAM_OP_PUT_USER_PERMISSIONS_BOUNDARY,
+            Action::PutUserPolicy => &IAM_OP_PUT_USER_POLICY,
+            Action::RemoveUserFromGroup => &IAM_OP_REMOVE_USER_FROM_GROUP,
             Action::ResyncMFADevice => &IAM_OP_RESYNC_MFA_DEVICE,
+            Action::SetDefaultPolicyVersion => &IAM_OP_SET_DEFAULT_POLICY_VERSION,
             Action::TagMFADevice => &IAM_OP_TAG_MFA_DEVICE,
+            Action::TagPolicy => &IAM_OP_TAG_POLICY,
             Action::TagUser => &IAM_OP_TAG_USER,
             Action::UntagMFADevice => &IAM_OP_UNTAG_MFA_DEVICE,
+            Action::UntagPolicy => &IAM_OP_UNTAG_POLICY,
             Action::UntagUser => &IAM_OP_UNTAG_USER,
             Action::UpdateAccessKey => &IAM_OP_UPDATE_ACCESS_KEY,
             Action::UpdateAccountPasswordPolicy => &IAM_OP_UPDATE_ACCOUNT_PASSWORD_POLICY,
+            Action::UpdateGroup => &IAM_OP_UPDATE_GROUP,
             Action::UpdateLoginProfile => &IAM_OP_UPDATE_LOGIN_PROFILE,
             Action::UpdateUser => &IAM_OP_UPDATE_USER,
             Action::GetCallerIdentity => &STS_OP_GET_CALLER_IDENTITY,
@@ -882,36 +1520,73 @@ impl Action {
     /// The IAM policy action, e.g. `iam:CreateUser`.
     pub fn iam_action(self) -> &'static str {
         match self {
+            Action::AddUserToGroup => "iam:AddUserToGroup",
+            Action::AttachGroupPolicy => "iam:AttachGroupPolicy",
+            Action::AttachUserPolicy => "iam:AttachUserPolicy",
             Action::ChangePassword => "iam:ChangePassword",
             Action::CreateAccessKey => "iam:CreateAccessKey",
+            Action::CreateGroup => "iam:CreateGroup",
             Action::CreateLoginProfile => "iam:CreateLoginProfile",
+            Action::CreatePolicy => "iam:CreatePolicy",
+            Action::CreatePolicyVersion => "iam:CreatePolicyVersion",
             Action::CreateUser => "iam:CreateUser",
             Action::CreateVirtualMFADevice => "iam:CreateVirtualMFADevice",
             Action::DeactivateMFADevice => "iam:DeactivateMFADevice",
             Action::DeleteAccessKey => "iam:DeleteAccessKey",
             Action::DeleteAccountPasswordPolicy => "iam:DeleteAccountPasswordPolicy",
+            Action::DeleteGroup => "iam:DeleteGroup",
+            Action::DeleteGroupPolicy => "iam:DeleteGroupPolicy",
             Action::DeleteLoginProfile => "iam:DeleteLoginProfile",
+            Action::DeletePolicy => "iam:DeletePolicy",
+            Action::DeletePolicyVersion => "iam:DeletePolicyVersion",
             Action::DeleteUser => "iam:DeleteUser",
+            Action::DeleteUserPermissionsBoundary => "iam:DeleteUserPermissionsBoundary",
+            Action::DeleteUserPolicy => "iam:DeleteUserPolicy",
             Action::DeleteVirtualMFADevice => "iam:DeleteVirtualMFADevice",
+            Action::DetachGroupPolicy => "iam:DetachGroupPolicy",
+            Action::DetachUserPolicy => "iam:DetachUserPolicy",
             Action::EnableMFADevice => "iam:EnableMFADevice",
             Action::GetAccountPasswordPolicy => "iam:GetAccountPasswordPolicy",
             Action::GetAccountSummary => "iam:GetAccountSummary",
+            Action::GetGroup => "iam:GetGroup",
+            Action::GetGroupPolicy => "iam:GetGroupPolicy",
             Action::GetLoginProfile => "iam:GetLoginProfile",
             Action::GetMFADevice => "iam:GetMFADevice",
+            Action::GetPolicy => "iam:GetPolicy",
+            Action::GetPolicyVersion => "iam:GetPolicyVersion",
             Action::GetUser => "iam:GetUser",
+            Action::GetUserPolicy => "iam:GetUserPolicy",
             Action::ListAccessKeys => "iam:ListAccessKeys",
+            Action::ListAttachedGroupPolicies => "iam:ListAttachedGroupPolicies",
+            Action::ListAttachedUserPolicies => "iam:ListAttachedUserPolicies",
+            Action::ListEntitiesForPolicy => "iam:ListEntitiesForPolicy",
+            Action::ListGroupPolicies => "iam:ListGroupPolicies",
+            Action::ListGroups => "iam:ListGroups",
+            Action::ListGroupsForUser => "iam:ListGroupsForUser",
             Action::ListMFADeviceTags => "iam:ListMFADeviceTags",
             Action::ListMFADevices => "iam:ListMFADevices",
+            Action::ListPolicies => "iam:ListPolicies",
+            Action::ListPolicyTags => "iam:ListPolicyTags",
+            Action::ListPolicyVersions => "iam:ListPolicyVersions",
+            Action::ListUserPolicies => "iam:ListUserPolicies",
             Action::ListUserTags => "iam:ListUserTags",
             Action::ListUsers => "iam:ListUsers",
             Action::ListVirtualMFADevices => "iam:ListVirtualMFADevices",
+            Action::PutGroupPolicy => "iam:PutGroupPolicy",
+            Action::PutUserPermissionsBoundary => "iam:PutUserPermissionsBoundary",
+            Action::PutUserPolicy => "iam:PutUserPolicy",
+            Action::RemoveUserFromGroup => "iam:RemoveUserFromGroup",
             Action::ResyncMFADevice => "iam:ResyncMFADevice",
+            Action::SetDefaultPolicyVersion => "iam:SetDefaultPolicyVersion",
             Action::TagMFADevice => "iam:TagMFADevice",
+            Action::TagPolicy => "iam:TagPolicy",
             Action::TagUser => "iam:TagUser",
             Action::UntagMFADevice => "iam:UntagMFADevice",
+            Action::UntagPolicy => "iam:UntagPolicy",
             Action::UntagUser => "iam:UntagUser",
             Action::UpdateAccessKey => "iam:UpdateAccessKey",
             Action::UpdateAccountPasswordPolicy => "iam:UpdateAccountPasswordPolicy",
+            Action::UpdateGroup => "iam:UpdateGroup",
             Action::UpdateLoginProfile => "iam:UpdateLoginProfile",
             Action::UpdateUser => "iam:UpdateUser",
             Action::GetCallerIdentity => "sts:GetCallerIdentity",
@@ -922,36 +1597,73 @@ impl Action {
 
 /// Iam's actions, sorted by name (the order of `IAM_OPERATIONS`).
 pub(crate) static IAM_ACTIONS: &[Action] = &[
+    Action::AddUserToGroup,
+    Action::AttachGroupPolicy,
+    Action::AttachUserPolicy,
     Action::ChangePassword,
     Action::CreateAccessKey,
+    Action::CreateGroup,
     Action::CreateLoginProfile,
+    Action::CreatePolicy,
+    Action::CreatePolicyVersion,
     Action::CreateUser,
     Action::CreateVirtualMFADevice,
     Action::DeactivateMFADevice,
     Action::DeleteAccessKey,
     Action::DeleteAccountPasswordPolicy,
+    Action::DeleteGroup,
+    Action::DeleteGroupPolicy,
     Action::DeleteLoginProfile,
+    Action::DeletePolicy,
+    Action::DeletePolicyVersion,
     Action::DeleteUser,
+    Action::DeleteUserPermissionsBoundary,
+    Action::DeleteUserPolicy,
     Action::DeleteVirtualMFADevice,
+    Action::DetachGroupPolicy,
+    Action::DetachUserPolicy,
     Action::EnableMFADevice,
     Action::GetAccountPasswordPolicy,
     Action::GetAccountSummary,
+    Action::GetGroup,
+    Action::GetGroupPolicy,
     Action::GetLoginProfile,
     Action::GetMFADevice,
+    Action::GetPolicy,
+    Action::GetPolicyVersion,
     Action::GetUser,
+    Action::GetUserPolicy,
     Action::ListAccessKeys,
+    Action::ListAttachedGroupPolicies,
+    Action::ListAttachedUserPolicies,
+    Action::ListEntitiesForPolicy,
+    Action::ListGroupPolicies,
+    Action::ListGroups,
+    Action::ListGroupsForUser,
     Action::ListMFADeviceTags,
     Action::ListMFADevices,
+    Action::ListPolicies,
+    Action::ListPolicyTags,
+    Action::ListPolicyVersions,
+    Action::ListUserPolicies,
     Action::ListUserTags,
     Action::ListUsers,
     Action::ListVirtualMFADevices,
+    Action::PutGroupPolicy,
+    Action::PutUserPermissionsBoundary,
+    Action::PutUserPolicy,
+    Action::RemoveUserFromGroup,
     Action::ResyncMFADevice,
+    Action::SetDefaultPolicyVersion,
     Action::TagMFADevice,
+    Action::TagPolicy,
     Action::TagUser,
     Action::UntagMFADevice,
+    Action::UntagPolicy,
     Action::UntagUser,
     Action::UpdateAccessKey,
     Action::UpdateAccountPasswordPolicy,
+    Action::UpdateGroup,
     Action::UpdateLoginProfile,
     Action::UpdateUser,
 ];

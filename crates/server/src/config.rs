@@ -211,6 +211,7 @@ pub async fn prepare(args: &ServeArgs) -> anyhow::Result<Arc<App>> {
     check_master_key(store.as_ref(), &master_key).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let account_id = ensure_root(store.as_ref(), &master_key, args, clock.now().unix_timestamp()).await?;
+    crate::aws_policies::seed(store.as_ref(), clock.now().unix_timestamp()).await?;
     tracing::info!(
         account_id,
         backend = if args.database_url.is_some() { "database-url" } else { "data-dir" },

@@ -17,6 +17,7 @@
 
 pub mod auth;
 pub mod authz;
+pub mod aws_policies;
 pub mod caller;
 pub mod config;
 pub mod console;

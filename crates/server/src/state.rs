@@ -19,6 +19,17 @@ pub struct Limits {
     /// Virtual MFA devices in an account (AWS ties this to the user quota).
     pub mfa_devices_per_account: u32,
     pub users_per_account: u32,
+    pub groups_per_account: u32,
+    pub groups_per_user: u32,
+    /// Customer managed policies in an account.
+    pub policies_per_account: u32,
+    /// Managed policies attached to one user, and to one group.
+    pub policies_per_user: u32,
+    pub policies_per_group: u32,
+    pub versions_per_policy: usize,
+    /// The sum of a user's (a group's) inline policy sizes, in characters without whitespace.
+    pub user_inline_policy_chars: usize,
+    pub group_inline_policy_chars: usize,
 }
 
 impl Default for Limits {
@@ -28,6 +39,14 @@ impl Default for Limits {
             mfa_devices_per_user: iamd_domain::mfa::MAX_DEVICES_PER_USER,
             mfa_devices_per_account: 5000,
             users_per_account: 5000,
+            groups_per_account: 300,
+            groups_per_user: 10,
+            policies_per_account: 1500,
+            policies_per_user: 10,
+            policies_per_group: 10,
+            versions_per_policy: 5,
+            user_inline_policy_chars: 2048,
+            group_inline_policy_chars: 5120,
         }
     }
 }

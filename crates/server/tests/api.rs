@@ -245,10 +245,22 @@ async fn response_envelopes_match_aws(backend: Backend) {
              <entry><key>AccountAccessKeysPresent</key><value>1</value></entry>\
              <entry><key>AccountMFAEnabled</key><value>0</value></entry>\
              <entry><key>AccountPasswordPresent</key><value>0</value></entry>\
+             <entry><key>AttachedPoliciesPerGroupQuota</key><value>10</value></entry>\
+             <entry><key>AttachedPoliciesPerUserQuota</key><value>10</value></entry>\
+             <entry><key>GroupPolicySizeQuota</key><value>5120</value></entry>\
+             <entry><key>Groups</key><value>0</value></entry>\
+             <entry><key>GroupsPerUserQuota</key><value>10</value></entry>\
+             <entry><key>GroupsQuota</key><value>300</value></entry>\
              <entry><key>MFADevices</key><value>0</value></entry>\
              <entry><key>MFADevicesInUse</key><value>0</value></entry>\
+             <entry><key>Policies</key><value>0</value></entry>\
+             <entry><key>PoliciesQuota</key><value>1500</value></entry>\
+             <entry><key>PolicySizeQuota</key><value>6144</value></entry>\
+             <entry><key>PolicyVersionsInUse</key><value>0</value></entry>\
+             <entry><key>UserPolicySizeQuota</key><value>2048</value></entry>\
              <entry><key>Users</key><value>0</value></entry>\
              <entry><key>UsersQuota</key><value>5000</value></entry>\
+             <entry><key>VersionsPerPolicyQuota</key><value>5</value></entry>\
              </SummaryMap></GetAccountSummaryResult>\
              <ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></GetAccountSummaryResponse>"
         )

@@ -22,6 +22,8 @@ pub async fn request_for(app: &App, caller: &Caller, action: Action, p: &Params)
     let target_user = || caller.target_user_name(p.get("UserName")).map(|name| caller.user_resource(&name));
     let serial = || p.required("SerialNumber").map(str::to_owned);
     let anything = || Ok::<_, ApiError>("*".to_owned());
+    let group = || Ok::<_, ApiError>(ids::group_arn(account, "/", p.required("GroupName")?));
+    let policy = || p.required("PolicyArn").map(str::to_owned);
     let mut context = Context::default();
     let resource = match action {
         GetCallerIdentity | GetSessionToken => return Ok(None),
@@ -76,6 +78,43 @@ pub async fn request_for(app: &App, caller: &Caller, action: Action, p: &Params)
         }
         GetAccountPasswordPolicy | UpdateAccountPasswordPolicy | DeleteAccountPasswordPolicy => anything(),
         GetAccountSummary => anything(),
+
+        CreateGroup => Ok(ids::group_arn(account, p.get("Path").unwrap_or("/"), p.required("GroupName")?)),
+        GetGroup | UpdateGroup | DeleteGroup | AddUserToGroup | RemoveUserFromGroup => group(),
+        PutGroupPolicy | GetGroupPolicy | ListGroupPolicies | DeleteGroupPolicy | ListAttachedGroupPolicies => group(),
+        ListGroups => Ok(format!("arn:aws:iam::{account}:group/")),
+        ListGroupsForUser => named_user(),
+        PutUserPolicy | GetUserPolicy | ListUserPolicies | DeleteUserPolicy | ListAttachedUserPolicies => named_user(),
+        AttachUserPolicy | DetachUserPolicy => {
+            policy_arn_context(&mut context, "iam:PolicyARN", p)?;
+            named_user()
+        }
+        AttachGroupPolicy | DetachGroupPolicy => {
+            policy_arn_context(&mut context, "iam:PolicyARN", p)?;
+            group()
+        }
+        PutUserPermissionsBoundary => {
+            context.insert("iam:PermissionsBoundary", vec![p.required("PermissionsBoundary")?.to_owned()]);
+            named_user()
+        }
+        DeleteUserPermissionsBoundary => named_user(),
+
+        CreatePolicy => {
+            request_tags(&mut context, p);
+            Ok(ids::policy_arn(account, p.get("Path").unwrap_or("/"), p.required("PolicyName")?))
+        }
+        ListPolicies => Ok(format!("arn:aws:iam::{account}:policy/")),
+        TagPolicy => {
+            request_tags(&mut context, p);
+            policy()
+        }
+        UntagPolicy => {
+            tag_keys(&mut context, p.list("TagKeys"));
+            policy()
+        }
+        GetPolicy | DeletePolicy | ListPolicyTags | ListEntitiesForPolicy => policy(),
+        CreatePolicyVersion | GetPolicyVersion | ListPolicyVersions | DeletePolicyVersion => policy(),
+        SetDefaultPolicyVersion => policy(),
     }?;
     Ok(Some(Request { action, resource, context }))
 }
@@ -90,6 +129,12 @@ fn new_device_serial(account: &str, p: &Params) -> Result<String, ApiError> {
         ));
     }
     Ok(serial)
+}
+
+/// The managed policy a request names, as the condition key `key`.
+fn policy_arn_context(context: &mut Context, key: &str, p: &Params) -> Result<(), ApiError> {
+    context.insert(key, vec![p.required("PolicyArn")?.to_owned()]);
+    Ok(())
 }
 
 /// `aws:RequestTag/KEY` for every tag in the request's `Tags`, and `aws:TagKeys`.

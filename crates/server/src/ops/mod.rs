@@ -6,11 +6,16 @@
 
 mod access_keys;
 mod account;
+mod attachments;
+mod groups;
+mod inline_policies;
 mod login_profiles;
+mod managed_policies;
 mod mfa_devices;
 mod mfa_tags;
 mod pagination;
 mod password_policy;
+mod policy_documents;
 mod sts;
 mod tags;
 mod user_tags;
@@ -81,6 +86,43 @@ pub async fn dispatch(ctx: &Ctx<'_>, p: &Params) -> Reply {
         GetAccountPasswordPolicy => password_policy::get_account_password_policy(ctx, p).await,
         UpdateAccountPasswordPolicy => password_policy::update_account_password_policy(ctx, p).await,
         DeleteAccountPasswordPolicy => password_policy::delete_account_password_policy(ctx, p).await,
+        CreateGroup => groups::create_group(ctx, p).await,
+        GetGroup => groups::get_group(ctx, p).await,
+        ListGroups => groups::list_groups(ctx, p).await,
+        UpdateGroup => groups::update_group(ctx, p).await,
+        DeleteGroup => groups::delete_group(ctx, p).await,
+        AddUserToGroup => groups::add_user_to_group(ctx, p).await,
+        RemoveUserFromGroup => groups::remove_user_from_group(ctx, p).await,
+        ListGroupsForUser => groups::list_groups_for_user(ctx, p).await,
+        PutUserPolicy => inline_policies::put_user_policy(ctx, p).await,
+        GetUserPolicy => inline_policies::get_user_policy(ctx, p).await,
+        ListUserPolicies => inline_policies::list_user_policies(ctx, p).await,
+        DeleteUserPolicy => inline_policies::delete_user_policy(ctx, p).await,
+        PutGroupPolicy => inline_policies::put_group_policy(ctx, p).await,
+        GetGroupPolicy => inline_policies::get_group_policy(ctx, p).await,
+        ListGroupPolicies => inline_policies::list_group_policies(ctx, p).await,
+        DeleteGroupPolicy => inline_policies::delete_group_policy(ctx, p).await,
+        CreatePolicy => managed_policies::create_policy(ctx, p).await,
+        GetPolicy => managed_policies::get_policy(ctx, p).await,
+        ListPolicies => managed_policies::list_policies(ctx, p).await,
+        DeletePolicy => managed_policies::delete_policy(ctx, p).await,
+        CreatePolicyVersion => managed_policies::create_policy_version(ctx, p).await,
+        GetPolicyVersion => managed_policies::get_policy_version(ctx, p).await,
+        ListPolicyVersions => managed_policies::list_policy_versions(ctx, p).await,
+        DeletePolicyVersion => managed_policies::delete_policy_version(ctx, p).await,
+        SetDefaultPolicyVersion => managed_policies::set_default_policy_version(ctx, p).await,
+        TagPolicy => managed_policies::tag_policy(ctx, p).await,
+        UntagPolicy => managed_policies::untag_policy(ctx, p).await,
+        ListPolicyTags => managed_policies::list_policy_tags(ctx, p).await,
+        AttachUserPolicy => attachments::attach_user_policy(ctx, p).await,
+        DetachUserPolicy => attachments::detach_user_policy(ctx, p).await,
+        ListAttachedUserPolicies => attachments::list_attached_user_policies(ctx, p).await,
+        AttachGroupPolicy => attachments::attach_group_policy(ctx, p).await,
+        DetachGroupPolicy => attachments::detach_group_policy(ctx, p).await,
+        ListAttachedGroupPolicies => attachments::list_attached_group_policies(ctx, p).await,
+        ListEntitiesForPolicy => attachments::list_entities_for_policy(ctx, p).await,
+        PutUserPermissionsBoundary => attachments::put_user_permissions_boundary(ctx, p).await,
+        DeleteUserPermissionsBoundary => attachments::delete_user_permissions_boundary(ctx, p).await,
         GetCallerIdentity => sts::get_caller_identity(ctx, p).await,
         GetSessionToken => sts::get_session_token(ctx, p).await,
     }

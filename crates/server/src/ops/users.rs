@@ -147,6 +147,14 @@ pub async fn delete_user(ctx: &Ctx<'_>, p: &Params) -> Reply {
         Err(StoreError::DeleteConflict(Dependent::LoginProfile)) => Err(conflict("login profile")),
         Err(StoreError::DeleteConflict(Dependent::AccessKeys)) => Err(conflict("access keys")),
         Err(StoreError::DeleteConflict(Dependent::MfaDevices)) => Err(conflict("MFA device")),
+        Err(StoreError::DeleteConflict(Dependent::Policies)) => Err(conflict("policies")),
+        Err(StoreError::DeleteConflict(Dependent::Attachments)) => {
+            Err(ApiError::new(ErrorCode::DeleteConflict, "Cannot delete entity, must detach all policies first."))
+        }
+        // AWS's wording for a user still in groups (the same text as DeleteGroup's).
+        Err(StoreError::DeleteConflict(Dependent::Groups)) => {
+            Err(ApiError::new(ErrorCode::DeleteConflict, "Cannot delete entity, must remove users from group first."))
+        }
         Err(e) => Err(store_failure(e)),
     }
 }
