@@ -170,9 +170,11 @@ class DeviceInfo:
 
 @pytest.fixture(scope="session")
 def make_user(iam):
-    """make_user(prefix='u', path=None, with_key=False) -> UserInfo"""
+    """make_user(prefix='u', path=None, with_key=False, self_service=False) -> UserInfo
+    self_service: attach S.SELF_SERVICE_POLICY (users have no permissions without a policy)."""
 
-    def make(prefix: str = "u", path: str | None = None, with_key: bool = False, name: str | None = None) -> UserInfo:
+    def make(prefix: str = "u", path: str | None = None, with_key: bool = False, name: str | None = None,
+             self_service: bool = False) -> UserInfo:
         name = name or S.unique(prefix)
         kw = {"Path": path} if path else {}
         u = iam.create_user(UserName=name, **kw)["User"]
@@ -180,6 +182,8 @@ def make_user(iam):
         if with_key:
             k = iam.create_access_key(UserName=name)["AccessKey"]
             info.creds = S.Creds(k["AccessKeyId"], k["SecretAccessKey"])
+        if self_service:
+            S.grant_self_service(iam, name)
         return info
 
     return make

@@ -752,3 +752,29 @@ def summarize(results) -> Counter:
     """Counts outcomes of race(): 'ok' or 'Code/HTTPStatus'."""
     return Counter("ok" if kind == "ok" else f"{error_code(v)}/{v.response['ResponseMetadata']['HTTPStatusCode']}"
                    for kind, v in results)
+
+
+# A user's permissions to manage its own credentials and MFA devices, as an inline policy: what
+# iamd granted every user before IAM policies were enforced (AWS's self-service policy, plus
+# deleting and tagging a device named after the user). Users have no permission without one.
+SELF_SERVICE_POLICY = """{
+  "Version": "2012-10-17",
+  "Statement": [
+    {"Sid": "ViewAccountInfo", "Effect": "Allow",
+     "Action": ["iam:GetAccountPasswordPolicy", "iam:ListVirtualMFADevices"], "Resource": "*"},
+    {"Sid": "ManageOwnCredentialsAndMFA", "Effect": "Allow",
+     "Action": ["iam:GetUser", "iam:ChangePassword", "iam:CreateAccessKey", "iam:ListAccessKeys",
+                "iam:UpdateAccessKey", "iam:DeleteAccessKey", "iam:EnableMFADevice",
+                "iam:ResyncMFADevice", "iam:DeactivateMFADevice", "iam:ListMFADevices",
+                "iam:GetMFADevice"],
+     "Resource": "arn:aws:iam::*:user/${aws:username}"},
+    {"Sid": "ManageOwnVirtualMFADevice", "Effect": "Allow",
+     "Action": ["iam:CreateVirtualMFADevice", "iam:DeleteVirtualMFADevice", "iam:TagMFADevice",
+                "iam:UntagMFADevice", "iam:ListMFADeviceTags"],
+     "Resource": "arn:aws:iam::*:mfa/${aws:username}"}
+  ]
+}"""
+
+
+def grant_self_service(iam, user_name: str) -> None:
+    iam.put_user_policy(UserName=user_name, PolicyName="self-service", PolicyDocument=SELF_SERVICE_POLICY)

@@ -134,7 +134,7 @@ def test_cli_access_keys(aws_cli, make_user):
 
 
 def test_cli_user_self_service(aws_cli, make_user):
-    bob = make_user("clibob", with_key=True)
+    bob = make_user("clibob", with_key=True, self_service=True)
     out = aws_cli.run("iam", "get-user", creds=bob.creds)
     assert out.json["User"]["UserName"] == bob.name
     out = aws_cli.run("iam", "list-users", creds=bob.creds, check=False)

@@ -8,7 +8,7 @@ from iamd_support import expect_error
 
 @pytest.fixture
 def bob(make_user, client_factory):
-    user = make_user("bob", with_key=True)
+    user = make_user("bob", with_key=True, self_service=True)
     user.iam = client_factory("iam", user.creds)
     user.iam_nv = client_factory("iam", user.creds, validate=False)
     user.sts = client_factory("sts", user.creds)

@@ -22,7 +22,7 @@ def test_user_resource_create_load_delete(iam_resource):
 
 
 def test_current_user(make_user, endpoint):
-    bob = make_user("cur", with_key=True)
+    bob = make_user("cur", with_key=True, self_service=True)
     res = S.make_resource(endpoint, bob.creds)
     me = res.CurrentUser()
     assert me.user_name == bob.name
@@ -124,7 +124,7 @@ def test_access_key_resources(iam_resource, make_user, endpoint):
 
 
 def test_current_user_mfa_devices(make_user, make_device, enable, endpoint):
-    bob = make_user("curm", with_key=True)
+    bob = make_user("curm", with_key=True, self_service=True)
     dev = make_device(name=bob.name)
     enable(bob, dev)
     res = S.make_resource(endpoint, bob.creds)

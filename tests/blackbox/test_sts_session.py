@@ -41,7 +41,7 @@ def _check_credentials(resp, duration):
 def mfa_user(make_user, make_device, enable, client_factory):
     """(user, device, next_code): user with key + enabled device; next_code is the
     code one step after the enable pair (the first one STS can accept)."""
-    user = make_user("sts", with_key=True)
+    user = make_user("sts", with_key=True, self_service=True)
     dev = make_device(name=user.name)
     pair = enable(user, dev, dev.totp.current_pair(margin=8))
     user.sts = client_factory("sts", user.creds)

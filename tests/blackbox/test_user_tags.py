@@ -32,7 +32,7 @@ def _kv(*pairs):
 @pytest.fixture
 def bob(make_user, client_factory):
     """An IAM user calling with its own access key."""
-    user = make_user("tbob", with_key=True)
+    user = make_user("tbob", with_key=True, self_service=True)
     user.iam = client_factory("iam", user.creds)
     return user
 
@@ -513,7 +513,7 @@ def test_resource_errors_via_meta_client(iam_resource, make_user):
 
 
 def test_resource_current_user_tags(iam, make_user, endpoint):
-    bob = make_user("rcur", with_key=True)
+    bob = make_user("rcur", with_key=True, self_service=True)
     iam.tag_user(UserName=bob.name, Tags=_kv(("k", "v")))
     res = S.make_resource(endpoint, bob.creds)
     assert res.CurrentUser().user.tags == _kv(("k", "v"))

@@ -3,7 +3,10 @@
 //! authentication reads this; nothing here talks to the store.
 
 use iamd_domain::entities::User;
+use std::sync::Arc;
+
 use iamd_domain::{ApiError, ids};
+use iamd_policy::Policy;
 
 /// The authenticated principal of a request.
 #[derive(Debug, Clone)]
@@ -13,6 +16,17 @@ pub struct Caller {
     pub principal: Principal,
     /// Set when the request was signed with STS session credentials.
     pub session: Option<SessionInfo>,
+    /// The IAM policies that apply to the caller, compiled once when its credentials were
+    /// resolved (and cached with them). Empty for root, which policies do not restrict.
+    pub permissions: Arc<Permissions>,
+}
+
+/// Every policy that applies to an IAM user: its inline and attached policies and those of each
+/// of its groups (the identity policies), and its permissions boundary.
+#[derive(Debug, Default)]
+pub struct Permissions {
+    pub identity: Vec<Policy>,
+    pub boundary: Option<Policy>,
 }
 
 /// What a session carries into authorization (`aws:MultiFactorAuthPresent`,

@@ -120,6 +120,7 @@ mod tests {
             access_key_id: "AKIAEXAMPLE".to_owned(),
             principal: Principal::Root,
             session: None,
+            permissions: Default::default(),
         };
         Arc::new(Resolved::new(secret.to_owned(), caller, None, None))
     }

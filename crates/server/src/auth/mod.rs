@@ -16,7 +16,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-use crate::caller::{Caller, Principal, SessionInfo};
+use iamd_policy::{Policy, PolicyKind};
+
+use crate::caller::{Caller, Permissions, Principal, SessionInfo};
 use crate::credential_cache::Resolved;
 use crate::failure::{internal, store_failure};
 use crate::state::App;
@@ -99,6 +101,7 @@ async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiErr
                 expires_at: session.expires_at,
                 mfa_authenticated_at: session.mfa_authenticated_at,
             }),
+            permissions: Default::default(),
         };
         (session.secret_sealed, caller, Some(session.token_hash), Some(session.expires_at))
     } else {
@@ -114,12 +117,40 @@ async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiErr
             access_key_id: key.access_key_id,
             principal: key.user.map_or(Principal::Root, Principal::User),
             session: None,
+            permissions: Default::default(),
         };
         (key.secret_sealed, caller, None, None)
     };
+    let mut caller = caller;
+    if let Principal::User(user) = &caller.principal {
+        caller.permissions = Arc::new(permissions_of(app, &user.account_id, &user.user_id).await?);
+    }
     let secret = app.master_key.open(&sealed_secret, access_key_id).map_err(internal)?;
     let secret = String::from_utf8(secret).map_err(internal)?;
     let resolved = Arc::new(Resolved::new(secret, caller, token_hash, expires_at));
     app.credentials.insert(access_key_id, resolved.clone(), generation);
     Ok(resolved)
+}
+
+/// The policies that apply to a user, read in one snapshot and compiled. A stored document that
+/// no longer parses (they are validated when written) is left out and logged: it can then allow
+/// nothing, which is the safe side.
+async fn permissions_of(app: &App, account_id: &str, user_id: &str) -> Result<Permissions, ApiError> {
+    let found = app.store.effective_policies(account_id, user_id).await.map_err(store_failure)?;
+    let compile = |name: &str, document: &str| match Policy::parse(document, PolicyKind::Identity) {
+        Ok(policy) => Some(policy),
+        Err(e) => {
+            tracing::error!(policy = name, error = %e.message, "a stored policy does not parse; ignored");
+            None
+        }
+    };
+    let mut identity = Vec::new();
+    identity.extend(found.user_inline.iter().filter_map(|p| compile(&p.name, &p.document)));
+    identity.extend(found.user_managed.iter().filter_map(|(arn, document)| compile(arn, document)));
+    for (_, inline, managed) in &found.groups {
+        identity.extend(inline.iter().filter_map(|p| compile(&p.name, &p.document)));
+        identity.extend(managed.iter().filter_map(|(arn, document)| compile(arn, document)));
+    }
+    let boundary = found.boundary.as_ref().and_then(|(arn, document)| compile(arn, document));
+    Ok(Permissions { identity, boundary })
 }

@@ -4,20 +4,23 @@
 //! - [`requests`] says, for every operation (an exhaustive match, so a new operation cannot be
 //!   forgotten), which IAM action it is, which resource ARN its input names, and the request
 //!   context it contributes (condition keys such as `aws:RequestTag/…`);
-//! - [`decide`] answers Allow / ExplicitDeny / ImplicitDeny for a caller and such a request;
-//! - [`authorize`] turns a deny into AWS's `AccessDenied` text.
-//!
-//! Until IAM policies exist, [`decide`] applies iamd's built-in rule: root may do anything in its
-//! account, and an IAM user may do what AWS's documented self-service policy lets a user do to
-//! itself ([`self_service`]). The policy engine replaces the body of [`decide`], nothing else.
+//! - [`decide`] evaluates the caller's IAM policies (compiled with its credentials, see
+//!   `auth`) against that request and the global condition keys (`aws:MultiFactorAuthPresent`,
+//!   `aws:username`, `aws:CurrentTime`, …) with `iamd_policy`, AWS's evaluation logic: root may
+//!   do anything in its account; otherwise an explicit deny wins, then an allow from an identity
+//!   policy within the permissions boundary, else an implicit deny;
+//! - [`authorize`] turns a deny into AWS's `AccessDenied` text, with AWS's reason.
 
 mod requests;
-mod self_service;
 
-pub use requests::request_for;
+pub use requests::{USERS_MAY_CHANGE_PASSWORD, request_for};
+
+use std::net::IpAddr;
 
 use iamd_domain::{ApiError, ErrorCode};
 use iamd_model::Action;
+use iamd_policy::{ContextValue, PrincipalType, RequestContext};
+use time::OffsetDateTime;
 
 use crate::caller::{Caller, Principal};
 
@@ -27,6 +30,9 @@ pub struct Request {
     pub action: Action,
     /// The resource ARN the input names (`*` for account-wide actions).
     pub resource: String,
+    /// How AWS names the resource in an `AccessDenied` message when that differs from
+    /// `resource` (`arn:aws:iam::ACCOUNT:user/` for ListUsers, whose resource is `*`).
+    pub shown_as: Option<String>,
     /// Condition keys the operation contributes, with their values.
     pub context: Context,
 }
@@ -48,36 +54,94 @@ impl Context {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where and when the request was made: the global condition keys that do not come from the
+/// caller or the operation.
+#[derive(Debug, Clone, Copy)]
+pub struct Circumstances {
+    pub now: OffsetDateTime,
+    pub source_ip: Option<IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Allow,
-    /// A statement denies it.
-    ExplicitDeny,
-    /// Nothing allows it.
-    ImplicitDeny,
+    /// Denied, with AWS's reason (`because no identity-based policy allows the … action`).
+    Deny(String),
 }
 
 /// The decision for `caller` asking for `request`.
-pub fn decide(caller: &Caller, request: &Request) -> Decision {
-    match &caller.principal {
-        Principal::Root => Decision::Allow,
-        Principal::User(user) if self_service::allows(caller, user, request) => Decision::Allow,
-        Principal::User(_) => Decision::ImplicitDeny,
+pub fn decide(caller: &Caller, request: &Request, at: Circumstances) -> Decision {
+    let Principal::User(user) = &caller.principal else {
+        return Decision::Allow;
+    };
+    let action = request.action.iam_action();
+    let mut context = RequestContext::new();
+    let arn = caller.arn();
+    let principal = iamd_policy::Caller {
+        principal_type: PrincipalType::User,
+        account: caller.account_id.clone(),
+        arn: arn.clone(),
+        principal_arn: arn,
+        user_id: user.user_id.clone(),
+        username: Some(user.name.clone()),
+        tags: user.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect(),
+    };
+    principal.fill_context(&mut context);
+    // Present only for temporary credentials: absent for long-term keys, as on AWS.
+    if let Some(session) = caller.session {
+        context.insert("aws:MultiFactorAuthPresent", session.mfa_authenticated_at.is_some());
+        if let Some(at_mfa) = session.mfa_authenticated_at {
+            context.insert("aws:MultiFactorAuthAge", (at.now.unix_timestamp() - at_mfa).max(0));
+        }
     }
+    context.insert("aws:CurrentTime", at.now);
+    context.insert("aws:EpochTime", at.now.unix_timestamp());
+    if let Some(ip) = at.source_ip {
+        context.insert("aws:SourceIp", ip);
+    }
+    for (key, values) in &request.context.entries {
+        if key.starts_with("iamd:") {
+            continue;
+        }
+        let value: ContextValue = if key.eq_ignore_ascii_case("aws:TagKeys") {
+            values.clone().into()
+        } else {
+            values.first().cloned().unwrap_or_default().into()
+        };
+        context.insert(key, value);
+    }
+    let evaluated = iamd_policy::Request::new(action, &request.resource, context);
+    let identity: Vec<_> = caller.permissions.identity.iter().collect();
+    let outcome = iamd_policy::evaluate(&evaluated, &identity, caller.permissions.boundary.as_ref(), &[]);
+    if outcome.is_allowed() || users_may_change_own_password(caller, request, &outcome) {
+        return Decision::Allow;
+    }
+    Decision::Deny(outcome.reason_text(action).unwrap_or_default())
+}
+
+/// AWS's account setting "Allow users to change their own password" grants ChangePassword on the
+/// user itself without any policy (an explicit deny still wins).
+fn users_may_change_own_password(caller: &Caller, request: &Request, outcome: &iamd_policy::Evaluation) -> bool {
+    request.action == Action::ChangePassword
+        && outcome.decision == iamd_policy::Decision::ImplicitDeny
+        && request.resource == caller.arn()
+        && request.context.get(USERS_MAY_CHANGE_PASSWORD).is_some_and(|v| v.iter().any(|v| v == "true"))
 }
 
 /// `Ok` if the caller may do what `request` asks; AWS's `AccessDenied` otherwise.
-pub fn authorize(caller: &Caller, request: &Request) -> Result<(), ApiError> {
-    match decide(caller, request) {
+pub fn authorize(caller: &Caller, request: &Request, at: Circumstances) -> Result<(), ApiError> {
+    match decide(caller, request, at) {
         Decision::Allow => Ok(()),
-        Decision::ExplicitDeny | Decision::ImplicitDeny => Err(ApiError::new(
+        Decision::Deny(reason) => Err(ApiError::new(
             ErrorCode::AccessDenied,
             format!(
-                "User: {} is not authorized to perform: {} on resource: {}",
+                "User: {} is not authorized to perform: {} on resource: {} {reason}",
                 caller.arn(),
                 request.action.iam_action(),
-                request.resource
-            ),
+                request.shown_as.as_deref().unwrap_or(&request.resource),
+            )
+            .trim_end()
+            .to_owned(),
         )),
     }
 }

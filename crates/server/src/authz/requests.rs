@@ -5,12 +5,15 @@
 use iamd_domain::{ApiError, ids};
 use iamd_model::Action;
 
-use super::self_service::USERS_MAY_CHANGE_PASSWORD;
 use super::{Context, Request};
 use crate::caller::Caller;
 use crate::failure::store_failure;
 use crate::state::App;
 use crate::wire::params::Params;
+
+/// The context key through which ChangePassword carries the account's password-policy setting
+/// (iamd's own key: AWS applies the setting without a condition key).
+pub const USERS_MAY_CHANGE_PASSWORD: &str = "iamd:AllowUsersToChangePassword";
 
 /// What `caller` must be allowed for `action` with input `p`; `None` for the actions that need
 /// no permission (GetCallerIdentity, GetSessionToken). Fails when the input cannot name a
@@ -25,6 +28,12 @@ pub async fn request_for(app: &App, caller: &Caller, action: Action, p: &Params)
     let group = || Ok::<_, ApiError>(ids::group_arn(account, "/", p.required("GroupName")?));
     let policy = || p.required("PolicyArn").map(str::to_owned);
     let mut context = Context::default();
+    // Account-wide listings are authorized on `*`; AWS's message names them by a path prefix.
+    let mut shown_as = None;
+    let mut listing = |kind: &str| {
+        shown_as = Some(format!("arn:aws:iam::{account}:{kind}/"));
+        Ok::<_, ApiError>("*".to_owned())
+    };
     let resource = match action {
         GetCallerIdentity | GetSessionToken => return Ok(None),
 
@@ -35,7 +44,7 @@ pub async fn request_for(app: &App, caller: &Caller, action: Action, p: &Params)
         // Root asking about itself needs no user name.
         GetUser | ListMFADevices if p.get("UserName").is_none() && caller.user().is_none() => Ok(caller.arn()),
         GetUser | ListMFADevices => target_user(),
-        ListUsers => Ok(format!("arn:aws:iam::{account}:user/")),
+        ListUsers => listing("user"),
         UpdateUser | DeleteUser | ListUserTags => named_user(),
         TagUser => {
             request_tags(&mut context, p);
@@ -82,7 +91,7 @@ pub async fn request_for(app: &App, caller: &Caller, action: Action, p: &Params)
         CreateGroup => Ok(ids::group_arn(account, p.get("Path").unwrap_or("/"), p.required("GroupName")?)),
         GetGroup | UpdateGroup | DeleteGroup | AddUserToGroup | RemoveUserFromGroup => group(),
         PutGroupPolicy | GetGroupPolicy | ListGroupPolicies | DeleteGroupPolicy | ListAttachedGroupPolicies => group(),
-        ListGroups => Ok(format!("arn:aws:iam::{account}:group/")),
+        ListGroups => listing("group"),
         ListGroupsForUser => named_user(),
         PutUserPolicy | GetUserPolicy | ListUserPolicies | DeleteUserPolicy | ListAttachedUserPolicies => named_user(),
         AttachUserPolicy | DetachUserPolicy => {
@@ -103,7 +112,7 @@ pub async fn request_for(app: &App, caller: &Caller, action: Action, p: &Params)
             request_tags(&mut context, p);
             Ok(ids::policy_arn(account, p.get("Path").unwrap_or("/"), p.required("PolicyName")?))
         }
-        ListPolicies => Ok(format!("arn:aws:iam::{account}:policy/")),
+        ListPolicies => listing("policy"),
         TagPolicy => {
             request_tags(&mut context, p);
             policy()
@@ -116,7 +125,7 @@ pub async fn request_for(app: &App, caller: &Caller, action: Action, p: &Params)
         CreatePolicyVersion | GetPolicyVersion | ListPolicyVersions | DeletePolicyVersion => policy(),
         SetDefaultPolicyVersion => policy(),
     }?;
-    Ok(Some(Request { action, resource, context }))
+    Ok(Some(Request { action, resource, shown_as, context }))
 }
 
 /// The serial (ARN) a new virtual device will have; AWS caps it at 256 characters.
@@ -157,66 +166,94 @@ fn tag_keys(context: &mut Context, keys: Vec<&str>) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::authz::{Decision, decide};
-    use crate::caller::Principal;
+    use std::sync::Arc;
 
-    fn user(name: &str) -> Caller {
+    use iamd_policy::{Policy, PolicyKind};
+
+    use super::*;
+    use crate::authz::{Circumstances, Decision, decide};
+    use crate::caller::{Permissions, Principal, SessionInfo};
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn user(name: &str, policies: &[&str]) -> Caller {
         let user = iamd_domain::entities::User {
             account_id: "123456789012".into(),
             user_id: "AIDAEXAMPLE".into(),
             name: name.into(),
-            path: "/team/".into(),
+            path: "/".into(),
             created_at: 0,
             password_last_used: None,
             tags: vec![],
         };
+        let identity = policies.iter().map(|p| Policy::parse(p, PolicyKind::Identity).unwrap()).collect();
         Caller {
             account_id: "123456789012".into(),
             access_key_id: "AKIA".into(),
             principal: Principal::User(user),
             session: None,
+            permissions: Arc::new(Permissions { identity, boundary: None }),
         }
     }
 
     fn request(action: Action, resource: &str) -> Request {
-        Request { action, resource: resource.into(), context: Context::default() }
+        Request { action, resource: resource.into(), shown_as: None, context: Context::default() }
+    }
+
+    fn at() -> Circumstances {
+        Circumstances { now: time::OffsetDateTime::from_unix_timestamp(NOW).unwrap(), source_ip: None }
+    }
+
+    const OWN_KEYS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+        "Action":["iam:CreateAccessKey","iam:ListAccessKeys"],"Resource":"arn:aws:iam::*:user/${aws:username}"}]}"#;
+    const MFA_OR_NOTHING: &str = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"iam:*","Resource":"*"},
+        {"Effect":"Deny","NotAction":"iam:EnableMFADevice","Resource":"*",
+         "Condition":{"BoolIfExists":{"aws:MultiFactorAuthPresent":"false"}}}]}"#;
+
+    #[test]
+    fn users_have_no_permissions_until_a_policy_grants_them() {
+        let own = "arn:aws:iam::123456789012:user/bob";
+        let nobody = user("bob", &[]);
+        let denied = decide(&nobody, &request(Action::GetUser, own), at());
+        assert_eq!(denied, Decision::Deny("because no identity-based policy allows the iam:GetUser action".into()));
+        let bob = user("bob", &[OWN_KEYS]);
+        assert_eq!(decide(&bob, &request(Action::CreateAccessKey, own), at()), Decision::Allow);
+        // `user/${aws:username}` names users on the root path only, as on AWS.
+        let mut pathed = user("bob", &[OWN_KEYS]);
+        if let Principal::User(u) = &mut pathed.principal {
+            u.path = "/team/".into();
+        }
+        let own_pathed = "arn:aws:iam::123456789012:user/team/bob";
+        assert!(matches!(decide(&pathed, &request(Action::CreateAccessKey, own_pathed), at()), Decision::Deny(_)));
+        let alices = "arn:aws:iam::123456789012:user/alice";
+        assert!(matches!(decide(&bob, &request(Action::CreateAccessKey, alices), at()), Decision::Deny(_)));
+        assert!(matches!(decide(&bob, &request(Action::DeleteUser, own), at()), Decision::Deny(_)));
     }
 
     #[test]
-    fn users_manage_their_own_credentials_and_devices_only() {
-        let bob = user("bob");
-        let own = "arn:aws:iam::123456789012:user/team/bob";
-        assert_eq!(decide(&bob, &request(Action::CreateAccessKey, own)), Decision::Allow);
-        assert_eq!(
-            decide(&bob, &request(Action::CreateAccessKey, "arn:aws:iam::123456789012:user/alice")),
-            Decision::ImplicitDeny
-        );
-        assert_eq!(decide(&bob, &request(Action::DeleteUser, own)), Decision::ImplicitDeny);
-        assert_eq!(decide(&bob, &request(Action::TagUser, own)), Decision::ImplicitDeny);
-        assert_eq!(decide(&bob, &request(Action::CreateLoginProfile, own)), Decision::ImplicitDeny);
-        assert_eq!(decide(&bob, &request(Action::UpdateLoginProfile, own)), Decision::ImplicitDeny);
-        let device = "arn:aws:iam::123456789012:mfa/any/path/bob";
-        assert_eq!(decide(&bob, &request(Action::CreateVirtualMFADevice, device)), Decision::Allow);
-        assert_eq!(
-            decide(&bob, &request(Action::TagMFADevice, "arn:aws:iam::123456789012:mfa/alice")),
-            Decision::ImplicitDeny
-        );
-        assert_eq!(
-            decide(&bob, &request(Action::DeleteVirtualMFADevice, "arn:aws:iam::999999999999:mfa/bob")),
-            Decision::ImplicitDeny
-        );
-        assert_eq!(decide(&bob, &request(Action::ListVirtualMFADevices, "*")), Decision::Allow);
-        assert_eq!(decide(&bob, &request(Action::GetAccountSummary, "*")), Decision::ImplicitDeny);
+    fn multi_factor_auth_present_is_absent_for_keys_and_set_for_sessions() {
+        let own = "arn:aws:iam::123456789012:user/bob";
+        let mut bob = user("bob", &[MFA_OR_NOTHING]);
+        // Long-term key: the key is absent, so BoolIfExists matches and the deny applies.
+        let explicit = "with an explicit deny in an identity-based policy".to_owned();
+        assert_eq!(decide(&bob, &request(Action::DeactivateMFADevice, own), at()), Decision::Deny(explicit.clone()));
+        assert_eq!(decide(&bob, &request(Action::EnableMFADevice, own), at()), Decision::Allow);
+        bob.session = Some(SessionInfo { expires_at: NOW + 3600, mfa_authenticated_at: None });
+        assert_eq!(decide(&bob, &request(Action::DeactivateMFADevice, own), at()), Decision::Deny(explicit));
+        bob.session = Some(SessionInfo { expires_at: NOW + 3600, mfa_authenticated_at: Some(NOW - 60) });
+        assert_eq!(decide(&bob, &request(Action::DeactivateMFADevice, own), at()), Decision::Allow);
     }
 
     #[test]
     fn change_password_follows_the_account_setting() {
-        let bob = user("bob");
-        let mut r = request(Action::ChangePassword, "arn:aws:iam::123456789012:user/team/bob");
-        assert_eq!(decide(&bob, &r), Decision::Allow);
+        let bob = user("bob", &[]);
+        let mut r = request(Action::ChangePassword, "arn:aws:iam::123456789012:user/bob");
+        r.context.insert(USERS_MAY_CHANGE_PASSWORD, vec!["true".into()]);
+        assert_eq!(decide(&bob, &r, at()), Decision::Allow);
+        let mut r = request(Action::ChangePassword, "arn:aws:iam::123456789012:user/bob");
         r.context.insert(USERS_MAY_CHANGE_PASSWORD, vec!["false".into()]);
-        assert_eq!(decide(&bob, &r), Decision::ImplicitDeny);
+        assert!(matches!(decide(&bob, &r, at()), Decision::Deny(_)));
     }
 
     #[test]
@@ -226,9 +263,10 @@ mod tests {
             access_key_id: "AKIA".into(),
             principal: Principal::Root,
             session: None,
+            permissions: Default::default(),
         };
         for &action in Action::ALL {
-            assert_eq!(decide(&root, &request(action, "*")), Decision::Allow, "{action:?}");
+            assert_eq!(decide(&root, &request(action, "*"), at()), Decision::Allow, "{action:?}");
         }
     }
 }

@@ -50,7 +50,8 @@ pub struct Ctx<'a> {
 /// Authorizes the request, then runs its operation.
 pub async fn dispatch(ctx: &Ctx<'_>, p: &Params) -> Reply {
     if let Some(request) = authz::request_for(ctx.app, ctx.caller, ctx.action, p).await? {
-        authz::authorize(ctx.caller, &request)?;
+        let source_ip = ctx.source.parse().ok();
+        authz::authorize(ctx.caller, &request, authz::Circumstances { now: ctx.now, source_ip })?;
     }
     use Action::*;
     match ctx.action {

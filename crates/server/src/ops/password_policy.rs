@@ -38,8 +38,8 @@ struct GetAccountPasswordPolicyResult {
     password_policy: PasswordPolicyShape,
 }
 
-/// Users may read the policy (so they can choose a conforming password), as AWS's self-service
-/// policy allows.
+/// Users whose policies allow `iam:GetAccountPasswordPolicy` (AWS's self-service policies do)
+/// read it to choose a conforming password.
 pub async fn get_account_password_policy(ctx: &Ctx<'_>, _: &Params) -> Reply {
     let policy = ctx
         .app
