@@ -159,6 +159,37 @@ def test_both_nodes_serve_the_same_account(cluster, iam_a, iam_b):
     assert S.summary(iam_a) == S.summary(iam_b)
 
 
+def test_policy_change_on_a_is_enforced_on_b_within_the_cache_bound(cluster, iam_a):
+    """Policies are cached with credentials for 2 s per node (docs/behaviour.md §8): a grant or a
+    revocation made through node A applies on node B within that bound."""
+    name = S.unique("mnpol")
+    iam_a.create_user(UserName=name)
+    key = iam_a.create_access_key(UserName=name)["AccessKey"]
+    user_b = cluster.client(1, "iam", S.Creds(key["AccessKeyId"], key["SecretAccessKey"]))
+    with expect_error("AccessDenied", 403):
+        user_b.get_user()  # B now caches the user's credentials with no policy
+
+    def allowed_on_b() -> bool:
+        try:
+            user_b.get_user()
+            return True
+        except Exception as e:  # noqa: BLE001 - AccessDenied until B's cache entry expires
+            assert S.error_code(e) == "AccessDenied", e
+            return False
+
+    def settles(expect: bool) -> float:
+        started = time.monotonic()
+        while allowed_on_b() != expect:
+            assert time.monotonic() - started < 3.0, f"node B still {'denies' if expect else 'allows'} after 3 s"
+            time.sleep(0.1)
+        return time.monotonic() - started
+
+    S.grant_self_service(iam_a, name)
+    settles(True)
+    iam_a.delete_user_policy(UserName=name, PolicyName="self-service")
+    settles(False)
+
+
 def test_user_and_device_created_on_a_are_visible_on_b(cluster, iam_a, iam_b):
     name = S.unique("mn")
     created = iam_a.create_user(UserName=name, Path="/multi/")["User"]
