@@ -233,11 +233,6 @@ pub struct ManagedPolicy {
 }
 
 impl ManagedPolicy {
-    /// The ARN of the policy `name` at `path` (`/…/`) in `account_id` (or [`AWS_MANAGED_ACCOUNT`]).
-    pub fn arn_for(account_id: &str, path: &str, name: &str) -> String {
-        format!("arn:aws:iam::{account_id}:policy{path}{name}")
-    }
-
     /// The key `list_policies` pages by: the lower-cased name, a space, the owning account.
     /// A page's `Page::after` is the `page_key` of the last policy of the page before.
     pub fn page_key(&self) -> String {
@@ -257,7 +252,7 @@ impl ManagedPolicy {
 }
 
 /// What `create_policy` takes: the policy and its first version's document (which becomes `v1`,
-/// the default). The store derives the ARN with [`ManagedPolicy::arn_for`].
+/// the default). The store derives the ARN with `ids::policy_arn`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewManagedPolicy {
     pub account_id: String,

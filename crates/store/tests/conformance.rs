@@ -1306,7 +1306,7 @@ fn doc(marker: &str) -> String {
 }
 
 fn arn(account_id: &str, name: &str) -> String {
-    ManagedPolicy::arn_for(account_id, "/", name)
+    iamd_domain::ids::policy_arn(account_id, "/", name)
 }
 
 async fn policies_suite(store: &dyn Store) {

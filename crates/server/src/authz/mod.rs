@@ -57,9 +57,10 @@ impl Context {
 /// Where and when the request was made: the global condition keys that do not come from the
 /// caller or the operation.
 #[derive(Debug, Clone, Copy)]
-pub struct Circumstances {
+pub struct Circumstances<'a> {
     pub now: OffsetDateTime,
-    pub source_ip: Option<IpAddr>,
+    /// The client's address as the audit trail writes it (parsed only when policies are evaluated).
+    pub source: &'a str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +71,7 @@ pub enum Decision {
 }
 
 /// The decision for `caller` asking for `request`.
-pub fn decide(caller: &Caller, request: &Request, at: Circumstances) -> Decision {
+pub fn decide(caller: &Caller, request: &Request, at: Circumstances<'_>) -> Decision {
     let Principal::User(user) = &caller.principal else {
         return Decision::Allow;
     };
@@ -96,7 +97,7 @@ pub fn decide(caller: &Caller, request: &Request, at: Circumstances) -> Decision
     }
     context.insert("aws:CurrentTime", at.now);
     context.insert("aws:EpochTime", at.now.unix_timestamp());
-    if let Some(ip) = at.source_ip {
+    if let Ok(ip) = at.source.parse::<IpAddr>() {
         context.insert("aws:SourceIp", ip);
     }
     for (key, values) in &request.context.entries {
@@ -129,7 +130,7 @@ fn users_may_change_own_password(caller: &Caller, request: &Request, outcome: &i
 }
 
 /// `Ok` if the caller may do what `request` asks; AWS's `AccessDenied` otherwise.
-pub fn authorize(caller: &Caller, request: &Request, at: Circumstances) -> Result<(), ApiError> {
+pub fn authorize(caller: &Caller, request: &Request, at: Circumstances<'_>) -> Result<(), ApiError> {
     match decide(caller, request, at) {
         Decision::Allow => Ok(()),
         Decision::Deny(reason) => Err(ApiError::new(

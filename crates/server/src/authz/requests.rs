@@ -200,8 +200,8 @@ mod tests {
         Request { action, resource: resource.into(), shown_as: None, context: Context::default() }
     }
 
-    fn at() -> Circumstances {
-        Circumstances { now: time::OffsetDateTime::from_unix_timestamp(NOW).unwrap(), source_ip: None }
+    fn at() -> Circumstances<'static> {
+        Circumstances { now: time::OffsetDateTime::from_unix_timestamp(NOW).unwrap(), source: "unknown" }
     }
 
     const OWN_KEYS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",

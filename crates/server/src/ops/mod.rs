@@ -50,8 +50,7 @@ pub struct Ctx<'a> {
 /// Authorizes the request, then runs its operation.
 pub async fn dispatch(ctx: &Ctx<'_>, p: &Params) -> Reply {
     if let Some(request) = authz::request_for(ctx.app, ctx.caller, ctx.action, p).await? {
-        let source_ip = ctx.source.parse().ok();
-        authz::authorize(ctx.caller, &request, authz::Circumstances { now: ctx.now, source_ip })?;
+        authz::authorize(ctx.caller, &request, authz::Circumstances { now: ctx.now, source: ctx.source })?;
     }
     use Action::*;
     match ctx.action {

@@ -544,7 +544,7 @@ impl Policies for PgStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let policies = "SELECT COUNT(*) FROM policies WHERE account_id = $1";
         account_quota(&mut tx, &policy.account_id, policies, max_in_account).await?;
-        let arn = ManagedPolicy::arn_for(&policy.account_id, &policy.path, &policy.name);
+        let arn = iamd_domain::ids::policy_arn(&policy.account_id, &policy.path, &policy.name);
         sqlx::query(
             "INSERT INTO policies (arn, account_id, policy_id, name, name_key, path, description, \
              default_version, last_version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, 1, $8, $8)",
@@ -790,7 +790,7 @@ impl Policies for PgStore {
         now: i64,
     ) -> Result<ManagedPolicy> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let arn = ManagedPolicy::arn_for(AWS_MANAGED_ACCOUNT, path, name);
+        let arn = iamd_domain::ids::policy_arn(AWS_MANAGED_ACCOUNT, path, name);
         // Of several nodes starting at once, one inserts; the others wait for it here and then
         // find the policy there.
         let inserted = sqlx::query(

@@ -406,7 +406,7 @@ impl Policies for SqliteStore {
                 {
                     return Err(StoreError::LimitExceeded);
                 }
-                let arn = ManagedPolicy::arn_for(&policy.account_id, &policy.path, &policy.name);
+                let arn = iamd_domain::ids::policy_arn(&policy.account_id, &policy.path, &policy.name);
                 c.prepare_cached(
                     "INSERT INTO policies (arn, account_id, policy_id, name, name_key, path, description, \
                      default_version, last_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, 1, ?, ?)",
@@ -662,7 +662,7 @@ impl Policies for SqliteStore {
         let description = description.map(str::to_owned);
         self.engine
             .write(move |c| {
-                let arn = ManagedPolicy::arn_for(AWS_MANAGED_ACCOUNT, &path, &name);
+                let arn = iamd_domain::ids::policy_arn(AWS_MANAGED_ACCOUNT, &path, &name);
                 let inserted = c
                     .prepare_cached(
                         "INSERT INTO policies (arn, account_id, policy_id, name, name_key, path, description, \
