@@ -50,10 +50,15 @@ IAM_OPERATIONS = """
     AttachUserPolicy DetachUserPolicy ListAttachedUserPolicies
     AttachGroupPolicy DetachGroupPolicy ListAttachedGroupPolicies
     ListEntitiesForPolicy PutUserPermissionsBoundary DeleteUserPermissionsBoundary
+    CreateRole GetRole ListRoles UpdateRole UpdateRoleDescription UpdateAssumeRolePolicy DeleteRole
+    TagRole UntagRole ListRoleTags
+    PutRolePolicy GetRolePolicy ListRolePolicies DeleteRolePolicy
+    AttachRolePolicy DetachRolePolicy ListAttachedRolePolicies
+    PutRolePermissionsBoundary DeleteRolePermissionsBoundary
 """.split()
 
 STS_OPERATIONS = """
-    GetCallerIdentity GetSessionToken
+    GetCallerIdentity GetSessionToken AssumeRole
 """.split()
 
 # (Rust enum variant / identifier prefix, model file, operations)

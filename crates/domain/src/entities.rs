@@ -133,6 +133,21 @@ pub struct StsSession {
     /// When the MFA code that opened the session was checked, if one was.
     pub mfa_authenticated_at: Option<i64>,
     pub mfa_serial: Option<String>,
+    /// Set for sessions AssumeRole opened (then `user` is `None`).
+    pub role: Option<RoleSession>,
+}
+
+/// What a role session carries besides its credentials: the role as it was when the session
+/// began (a session outlives its role), the session's name, and its session policies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleSession {
+    pub role_id: String,
+    pub role_name: String,
+    pub session_name: String,
+    /// The session policies' documents: AssumeRole's `Policy` first, then each of its
+    /// `PolicyArns` as it read when the session began. Empty: no session policy.
+    pub session_policies: Vec<String>,
+    pub source_identity: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,8 +209,29 @@ pub struct AccountCounts {
     pub groups: u64,
     /// Customer managed policies.
     pub policies: u64,
-    /// Managed-policy attachments to the account's users and groups (`PolicyVersionsInUse`).
+    /// Managed-policy attachments to the account's users, groups and roles (`PolicyVersionsInUse`).
     pub policy_versions_in_use: u64,
+    pub roles: u64,
+}
+
+/// An IAM role. Names are unique per account without regard to case; the trust policy is kept
+/// as the text given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub account_id: String,
+    pub role_id: String,
+    pub name: String,
+    pub path: String,
+    pub trust_policy: String,
+    pub description: Option<String>,
+    /// Seconds, 3600–43200.
+    pub max_session_duration: i64,
+    pub created_at: i64,
+    /// When a session of the role was last opened.
+    pub last_used_at: Option<i64>,
+    /// The boundary's ARN (filled by `get_role`; list results leave it out, as AWS does).
+    pub permissions_boundary: Option<String>,
+    pub tags: Vec<Tag>,
 }
 
 /// An IAM group. Names are unique per account without regard to case.
@@ -305,6 +341,7 @@ pub struct AttachedPolicy {
 pub struct PolicyEntities {
     pub users: Vec<(String, String)>,
     pub groups: Vec<(String, String)>,
+    pub roles: Vec<(String, String)>,
 }
 
 /// Everything that applies to a user, as the authorizer needs it: managed policies as
@@ -316,6 +353,17 @@ pub struct EffectivePolicies {
     pub user_inline: Vec<InlinePolicy>,
     pub user_managed: Vec<ManagedDocument>,
     pub groups: Vec<GroupPolicies>,
+    pub boundary: Option<ManagedDocument>,
+}
+
+/// Everything that applies to a role's sessions (besides their session policies): inline
+/// policies by name, managed ones by name then ARN, the boundary, and the role's tags (its
+/// sessions' `aws:PrincipalTag/*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RolePolicies {
+    pub tags: Vec<Tag>,
+    pub inline: Vec<InlinePolicy>,
+    pub managed: Vec<ManagedDocument>,
     pub boundary: Option<ManagedDocument>,
 }
 

@@ -20,6 +20,8 @@ pub enum ErrorCode {
     EntityTemporarilyUnmodifiable,
     /// 403 Sender (common error)
     ExpiredToken,
+    /// 400 Sender (modeled)
+    ExpiredTokenException,
     /// 400 Sender (common error)
     IncompleteSignature,
     /// 400 Sender (common error)
@@ -28,6 +30,8 @@ pub enum ErrorCode {
     InvalidAuthenticationCode,
     /// 403 Sender (common error)
     InvalidClientTokenId,
+    /// 400 Sender (modeled)
+    InvalidContextAssertion,
     /// 400 Sender (modeled)
     InvalidInput,
     /// 400 Sender (modeled)
@@ -43,6 +47,8 @@ pub enum ErrorCode {
     /// 404 Sender (modeled)
     NoSuchEntity,
     /// 400 Sender (modeled)
+    PackedPolicyTooLarge,
+    /// 400 Sender (modeled)
     PasswordPolicyViolation,
     /// 400 Sender (modeled)
     PolicyNotAttachable,
@@ -56,6 +62,8 @@ pub enum ErrorCode {
     ServiceUnavailable,
     /// 403 Sender (common error)
     SignatureDoesNotMatch,
+    /// 400 Sender (modeled)
+    UnmodifiableEntity,
     /// 400 Sender (common error)
     ValidationError,
 }
@@ -69,10 +77,12 @@ impl ErrorCode {
         ErrorCode::EntityAlreadyExists,
         ErrorCode::EntityTemporarilyUnmodifiable,
         ErrorCode::ExpiredToken,
+        ErrorCode::ExpiredTokenException,
         ErrorCode::IncompleteSignature,
         ErrorCode::InvalidAction,
         ErrorCode::InvalidAuthenticationCode,
         ErrorCode::InvalidClientTokenId,
+        ErrorCode::InvalidContextAssertion,
         ErrorCode::InvalidInput,
         ErrorCode::InvalidUserType,
         ErrorCode::LimitExceeded,
@@ -80,6 +90,7 @@ impl ErrorCode {
         ErrorCode::MissingAction,
         ErrorCode::MissingAuthenticationToken,
         ErrorCode::NoSuchEntity,
+        ErrorCode::PackedPolicyTooLarge,
         ErrorCode::PasswordPolicyViolation,
         ErrorCode::PolicyNotAttachable,
         ErrorCode::RegionDisabledException,
@@ -87,6 +98,7 @@ impl ErrorCode {
         ErrorCode::ServiceFailure,
         ErrorCode::ServiceUnavailable,
         ErrorCode::SignatureDoesNotMatch,
+        ErrorCode::UnmodifiableEntity,
         ErrorCode::ValidationError,
     ];
 
@@ -99,10 +111,12 @@ impl ErrorCode {
             ErrorCode::EntityAlreadyExists => "EntityAlreadyExists",
             ErrorCode::EntityTemporarilyUnmodifiable => "EntityTemporarilyUnmodifiable",
             ErrorCode::ExpiredToken => "ExpiredToken",
+            ErrorCode::ExpiredTokenException => "ExpiredTokenException",
             ErrorCode::IncompleteSignature => "IncompleteSignature",
             ErrorCode::InvalidAction => "InvalidAction",
             ErrorCode::InvalidAuthenticationCode => "InvalidAuthenticationCode",
             ErrorCode::InvalidClientTokenId => "InvalidClientTokenId",
+            ErrorCode::InvalidContextAssertion => "InvalidContextAssertion",
             ErrorCode::InvalidInput => "InvalidInput",
             ErrorCode::InvalidUserType => "InvalidUserType",
             ErrorCode::LimitExceeded => "LimitExceeded",
@@ -110,6 +124,7 @@ impl ErrorCode {
             ErrorCode::MissingAction => "MissingAction",
             ErrorCode::MissingAuthenticationToken => "MissingAuthenticationToken",
             ErrorCode::NoSuchEntity => "NoSuchEntity",
+            ErrorCode::PackedPolicyTooLarge => "PackedPolicyTooLarge",
             ErrorCode::PasswordPolicyViolation => "PasswordPolicyViolation",
             ErrorCode::PolicyNotAttachable => "PolicyNotAttachable",
             ErrorCode::RegionDisabledException => "RegionDisabledException",
@@ -117,6 +132,7 @@ impl ErrorCode {
             ErrorCode::ServiceFailure => "ServiceFailure",
             ErrorCode::ServiceUnavailable => "ServiceUnavailable",
             ErrorCode::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            ErrorCode::UnmodifiableEntity => "UnmodifiableEntity",
             ErrorCode::ValidationError => "ValidationError",
         }
     }
@@ -130,10 +146,12 @@ impl ErrorCode {
             ErrorCode::EntityAlreadyExists => 409,
             ErrorCode::EntityTemporarilyUnmodifiable => 409,
             ErrorCode::ExpiredToken => 403,
+            ErrorCode::ExpiredTokenException => 400,
             ErrorCode::IncompleteSignature => 400,
             ErrorCode::InvalidAction => 400,
             ErrorCode::InvalidAuthenticationCode => 403,
             ErrorCode::InvalidClientTokenId => 403,
+            ErrorCode::InvalidContextAssertion => 400,
             ErrorCode::InvalidInput => 400,
             ErrorCode::InvalidUserType => 400,
             ErrorCode::LimitExceeded => 409,
@@ -141,6 +159,7 @@ impl ErrorCode {
             ErrorCode::MissingAction => 400,
             ErrorCode::MissingAuthenticationToken => 403,
             ErrorCode::NoSuchEntity => 404,
+            ErrorCode::PackedPolicyTooLarge => 400,
             ErrorCode::PasswordPolicyViolation => 400,
             ErrorCode::PolicyNotAttachable => 400,
             ErrorCode::RegionDisabledException => 403,
@@ -148,6 +167,7 @@ impl ErrorCode {
             ErrorCode::ServiceFailure => 500,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::SignatureDoesNotMatch => 403,
+            ErrorCode::UnmodifiableEntity => 400,
             ErrorCode::ValidationError => 400,
         }
     }
@@ -161,10 +181,12 @@ impl ErrorCode {
             ErrorCode::EntityAlreadyExists => true,
             ErrorCode::EntityTemporarilyUnmodifiable => true,
             ErrorCode::ExpiredToken => true,
+            ErrorCode::ExpiredTokenException => true,
             ErrorCode::IncompleteSignature => true,
             ErrorCode::InvalidAction => true,
             ErrorCode::InvalidAuthenticationCode => true,
             ErrorCode::InvalidClientTokenId => true,
+            ErrorCode::InvalidContextAssertion => true,
             ErrorCode::InvalidInput => true,
             ErrorCode::InvalidUserType => true,
             ErrorCode::LimitExceeded => true,
@@ -172,6 +194,7 @@ impl ErrorCode {
             ErrorCode::MissingAction => true,
             ErrorCode::MissingAuthenticationToken => true,
             ErrorCode::NoSuchEntity => true,
+            ErrorCode::PackedPolicyTooLarge => true,
             ErrorCode::PasswordPolicyViolation => true,
             ErrorCode::PolicyNotAttachable => true,
             ErrorCode::RegionDisabledException => true,
@@ -179,6 +202,7 @@ impl ErrorCode {
             ErrorCode::ServiceFailure => false,
             ErrorCode::ServiceUnavailable => false,
             ErrorCode::SignatureDoesNotMatch => true,
+            ErrorCode::UnmodifiableEntity => true,
             ErrorCode::ValidationError => true,
         }
     }

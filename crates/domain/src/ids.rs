@@ -29,6 +29,11 @@ pub fn new_group_id() -> String {
     random_id("AGPA", 17)
 }
 
+/// A role id, `AROA` + 17 characters (21 in all, like AWS's).
+pub fn new_role_id() -> String {
+    random_id("AROA", 17)
+}
+
 /// A long-term access key id, `AKIA` + 16 characters.
 pub fn new_access_key_id() -> String {
     random_id("AKIA", 16)
@@ -80,6 +85,15 @@ pub fn group_arn(account_id: &str, path: &str, name: &str) -> String {
 /// A customer managed policy's ARN (AWS managed ones live in account `aws`).
 pub fn policy_arn(account_id: &str, path: &str, name: &str) -> String {
     format!("arn:aws:iam::{account_id}:policy{path}{name}")
+}
+
+pub fn role_arn(account_id: &str, path: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account_id}:role{path}{name}")
+}
+
+/// A role session's ARN: the role's name without its path, then the session name.
+pub fn assumed_role_arn(account_id: &str, role_name: &str, session_name: &str) -> String {
+    format!("arn:aws:sts::{account_id}:assumed-role/{role_name}/{session_name}")
 }
 
 pub fn root_arn(account_id: &str) -> String {

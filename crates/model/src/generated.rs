@@ -35,34 +35,50 @@ static PATTERN_5: Pattern = Pattern::new(
     r#"\A(?:[\p{L}\p{Z}\p{N}_.:/=+\-@]*)\z"#,
 );
 static PATTERN_6: Pattern = Pattern::new(
+    r#"[\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]*"#,
+    r#"\A(?:[\x{0009}\x{000A}\x{000D} -\x{007E}\x{00A1}-\x{00FF}]*)\z"#,
+);
+static PATTERN_7: Pattern = Pattern::new(
     r#"[\w+=/:,.@-]+"#,
     r#"\A(?:[0-9A-Za-z_+=/:,.@\-]+)\z"#,
 );
-static PATTERN_7: Pattern = Pattern::new(
+static PATTERN_8: Pattern = Pattern::new(
     r#"[\w]+"#,
     r#"\A(?:[0-9A-Za-z_]+)\z"#,
 );
-static PATTERN_8: Pattern = Pattern::new(
+static PATTERN_9: Pattern = Pattern::new(
     r#"v[1-9][0-9]*(\.[A-Za-z0-9-]*)?"#,
     r#"\A(?:v[1-9][0-9]*(\x{002E}[A-Za-z0-9\-]*)?)\z"#,
 );
-static PATTERN_9: Pattern = Pattern::new(
+static PATTERN_10: Pattern = Pattern::new(
     r#"[\d]+"#,
     r#"\A(?:[0-9]+)\z"#,
 );
-static PATTERN_10: Pattern = Pattern::new(
+static PATTERN_11: Pattern = Pattern::new(
     r#"[\u0020-\u00FF]+"#,
     r#"\A(?:[ -\x{00FF}]+)\z"#,
 );
-static PATTERN_11: Pattern = Pattern::new(
+static PATTERN_12: Pattern = Pattern::new(
     r#"\u002F[\u0021-\u007F]*"#,
     r#"\A(?:/[!-\x{007F}]*)\z"#,
 );
-static PATTERN_12: Pattern = Pattern::new(
+static PATTERN_13: Pattern = Pattern::new(
+    r#"[\u0009\u000A\u000D\u0020-\u007E\u0085\u00A0-\uD7FF\uE000-\uFFFD\u10000-\u10FFFF]+"#,
+    r#"\A(?:[\x{0009}\x{000A}\x{000D} -\x{007E}\x{0085}\x{00A0}-\x{D7FF}\x{E000}-\x{FFFD}\x{1000}0-\x{10FF}FF]+)\z"#,
+);
+static PATTERN_14: Pattern = Pattern::new(
+    r#"[\w+=,.@-]*"#,
+    r#"\A(?:[0-9A-Za-z_+=,.@\-]*)\z"#,
+);
+static PATTERN_15: Pattern = Pattern::new(
+    r#"[\w+=,.@:\/-]*"#,
+    r#"\A(?:[0-9A-Za-z_+=,.@:/\-]*)\z"#,
+);
+static PATTERN_16: Pattern = Pattern::new(
     r#"[\w+=/:,.@-]*"#,
     r#"\A(?:[0-9A-Za-z_+=/:,.@\-]*)\z"#,
 );
-static PATTERN_13: Pattern = Pattern::new(
+static PATTERN_17: Pattern = Pattern::new(
     r#"[\d]*"#,
     r#"\A(?:[0-9]*)\z"#,
 );
@@ -74,7 +90,7 @@ static IAM_ACCESS_KEY_ID_TYPE: Shape = Shape {
     kind: ShapeKind::String {
         min: Some(16),
         max: Some(128),
-        pattern: Some(&PATTERN_7),
+        pattern: Some(&PATTERN_8),
         enum_values: &[],
     },
 };
@@ -104,7 +120,7 @@ static IAM_AUTHENTICATION_CODE_TYPE: Shape = Shape {
     kind: ShapeKind::String {
         min: Some(6),
         max: Some(6),
-        pattern: Some(&PATTERN_9),
+        pattern: Some(&PATTERN_10),
         enum_values: &[],
     },
 };
@@ -154,7 +170,7 @@ static IAM_MARKER_TYPE: Shape = Shape {
     kind: ShapeKind::String {
         min: Some(1),
         max: Some(320),
-        pattern: Some(&PATTERN_10),
+        pattern: Some(&PATTERN_11),
         enum_values: &[],
     },
 };
@@ -199,7 +215,7 @@ static IAM_PATH_PREFIX_TYPE: Shape = Shape {
     kind: ShapeKind::String {
         min: Some(1),
         max: Some(512),
-        pattern: Some(&PATTERN_11),
+        pattern: Some(&PATTERN_12),
         enum_values: &[],
     },
 };
@@ -279,7 +295,32 @@ static IAM_POLICY_VERSION_ID_TYPE: Shape = Shape {
     kind: ShapeKind::String {
         min: None,
         max: None,
-        pattern: Some(&PATTERN_8),
+        pattern: Some(&PATTERN_9),
+        enum_values: &[],
+    },
+};
+static IAM_ROLE_DESCRIPTION_TYPE: Shape = Shape {
+    name: "roleDescriptionType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: None,
+        max: Some(1000),
+        pattern: Some(&PATTERN_6),
+        enum_values: &[],
+    },
+};
+static IAM_ROLE_MAX_SESSION_DURATION_TYPE: Shape = Shape {
+    name: "roleMaxSessionDurationType",
+    sensitive: false,
+    kind: ShapeKind::Integer { min: Some(3600), max: Some(43200) },
+};
+static IAM_ROLE_NAME_TYPE: Shape = Shape {
+    name: "roleNameType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: Some(1),
+        max: Some(64),
+        pattern: Some(&PATTERN_0),
         enum_values: &[],
     },
 };
@@ -289,7 +330,7 @@ static IAM_SERIAL_NUMBER_TYPE: Shape = Shape {
     kind: ShapeKind::String {
         min: Some(9),
         max: Some(256),
-        pattern: Some(&PATTERN_6),
+        pattern: Some(&PATTERN_7),
         enum_values: &[],
     },
 };
@@ -361,15 +402,85 @@ static IAM_VIRTUAL_MFA_DEVICE_NAME: Shape = Shape {
         enum_values: &[],
     },
 };
+static STS_ARN_TYPE: Shape = Shape {
+    name: "arnType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: Some(20),
+        max: Some(2048),
+        pattern: Some(&PATTERN_13),
+        enum_values: &[],
+    },
+};
+static STS_CONTEXT_ASSERTION_TYPE: Shape = Shape {
+    name: "contextAssertionType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: Some(4),
+        max: Some(3072),
+        pattern: None,
+        enum_values: &[],
+    },
+};
 static STS_DURATION_SECONDS_TYPE: Shape = Shape {
     name: "durationSecondsType",
     sensitive: false,
     kind: ShapeKind::Integer { min: Some(900), max: Some(129600) },
 };
+static STS_EXTERNAL_ID_TYPE: Shape = Shape {
+    name: "externalIdType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: Some(2),
+        max: Some(1224),
+        pattern: Some(&PATTERN_15),
+        enum_values: &[],
+    },
+};
 static STS_MINIMUM_SESSION_TOKEN_SIZE_TYPE: Shape = Shape {
     name: "minimumSessionTokenSizeType",
     sensitive: false,
     kind: ShapeKind::Integer { min: Some(0), max: Some(4096) },
+};
+static STS_POLICY_DESCRIPTOR_LIST_TYPE: Shape = Shape {
+    name: "policyDescriptorListType",
+    sensitive: false,
+    kind: ShapeKind::List { member: &STS_POLICY_DESCRIPTOR_TYPE, min: None, max: None },
+};
+static STS_POLICY_DESCRIPTOR_TYPE: Shape = Shape {
+    name: "PolicyDescriptorType",
+    sensitive: false,
+    kind: ShapeKind::Structure { members: &[
+        Member { name: "arn", required: false, shape: &STS_ARN_TYPE },
+    ] },
+};
+static STS_PROVIDED_CONTEXT: Shape = Shape {
+    name: "ProvidedContext",
+    sensitive: false,
+    kind: ShapeKind::Structure { members: &[
+        Member { name: "ProviderArn", required: false, shape: &STS_ARN_TYPE },
+        Member { name: "ContextAssertion", required: false, shape: &STS_CONTEXT_ASSERTION_TYPE },
+    ] },
+};
+static STS_PROVIDED_CONTEXTS_LIST_TYPE: Shape = Shape {
+    name: "ProvidedContextsListType",
+    sensitive: false,
+    kind: ShapeKind::List { member: &STS_PROVIDED_CONTEXT, min: Some(1), max: Some(5) },
+};
+static STS_ROLE_DURATION_SECONDS_TYPE: Shape = Shape {
+    name: "roleDurationSecondsType",
+    sensitive: false,
+    kind: ShapeKind::Integer { min: Some(900), max: Some(43200) },
+};
+static STS_ROLE_SESSION_NAME_TYPE: Shape = Shape {
+    name: "roleSessionNameType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: Some(2),
+        max: Some(64),
+        pattern: Some(&PATTERN_14),
+        enum_values: &[],
+    },
 };
 static STS_SERIAL_NUMBER_TYPE: Shape = Shape {
     name: "serialNumberType",
@@ -377,7 +488,55 @@ static STS_SERIAL_NUMBER_TYPE: Shape = Shape {
     kind: ShapeKind::String {
         min: Some(9),
         max: Some(256),
-        pattern: Some(&PATTERN_12),
+        pattern: Some(&PATTERN_16),
+        enum_values: &[],
+    },
+};
+static STS_SOURCE_IDENTITY_TYPE: Shape = Shape {
+    name: "sourceIdentityType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: Some(2),
+        max: Some(256),
+        pattern: Some(&PATTERN_14),
+        enum_values: &[],
+    },
+};
+static STS_TAG: Shape = Shape {
+    name: "Tag",
+    sensitive: false,
+    kind: ShapeKind::Structure { members: &[
+        Member { name: "Key", required: true, shape: &STS_TAG_KEY_TYPE },
+        Member { name: "Value", required: true, shape: &STS_TAG_VALUE_TYPE },
+    ] },
+};
+static STS_TAG_KEY_LIST_TYPE: Shape = Shape {
+    name: "tagKeyListType",
+    sensitive: false,
+    kind: ShapeKind::List { member: &STS_TAG_KEY_TYPE, min: None, max: Some(50) },
+};
+static STS_TAG_KEY_TYPE: Shape = Shape {
+    name: "tagKeyType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: Some(1),
+        max: Some(128),
+        pattern: Some(&PATTERN_4),
+        enum_values: &[],
+    },
+};
+static STS_TAG_LIST_TYPE: Shape = Shape {
+    name: "tagListType",
+    sensitive: false,
+    kind: ShapeKind::List { member: &STS_TAG, min: None, max: Some(50) },
+};
+static STS_TAG_VALUE_TYPE: Shape = Shape {
+    name: "tagValueType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: Some(0),
+        max: Some(256),
+        pattern: Some(&PATTERN_5),
         enum_values: &[],
     },
 };
@@ -387,7 +546,17 @@ static STS_TOKEN_CODE_TYPE: Shape = Shape {
     kind: ShapeKind::String {
         min: Some(6),
         max: Some(6),
-        pattern: Some(&PATTERN_13),
+        pattern: Some(&PATTERN_17),
+        enum_values: &[],
+    },
+};
+static STS_UNRESTRICTED_SESSION_POLICY_DOCUMENT_TYPE: Shape = Shape {
+    name: "unrestrictedSessionPolicyDocumentType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: Some(1),
+        max: None,
+        pattern: Some(&PATTERN_1),
         enum_values: &[],
     },
 };
@@ -414,6 +583,15 @@ static IAM_OP_ATTACH_GROUP_POLICY: Operation = Operation {
         Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
     ],
     errors: &["NoSuchEntity", "LimitExceeded", "InvalidInput", "PolicyNotAttachable", "ServiceFailure"],
+};
+static IAM_OP_ATTACH_ROLE_POLICY: Operation = Operation {
+    name: "AttachRolePolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
+        Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
+    ],
+    errors: &["NoSuchEntity", "LimitExceeded", "InvalidInput", "UnmodifiableEntity", "PolicyNotAttachable", "ServiceFailure"],
 };
 static IAM_OP_ATTACH_USER_POLICY: Operation = Operation {
     name: "AttachUserPolicy",
@@ -482,6 +660,21 @@ static IAM_OP_CREATE_POLICY_VERSION: Operation = Operation {
         Member { name: "SetAsDefault", required: false, shape: &IAM_BOOLEAN_TYPE },
     ],
     errors: &["NoSuchEntity", "MalformedPolicyDocument", "InvalidInput", "LimitExceeded", "ServiceFailure"],
+};
+static IAM_OP_CREATE_ROLE: Operation = Operation {
+    name: "CreateRole",
+    service: Service::Iam,
+    input: &[
+        Member { name: "Path", required: false, shape: &IAM_PATH_TYPE },
+        Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
+        Member { name: "AssumeRolePolicyDocument", required: true, shape: &IAM_POLICY_DOCUMENT_TYPE },
+        Member { name: "Description", required: false, shape: &IAM_ROLE_DESCRIPTION_TYPE },
+        Member { name: "MaxSessionDuration", required: false, shape: &IAM_ROLE_MAX_SESSION_DURATION_TYPE },
+        Member { name: "MaxSigninSessionDuration", required: false, shape: &IAM_MAX_SIGNIN_SESSION_DURATION_TYPE },
+        Member { name: "PermissionsBoundary", required: false, shape: &IAM_ARN_TYPE },
+        Member { name: "Tags", required: false, shape: &IAM_TAG_LIST_TYPE },
+    ],
+    errors: &["LimitExceeded", "InvalidInput", "EntityAlreadyExists", "MalformedPolicyDocument", "ConcurrentModification", "ServiceFailure"],
 };
 static IAM_OP_CREATE_USER: Operation = Operation {
     name: "CreateUser",
@@ -570,6 +763,31 @@ static IAM_OP_DELETE_POLICY_VERSION: Operation = Operation {
     ],
     errors: &["NoSuchEntity", "LimitExceeded", "InvalidInput", "DeleteConflict", "ServiceFailure"],
 };
+static IAM_OP_DELETE_ROLE: Operation = Operation {
+    name: "DeleteRole",
+    service: Service::Iam,
+    input: &[
+        Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
+    ],
+    errors: &["NoSuchEntity", "DeleteConflict", "LimitExceeded", "UnmodifiableEntity", "ConcurrentModification", "ServiceFailure"],
+};
+static IAM_OP_DELETE_ROLE_PERMISSIONS_BOUNDARY: Operation = Operation {
+    name: "DeleteRolePermissionsBoundary",
+    service: Service::Iam,
+    input: &[
+        Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
+    ],
+    errors: &["NoSuchEntity", "UnmodifiableEntity", "ServiceFailure"],
+};
+static IAM_OP_DELETE_ROLE_POLICY: Operation = Operation {
+    name: "DeleteRolePolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
+        Member { name: "PolicyName", required: true, shape: &IAM_POLICY_NAME_TYPE },
+    ],
+    errors: &["NoSuchEntity", "LimitExceeded", "UnmodifiableEntity", "ServiceFailure"],
+};
 static IAM_OP_DELETE_USER: Operation = Operation {
     name: "DeleteUser",
     service: Service::Iam,
@@ -611,6 +829,15 @@ static IAM_OP_DETACH_GROUP_POLICY: Operation = Operation {
         Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
     ],
     errors: &["NoSuchEntity", "LimitExceeded", "InvalidInput", "ServiceFailure"],
+};
+static IAM_OP_DETACH_ROLE_POLICY: Operation = Operation {
+    name: "DetachRolePolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
+        Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
+    ],
+    errors: &["NoSuchEntity", "LimitExceeded", "InvalidInput", "UnmodifiableEntity", "ServiceFailure"],
 };
 static IAM_OP_DETACH_USER_POLICY: Operation = Operation {
     name: "DetachUserPolicy",
@@ -697,6 +924,23 @@ static IAM_OP_GET_POLICY_VERSION: Operation = Operation {
     ],
     errors: &["NoSuchEntity", "InvalidInput", "ServiceFailure"],
 };
+static IAM_OP_GET_ROLE: Operation = Operation {
+    name: "GetRole",
+    service: Service::Iam,
+    input: &[
+        Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
+    ],
+    errors: &["NoSuchEntity", "ServiceFailure"],
+};
+static IAM_OP_GET_ROLE_POLICY: Operation = Operation {
+    name: "GetRolePolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
+        Member { name: "PolicyName", required: true, shape: &IAM_POLICY_NAME_TYPE },
+    ],
+    errors: &["NoSuchEntity", "ServiceFailure"],
+};
 static IAM_OP_GET_USER: Operation = Operation {
     name: "GetUser",
     service: Service::Iam,
@@ -729,6 +973,17 @@ static IAM_OP_LIST_ATTACHED_GROUP_POLICIES: Operation = Operation {
     service: Service::Iam,
     input: &[
         Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
+        Member { name: "PathPrefix", required: false, shape: &IAM_POLICY_PATH_TYPE },
+        Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
+        Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
+    ],
+    errors: &["NoSuchEntity", "InvalidInput", "ServiceFailure"],
+};
+static IAM_OP_LIST_ATTACHED_ROLE_POLICIES: Operation = Operation {
+    name: "ListAttachedRolePolicies",
+    service: Service::Iam,
+    input: &[
+        Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
         Member { name: "PathPrefix", required: false, shape: &IAM_POLICY_PATH_TYPE },
         Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
         Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
@@ -842,6 +1097,36 @@ static IAM_OP_LIST_POLICY_VERSIONS: Operation = Operation {
     ],
     errors: &["NoSuchEntity", "InvalidInput", "ServiceFailure"],
 };
+static IAM_OP_LIST_ROLE_POLICIES: Operation = Operation {
+    name: "ListRolePolicies",
+    service: Service::Iam,
+    input: &[
+        Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
+        Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
+        Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
+    ],
+    errors: &["NoSuchEntity", "ServiceFailure"],
+};
+static IAM_OP_LIST_ROLE_TAGS: Operation = Operation {
+    name: "ListRoleTags",
+    service: Service::Iam,
+    input: &[
+        Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
+        Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
+        Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
+    ],
+    errors: &["NoSuchEntity", "ServiceFailure"],
+};
+static IAM_OP_LIST_ROLES: Operation = Operation {
+    name: "ListRoles",
+    service: Service::Iam,
+    input: &[
+        Member { name: "PathPrefix", required: false, shape: &IAM_PATH_PREFIX_TYPE },
+        Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
+        Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
+    ],
+    errors: &["ServiceFailure"],
+};
 static IAM_OP_LIST_USER_POLICIES: Operation = Operation {
     name: "ListUserPolicies",
     service: Service::Iam,
@@ -891,6 +1176,25 @@ static IAM_OP_PUT_GROUP_POLICY: Operation = Operation {
         Member { name: "PolicyDocument", required: true, shape: &IAM_POLICY_DOCUMENT_TYPE },
     ],
     errors: &["LimitExceeded", "MalformedPolicyDocument", "NoSuchEntity", "ServiceFailure"],
+};
+static IAM_OP_PUT_ROLE_PERMISSIONS_BOUNDARY: Operation = Operation {
+    name: "PutRolePermissionsBoundary",
+    service: Service::Iam,
+    input: &[
+        Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
+        Member { name: "PermissionsBoundary", required: true, shape: &IAM_ARN_TYPE },
+    ],
+    errors: &["NoSuchEntity", "InvalidInput", "UnmodifiableEntity", "PolicyNotAttachable", "ServiceFailure"],
+};
+static IAM_OP_PUT_ROLE_POLICY: Operation = Operation {
+    name: "PutRolePolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
+        Member { name: "PolicyName", required: true, shape: &IAM_POLICY_NAME_TYPE },
+        Member { name: "PolicyDocument", required: true, shape: &IAM_POLICY_DOCUMENT_TYPE },
+    ],
+    errors: &["LimitExceeded", "MalformedPolicyDocument", "NoSuchEntity", "UnmodifiableEntity", "ServiceFailure"],
 };
 static IAM_OP_PUT_USER_PERMISSIONS_BOUNDARY: Operation = Operation {
     name: "PutUserPermissionsBoundary",
@@ -958,6 +1262,15 @@ static IAM_OP_TAG_POLICY: Operation = Operation {
     ],
     errors: &["NoSuchEntity", "LimitExceeded", "InvalidInput", "ConcurrentModification", "ServiceFailure"],
 };
+static IAM_OP_TAG_ROLE: Operation = Operation {
+    name: "TagRole",
+    service: Service::Iam,
+    input: &[
+        Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
+        Member { name: "Tags", required: true, shape: &IAM_TAG_LIST_TYPE },
+    ],
+    errors: &["NoSuchEntity", "LimitExceeded", "InvalidInput", "ConcurrentModification", "ServiceFailure"],
+};
 static IAM_OP_TAG_USER: Operation = Operation {
     name: "TagUser",
     service: Service::Iam,
@@ -984,6 +1297,15 @@ static IAM_OP_UNTAG_POLICY: Operation = Operation {
         Member { name: "TagKeys", required: true, shape: &IAM_TAG_KEY_LIST_TYPE },
     ],
     errors: &["NoSuchEntity", "InvalidInput", "ConcurrentModification", "ServiceFailure"],
+};
+static IAM_OP_UNTAG_ROLE: Operation = Operation {
+    name: "UntagRole",
+    service: Service::Iam,
+    input: &[
+        Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
+        Member { name: "TagKeys", required: true, shape: &IAM_TAG_KEY_LIST_TYPE },
+    ],
+    errors: &["NoSuchEntity", "ConcurrentModification", "ServiceFailure"],
 };
 static IAM_OP_UNTAG_USER: Operation = Operation {
     name: "UntagUser",
@@ -1020,6 +1342,15 @@ static IAM_OP_UPDATE_ACCOUNT_PASSWORD_POLICY: Operation = Operation {
     ],
     errors: &["NoSuchEntity", "MalformedPolicyDocument", "LimitExceeded", "ServiceFailure"],
 };
+static IAM_OP_UPDATE_ASSUME_ROLE_POLICY: Operation = Operation {
+    name: "UpdateAssumeRolePolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
+        Member { name: "PolicyDocument", required: true, shape: &IAM_POLICY_DOCUMENT_TYPE },
+    ],
+    errors: &["NoSuchEntity", "MalformedPolicyDocument", "LimitExceeded", "UnmodifiableEntity", "ServiceFailure"],
+};
 static IAM_OP_UPDATE_GROUP: Operation = Operation {
     name: "UpdateGroup",
     service: Service::Iam,
@@ -1042,6 +1373,27 @@ static IAM_OP_UPDATE_LOGIN_PROFILE: Operation = Operation {
     ],
     errors: &["EntityTemporarilyUnmodifiable", "NoSuchEntity", "PasswordPolicyViolation", "LimitExceeded", "InvalidInput", "ServiceFailure"],
 };
+static IAM_OP_UPDATE_ROLE: Operation = Operation {
+    name: "UpdateRole",
+    service: Service::Iam,
+    input: &[
+        Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
+        Member { name: "Description", required: false, shape: &IAM_ROLE_DESCRIPTION_TYPE },
+        Member { name: "MaxSessionDuration", required: false, shape: &IAM_ROLE_MAX_SESSION_DURATION_TYPE },
+        Member { name: "MaxSigninSessionDuration", required: false, shape: &IAM_MAX_SIGNIN_SESSION_DURATION_TYPE },
+        Member { name: "ResetMaxSigninSessionDuration", required: false, shape: &IAM_BOOLEAN_OBJECT_TYPE },
+    ],
+    errors: &["UnmodifiableEntity", "NoSuchEntity", "InvalidInput", "ServiceFailure"],
+};
+static IAM_OP_UPDATE_ROLE_DESCRIPTION: Operation = Operation {
+    name: "UpdateRoleDescription",
+    service: Service::Iam,
+    input: &[
+        Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
+        Member { name: "Description", required: true, shape: &IAM_ROLE_DESCRIPTION_TYPE },
+    ],
+    errors: &["NoSuchEntity", "UnmodifiableEntity", "ServiceFailure"],
+};
 static IAM_OP_UPDATE_USER: Operation = Operation {
     name: "UpdateUser",
     service: Service::Iam,
@@ -1057,6 +1409,7 @@ static IAM_OP_UPDATE_USER: Operation = Operation {
 pub(crate) static IAM_OPERATIONS: &[&Operation] = &[
     &IAM_OP_ADD_USER_TO_GROUP,
     &IAM_OP_ATTACH_GROUP_POLICY,
+    &IAM_OP_ATTACH_ROLE_POLICY,
     &IAM_OP_ATTACH_USER_POLICY,
     &IAM_OP_CHANGE_PASSWORD,
     &IAM_OP_CREATE_ACCESS_KEY,
@@ -1064,6 +1417,7 @@ pub(crate) static IAM_OPERATIONS: &[&Operation] = &[
     &IAM_OP_CREATE_LOGIN_PROFILE,
     &IAM_OP_CREATE_POLICY,
     &IAM_OP_CREATE_POLICY_VERSION,
+    &IAM_OP_CREATE_ROLE,
     &IAM_OP_CREATE_USER,
     &IAM_OP_CREATE_VIRTUAL_MFA_DEVICE,
     &IAM_OP_DEACTIVATE_MFA_DEVICE,
@@ -1074,11 +1428,15 @@ pub(crate) static IAM_OPERATIONS: &[&Operation] = &[
     &IAM_OP_DELETE_LOGIN_PROFILE,
     &IAM_OP_DELETE_POLICY,
     &IAM_OP_DELETE_POLICY_VERSION,
+    &IAM_OP_DELETE_ROLE,
+    &IAM_OP_DELETE_ROLE_PERMISSIONS_BOUNDARY,
+    &IAM_OP_DELETE_ROLE_POLICY,
     &IAM_OP_DELETE_USER,
     &IAM_OP_DELETE_USER_PERMISSIONS_BOUNDARY,
     &IAM_OP_DELETE_USER_POLICY,
     &IAM_OP_DELETE_VIRTUAL_MFA_DEVICE,
     &IAM_OP_DETACH_GROUP_POLICY,
+    &IAM_OP_DETACH_ROLE_POLICY,
     &IAM_OP_DETACH_USER_POLICY,
     &IAM_OP_ENABLE_MFA_DEVICE,
     &IAM_OP_GET_ACCOUNT_PASSWORD_POLICY,
@@ -1089,10 +1447,13 @@ pub(crate) static IAM_OPERATIONS: &[&Operation] = &[
     &IAM_OP_GET_MFA_DEVICE,
     &IAM_OP_GET_POLICY,
     &IAM_OP_GET_POLICY_VERSION,
+    &IAM_OP_GET_ROLE,
+    &IAM_OP_GET_ROLE_POLICY,
     &IAM_OP_GET_USER,
     &IAM_OP_GET_USER_POLICY,
     &IAM_OP_LIST_ACCESS_KEYS,
     &IAM_OP_LIST_ATTACHED_GROUP_POLICIES,
+    &IAM_OP_LIST_ATTACHED_ROLE_POLICIES,
     &IAM_OP_LIST_ATTACHED_USER_POLICIES,
     &IAM_OP_LIST_ENTITIES_FOR_POLICY,
     &IAM_OP_LIST_GROUP_POLICIES,
@@ -1103,11 +1464,16 @@ pub(crate) static IAM_OPERATIONS: &[&Operation] = &[
     &IAM_OP_LIST_POLICIES,
     &IAM_OP_LIST_POLICY_TAGS,
     &IAM_OP_LIST_POLICY_VERSIONS,
+    &IAM_OP_LIST_ROLE_POLICIES,
+    &IAM_OP_LIST_ROLE_TAGS,
+    &IAM_OP_LIST_ROLES,
     &IAM_OP_LIST_USER_POLICIES,
     &IAM_OP_LIST_USER_TAGS,
     &IAM_OP_LIST_USERS,
     &IAM_OP_LIST_VIRTUAL_MFA_DEVICES,
     &IAM_OP_PUT_GROUP_POLICY,
+    &IAM_OP_PUT_ROLE_PERMISSIONS_BOUNDARY,
+    &IAM_OP_PUT_ROLE_POLICY,
     &IAM_OP_PUT_USER_PERMISSIONS_BOUNDARY,
     &IAM_OP_PUT_USER_POLICY,
     &IAM_OP_REMOVE_USER_FROM_GROUP,
@@ -1115,14 +1481,19 @@ pub(crate) static IAM_OPERATIONS: &[&Operation] = &[
     &IAM_OP_SET_DEFAULT_POLICY_VERSION,
     &IAM_OP_TAG_MFA_DEVICE,
     &IAM_OP_TAG_POLICY,
+    &IAM_OP_TAG_ROLE,
     &IAM_OP_TAG_USER,
     &IAM_OP_UNTAG_MFA_DEVICE,
     &IAM_OP_UNTAG_POLICY,
+    &IAM_OP_UNTAG_ROLE,
     &IAM_OP_UNTAG_USER,
     &IAM_OP_UPDATE_ACCESS_KEY,
     &IAM_OP_UPDATE_ACCOUNT_PASSWORD_POLICY,
+    &IAM_OP_UPDATE_ASSUME_ROLE_POLICY,
     &IAM_OP_UPDATE_GROUP,
     &IAM_OP_UPDATE_LOGIN_PROFILE,
+    &IAM_OP_UPDATE_ROLE,
+    &IAM_OP_UPDATE_ROLE_DESCRIPTION,
     &IAM_OP_UPDATE_USER,
 ];
 
@@ -1173,6 +1544,26 @@ pub(crate) const STS_API_VERSION: &str = "2011-06-15";
 pub(crate) const STS_XML_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 pub(crate) const STS_SIGNING_NAME: &str = "sts";
 
+static STS_OP_ASSUME_ROLE: Operation = Operation {
+    name: "AssumeRole",
+    service: Service::Sts,
+    input: &[
+        Member { name: "RoleArn", required: true, shape: &STS_ARN_TYPE },
+        Member { name: "RoleSessionName", required: true, shape: &STS_ROLE_SESSION_NAME_TYPE },
+        Member { name: "PolicyArns", required: false, shape: &STS_POLICY_DESCRIPTOR_LIST_TYPE },
+        Member { name: "Policy", required: false, shape: &STS_UNRESTRICTED_SESSION_POLICY_DOCUMENT_TYPE },
+        Member { name: "DurationSeconds", required: false, shape: &STS_ROLE_DURATION_SECONDS_TYPE },
+        Member { name: "Tags", required: false, shape: &STS_TAG_LIST_TYPE },
+        Member { name: "TransitiveTagKeys", required: false, shape: &STS_TAG_KEY_LIST_TYPE },
+        Member { name: "ExternalId", required: false, shape: &STS_EXTERNAL_ID_TYPE },
+        Member { name: "SerialNumber", required: false, shape: &STS_SERIAL_NUMBER_TYPE },
+        Member { name: "TokenCode", required: false, shape: &STS_TOKEN_CODE_TYPE },
+        Member { name: "SourceIdentity", required: false, shape: &STS_SOURCE_IDENTITY_TYPE },
+        Member { name: "ProvidedContexts", required: false, shape: &STS_PROVIDED_CONTEXTS_LIST_TYPE },
+        Member { name: "MinimumSessionTokenSize", required: false, shape: &STS_MINIMUM_SESSION_TOKEN_SIZE_TYPE },
+    ],
+    errors: &["MalformedPolicyDocument", "PackedPolicyTooLarge", "RegionDisabledException", "ExpiredTokenException", "InvalidContextAssertion"],
+};
 static STS_OP_GET_CALLER_IDENTITY: Operation = Operation {
     name: "GetCallerIdentity",
     service: Service::Sts,
@@ -1193,6 +1584,7 @@ static STS_OP_GET_SESSION_TOKEN: Operation = Operation {
 
 /// Sorted by name, for binary search.
 pub(crate) static STS_OPERATIONS: &[&Operation] = &[
+    &STS_OP_ASSUME_ROLE,
     &STS_OP_GET_CALLER_IDENTITY,
     &STS_OP_GET_SESSION_TOKEN,
 ];
@@ -1224,6 +1616,8 @@ pub enum Action {
     AddUserToGroup,
     /// `iam:AttachGroupPolicy`
     AttachGroupPolicy,
+    /// `iam:AttachRolePolicy`
+    AttachRolePolicy,
     /// `iam:AttachUserPolicy`
     AttachUserPolicy,
     /// `iam:ChangePassword`
@@ -1238,6 +1632,8 @@ pub enum Action {
     CreatePolicy,
     /// `iam:CreatePolicyVersion`
     CreatePolicyVersion,
+    /// `iam:CreateRole`
+    CreateRole,
     /// `iam:CreateUser`
     CreateUser,
     /// `iam:CreateVirtualMFADevice`
@@ -1258,6 +1654,12 @@ pub enum Action {
     DeletePolicy,
     /// `iam:DeletePolicyVersion`
     DeletePolicyVersion,
+    /// `iam:DeleteRole`
+    DeleteRole,
+    /// `iam:DeleteRolePermissionsBoundary`
+    DeleteRolePermissionsBoundary,
+    /// `iam:DeleteRolePolicy`
+    DeleteRolePolicy,
     /// `iam:DeleteUser`
     DeleteUser,
     /// `iam:DeleteUserPermissionsBoundary`
@@ -1268,6 +1670,8 @@ pub enum Action {
     DeleteVirtualMFADevice,
     /// `iam:DetachGroupPolicy`
     DetachGroupPolicy,
+    /// `iam:DetachRolePolicy`
+    DetachRolePolicy,
     /// `iam:DetachUserPolicy`
     DetachUserPolicy,
     /// `iam:EnableMFADevice`
@@ -1288,6 +1692,10 @@ pub enum Action {
     GetPolicy,
     /// `iam:GetPolicyVersion`
     GetPolicyVersion,
+    /// `iam:GetRole`
+    GetRole,
+    /// `iam:GetRolePolicy`
+    GetRolePolicy,
     /// `iam:GetUser`
     GetUser,
     /// `iam:GetUserPolicy`
@@ -1296,6 +1704,8 @@ pub enum Action {
     ListAccessKeys,
     /// `iam:ListAttachedGroupPolicies`
     ListAttachedGroupPolicies,
+    /// `iam:ListAttachedRolePolicies`
+    ListAttachedRolePolicies,
     /// `iam:ListAttachedUserPolicies`
     ListAttachedUserPolicies,
     /// `iam:ListEntitiesForPolicy`
@@ -1316,6 +1726,12 @@ pub enum Action {
     ListPolicyTags,
     /// `iam:ListPolicyVersions`
     ListPolicyVersions,
+    /// `iam:ListRolePolicies`
+    ListRolePolicies,
+    /// `iam:ListRoleTags`
+    ListRoleTags,
+    /// `iam:ListRoles`
+    ListRoles,
     /// `iam:ListUserPolicies`
     ListUserPolicies,
     /// `iam:ListUserTags`
@@ -1326,6 +1742,10 @@ pub enum Action {
     ListVirtualMFADevices,
     /// `iam:PutGroupPolicy`
     PutGroupPolicy,
+    /// `iam:PutRolePermissionsBoundary`
+    PutRolePermissionsBoundary,
+    /// `iam:PutRolePolicy`
+    PutRolePolicy,
     /// `iam:PutUserPermissionsBoundary`
     PutUserPermissionsBoundary,
     /// `iam:PutUserPolicy`
@@ -1340,24 +1760,36 @@ pub enum Action {
     TagMFADevice,
     /// `iam:TagPolicy`
     TagPolicy,
+    /// `iam:TagRole`
+    TagRole,
     /// `iam:TagUser`
     TagUser,
     /// `iam:UntagMFADevice`
     UntagMFADevice,
     /// `iam:UntagPolicy`
     UntagPolicy,
+    /// `iam:UntagRole`
+    UntagRole,
     /// `iam:UntagUser`
     UntagUser,
     /// `iam:UpdateAccessKey`
     UpdateAccessKey,
     /// `iam:UpdateAccountPasswordPolicy`
     UpdateAccountPasswordPolicy,
+    /// `iam:UpdateAssumeRolePolicy`
+    UpdateAssumeRolePolicy,
     /// `iam:UpdateGroup`
     UpdateGroup,
     /// `iam:UpdateLoginProfile`
     UpdateLoginProfile,
+    /// `iam:UpdateRole`
+    UpdateRole,
+    /// `iam:UpdateRoleDescription`
+    UpdateRoleDescription,
     /// `iam:UpdateUser`
     UpdateUser,
+    /// `sts:AssumeRole`
+    AssumeRole,
     /// `sts:GetCallerIdentity`
     GetCallerIdentity,
     /// `sts:GetSessionToken`
@@ -1369,6 +1801,7 @@ impl Action {
     pub const ALL: &'static [Action] = &[
         Action::AddUserToGroup,
         Action::AttachGroupPolicy,
+        Action::AttachRolePolicy,
         Action::AttachUserPolicy,
         Action::ChangePassword,
         Action::CreateAccessKey,
@@ -1376,6 +1809,7 @@ impl Action {
         Action::CreateLoginProfile,
         Action::CreatePolicy,
         Action::CreatePolicyVersion,
+        Action::CreateRole,
         Action::CreateUser,
         Action::CreateVirtualMFADevice,
         Action::DeactivateMFADevice,
@@ -1386,11 +1820,15 @@ impl Action {
         Action::DeleteLoginProfile,
         Action::DeletePolicy,
         Action::DeletePolicyVersion,
+        Action::DeleteRole,
+        Action::DeleteRolePermissionsBoundary,
+        Action::DeleteRolePolicy,
         Action::DeleteUser,
         Action::DeleteUserPermissionsBoundary,
         Action::DeleteUserPolicy,
         Action::DeleteVirtualMFADevice,
         Action::DetachGroupPolicy,
+        Action::DetachRolePolicy,
         Action::DetachUserPolicy,
         Action::EnableMFADevice,
         Action::GetAccountPasswordPolicy,
@@ -1401,10 +1839,13 @@ impl Action {
         Action::GetMFADevice,
         Action::GetPolicy,
         Action::GetPolicyVersion,
+        Action::GetRole,
+        Action::GetRolePolicy,
         Action::GetUser,
         Action::GetUserPolicy,
         Action::ListAccessKeys,
         Action::ListAttachedGroupPolicies,
+        Action::ListAttachedRolePolicies,
         Action::ListAttachedUserPolicies,
         Action::ListEntitiesForPolicy,
         Action::ListGroupPolicies,
@@ -1415,11 +1856,16 @@ impl Action {
         Action::ListPolicies,
         Action::ListPolicyTags,
         Action::ListPolicyVersions,
+        Action::ListRolePolicies,
+        Action::ListRoleTags,
+        Action::ListRoles,
         Action::ListUserPolicies,
         Action::ListUserTags,
         Action::ListUsers,
         Action::ListVirtualMFADevices,
         Action::PutGroupPolicy,
+        Action::PutRolePermissionsBoundary,
+        Action::PutRolePolicy,
         Action::PutUserPermissionsBoundary,
         Action::PutUserPolicy,
         Action::RemoveUserFromGroup,
@@ -1427,15 +1873,21 @@ impl Action {
         Action::SetDefaultPolicyVersion,
         Action::TagMFADevice,
         Action::TagPolicy,
+        Action::TagRole,
         Action::TagUser,
         Action::UntagMFADevice,
         Action::UntagPolicy,
+        Action::UntagRole,
         Action::UntagUser,
         Action::UpdateAccessKey,
         Action::UpdateAccountPasswordPolicy,
+        Action::UpdateAssumeRolePolicy,
         Action::UpdateGroup,
         Action::UpdateLoginProfile,
+        Action::UpdateRole,
+        Action::UpdateRoleDescription,
         Action::UpdateUser,
+        Action::AssumeRole,
         Action::GetCallerIdentity,
         Action::GetSessionToken,
     ];
@@ -1445,6 +1897,7 @@ impl Action {
         match self {
             Action::AddUserToGroup => &IAM_OP_ADD_USER_TO_GROUP,
             Action::AttachGroupPolicy => &IAM_OP_ATTACH_GROUP_POLICY,
+            Action::AttachRolePolicy => &IAM_OP_ATTACH_ROLE_POLICY,
             Action::AttachUserPolicy => &IAM_OP_ATTACH_USER_POLICY,
             Action::ChangePassword => &IAM_OP_CHANGE_PASSWORD,
             Action::CreateAccessKey => &IAM_OP_CREATE_ACCESS_KEY,
@@ -1452,6 +1905,7 @@ impl Action {
             Action::CreateLoginProfile => &IAM_OP_CREATE_LOGIN_PROFILE,
             Action::CreatePolicy => &IAM_OP_CREATE_POLICY,
             Action::CreatePolicyVersion => &IAM_OP_CREATE_POLICY_VERSION,
+            Action::CreateRole => &IAM_OP_CREATE_ROLE,
             Action::CreateUser => &IAM_OP_CREATE_USER,
             Action::CreateVirtualMFADevice => &IAM_OP_CREATE_VIRTUAL_MFA_DEVICE,
             Action::DeactivateMFADevice => &IAM_OP_DEACTIVATE_MFA_DEVICE,
@@ -1462,11 +1916,15 @@ impl Action {
             Action::DeleteLoginProfile => &IAM_OP_DELETE_LOGIN_PROFILE,
             Action::DeletePolicy => &IAM_OP_DELETE_POLICY,
             Action::DeletePolicyVersion => &IAM_OP_DELETE_POLICY_VERSION,
+            Action::DeleteRole => &IAM_OP_DELETE_ROLE,
+            Action::DeleteRolePermissionsBoundary => &IAM_OP_DELETE_ROLE_PERMISSIONS_BOUNDARY,
+            Action::DeleteRolePolicy => &IAM_OP_DELETE_ROLE_POLICY,
             Action::DeleteUser => &IAM_OP_DELETE_USER,
             Action::DeleteUserPermissionsBoundary => &IAM_OP_DELETE_USER_PERMISSIONS_BOUNDARY,
             Action::DeleteUserPolicy => &IAM_OP_DELETE_USER_POLICY,
             Action::DeleteVirtualMFADevice => &IAM_OP_DELETE_VIRTUAL_MFA_DEVICE,
             Action::DetachGroupPolicy => &IAM_OP_DETACH_GROUP_POLICY,
+            Action::DetachRolePolicy => &IAM_OP_DETACH_ROLE_POLICY,
             Action::DetachUserPolicy => &IAM_OP_DETACH_USER_POLICY,
             Action::EnableMFADevice => &IAM_OP_ENABLE_MFA_DEVICE,
             Action::GetAccountPasswordPolicy => &IAM_OP_GET_ACCOUNT_PASSWORD_POLICY,
@@ -1477,10 +1935,13 @@ impl Action {
             Action::GetMFADevice => &IAM_OP_GET_MFA_DEVICE,
             Action::GetPolicy => &IAM_OP_GET_POLICY,
             Action::GetPolicyVersion => &IAM_OP_GET_POLICY_VERSION,
+            Action::GetRole => &IAM_OP_GET_ROLE,
+            Action::GetRolePolicy => &IAM_OP_GET_ROLE_POLICY,
             Action::GetUser => &IAM_OP_GET_USER,
             Action::GetUserPolicy => &IAM_OP_GET_USER_POLICY,
             Action::ListAccessKeys => &IAM_OP_LIST_ACCESS_KEYS,
             Action::ListAttachedGroupPolicies => &IAM_OP_LIST_ATTACHED_GROUP_POLICIES,
+            Action::ListAttachedRolePolicies => &IAM_OP_LIST_ATTACHED_ROLE_POLICIES,
             Action::ListAttachedUserPolicies => &IAM_OP_LIST_ATTACHED_USER_POLICIES,
             Action::ListEntitiesForPolicy => &IAM_OP_LIST_ENTITIES_FOR_POLICY,
             Action::ListGroupPolicies => &IAM_OP_LIST_GROUP_POLICIES,
@@ -1491,11 +1952,16 @@ impl Action {
             Action::ListPolicies => &IAM_OP_LIST_POLICIES,
             Action::ListPolicyTags => &IAM_OP_LIST_POLICY_TAGS,
             Action::ListPolicyVersions => &IAM_OP_LIST_POLICY_VERSIONS,
+            Action::ListRolePolicies => &IAM_OP_LIST_ROLE_POLICIES,
+            Action::ListRoleTags => &IAM_OP_LIST_ROLE_TAGS,
+            Action::ListRoles => &IAM_OP_LIST_ROLES,
             Action::ListUserPolicies => &IAM_OP_LIST_USER_POLICIES,
             Action::ListUserTags => &IAM_OP_LIST_USER_TAGS,
             Action::ListUsers => &IAM_OP_LIST_USERS,
             Action::ListVirtualMFADevices => &IAM_OP_LIST_VIRTUAL_MFA_DEVICES,
             Action::PutGroupPolicy => &IAM_OP_PUT_GROUP_POLICY,
+            Action::PutRolePermissionsBoundary => &IAM_OP_PUT_ROLE_PERMISSIONS_BOUNDARY,
+            Action::PutRolePolicy => &IAM_OP_PUT_ROLE_POLICY,
             Action::PutUserPermissionsBoundary => &IAM_OP_PUT_USER_PERMISSIONS_BOUNDARY,
             Action::PutUserPolicy => &IAM_OP_PUT_USER_POLICY,
             Action::RemoveUserFromGroup => &IAM_OP_REMOVE_USER_FROM_GROUP,
@@ -1503,15 +1969,21 @@ impl Action {
             Action::SetDefaultPolicyVersion => &IAM_OP_SET_DEFAULT_POLICY_VERSION,
             Action::TagMFADevice => &IAM_OP_TAG_MFA_DEVICE,
             Action::TagPolicy => &IAM_OP_TAG_POLICY,
+            Action::TagRole => &IAM_OP_TAG_ROLE,
             Action::TagUser => &IAM_OP_TAG_USER,
             Action::UntagMFADevice => &IAM_OP_UNTAG_MFA_DEVICE,
             Action::UntagPolicy => &IAM_OP_UNTAG_POLICY,
+            Action::UntagRole => &IAM_OP_UNTAG_ROLE,
             Action::UntagUser => &IAM_OP_UNTAG_USER,
             Action::UpdateAccessKey => &IAM_OP_UPDATE_ACCESS_KEY,
             Action::UpdateAccountPasswordPolicy => &IAM_OP_UPDATE_ACCOUNT_PASSWORD_POLICY,
+            Action::UpdateAssumeRolePolicy => &IAM_OP_UPDATE_ASSUME_ROLE_POLICY,
             Action::UpdateGroup => &IAM_OP_UPDATE_GROUP,
             Action::UpdateLoginProfile => &IAM_OP_UPDATE_LOGIN_PROFILE,
+            Action::UpdateRole => &IAM_OP_UPDATE_ROLE,
+            Action::UpdateRoleDescription => &IAM_OP_UPDATE_ROLE_DESCRIPTION,
             Action::UpdateUser => &IAM_OP_UPDATE_USER,
+            Action::AssumeRole => &STS_OP_ASSUME_ROLE,
             Action::GetCallerIdentity => &STS_OP_GET_CALLER_IDENTITY,
             Action::GetSessionToken => &STS_OP_GET_SESSION_TOKEN,
         }
@@ -1522,6 +1994,7 @@ impl Action {
         match self {
             Action::AddUserToGroup => "iam:AddUserToGroup",
             Action::AttachGroupPolicy => "iam:AttachGroupPolicy",
+            Action::AttachRolePolicy => "iam:AttachRolePolicy",
             Action::AttachUserPolicy => "iam:AttachUserPolicy",
             Action::ChangePassword => "iam:ChangePassword",
             Action::CreateAccessKey => "iam:CreateAccessKey",
@@ -1529,6 +2002,7 @@ impl Action {
             Action::CreateLoginProfile => "iam:CreateLoginProfile",
             Action::CreatePolicy => "iam:CreatePolicy",
             Action::CreatePolicyVersion => "iam:CreatePolicyVersion",
+            Action::CreateRole => "iam:CreateRole",
             Action::CreateUser => "iam:CreateUser",
             Action::CreateVirtualMFADevice => "iam:CreateVirtualMFADevice",
             Action::DeactivateMFADevice => "iam:DeactivateMFADevice",
@@ -1539,11 +2013,15 @@ impl Action {
             Action::DeleteLoginProfile => "iam:DeleteLoginProfile",
             Action::DeletePolicy => "iam:DeletePolicy",
             Action::DeletePolicyVersion => "iam:DeletePolicyVersion",
+            Action::DeleteRole => "iam:DeleteRole",
+            Action::DeleteRolePermissionsBoundary => "iam:DeleteRolePermissionsBoundary",
+            Action::DeleteRolePolicy => "iam:DeleteRolePolicy",
             Action::DeleteUser => "iam:DeleteUser",
             Action::DeleteUserPermissionsBoundary => "iam:DeleteUserPermissionsBoundary",
             Action::DeleteUserPolicy => "iam:DeleteUserPolicy",
             Action::DeleteVirtualMFADevice => "iam:DeleteVirtualMFADevice",
             Action::DetachGroupPolicy => "iam:DetachGroupPolicy",
+            Action::DetachRolePolicy => "iam:DetachRolePolicy",
             Action::DetachUserPolicy => "iam:DetachUserPolicy",
             Action::EnableMFADevice => "iam:EnableMFADevice",
             Action::GetAccountPasswordPolicy => "iam:GetAccountPasswordPolicy",
@@ -1554,10 +2032,13 @@ impl Action {
             Action::GetMFADevice => "iam:GetMFADevice",
             Action::GetPolicy => "iam:GetPolicy",
             Action::GetPolicyVersion => "iam:GetPolicyVersion",
+            Action::GetRole => "iam:GetRole",
+            Action::GetRolePolicy => "iam:GetRolePolicy",
             Action::GetUser => "iam:GetUser",
             Action::GetUserPolicy => "iam:GetUserPolicy",
             Action::ListAccessKeys => "iam:ListAccessKeys",
             Action::ListAttachedGroupPolicies => "iam:ListAttachedGroupPolicies",
+            Action::ListAttachedRolePolicies => "iam:ListAttachedRolePolicies",
             Action::ListAttachedUserPolicies => "iam:ListAttachedUserPolicies",
             Action::ListEntitiesForPolicy => "iam:ListEntitiesForPolicy",
             Action::ListGroupPolicies => "iam:ListGroupPolicies",
@@ -1568,11 +2049,16 @@ impl Action {
             Action::ListPolicies => "iam:ListPolicies",
             Action::ListPolicyTags => "iam:ListPolicyTags",
             Action::ListPolicyVersions => "iam:ListPolicyVersions",
+            Action::ListRolePolicies => "iam:ListRolePolicies",
+            Action::ListRoleTags => "iam:ListRoleTags",
+            Action::ListRoles => "iam:ListRoles",
             Action::ListUserPolicies => "iam:ListUserPolicies",
             Action::ListUserTags => "iam:ListUserTags",
             Action::ListUsers => "iam:ListUsers",
             Action::ListVirtualMFADevices => "iam:ListVirtualMFADevices",
             Action::PutGroupPolicy => "iam:PutGroupPolicy",
+            Action::PutRolePermissionsBoundary => "iam:PutRolePermissionsBoundary",
+            Action::PutRolePolicy => "iam:PutRolePolicy",
             Action::PutUserPermissionsBoundary => "iam:PutUserPermissionsBoundary",
             Action::PutUserPolicy => "iam:PutUserPolicy",
             Action::RemoveUserFromGroup => "iam:RemoveUserFromGroup",
@@ -1580,15 +2066,21 @@ impl Action {
             Action::SetDefaultPolicyVersion => "iam:SetDefaultPolicyVersion",
             Action::TagMFADevice => "iam:TagMFADevice",
             Action::TagPolicy => "iam:TagPolicy",
+            Action::TagRole => "iam:TagRole",
             Action::TagUser => "iam:TagUser",
             Action::UntagMFADevice => "iam:UntagMFADevice",
             Action::UntagPolicy => "iam:UntagPolicy",
+            Action::UntagRole => "iam:UntagRole",
             Action::UntagUser => "iam:UntagUser",
             Action::UpdateAccessKey => "iam:UpdateAccessKey",
             Action::UpdateAccountPasswordPolicy => "iam:UpdateAccountPasswordPolicy",
+            Action::UpdateAssumeRolePolicy => "iam:UpdateAssumeRolePolicy",
             Action::UpdateGroup => "iam:UpdateGroup",
             Action::UpdateLoginProfile => "iam:UpdateLoginProfile",
+            Action::UpdateRole => "iam:UpdateRole",
+            Action::UpdateRoleDescription => "iam:UpdateRoleDescription",
             Action::UpdateUser => "iam:UpdateUser",
+            Action::AssumeRole => "sts:AssumeRole",
             Action::GetCallerIdentity => "sts:GetCallerIdentity",
             Action::GetSessionToken => "sts:GetSessionToken",
         }
@@ -1599,6 +2091,7 @@ impl Action {
 pub(crate) static IAM_ACTIONS: &[Action] = &[
     Action::AddUserToGroup,
     Action::AttachGroupPolicy,
+    Action::AttachRolePolicy,
     Action::AttachUserPolicy,
     Action::ChangePassword,
     Action::CreateAccessKey,
@@ -1606,6 +2099,7 @@ pub(crate) static IAM_ACTIONS: &[Action] = &[
     Action::CreateLoginProfile,
     Action::CreatePolicy,
     Action::CreatePolicyVersion,
+    Action::CreateRole,
     Action::CreateUser,
     Action::CreateVirtualMFADevice,
     Action::DeactivateMFADevice,
@@ -1616,11 +2110,15 @@ pub(crate) static IAM_ACTIONS: &[Action] = &[
     Action::DeleteLoginProfile,
     Action::DeletePolicy,
     Action::DeletePolicyVersion,
+    Action::DeleteRole,
+    Action::DeleteRolePermissionsBoundary,
+    Action::DeleteRolePolicy,
     Action::DeleteUser,
     Action::DeleteUserPermissionsBoundary,
     Action::DeleteUserPolicy,
     Action::DeleteVirtualMFADevice,
     Action::DetachGroupPolicy,
+    Action::DetachRolePolicy,
     Action::DetachUserPolicy,
     Action::EnableMFADevice,
     Action::GetAccountPasswordPolicy,
@@ -1631,10 +2129,13 @@ pub(crate) static IAM_ACTIONS: &[Action] = &[
     Action::GetMFADevice,
     Action::GetPolicy,
     Action::GetPolicyVersion,
+    Action::GetRole,
+    Action::GetRolePolicy,
     Action::GetUser,
     Action::GetUserPolicy,
     Action::ListAccessKeys,
     Action::ListAttachedGroupPolicies,
+    Action::ListAttachedRolePolicies,
     Action::ListAttachedUserPolicies,
     Action::ListEntitiesForPolicy,
     Action::ListGroupPolicies,
@@ -1645,11 +2146,16 @@ pub(crate) static IAM_ACTIONS: &[Action] = &[
     Action::ListPolicies,
     Action::ListPolicyTags,
     Action::ListPolicyVersions,
+    Action::ListRolePolicies,
+    Action::ListRoleTags,
+    Action::ListRoles,
     Action::ListUserPolicies,
     Action::ListUserTags,
     Action::ListUsers,
     Action::ListVirtualMFADevices,
     Action::PutGroupPolicy,
+    Action::PutRolePermissionsBoundary,
+    Action::PutRolePolicy,
     Action::PutUserPermissionsBoundary,
     Action::PutUserPolicy,
     Action::RemoveUserFromGroup,
@@ -1657,19 +2163,25 @@ pub(crate) static IAM_ACTIONS: &[Action] = &[
     Action::SetDefaultPolicyVersion,
     Action::TagMFADevice,
     Action::TagPolicy,
+    Action::TagRole,
     Action::TagUser,
     Action::UntagMFADevice,
     Action::UntagPolicy,
+    Action::UntagRole,
     Action::UntagUser,
     Action::UpdateAccessKey,
     Action::UpdateAccountPasswordPolicy,
+    Action::UpdateAssumeRolePolicy,
     Action::UpdateGroup,
     Action::UpdateLoginProfile,
+    Action::UpdateRole,
+    Action::UpdateRoleDescription,
     Action::UpdateUser,
 ];
 
 /// Sts's actions, sorted by name (the order of `STS_OPERATIONS`).
 pub(crate) static STS_ACTIONS: &[Action] = &[
+    Action::AssumeRole,
     Action::GetCallerIdentity,
     Action::GetSessionToken,
 ];

@@ -21,12 +21,14 @@ pub struct Caller {
     pub permissions: Arc<Permissions>,
 }
 
-/// Every policy that applies to an IAM user: its inline and attached policies and those of each
-/// of its groups (the identity policies), and its permissions boundary.
+/// Every policy that applies to an IAM user (its inline and attached policies and those of each
+/// of its groups) or a role session (the role's policies), its permissions boundary, and a role
+/// session's session policies (none: not restricted by any).
 #[derive(Debug, Default)]
 pub struct Permissions {
     pub identity: Vec<Policy>,
     pub boundary: Option<Policy>,
+    pub session: Vec<Policy>,
 }
 
 /// What a session carries into authorization (`aws:MultiFactorAuthPresent`,
@@ -43,6 +45,19 @@ pub enum Principal {
     Root,
     /// An IAM user signing with its own access key (or a session issued to it).
     User(User),
+    /// A session of a role (STS AssumeRole).
+    AssumedRole(AssumedRole),
+}
+
+/// A role session as a principal: the role as the session began, the session's name, and the
+/// role's tags (`aws:PrincipalTag/*`).
+#[derive(Debug, Clone)]
+pub struct AssumedRole {
+    pub role_id: String,
+    pub role_name: String,
+    pub session_name: String,
+    pub source_identity: Option<String>,
+    pub tags: Vec<(String, String)>,
 }
 
 impl Caller {
@@ -50,14 +65,29 @@ impl Caller {
         match &self.principal {
             Principal::Root => ids::root_arn(&self.account_id),
             Principal::User(u) => ids::user_arn(&self.account_id, &u.path, &u.name),
+            Principal::AssumedRole(r) => ids::assumed_role_arn(&self.account_id, &r.role_name, &r.session_name),
+        }
+    }
+
+    /// The caller's unique id as GetCallerIdentity and `aws:userid` give it: the account for
+    /// root, the user id, or `ROLE_ID:SESSION_NAME` for a role session.
+    pub fn user_id(&self) -> String {
+        match &self.principal {
+            Principal::Root => self.account_id.clone(),
+            Principal::User(u) => u.user_id.clone(),
+            Principal::AssumedRole(r) => format!("{}:{}", r.role_id, r.session_name),
         }
     }
 
     pub fn user(&self) -> Option<&User> {
         match &self.principal {
-            Principal::Root => None,
             Principal::User(u) => Some(u),
+            Principal::Root | Principal::AssumedRole(_) => None,
         }
+    }
+
+    pub fn is_root(&self) -> bool {
+        matches!(self.principal, Principal::Root)
     }
 
     /// Whether `name` is the calling IAM user (user names compare without regard to case).

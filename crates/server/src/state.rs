@@ -23,13 +23,19 @@ pub struct Limits {
     pub groups_per_user: u32,
     /// Customer managed policies in an account.
     pub policies_per_account: u32,
-    /// Managed policies attached to one user, and to one group.
+    /// Managed policies attached to one user, one group, one role.
     pub policies_per_user: u32,
     pub policies_per_group: u32,
+    pub policies_per_role: u32,
+    pub roles_per_account: u32,
     pub versions_per_policy: usize,
-    /// The sum of a user's (a group's) inline policy sizes, in characters without whitespace.
+    /// The sum of a user's (a group's, a role's) inline policy sizes, in characters without
+    /// whitespace.
     pub user_inline_policy_chars: usize,
     pub group_inline_policy_chars: usize,
+    pub role_inline_policy_chars: usize,
+    /// A role's trust policy, in characters without whitespace (`ACLSizePerRole`).
+    pub trust_policy_chars: usize,
 }
 
 impl Default for Limits {
@@ -44,9 +50,13 @@ impl Default for Limits {
             policies_per_account: 1500,
             policies_per_user: 10,
             policies_per_group: 10,
+            policies_per_role: 10,
+            roles_per_account: 1000,
             versions_per_policy: 5,
             user_inline_policy_chars: 2048,
             group_inline_policy_chars: 5120,
+            role_inline_policy_chars: 10240,
+            trust_policy_chars: 2048,
         }
     }
 }

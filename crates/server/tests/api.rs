@@ -245,7 +245,9 @@ async fn response_envelopes_match_aws(backend: Backend) {
              <entry><key>AccountAccessKeysPresent</key><value>1</value></entry>\
              <entry><key>AccountMFAEnabled</key><value>0</value></entry>\
              <entry><key>AccountPasswordPresent</key><value>0</value></entry>\
+             <entry><key>AssumeRolePolicySizeQuota</key><value>2048</value></entry>\
              <entry><key>AttachedPoliciesPerGroupQuota</key><value>10</value></entry>\
+             <entry><key>AttachedPoliciesPerRoleQuota</key><value>10</value></entry>\
              <entry><key>AttachedPoliciesPerUserQuota</key><value>10</value></entry>\
              <entry><key>GroupPolicySizeQuota</key><value>5120</value></entry>\
              <entry><key>Groups</key><value>0</value></entry>\
@@ -257,6 +259,9 @@ async fn response_envelopes_match_aws(backend: Backend) {
              <entry><key>PoliciesQuota</key><value>1500</value></entry>\
              <entry><key>PolicySizeQuota</key><value>6144</value></entry>\
              <entry><key>PolicyVersionsInUse</key><value>0</value></entry>\
+             <entry><key>RolePolicySizeQuota</key><value>10240</value></entry>\
+             <entry><key>Roles</key><value>0</value></entry>\
+             <entry><key>RolesQuota</key><value>1000</value></entry>\
              <entry><key>UserPolicySizeQuota</key><value>2048</value></entry>\
              <entry><key>Users</key><value>0</value></entry>\
              <entry><key>UsersQuota</key><value>5000</value></entry>\

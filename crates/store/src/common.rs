@@ -11,3 +11,25 @@ pub(crate) fn name_key(name: &str) -> String {
 pub(crate) fn changed(rows: u64, not_found: StoreError) -> Result<()> {
     if rows == 0 { Err(not_found) } else { Ok(()) }
 }
+
+impl crate::Holder {
+    /// The statement for this kind of holder (each backend keeps one static statement per
+    /// table, so prepared statements are cached).
+    pub(crate) fn pick(self, user: &'static str, group: &'static str, role: &'static str) -> &'static str {
+        match self {
+            crate::Holder::User => user,
+            crate::Holder::Group => group,
+            crate::Holder::Role => role,
+        }
+    }
+}
+
+/// How a role session's session policies are stored: a JSON array of the documents.
+pub(crate) fn session_policies_text(documents: &[String]) -> String {
+    serde_json::to_string(documents).expect("a list of strings serializes")
+}
+
+/// The documents [`session_policies_text`] stored (none for a column left empty).
+pub(crate) fn session_policies_from(text: Option<&str>) -> Vec<String> {
+    text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default()
+}

@@ -88,8 +88,18 @@ pub enum Entity {
     /// A managed policy.
     Policy,
     PolicyVersion,
-    /// An inline policy of a user or group.
+    /// An inline policy of a user, group or role.
     InlinePolicy,
+    Role,
+}
+
+/// Whose inline policies, attachments or permissions boundary a call is about (named by the
+/// `holder_name` beside it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    User,
+    Group,
+    Role,
 }
 
 /// What keeps something from being deleted. For a user, in the order AWS asks for cleanup (and
@@ -97,7 +107,7 @@ pub enum Entity {
 /// `Attachments` (managed policies), `Groups` (memberships). For a group: `Members`, `Policies`
 /// (inline), `Attachments`. For a managed policy: `Attachments` (attached to a user or group, or
 /// used as a permissions boundary), then `Versions` (non-default versions remain). For a policy
-/// version: `DefaultVersion`.
+/// version: `DefaultVersion`. For a role: `Policies` (inline), then `Attachments`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dependent {
     LoginProfile,
@@ -122,18 +132,18 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// What callers import: every family trait (so their methods can be called on an
 /// `Arc<dyn Store>`) and [`Store`] itself. `use iamd_store::prelude::*;`
 pub mod prelude {
-    pub use crate::{Accounts, Audit, Credentials, Identities, MfaDevices, Policies, Sessions, Store};
+    pub use crate::{Accounts, Audit, Credentials, Identities, MfaDevices, Policies, Roles, Sessions, Store};
 }
 
 /// The whole contract: every family. Implemented for every type that implements all of them, so
 /// a backend implements the families and `Arc<dyn Store>` works as before.
 pub trait Store:
-    Accounts + Identities + Credentials + MfaDevices + Sessions + Audit + Policies + Send + Sync + 'static
+    Accounts + Identities + Credentials + MfaDevices + Sessions + Audit + Policies + Roles + Send + Sync + 'static
 {
 }
 
 impl<T> Store for T where
-    T: Accounts + Identities + Credentials + MfaDevices + Sessions + Audit + Policies + Send + Sync + 'static
+    T: Accounts + Identities + Credentials + MfaDevices + Sessions + Audit + Policies + Roles + Send + Sync + 'static
 {
 }
 
@@ -433,66 +443,116 @@ pub trait Policies: Send + Sync + 'static {
         now: i64,
     ) -> Result<ManagedPolicy>;
 
-    // Inline policies of users.
-    /// Adds the inline policy or replaces the one of the same name. `NotFound(User)`, or
-    /// `LimitExceeded` (nothing written) when the user's inline documents would exceed
+    // Inline policies, attachments and boundaries of users, groups and roles.
+    /// Adds the inline policy or replaces the one of the same name. `NotFound(User|Group|Role)`,
+    /// or `LimitExceeded` (nothing written) when the holder's inline documents would exceed
     /// `max_total_chars` in total, counted with [`policy_size`].
-    async fn put_user_policy(
+    async fn put_inline_policy(
         &self,
         account_id: &str,
-        user_name: &str,
+        holder: Holder,
+        holder_name: &str,
         policy_name: &str,
         document: &str,
         max_total_chars: usize,
     ) -> Result<()>;
-    /// `NotFound(User)` or `NotFound(InlinePolicy)`.
-    async fn get_user_policy(&self, account_id: &str, user_name: &str, policy_name: &str) -> Result<InlinePolicy>;
-    /// The names, ordered without regard to case; `NotFound(User)`.
-    async fn list_user_policies(&self, account_id: &str, user_name: &str) -> Result<Vec<String>>;
-    /// `NotFound(User)` or `NotFound(InlinePolicy)`.
-    async fn delete_user_policy(&self, account_id: &str, user_name: &str, policy_name: &str) -> Result<()>;
-
-    // Inline policies of groups: as for users, with `NotFound(Group)`.
-    async fn put_group_policy(
+    /// `NotFound(User|Group|Role)` or `NotFound(InlinePolicy)`.
+    async fn get_inline_policy(
         &self,
         account_id: &str,
-        group_name: &str,
+        holder: Holder,
+        holder_name: &str,
         policy_name: &str,
-        document: &str,
-        max_total_chars: usize,
+    ) -> Result<InlinePolicy>;
+    /// The names, ordered without regard to case; `NotFound(User|Group|Role)`.
+    async fn list_inline_policies(&self, account_id: &str, holder: Holder, holder_name: &str) -> Result<Vec<String>>;
+    /// `NotFound(User|Group|Role)` or `NotFound(InlinePolicy)`.
+    async fn delete_inline_policy(
+        &self,
+        account_id: &str,
+        holder: Holder,
+        holder_name: &str,
+        policy_name: &str,
     ) -> Result<()>;
-    async fn get_group_policy(&self, account_id: &str, group_name: &str, policy_name: &str) -> Result<InlinePolicy>;
-    async fn list_group_policies(&self, account_id: &str, group_name: &str) -> Result<Vec<String>>;
-    async fn delete_group_policy(&self, account_id: &str, group_name: &str, policy_name: &str) -> Result<()>;
-
-    // Attachments.
-    /// Idempotent (attached already is fine, whatever the quota). `NotFound(User)`,
-    /// `NotFound(Policy)` (also for a policy of another account), or `LimitExceeded` when the user
-    /// has `max_attached` policies attached already.
-    async fn attach_user_policy(&self, account_id: &str, user_name: &str, arn: &str, max_attached: u32) -> Result<()>;
-    /// `NotFound(User)`, or `NotFound(Policy)` when that policy is not attached to the user.
-    async fn detach_user_policy(&self, account_id: &str, user_name: &str, arn: &str) -> Result<()>;
-    /// Ordered by policy name (case-insensitively), then ARN; `NotFound(User)`.
-    async fn list_attached_user_policies(&self, account_id: &str, user_name: &str) -> Result<Vec<AttachedPolicy>>;
-    /// As `attach_user_policy`, with `NotFound(Group)`.
-    async fn attach_group_policy(&self, account_id: &str, group_name: &str, arn: &str, max_attached: u32)
-    -> Result<()>;
-    async fn detach_group_policy(&self, account_id: &str, group_name: &str, arn: &str) -> Result<()>;
-    async fn list_attached_group_policies(&self, account_id: &str, group_name: &str) -> Result<Vec<AttachedPolicy>>;
-    /// The account's users and groups the policy is attached to; `NotFound(Policy)` unless the
-    /// policy is visible to the account.
+    /// Idempotent (attached already is fine, whatever the quota). `NotFound(User|Group|Role)`,
+    /// `NotFound(Policy)` (also for a policy of another account), or `LimitExceeded` when the
+    /// holder has `max_attached` policies attached already.
+    async fn attach_policy(
+        &self,
+        account_id: &str,
+        holder: Holder,
+        holder_name: &str,
+        arn: &str,
+        max_attached: u32,
+    ) -> Result<()>;
+    /// `NotFound(User|Group|Role)`, or `NotFound(Policy)` when that policy is not attached.
+    async fn detach_policy(&self, account_id: &str, holder: Holder, holder_name: &str, arn: &str) -> Result<()>;
+    /// Ordered by policy name (case-insensitively), then ARN; `NotFound(User|Group|Role)`.
+    async fn list_attached_policies(
+        &self,
+        account_id: &str,
+        holder: Holder,
+        holder_name: &str,
+    ) -> Result<Vec<AttachedPolicy>>;
+    /// The account's users, groups and roles the policy is attached to; `NotFound(Policy)`
+    /// unless the policy is visible to the account.
     async fn list_entities_for_policy(&self, account_id: &str, arn: &str) -> Result<PolicyEntities>;
-
-    // Permissions boundaries.
-    /// Sets (or replaces) the user's boundary. `NotFound(User)`, or `NotFound(Policy)` unless the
-    /// policy exists and is visible to the account.
-    async fn put_user_permissions_boundary(&self, account_id: &str, user_name: &str, arn: &str) -> Result<()>;
-    /// `NotFound(User)`; a user without a boundary is fine (nothing to do).
-    async fn delete_user_permissions_boundary(&self, account_id: &str, user_name: &str) -> Result<()>;
-    /// The boundary's ARN; `NotFound(User)`.
-    async fn user_permissions_boundary(&self, account_id: &str, user_name: &str) -> Result<Option<String>>;
+    /// Sets (or replaces) the boundary of a user or role (groups have none: `NotFound(Group)`).
+    /// `NotFound(User|Role)`, or `NotFound(Policy)` unless the policy exists and is visible to
+    /// the account.
+    async fn put_permissions_boundary(
+        &self,
+        account_id: &str,
+        holder: Holder,
+        holder_name: &str,
+        arn: &str,
+    ) -> Result<()>;
+    /// `NotFound(User|Role)`; a holder without a boundary is fine (nothing to do).
+    async fn delete_permissions_boundary(&self, account_id: &str, holder: Holder, holder_name: &str) -> Result<()>;
+    /// The boundary's ARN; `NotFound(User|Role)`.
+    async fn permissions_boundary(&self, account_id: &str, holder: Holder, holder_name: &str)
+    -> Result<Option<String>>;
 
     /// Every policy that applies to the user (by id), default versions only, read in one
     /// snapshot; `NotFound(User)`. The authorizer calls this on a cache miss.
     async fn effective_policies(&self, account_id: &str, user_id: &str) -> Result<EffectivePolicies>;
+}
+
+/// Roles: the role itself with its trust policy and tags. Its inline policies, attachments and
+/// boundary are [`Policies`] with [`Holder::Role`]. Names are unique per account without regard
+/// to case, and every lookup by name is case-insensitive.
+#[async_trait]
+pub trait Roles: Send + Sync + 'static {
+    /// `AlreadyExists(Role)` for a taken name, `LimitExceeded` when the account has
+    /// `max_in_account` roles already; the role's tags and boundary (`NotFound(Policy)` unless
+    /// visible to the account) are written with it.
+    async fn create_role(&self, role: &Role, max_in_account: u32) -> Result<()>;
+    /// The role with its tags and boundary.
+    async fn get_role(&self, account_id: &str, name: &str) -> Result<Option<Role>>;
+    /// Ordered by lower-cased name; `Page::after` is a lower-cased name; up to `limit + 1`;
+    /// without tags or boundary (as ListRoles shows them).
+    async fn list_roles(&self, account_id: &str, path_prefix: &str, page: &Page) -> Result<Vec<Role>>;
+    /// Sets what is given (`description: Some(None)` clears it). `NotFound(Role)`.
+    async fn update_role(
+        &self,
+        account_id: &str,
+        name: &str,
+        description: Option<Option<&str>>,
+        max_session_duration: Option<i64>,
+    ) -> Result<()>;
+    /// `NotFound(Role)`.
+    async fn update_trust_policy(&self, account_id: &str, name: &str, document: &str) -> Result<()>;
+    /// `NotFound(Role)`; `DeleteConflict` while inline policies (`Policies`) or attached
+    /// policies (`Attachments`) remain. Takes tags and boundary along; sessions stay.
+    async fn delete_role(&self, account_id: &str, name: &str) -> Result<()>;
+    /// As `tag_user`: `NotFound(Role)`, or `LimitExceeded` (nothing written) beyond `max`.
+    async fn tag_role(&self, account_id: &str, name: &str, tags: &[Tag], max: usize) -> Result<()>;
+    async fn untag_role(&self, account_id: &str, name: &str, keys: &[String]) -> Result<()>;
+    /// Ordered by key (case-insensitively); `NotFound(Role)`.
+    async fn role_tags(&self, account_id: &str, name: &str) -> Result<Vec<Tag>>;
+    /// Records that a session of the role (by id) began at `now`; a deleted role is fine.
+    async fn record_role_used(&self, role_id: &str, now: i64) -> Result<()>;
+    /// What applies to the role's sessions (by role id), read in one snapshot; `NotFound(Role)`
+    /// once the role is deleted. The authorizer calls this on a cache miss.
+    async fn role_policies(&self, account_id: &str, role_id: &str) -> Result<RolePolicies>;
 }

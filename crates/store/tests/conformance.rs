@@ -14,7 +14,7 @@ use common::*;
 use iamd_domain::entities::*;
 use iamd_store::prelude::*;
 use iamd_store::{
-    Dependent, DeviceSync, Entity, PasswordPolicy, PgStore, Result, SqliteStore, StoreError, ThrottlePolicy,
+    Dependent, DeviceSync, Entity, Holder, PasswordPolicy, PgStore, Result, SqliteStore, StoreError, ThrottlePolicy,
     ThrottleState, open,
 };
 use tokio::task::JoinSet;
@@ -750,6 +750,7 @@ async fn sts_sessions(store: &dyn Store) {
         expires_at: NOW + 3600,
         mfa_authenticated_at: Some(NOW - 1),
         mfa_serial: Some("arn:aws:iam::x:mfa/peggy".to_owned()),
+        role: None,
     };
     let root = StsSession {
         access_key_id: fresh_id("ASIA"),
@@ -1321,6 +1322,176 @@ async fn policies_suite(store: &dyn Store) {
     boundaries(store).await;
     delete_conflicts(store).await;
     effective_policies(store).await;
+    roles(store).await;
+    role_policies_and_sessions(store).await;
+}
+
+fn role(account_id: &str, name: &str, path: &str) -> Role {
+    Role {
+        account_id: account_id.to_owned(),
+        role_id: fresh_id("AROA"),
+        name: name.to_owned(),
+        path: path.to_owned(),
+        trust_policy: format!("trust of {name}"),
+        description: None,
+        max_session_duration: 3600,
+        created_at: NOW,
+        last_used_at: None,
+        permissions_boundary: None,
+        tags: Vec::new(),
+    }
+}
+
+async fn roles(store: &dyn Store) {
+    let account = fresh_account(store).await;
+    let mut admin = role(&account, "Admin", "/ops/");
+    admin.tags = vec![tag("team", "sec"), tag("Env", "prod")];
+    admin.description = Some("admins".into());
+    store.create_role(&admin, 1000).await.unwrap();
+    assert_eq!(
+        store.create_role(&role(&account, "ADMIN", "/"), 1000).await,
+        Err(StoreError::AlreadyExists(Entity::Role))
+    );
+    store.create_role(&role(OTHER_ACCOUNT, "admin", "/"), 1000).await.expect("same name in another account");
+    let mut expected = admin.clone();
+    expected.tags = vec![tag("Env", "prod"), tag("team", "sec")];
+    assert_eq!(store.get_role(&account, "aDmIn").await.unwrap(), Some(expected.clone()));
+    assert_eq!(store.get_role(&account, "nobody").await.unwrap(), None);
+
+    for (name, path) in [("beta", "/"), ("Gamma", "/ops/sub/")] {
+        store.create_role(&role(&account, name, path), 1000).await.unwrap();
+    }
+    assert_eq!(store.create_role(&role(&account, "over", "/"), 3).await, Err(StoreError::LimitExceeded));
+    let names = |roles: Vec<Role>| roles.into_iter().map(|r| r.name).collect::<Vec<_>>();
+    assert_eq!(names(store.list_roles(&account, "/", &page(None, 10)).await.unwrap()), ["Admin", "beta", "Gamma"]);
+    assert_eq!(names(store.list_roles(&account, "/ops/", &page(None, 10)).await.unwrap()), ["Admin", "Gamma"]);
+    assert_eq!(names(store.list_roles(&account, "/", &page(Some("admin"), 1)).await.unwrap()), ["beta", "Gamma"]);
+    let listed = store.list_roles(&account, "/ops/sub/", &page(None, 10)).await.unwrap();
+    assert!(listed[0].tags.is_empty() && listed[0].permissions_boundary.is_none());
+
+    // Updates: description set or cleared, duration, trust policy.
+    store.update_role(&account, "admin", Some(None), Some(7200)).await.unwrap();
+    store.update_trust_policy(&account, "ADMIN", "new trust").await.unwrap();
+    let updated = store.get_role(&account, "Admin").await.unwrap().unwrap();
+    assert_eq!(
+        (updated.description, updated.max_session_duration, updated.trust_policy.as_str()),
+        (None, 7200, "new trust")
+    );
+    store.update_role(&account, "admin", Some(Some("back")), None).await.unwrap();
+    assert_eq!(store.get_role(&account, "Admin").await.unwrap().unwrap().description.as_deref(), Some("back"));
+    assert_eq!(store.update_role(&account, "nobody", None, Some(3600)).await, Err(StoreError::NotFound(Entity::Role)));
+    assert_eq!(store.update_trust_policy(&account, "nobody", "x").await, Err(StoreError::NotFound(Entity::Role)));
+
+    // Tags.
+    store.tag_role(&account, "admin", &[tag("TEAM", "red"), tag("new", "1")], 50).await.unwrap();
+    assert_eq!(
+        store.role_tags(&account, "admin").await.unwrap(),
+        vec![tag("Env", "prod"), tag("new", "1"), tag("TEAM", "red")]
+    );
+    assert_eq!(store.tag_role(&account, "admin", &[tag("x", "1")], 3).await, Err(StoreError::LimitExceeded));
+    store.untag_role(&account, "admin", &["env".into(), "absent".into()]).await.unwrap();
+    assert_eq!(store.role_tags(&account, "admin").await.unwrap(), vec![tag("new", "1"), tag("TEAM", "red")]);
+    assert_eq!(store.role_tags(&account, "nobody").await, Err(StoreError::NotFound(Entity::Role)));
+
+    store.record_role_used(&admin.role_id, NOW + 50).await.unwrap();
+    assert_eq!(store.get_role(&account, "admin").await.unwrap().unwrap().last_used_at, Some(NOW + 50));
+    store.record_role_used("AROAGONE", NOW).await.expect("a deleted role is fine");
+
+    store.delete_role(&account, "admin").await.unwrap();
+    assert_eq!(store.get_role(&account, "admin").await.unwrap(), None);
+    assert_eq!(store.delete_role(&account, "admin").await, Err(StoreError::NotFound(Entity::Role)));
+    assert_eq!(store.account_counts(&account).await.unwrap().roles, 2);
+}
+
+async fn role_policies_and_sessions(store: &dyn Store) {
+    let account = fresh_account(store).await;
+    let managed = store.create_policy(&new_policy(&account, "RoleManaged", "/", "managed-doc"), 1500).await.unwrap();
+    let boundary = store.create_policy(&new_policy(&account, "RoleBoundary", "/", "boundary-doc"), 1500).await.unwrap();
+    let mut ops = role(&account, "Ops", "/");
+    ops.permissions_boundary = Some("arn:aws:iam::000000000000:policy/Nope".into());
+    assert_eq!(store.create_role(&ops, 1000).await, Err(StoreError::NotFound(Entity::Policy)));
+    assert_eq!(store.get_role(&account, "Ops").await.unwrap(), None, "nothing written");
+    ops.permissions_boundary = Some(boundary.arn.clone());
+    store.create_role(&ops, 1000).await.unwrap();
+    assert_eq!(
+        store.get_role(&account, "ops").await.unwrap().unwrap().permissions_boundary,
+        Some(boundary.arn.clone())
+    );
+
+    let r = Holder::Role;
+    store.put_inline_policy(&account, r, "ops", "Inline", "inline-doc", 10240).await.unwrap();
+    assert_eq!(store.list_inline_policies(&account, r, "OPS").await.unwrap(), ["Inline"]);
+    assert_eq!(store.get_inline_policy(&account, r, "ops", "inline").await.unwrap().document, "inline-doc");
+    assert_eq!(
+        store.put_inline_policy(&account, r, "ops", "Big", &"x".repeat(20), 15).await,
+        Err(StoreError::LimitExceeded)
+    );
+    assert_eq!(
+        store.put_inline_policy(&account, r, "nobody", "p", "d", 10240).await,
+        Err(StoreError::NotFound(Entity::Role))
+    );
+    store.attach_policy(&account, r, "ops", &managed.arn, 10).await.unwrap();
+    assert_eq!(store.list_attached_policies(&account, r, "ops").await.unwrap().len(), 1);
+    let entities = store.list_entities_for_policy(&account, &managed.arn).await.unwrap();
+    assert_eq!(entities.roles, vec![("Ops".to_owned(), ops.role_id.clone())]);
+    let counted = store.get_policy(&account, &managed.arn).await.unwrap().unwrap();
+    assert_eq!(counted.attachment_count, 1);
+    assert_eq!(store.get_policy(&account, &boundary.arn).await.unwrap().unwrap().boundary_usage_count, 1);
+    assert_eq!(store.delete_policy(&managed.arn).await, Err(StoreError::DeleteConflict(Dependent::Attachments)));
+    assert_eq!(store.delete_policy(&boundary.arn).await, Err(StoreError::DeleteConflict(Dependent::Attachments)));
+    assert_eq!(store.account_counts(&account).await.unwrap().policy_versions_in_use, 1);
+
+    assert_eq!(
+        store.role_policies(&account, &ops.role_id).await.unwrap(),
+        RolePolicies {
+            tags: Vec::new(),
+            inline: vec![InlinePolicy { name: "Inline".into(), document: "inline-doc".into() }],
+            managed: vec![(managed.arn.clone(), "managed-doc".into())],
+            boundary: Some((boundary.arn.clone(), "boundary-doc".into())),
+        }
+    );
+    assert_eq!(store.role_policies(OTHER_ACCOUNT, &ops.role_id).await, Err(StoreError::NotFound(Entity::Role)));
+
+    // Groups carry no boundary.
+    assert_eq!(
+        store.permissions_boundary(&account, Holder::Group, "ops").await,
+        Err(StoreError::NotFound(Entity::Group))
+    );
+    store.delete_permissions_boundary(&account, r, "ops").await.unwrap();
+    assert_eq!(store.permissions_boundary(&account, r, "ops").await.unwrap(), None);
+    store.put_permissions_boundary(&account, r, "ops", &boundary.arn).await.unwrap();
+    assert_eq!(store.permissions_boundary(&account, r, "ops").await.unwrap(), Some(boundary.arn.clone()));
+
+    // A role with policies cannot be deleted; in AWS's cleanup order.
+    assert_eq!(store.delete_role(&account, "ops").await, Err(StoreError::DeleteConflict(Dependent::Policies)));
+    store.delete_inline_policy(&account, r, "ops", "INLINE").await.unwrap();
+    assert_eq!(store.delete_role(&account, "ops").await, Err(StoreError::DeleteConflict(Dependent::Attachments)));
+    store.detach_policy(&account, r, "ops", &managed.arn).await.unwrap();
+
+    // A role session keeps the role's name and session policies; it outlives the role.
+    let session = StsSession {
+        access_key_id: fresh_id("ASIA"),
+        account_id: account.clone(),
+        user: None,
+        secret_sealed: b"sealed".to_vec(),
+        token_hash: vec![9; 32],
+        created_at: NOW,
+        expires_at: NOW + 900,
+        mfa_authenticated_at: Some(NOW),
+        mfa_serial: Some("arn:aws:iam::x:mfa/alice".into()),
+        role: Some(RoleSession {
+            role_id: ops.role_id.clone(),
+            role_name: "Ops".into(),
+            session_name: "alice@example.com".into(),
+            session_policies: vec!["{\"a\": 1}".into(), "second".into()],
+            source_identity: Some("alice".into()),
+        }),
+    };
+    store.create_sts_session(&session).await.unwrap();
+    store.delete_role(&account, "ops").await.unwrap();
+    assert_eq!(store.find_sts_session(&session.access_key_id).await.unwrap(), Some(session.clone()));
+    assert_eq!(store.role_policies(&account, &ops.role_id).await, Err(StoreError::NotFound(Entity::Role)));
+    store.delete_policy(&boundary.arn).await.expect("the boundary went with the role");
 }
 
 async fn groups(store: &dyn Store) {
@@ -1609,30 +1780,30 @@ async fn inline_policies(store: &dyn Store) {
     for (owner, put_max) in [("user", 60usize), ("group", 60)] {
         let put = |name: &'static str, document: String, max: usize| async move {
             if owner == "user" {
-                store.put_user_policy(account, "inliner", name, &document, max).await
+                store.put_inline_policy(account, Holder::User, "inliner", name, &document, max).await
             } else {
-                store.put_group_policy(account, "inliners", name, &document, max).await
+                store.put_inline_policy(account, Holder::Group, "inliners", name, &document, max).await
             }
         };
         let get = |name: &'static str| async move {
             if owner == "user" {
-                store.get_user_policy(account, "INLINER", name).await
+                store.get_inline_policy(account, Holder::User, "INLINER", name).await
             } else {
-                store.get_group_policy(account, "INLINERS", name).await
+                store.get_inline_policy(account, Holder::Group, "INLINERS", name).await
             }
         };
         let list = || async {
             if owner == "user" {
-                store.list_user_policies(account, "inliner").await
+                store.list_inline_policies(account, Holder::User, "inliner").await
             } else {
-                store.list_group_policies(account, "inliners").await
+                store.list_inline_policies(account, Holder::Group, "inliners").await
             }
         };
         let delete = |name: &'static str| async move {
             if owner == "user" {
-                store.delete_user_policy(account, "inliner", name).await
+                store.delete_inline_policy(account, Holder::User, "inliner", name).await
             } else {
-                store.delete_group_policy(account, "inliners", name).await
+                store.delete_inline_policy(account, Holder::Group, "inliners", name).await
             }
         };
         // 20 characters without whitespace each.
@@ -1661,15 +1832,27 @@ async fn inline_policies(store: &dyn Store) {
         assert!(list().await.unwrap().is_empty());
     }
     let not_user = Err(StoreError::NotFound(Entity::User));
-    assert_eq!(store.put_user_policy(account, "nobody", "p", "{}", 2048).await, not_user);
-    assert_eq!(store.get_user_policy(account, "nobody", "p").await, Err(StoreError::NotFound(Entity::User)));
-    assert_eq!(store.list_user_policies(account, "nobody").await, Err(StoreError::NotFound(Entity::User)));
-    assert_eq!(store.delete_user_policy(account, "nobody", "p").await, not_user);
+    assert_eq!(store.put_inline_policy(account, Holder::User, "nobody", "p", "{}", 2048).await, not_user);
+    assert_eq!(
+        store.get_inline_policy(account, Holder::User, "nobody", "p").await,
+        Err(StoreError::NotFound(Entity::User))
+    );
+    assert_eq!(
+        store.list_inline_policies(account, Holder::User, "nobody").await,
+        Err(StoreError::NotFound(Entity::User))
+    );
+    assert_eq!(store.delete_inline_policy(account, Holder::User, "nobody", "p").await, not_user);
     let not_group = Err(StoreError::NotFound(Entity::Group));
-    assert_eq!(store.put_group_policy(account, "nogroup", "p", "{}", 2048).await, not_group);
-    assert_eq!(store.get_group_policy(account, "nogroup", "p").await, Err(StoreError::NotFound(Entity::Group)));
-    assert_eq!(store.list_group_policies(account, "nogroup").await, Err(StoreError::NotFound(Entity::Group)));
-    assert_eq!(store.delete_group_policy(account, "nogroup", "p").await, not_group);
+    assert_eq!(store.put_inline_policy(account, Holder::Group, "nogroup", "p", "{}", 2048).await, not_group);
+    assert_eq!(
+        store.get_inline_policy(account, Holder::Group, "nogroup", "p").await,
+        Err(StoreError::NotFound(Entity::Group))
+    );
+    assert_eq!(
+        store.list_inline_policies(account, Holder::Group, "nogroup").await,
+        Err(StoreError::NotFound(Entity::Group))
+    );
+    assert_eq!(store.delete_inline_policy(account, Holder::Group, "nogroup", "p").await, not_group);
 }
 
 async fn attachments(store: &dyn Store) {
@@ -1683,45 +1866,57 @@ async fn attachments(store: &dyn Store) {
     let aws = store.ensure_aws_managed_policy("AttachableAws", "/", None, &doc("aws"), NOW).await.unwrap();
     let foreign = store.create_policy(&new_policy(OTHER_ACCOUNT, "Foreign", "/", "{}"), 1500).await.unwrap();
 
-    store.attach_user_policy(&account, "attached", &b.arn, 3).await.unwrap();
-    store.attach_user_policy(&account, "ATTACHED", &a.arn, 3).await.unwrap();
-    store.attach_user_policy(&account, "attached", &a.arn, 2).await.expect("idempotent, whatever the quota");
-    store.attach_user_policy(&account, "attached", &aws.arn, 3).await.unwrap();
-    assert_eq!(store.attach_user_policy(&account, "attached", &c.arn, 3).await, Err(StoreError::LimitExceeded));
-    assert_eq!(store.attach_user_policy(&account, "nobody", &a.arn, 3).await, Err(StoreError::NotFound(Entity::User)));
+    store.attach_policy(&account, Holder::User, "attached", &b.arn, 3).await.unwrap();
+    store.attach_policy(&account, Holder::User, "ATTACHED", &a.arn, 3).await.unwrap();
+    store.attach_policy(&account, Holder::User, "attached", &a.arn, 2).await.expect("idempotent, whatever the quota");
+    store.attach_policy(&account, Holder::User, "attached", &aws.arn, 3).await.unwrap();
     assert_eq!(
-        store.attach_user_policy(&account, "other", &arn(&account, "nope"), 3).await,
+        store.attach_policy(&account, Holder::User, "attached", &c.arn, 3).await,
+        Err(StoreError::LimitExceeded)
+    );
+    assert_eq!(
+        store.attach_policy(&account, Holder::User, "nobody", &a.arn, 3).await,
+        Err(StoreError::NotFound(Entity::User))
+    );
+    assert_eq!(
+        store.attach_policy(&account, Holder::User, "other", &arn(&account, "nope"), 3).await,
         Err(StoreError::NotFound(Entity::Policy))
     );
     assert_eq!(
-        store.attach_user_policy(&account, "other", &foreign.arn, 3).await,
+        store.attach_policy(&account, Holder::User, "other", &foreign.arn, 3).await,
         Err(StoreError::NotFound(Entity::Policy)),
         "another account's policy is not attachable"
     );
-    let listed = store.list_attached_user_policies(&account, "attached").await.unwrap();
+    let listed = store.list_attached_policies(&account, Holder::User, "attached").await.unwrap();
     let expected = |ps: &[&ManagedPolicy]| {
         ps.iter().map(|p| AttachedPolicy { name: p.name.clone(), arn: p.arn.clone() }).collect::<Vec<_>>()
     };
     assert_eq!(listed, expected(&[&a, &aws, &b]));
-    assert_eq!(store.list_attached_user_policies(&account, "nobody").await, Err(StoreError::NotFound(Entity::User)));
-
-    store.attach_group_policy(&account, "team", &a.arn, 10).await.unwrap();
-    store.attach_group_policy(&account, "TEAM", &aws.arn, 10).await.unwrap();
-    assert_eq!(store.attach_group_policy(&account, "team", &c.arn, 2).await, Err(StoreError::LimitExceeded));
     assert_eq!(
-        store.attach_group_policy(&account, "nogroup", &c.arn, 2).await,
+        store.list_attached_policies(&account, Holder::User, "nobody").await,
+        Err(StoreError::NotFound(Entity::User))
+    );
+
+    store.attach_policy(&account, Holder::Group, "team", &a.arn, 10).await.unwrap();
+    store.attach_policy(&account, Holder::Group, "TEAM", &aws.arn, 10).await.unwrap();
+    assert_eq!(store.attach_policy(&account, Holder::Group, "team", &c.arn, 2).await, Err(StoreError::LimitExceeded));
+    assert_eq!(
+        store.attach_policy(&account, Holder::Group, "nogroup", &c.arn, 2).await,
         Err(StoreError::NotFound(Entity::Group))
     );
-    assert_eq!(store.list_attached_group_policies(&account, "team").await.unwrap(), expected(&[&a, &aws]));
-    assert_eq!(store.list_attached_group_policies(&account, "nogroup").await, Err(StoreError::NotFound(Entity::Group)));
+    assert_eq!(store.list_attached_policies(&account, Holder::Group, "team").await.unwrap(), expected(&[&a, &aws]));
+    assert_eq!(
+        store.list_attached_policies(&account, Holder::Group, "nogroup").await,
+        Err(StoreError::NotFound(Entity::Group))
+    );
 
     // Counts are per account, also for AWS managed policies.
-    store.attach_user_policy(&account, "other", &a.arn, 10).await.unwrap();
+    store.attach_policy(&account, Holder::User, "other", &a.arn, 10).await.unwrap();
     let got = store.get_policy(&account, &a.arn).await.unwrap().unwrap();
     assert_eq!(got.attachment_count, 3);
     let elsewhere = fresh_account(store).await;
     store.create_user(&user(&elsewhere, "far", "/"), 5000).await.unwrap();
-    store.attach_user_policy(&elsewhere, "far", &aws.arn, 10).await.unwrap();
+    store.attach_policy(&elsewhere, Holder::User, "far", &aws.arn, 10).await.unwrap();
     assert_eq!(store.get_policy(&account, &aws.arn).await.unwrap().unwrap().attachment_count, 2);
     assert_eq!(store.get_policy(&elsewhere, &aws.arn).await.unwrap().unwrap().attachment_count, 1);
     assert_eq!(store.account_counts(&account).await.unwrap().policy_versions_in_use, 6);
@@ -1737,6 +1932,7 @@ async fn attachments(store: &dyn Store) {
         PolicyEntities {
             users: vec![("attached".into(), user_id("attached").await), ("Other".into(), user_id("other").await)],
             groups: vec![("team".into(), team_id)],
+            roles: vec![],
         }
     );
     let aws_entities = store.list_entities_for_policy(&elsewhere, &aws.arn).await.unwrap();
@@ -1755,16 +1951,25 @@ async fn attachments(store: &dyn Store) {
     assert_eq!(attached, ["Apol", "AttachableAws", "bpol"]);
 
     assert_eq!(store.delete_policy(&a.arn).await, Err(StoreError::DeleteConflict(Dependent::Attachments)));
-    assert_eq!(store.detach_user_policy(&account, "attached", &c.arn).await, Err(StoreError::NotFound(Entity::Policy)));
-    assert_eq!(store.detach_user_policy(&account, "nobody", &a.arn).await, Err(StoreError::NotFound(Entity::User)));
-    store.detach_user_policy(&account, "attached", &a.arn).await.unwrap();
-    store.detach_user_policy(&account, "other", &a.arn).await.unwrap();
+    assert_eq!(
+        store.detach_policy(&account, Holder::User, "attached", &c.arn).await,
+        Err(StoreError::NotFound(Entity::Policy))
+    );
+    assert_eq!(
+        store.detach_policy(&account, Holder::User, "nobody", &a.arn).await,
+        Err(StoreError::NotFound(Entity::User))
+    );
+    store.detach_policy(&account, Holder::User, "attached", &a.arn).await.unwrap();
+    store.detach_policy(&account, Holder::User, "other", &a.arn).await.unwrap();
     assert_eq!(store.delete_policy(&a.arn).await, Err(StoreError::DeleteConflict(Dependent::Attachments)));
-    assert_eq!(store.detach_group_policy(&account, "team", &c.arn).await, Err(StoreError::NotFound(Entity::Policy)));
-    store.detach_group_policy(&account, "team", &a.arn).await.unwrap();
+    assert_eq!(
+        store.detach_policy(&account, Holder::Group, "team", &c.arn).await,
+        Err(StoreError::NotFound(Entity::Policy))
+    );
+    store.detach_policy(&account, Holder::Group, "team", &a.arn).await.unwrap();
     assert_eq!(store.get_policy(&account, &a.arn).await.unwrap().unwrap().attachment_count, 0);
     store.delete_policy(&a.arn).await.unwrap();
-    assert_eq!(store.list_attached_user_policies(&account, "attached").await.unwrap(), expected(&[&aws, &b]));
+    assert_eq!(store.list_attached_policies(&account, Holder::User, "attached").await.unwrap(), expected(&[&aws, &b]));
 }
 
 async fn boundaries(store: &dyn Store) {
@@ -1772,34 +1977,37 @@ async fn boundaries(store: &dyn Store) {
     store.create_user(&user(&account, "bounded", "/"), 5000).await.unwrap();
     let p = store.create_policy(&new_policy(&account, "Fence", "/", &doc("fence")), 1500).await.unwrap();
     let q = store.create_policy(&new_policy(&account, "Fence2", "/", &doc("fence2")), 1500).await.unwrap();
-    assert_eq!(store.user_permissions_boundary(&account, "bounded").await.unwrap(), None);
+    assert_eq!(store.permissions_boundary(&account, Holder::User, "bounded").await.unwrap(), None);
     assert_eq!(
-        store.put_user_permissions_boundary(&account, "bounded", &arn(&account, "nope")).await,
+        store.put_permissions_boundary(&account, Holder::User, "bounded", &arn(&account, "nope")).await,
         Err(StoreError::NotFound(Entity::Policy))
     );
     assert_eq!(
-        store.put_user_permissions_boundary(&account, "nobody", &p.arn).await,
+        store.put_permissions_boundary(&account, Holder::User, "nobody", &p.arn).await,
         Err(StoreError::NotFound(Entity::User))
     );
-    store.put_user_permissions_boundary(&account, "BOUNDED", &p.arn).await.unwrap();
-    assert_eq!(store.user_permissions_boundary(&account, "bounded").await.unwrap(), Some(p.arn.clone()));
+    store.put_permissions_boundary(&account, Holder::User, "BOUNDED", &p.arn).await.unwrap();
+    assert_eq!(store.permissions_boundary(&account, Holder::User, "bounded").await.unwrap(), Some(p.arn.clone()));
     assert_eq!(store.get_policy(&account, &p.arn).await.unwrap().unwrap().boundary_usage_count, 1);
     assert_eq!(store.delete_policy(&p.arn).await, Err(StoreError::DeleteConflict(Dependent::Attachments)));
     // Replacing moves the usage.
-    store.put_user_permissions_boundary(&account, "bounded", &q.arn).await.unwrap();
+    store.put_permissions_boundary(&account, Holder::User, "bounded", &q.arn).await.unwrap();
     assert_eq!(store.get_policy(&account, &p.arn).await.unwrap().unwrap().boundary_usage_count, 0);
     assert_eq!(store.get_policy(&account, &q.arn).await.unwrap().unwrap().boundary_usage_count, 1);
     store.delete_policy(&p.arn).await.unwrap();
-    store.delete_user_permissions_boundary(&account, "bounded").await.unwrap();
-    store.delete_user_permissions_boundary(&account, "bounded").await.expect("nothing to delete is fine");
-    assert_eq!(store.user_permissions_boundary(&account, "bounded").await.unwrap(), None);
+    store.delete_permissions_boundary(&account, Holder::User, "bounded").await.unwrap();
+    store.delete_permissions_boundary(&account, Holder::User, "bounded").await.expect("nothing to delete is fine");
+    assert_eq!(store.permissions_boundary(&account, Holder::User, "bounded").await.unwrap(), None);
     assert_eq!(
-        store.delete_user_permissions_boundary(&account, "nobody").await,
+        store.delete_permissions_boundary(&account, Holder::User, "nobody").await,
         Err(StoreError::NotFound(Entity::User))
     );
-    assert_eq!(store.user_permissions_boundary(&account, "nobody").await, Err(StoreError::NotFound(Entity::User)));
+    assert_eq!(
+        store.permissions_boundary(&account, Holder::User, "nobody").await,
+        Err(StoreError::NotFound(Entity::User))
+    );
     // A boundary does not keep the user; it goes with them.
-    store.put_user_permissions_boundary(&account, "bounded", &q.arn).await.unwrap();
+    store.put_permissions_boundary(&account, Holder::User, "bounded", &q.arn).await.unwrap();
     store.delete_user(&account, "bounded").await.unwrap();
     assert_eq!(store.get_policy(&account, &q.arn).await.unwrap().unwrap().boundary_usage_count, 0);
     store.delete_policy(&q.arn).await.unwrap();
@@ -1810,17 +2018,17 @@ async fn delete_conflicts(store: &dyn Store) {
     store.create_user(&user(&account, "kept", "/"), 5000).await.unwrap();
     store.create_group(&group(&account, "club", "/"), 300).await.unwrap();
     let p = store.create_policy(&new_policy(&account, "P", "/", "{}"), 1500).await.unwrap();
-    store.put_user_policy(&account, "kept", "inline", "{}", 2048).await.unwrap();
-    store.attach_user_policy(&account, "kept", &p.arn, 10).await.unwrap();
+    store.put_inline_policy(&account, Holder::User, "kept", "inline", "{}", 2048).await.unwrap();
+    store.attach_policy(&account, Holder::User, "kept", &p.arn, 10).await.unwrap();
     store.add_user_to_group(&account, "club", "kept", 10).await.unwrap();
-    store.put_group_policy(&account, "club", "inline", "{}", 5120).await.unwrap();
-    store.attach_group_policy(&account, "club", &p.arn, 10).await.unwrap();
+    store.put_inline_policy(&account, Holder::Group, "club", "inline", "{}", 5120).await.unwrap();
+    store.attach_policy(&account, Holder::Group, "club", &p.arn, 10).await.unwrap();
 
     // Users: inline policies, then attached policies, then groups (after the credential checks).
     assert_eq!(store.delete_user(&account, "kept").await, Err(StoreError::DeleteConflict(Dependent::Policies)));
-    store.delete_user_policy(&account, "kept", "inline").await.unwrap();
+    store.delete_inline_policy(&account, Holder::User, "kept", "inline").await.unwrap();
     assert_eq!(store.delete_user(&account, "kept").await, Err(StoreError::DeleteConflict(Dependent::Attachments)));
-    store.detach_user_policy(&account, "kept", &p.arn).await.unwrap();
+    store.detach_policy(&account, Holder::User, "kept", &p.arn).await.unwrap();
     assert_eq!(store.delete_user(&account, "kept").await, Err(StoreError::DeleteConflict(Dependent::Groups)));
 
     // Groups: members, then inline policies, then attached policies.
@@ -1828,9 +2036,9 @@ async fn delete_conflicts(store: &dyn Store) {
     store.remove_user_from_group(&account, "club", "kept").await.unwrap();
     store.delete_user(&account, "kept").await.unwrap();
     assert_eq!(store.delete_group(&account, "club").await, Err(StoreError::DeleteConflict(Dependent::Policies)));
-    store.delete_group_policy(&account, "club", "inline").await.unwrap();
+    store.delete_inline_policy(&account, Holder::Group, "club", "inline").await.unwrap();
     assert_eq!(store.delete_group(&account, "club").await, Err(StoreError::DeleteConflict(Dependent::Attachments)));
-    store.detach_group_policy(&account, "club", &p.arn).await.unwrap();
+    store.detach_policy(&account, Holder::Group, "club", &p.arn).await.unwrap();
     store.delete_group(&account, "club").await.unwrap();
     store.delete_policy(&p.arn).await.unwrap();
     let counts = store.account_counts(&account).await.unwrap();
@@ -1853,18 +2061,18 @@ async fn effective_policies(store: &dyn Store) {
     store.create_policy_version(&m.arn, &doc("m3"), false, NOW, 5).await.unwrap();
     let aws = store.ensure_aws_managed_policy("EffAws", "/", None, &doc("aws"), NOW).await.unwrap();
     let fence = store.create_policy(&new_policy(&account, "Fence", "/", &doc("fence")), 1500).await.unwrap();
-    store.put_user_policy(&account, "subject", "b-inline", &doc("ub"), 2048).await.unwrap();
-    store.put_user_policy(&account, "subject", "A-inline", &doc("ua"), 2048).await.unwrap();
-    store.attach_user_policy(&account, "subject", &m.arn, 10).await.unwrap();
-    store.attach_user_policy(&account, "subject", &aws.arn, 10).await.unwrap();
+    store.put_inline_policy(&account, Holder::User, "subject", "b-inline", &doc("ub"), 2048).await.unwrap();
+    store.put_inline_policy(&account, Holder::User, "subject", "A-inline", &doc("ua"), 2048).await.unwrap();
+    store.attach_policy(&account, Holder::User, "subject", &m.arn, 10).await.unwrap();
+    store.attach_policy(&account, Holder::User, "subject", &aws.arn, 10).await.unwrap();
     for g in ["zgroup", "Agroup", "unrelated"] {
         store.create_group(&group(&account, g, "/"), 300).await.unwrap();
-        store.put_group_policy(&account, g, "gp", &doc(g), 5120).await.unwrap();
+        store.put_inline_policy(&account, Holder::Group, g, "gp", &doc(g), 5120).await.unwrap();
     }
     store.add_user_to_group(&account, "zgroup", "subject", 10).await.unwrap();
     store.add_user_to_group(&account, "agroup", "subject", 10).await.unwrap();
-    store.attach_group_policy(&account, "zgroup", &aws.arn, 10).await.unwrap();
-    store.put_user_permissions_boundary(&account, "subject", &fence.arn).await.unwrap();
+    store.attach_policy(&account, Holder::Group, "zgroup", &aws.arn, 10).await.unwrap();
+    store.put_permissions_boundary(&account, Holder::User, "subject", &fence.arn).await.unwrap();
 
     let inline = |name: &str, d: &str| InlinePolicy { name: name.into(), document: doc(d) };
     let got = store.effective_policies(&account, &subject.user_id).await.unwrap();
@@ -1902,14 +2110,19 @@ async fn attach_quota_under_contention(store: &Arc<dyn Store>) {
     }
     let results = race(20, |i| {
         let (store, account, arn) = (store.clone(), account.clone(), arns[i].clone());
-        async move { store.attach_user_policy(&account, "magnet", &arn, 10).await }
+        async move { store.attach_policy(&account, Holder::User, "magnet", &arn, 10).await }
     })
     .await;
     let (ok, errors) = tally(&results);
     assert_eq!(ok, 10, "exactly the quota: {errors:?}");
     assert!(errors.iter().all(|e| **e == StoreError::LimitExceeded), "{errors:?}");
-    let attached: HashSet<String> =
-        store.list_attached_user_policies(&account, "magnet").await.unwrap().into_iter().map(|p| p.arn).collect();
+    let attached: HashSet<String> = store
+        .list_attached_policies(&account, Holder::User, "magnet")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.arn)
+        .collect();
     let winners: HashSet<String> = (0..20).filter(|i| results[*i].is_ok()).map(|i| arns[i].clone()).collect();
     assert_eq!(attached, winners);
 }
@@ -1971,14 +2184,14 @@ async fn inline_size_under_contention(store: &Arc<dyn Store>) {
         let (store, account) = (store.clone(), account.clone());
         async move {
             let document = format!("{{\"k\": \"{}\"}}", "x".repeat(12));
-            store.put_user_policy(&account, "verbose", &format!("p{i}"), &document, 100).await
+            store.put_inline_policy(&account, Holder::User, "verbose", &format!("p{i}"), &document, 100).await
         }
     })
     .await;
     let (ok, errors) = tally(&results);
     assert_eq!(ok, 5, "{errors:?}");
     assert!(errors.iter().all(|e| **e == StoreError::LimitExceeded), "{errors:?}");
-    assert_eq!(store.list_user_policies(&account, "verbose").await.unwrap().len(), 5);
+    assert_eq!(store.list_inline_policies(&account, Holder::User, "verbose").await.unwrap().len(), 5);
 }
 
 /// Deleting a policy while others attach it: either the delete wins (and every attach then
@@ -1995,7 +2208,7 @@ async fn delete_policy_against_attach(store: &Arc<dyn Store>) {
             if i == 8 {
                 store.delete_policy(&arn).await
             } else {
-                store.attach_user_policy(&account, &format!("a{i}"), &arn, 10).await
+                store.attach_policy(&account, Holder::User, &format!("a{i}"), &arn, 10).await
             }
         }
     })

@@ -9,16 +9,17 @@ pub mod password;
 
 use std::sync::Arc;
 
-use iamd_domain::entities::{KeyStatus, StsSession};
+use iamd_domain::entities::{InlinePolicy, KeyStatus, ManagedDocument, StsSession};
 use iamd_domain::{ApiError, ErrorCode};
 use iamd_sigv4::{RequestParts, SigError};
+use iamd_store::StoreError;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use iamd_policy::{Policy, PolicyKind};
 
-use crate::caller::{Caller, Permissions, Principal, SessionInfo};
+use crate::caller::{AssumedRole, Caller, Permissions, Principal, SessionInfo};
 use crate::credential_cache::Resolved;
 use crate::failure::{internal, store_failure};
 use crate::state::App;
@@ -75,9 +76,11 @@ pub async fn authenticate(
     let signing_key = resolved.signing_key(&presented.date, &presented.region, &presented.service);
     iamd_sigv4::verify(request, &presented, &signing_key, now).map_err(|e| fail(from_sig_error(e)))?;
 
-    // Sessions opened without MFA may not call IAM; AWS answers as for an unknown token.
+    // GetSessionToken sessions opened without MFA may not call IAM; AWS answers as for an
+    // unknown token. (Role sessions may, as their policies allow.)
     let caller = resolved.caller.clone();
-    if service == Service::Iam && caller.session.is_some_and(|s| s.mfa_authenticated_at.is_none()) {
+    let role_session = matches!(caller.principal, Principal::AssumedRole(_));
+    if service == Service::Iam && !role_session && caller.session.is_some_and(|s| s.mfa_authenticated_at.is_none()) {
         return Err(fail(invalid_token()));
     }
     Ok((service, caller))
@@ -90,20 +93,34 @@ async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiErr
     }
     // Before the store read: a change evicting this key while we read keeps us from caching it.
     let generation = app.credentials.generation();
-    let (sealed_secret, caller, token_hash, expires_at) = if access_key_id.starts_with("ASIA") {
+    let (sealed_secret, caller, token_hash, expires_at, session_policies) = if access_key_id.starts_with("ASIA") {
         let session: StsSession =
             app.store.find_sts_session(access_key_id).await.map_err(store_failure)?.ok_or_else(invalid_token)?;
+        let session_policies = session.role.as_ref().map(|r| r.session_policies.clone());
+        let principal = match (session.role, session.user) {
+            (Some(role), _) => Principal::AssumedRole(AssumedRole {
+                role_id: role.role_id,
+                role_name: role.role_name,
+                session_name: role.session_name,
+                source_identity: role.source_identity,
+                // Filled with the role's policies below.
+                tags: Vec::new(),
+            }),
+            (None, Some(user)) => Principal::User(user),
+            (None, None) => Principal::Root,
+        };
         let caller = Caller {
             account_id: session.account_id,
             access_key_id: session.access_key_id,
-            principal: session.user.map_or(Principal::Root, Principal::User),
+            principal,
             session: Some(SessionInfo {
                 expires_at: session.expires_at,
                 mfa_authenticated_at: session.mfa_authenticated_at,
             }),
             permissions: Default::default(),
         };
-        (session.secret_sealed, caller, Some(session.token_hash), Some(session.expires_at))
+        let session_policies = session_policies.unwrap_or_default();
+        (session.secret_sealed, caller, Some(session.token_hash), Some(session.expires_at), session_policies)
     } else {
         let key = app
             .store
@@ -119,11 +136,20 @@ async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiErr
             session: None,
             permissions: Default::default(),
         };
-        (key.secret_sealed, caller, None, None)
+        (key.secret_sealed, caller, None, None, Vec::new())
     };
     let mut caller = caller;
-    if let Principal::User(user) = &caller.principal {
-        caller.permissions = Arc::new(permissions_of(app, &user.account_id, &user.user_id).await?);
+    match &mut caller.principal {
+        Principal::Root => {}
+        Principal::User(user) => {
+            caller.permissions = Arc::new(permissions_of(app, &user.account_id, &user.user_id).await?);
+        }
+        Principal::AssumedRole(role) => {
+            let (permissions, tags) =
+                role_permissions(app, &caller.account_id, &role.role_id, &session_policies).await?;
+            role.tags = tags;
+            caller.permissions = Arc::new(permissions);
+        }
     }
     let secret = app.master_key.open(&sealed_secret, access_key_id).map_err(internal)?;
     let secret = String::from_utf8(secret).map_err(internal)?;
@@ -132,25 +158,76 @@ async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiErr
     Ok(resolved)
 }
 
-/// The policies that apply to a user, read in one snapshot and compiled. A stored document that
-/// no longer parses (they are validated when written) is left out and logged: it can then allow
-/// nothing, which is the safe side.
-async fn permissions_of(app: &App, account_id: &str, user_id: &str) -> Result<Permissions, ApiError> {
-    let found = app.store.effective_policies(account_id, user_id).await.map_err(store_failure)?;
-    let compile = |name: &str, document: &str| match Policy::parse(document, PolicyKind::Identity) {
+/// Compiles a stored policy. A stored document that no longer parses (they are validated when
+/// written) is logged and answered with `None`; callers decide which side is safe.
+fn compile(name: &str, document: &str, kind: PolicyKind) -> Option<Policy> {
+    match Policy::parse(document, kind) {
         Ok(policy) => Some(policy),
         Err(e) => {
-            tracing::error!(policy = name, error = %e.message, "a stored policy does not parse; ignored");
+            tracing::error!(policy = name, error = %e.message, "a stored policy does not parse");
             None
         }
-    };
-    let mut identity = Vec::new();
-    identity.extend(found.user_inline.iter().filter_map(|p| compile(&p.name, &p.document)));
-    identity.extend(found.user_managed.iter().filter_map(|(arn, document)| compile(arn, document)));
-    for (_, inline, managed) in &found.groups {
-        identity.extend(inline.iter().filter_map(|p| compile(&p.name, &p.document)));
-        identity.extend(managed.iter().filter_map(|(arn, document)| compile(arn, document)));
     }
-    let boundary = found.boundary.as_ref().and_then(|(arn, document)| compile(arn, document));
-    Ok(Permissions { identity, boundary })
+}
+
+/// A policy that denies everything: what stands in for a boundary or session policy that no
+/// longer parses, since leaving a restriction out would widen what the caller may do.
+fn deny_everything() -> Policy {
+    const DENY_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+    Policy::parse(DENY_ALL, PolicyKind::SessionOrBoundary).expect("a valid policy")
+}
+
+/// Compiles what grants (identity policies: one that does not parse grants nothing) and what
+/// restricts (boundary: one that does not parse denies everything).
+fn compile_permissions<'a>(
+    identity: impl Iterator<Item = (&'a str, &'a str)>,
+    boundary: Option<&ManagedDocument>,
+) -> Permissions {
+    let identity = identity.filter_map(|(name, document)| compile(name, document, PolicyKind::Identity)).collect();
+    let boundary = boundary
+        .map(|(arn, document)| compile(arn, document, PolicyKind::SessionOrBoundary).unwrap_or_else(deny_everything));
+    Permissions { identity, boundary, session: Vec::new() }
+}
+
+/// `(name or ARN, document)` of inline then managed policies.
+fn named_documents<'a>(
+    inline: &'a [InlinePolicy],
+    managed: &'a [ManagedDocument],
+) -> impl Iterator<Item = (&'a str, &'a str)> {
+    let inline = inline.iter().map(|p| (p.name.as_str(), p.document.as_str()));
+    inline.chain(managed.iter().map(|(arn, document)| (arn.as_str(), document.as_str())))
+}
+
+/// The policies that apply to a user, read in one snapshot and compiled.
+async fn permissions_of(app: &App, account_id: &str, user_id: &str) -> Result<Permissions, ApiError> {
+    let found = app.store.effective_policies(account_id, user_id).await.map_err(store_failure)?;
+    let mut identity: Vec<_> = named_documents(&found.user_inline, &found.user_managed).collect();
+    for (_, group_inline, group_managed) in &found.groups {
+        identity.extend(named_documents(group_inline, group_managed));
+    }
+    Ok(compile_permissions(identity.into_iter(), found.boundary.as_ref()))
+}
+
+/// The policies that apply to a role session: the role's (none once the role is deleted: its
+/// sessions then may do nothing) and the session's own, with the role's tags.
+async fn role_permissions(
+    app: &App,
+    account_id: &str,
+    role_id: &str,
+    session_policies: &[String],
+) -> Result<(Permissions, Vec<(String, String)>), ApiError> {
+    let found = match app.store.role_policies(account_id, role_id).await {
+        Ok(found) => found,
+        Err(StoreError::NotFound(_)) => Default::default(),
+        Err(e) => return Err(store_failure(e)),
+    };
+    let mut permissions = compile_permissions(named_documents(&found.inline, &found.managed), found.boundary.as_ref());
+    permissions.session = session_policies
+        .iter()
+        .map(|document| {
+            compile("session policy", document, PolicyKind::SessionOrBoundary).unwrap_or_else(deny_everything)
+        })
+        .collect();
+    let tags = found.tags.into_iter().map(|t| (t.key, t.value)).collect();
+    Ok((permissions, tags))
 }

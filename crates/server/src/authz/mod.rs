@@ -17,12 +17,12 @@ pub use requests::{USERS_MAY_CHANGE_PASSWORD, request_for};
 
 use std::net::IpAddr;
 
-use iamd_domain::{ApiError, ErrorCode};
+use iamd_domain::{ApiError, ErrorCode, ids};
 use iamd_model::Action;
 use iamd_policy::{ContextValue, PrincipalType, RequestContext};
 use time::OffsetDateTime;
 
-use crate::caller::{Caller, Principal};
+use crate::caller::{Caller, Principal, SessionInfo};
 
 /// What a request asks to do, as authorization sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,21 +72,55 @@ pub enum Decision {
 
 /// The decision for `caller` asking for `request`.
 pub fn decide(caller: &Caller, request: &Request, at: Circumstances<'_>) -> Decision {
-    let Principal::User(user) = &caller.principal else {
+    let Some(context) = policy_context(caller, request, at) else {
         return Decision::Allow;
     };
     let action = request.action.iam_action();
-    let mut context = RequestContext::new();
-    let arn = caller.arn();
-    let principal = iamd_policy::Caller {
-        principal_type: PrincipalType::User,
-        account: caller.account_id.clone(),
-        arn: arn.clone(),
-        principal_arn: arn,
-        user_id: user.user_id.clone(),
-        username: Some(user.name.clone()),
-        tags: user.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect(),
+    let evaluated = iamd_policy::Request::new(action, &request.resource, context);
+    let permissions = &caller.permissions;
+    let identity: Vec<_> = permissions.identity.iter().collect();
+    let session: Vec<_> = permissions.session.iter().collect();
+    let outcome = iamd_policy::evaluate(&evaluated, &identity, permissions.boundary.as_ref(), &session);
+    if outcome.is_allowed() || users_may_change_own_password(caller, request, &outcome) {
+        return Decision::Allow;
+    }
+    Decision::Deny(outcome.reason_text(action).unwrap_or_default())
+}
+
+/// The caller as policies see it; `None` for root, which policies do not restrict.
+fn policy_caller(caller: &Caller) -> Option<iamd_policy::Caller> {
+    let (principal_type, principal_arn, username, tags) = match &caller.principal {
+        Principal::Root => return None,
+        Principal::User(user) => (
+            PrincipalType::User,
+            caller.arn(),
+            Some(user.name.clone()),
+            user.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect(),
+        ),
+        // Role sessions are matched by the role's ARN (`aws:PrincipalArn`), without its path.
+        Principal::AssumedRole(role) => (
+            PrincipalType::AssumedRole,
+            ids::role_arn(&caller.account_id, "/", &role.role_name),
+            None,
+            role.tags.clone(),
+        ),
     };
+    Some(iamd_policy::Caller {
+        principal_type,
+        account: caller.account_id.clone(),
+        arn: caller.arn(),
+        principal_arn,
+        user_id: caller.user_id(),
+        username,
+        tags,
+    })
+}
+
+/// Every condition key of `request` by `caller` (`None` for root): the principal's keys, the
+/// session's MFA keys, time and source, and the operation's own keys.
+fn policy_context(caller: &Caller, request: &Request, at: Circumstances<'_>) -> Option<RequestContext> {
+    let principal = policy_caller(caller)?;
+    let mut context = RequestContext::new();
     principal.fill_context(&mut context);
     // Present only for temporary credentials: absent for long-term keys, as on AWS.
     if let Some(session) = caller.session {
@@ -111,13 +145,54 @@ pub fn decide(caller: &Caller, request: &Request, at: Circumstances<'_>) -> Deci
         };
         context.insert(key, value);
     }
-    let evaluated = iamd_policy::Request::new(action, &request.resource, context);
-    let identity: Vec<_> = caller.permissions.identity.iter().collect();
-    let outcome = iamd_policy::evaluate(&evaluated, &identity, caller.permissions.boundary.as_ref(), &[]);
-    if outcome.is_allowed() || users_may_change_own_password(caller, request, &outcome) {
-        return Decision::Allow;
+    Some(context)
+}
+
+/// `sts:AssumeRole` of a role whose trust policy is `trust` (spec: same-account rules): no
+/// explicit deny in the caller's policies or the trust policy; the trust policy allows the
+/// caller; and when it names only the caller's account, the caller's own policies allow the
+/// action too. `mfa_checked_at` is when the request's own MFA code was accepted: the caller then
+/// counts as MFA-authenticated for this decision, even with long-term keys, as AWS documents.
+/// Root may not assume roles. AWS's `AccessDenied` texts (without a reason, as STS gives them).
+pub fn authorize_assume_role(
+    caller: &Caller,
+    trust: &iamd_policy::Policy,
+    request: &Request,
+    mfa_checked_at: Option<i64>,
+    at: Circumstances<'_>,
+) -> Result<(), ApiError> {
+    let denied = || {
+        ApiError::new(
+            ErrorCode::AccessDenied,
+            format!(
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {}",
+                caller.arn(),
+                request.resource
+            ),
+        )
+    };
+    let Some(principal) = policy_caller(caller) else {
+        return Err(ApiError::new(ErrorCode::AccessDenied, "Roles may not be assumed by root accounts."));
+    };
+    let mut with_mfa = caller.clone();
+    if let Some(checked) = mfa_checked_at {
+        let expires_at = caller.session.map_or(i64::MAX, |s| s.expires_at);
+        with_mfa.session = Some(SessionInfo { expires_at, mfa_authenticated_at: Some(checked) });
     }
-    Decision::Deny(outcome.reason_text(action).unwrap_or_default())
+    let context = policy_context(&with_mfa, request, at).ok_or_else(denied)?;
+    let evaluated = iamd_policy::Request::new("sts:AssumeRole", &request.resource, context);
+    let permissions = &caller.permissions;
+    let identity: Vec<_> = permissions.identity.iter().collect();
+    let session: Vec<_> = permissions.session.iter().collect();
+    let outcome = iamd_policy::evaluate_assume_role(
+        &evaluated,
+        &principal,
+        trust,
+        &identity,
+        permissions.boundary.as_ref(),
+        &session,
+    );
+    if outcome.is_allowed() { Ok(()) } else { Err(denied()) }
 }
 
 /// AWS's account setting "Allow users to change their own password" grants ChangePassword on the

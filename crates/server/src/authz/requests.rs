@@ -27,6 +27,7 @@ pub async fn request_for(app: &App, caller: &Caller, action: Action, p: &Params)
     let anything = || Ok::<_, ApiError>("*".to_owned());
     let group = || Ok::<_, ApiError>(ids::group_arn(account, "/", p.required("GroupName")?));
     let policy = || p.required("PolicyArn").map(str::to_owned);
+    let role = || Ok::<_, ApiError>(ids::role_arn(account, "/", p.required("RoleName")?));
     let mut context = Context::default();
     // Account-wide listings are authorized on `*`; AWS's message names them by a path prefix.
     let mut shown_as = None;
@@ -36,13 +37,15 @@ pub async fn request_for(app: &App, caller: &Caller, action: Action, p: &Params)
     };
     let resource = match action {
         GetCallerIdentity | GetSessionToken => return Ok(None),
+        // Decided with the role's trust policy, which only the handler loads (`authz::authorize_assume_role`).
+        AssumeRole => return Ok(None),
 
         CreateUser => {
             request_tags(&mut context, p);
             Ok(ids::user_arn(account, p.get("Path").unwrap_or("/"), p.required("UserName")?))
         }
         // Root asking about itself needs no user name.
-        GetUser | ListMFADevices if p.get("UserName").is_none() && caller.user().is_none() => Ok(caller.arn()),
+        GetUser | ListMFADevices if p.get("UserName").is_none() && caller.is_root() => Ok(caller.arn()),
         GetUser | ListMFADevices => target_user(),
         ListUsers => listing("user"),
         UpdateUser | DeleteUser | ListUserTags => named_user(),
@@ -124,6 +127,34 @@ pub async fn request_for(app: &App, caller: &Caller, action: Action, p: &Params)
         GetPolicy | DeletePolicy | ListPolicyTags | ListEntitiesForPolicy => policy(),
         CreatePolicyVersion | GetPolicyVersion | ListPolicyVersions | DeletePolicyVersion => policy(),
         SetDefaultPolicyVersion => policy(),
+
+        CreateRole => {
+            request_tags(&mut context, p);
+            if let Some(boundary) = p.get("PermissionsBoundary") {
+                context.insert("iam:PermissionsBoundary", vec![boundary.to_owned()]);
+            }
+            Ok(ids::role_arn(account, p.get("Path").unwrap_or("/"), p.required("RoleName")?))
+        }
+        ListRoles => listing("role"),
+        GetRole | UpdateRole | UpdateRoleDescription | UpdateAssumeRolePolicy | DeleteRole | ListRoleTags => role(),
+        PutRolePolicy | GetRolePolicy | ListRolePolicies | DeleteRolePolicy | ListAttachedRolePolicies => role(),
+        DeleteRolePermissionsBoundary => role(),
+        TagRole => {
+            request_tags(&mut context, p);
+            role()
+        }
+        UntagRole => {
+            tag_keys(&mut context, p.list("TagKeys"));
+            role()
+        }
+        AttachRolePolicy | DetachRolePolicy => {
+            policy_arn_context(&mut context, "iam:PolicyARN", p)?;
+            role()
+        }
+        PutRolePermissionsBoundary => {
+            context.insert("iam:PermissionsBoundary", vec![p.required("PermissionsBoundary")?.to_owned()]);
+            role()
+        }
     }?;
     Ok(Some(Request { action, resource, shown_as, context }))
 }
@@ -192,7 +223,7 @@ mod tests {
             access_key_id: "AKIA".into(),
             principal: Principal::User(user),
             session: None,
-            permissions: Arc::new(Permissions { identity, boundary: None }),
+            permissions: Arc::new(Permissions { identity, boundary: None, session: Vec::new() }),
         }
     }
 
@@ -254,6 +285,93 @@ mod tests {
         let mut r = request(Action::ChangePassword, "arn:aws:iam::123456789012:user/bob");
         r.context.insert(USERS_MAY_CHANGE_PASSWORD, vec!["false".into()]);
         assert!(matches!(decide(&bob, &r, at()), Decision::Deny(_)));
+    }
+
+    fn role_session(identity: &[&str], session: &[&str]) -> Caller {
+        let parse = |list: &[&str], kind| list.iter().map(|p| Policy::parse(p, kind).unwrap()).collect();
+        Caller {
+            account_id: "123456789012".into(),
+            access_key_id: "ASIA".into(),
+            principal: Principal::AssumedRole(crate::caller::AssumedRole {
+                role_id: "AROAEXAMPLE".into(),
+                role_name: "Admin".into(),
+                session_name: "alice".into(),
+                source_identity: None,
+                tags: vec![],
+            }),
+            session: Some(SessionInfo { expires_at: NOW + 3600, mfa_authenticated_at: None }),
+            permissions: Arc::new(Permissions {
+                identity: parse(identity, PolicyKind::Identity),
+                boundary: None,
+                session: parse(session, PolicyKind::SessionOrBoundary),
+            }),
+        }
+    }
+
+    const EVERYTHING: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    const ONLY_GET_USER: &str =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetUser","Resource":"*"}]}"#;
+
+    #[test]
+    fn session_policies_narrow_a_role_session() {
+        let admin = role_session(&[EVERYTHING], &[]);
+        assert_eq!(decide(&admin, &request(Action::ListUsers, "*"), at()), Decision::Allow);
+        assert_eq!(admin.arn(), "arn:aws:sts::123456789012:assumed-role/Admin/alice");
+        assert_eq!(admin.user_id(), "AROAEXAMPLE:alice");
+        let narrowed = role_session(&[EVERYTHING], &[ONLY_GET_USER]);
+        assert_eq!(decide(&narrowed, &request(Action::GetUser, "*"), at()), Decision::Allow);
+        assert_eq!(
+            decide(&narrowed, &request(Action::ListUsers, "*"), at()),
+            Decision::Deny("because no session policy allows the iam:ListUsers action".into())
+        );
+        // A session policy never grants what the role's policies do not.
+        let nothing = role_session(&[], &[EVERYTHING]);
+        assert!(matches!(decide(&nothing, &request(Action::ListUsers, "*"), at()), Decision::Deny(_)));
+    }
+
+    const ROLE: &str = "arn:aws:iam::123456789012:role/Admin";
+
+    fn trust(principal: &str, mfa: bool) -> Policy {
+        let condition = if mfa { r#","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"true"}}"# } else { "" };
+        let doc = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{principal}"}},"Action":"sts:AssumeRole"{condition}}}]}}"#
+        );
+        Policy::parse(&doc, PolicyKind::Trust).unwrap()
+    }
+
+    fn assume(caller: &Caller, trust: &Policy, mfa_at: Option<i64>) -> Result<(), ApiError> {
+        crate::authz::authorize_assume_role(caller, trust, &request(Action::AssumeRole, ROLE), mfa_at, at())
+    }
+
+    #[test]
+    fn assume_role_follows_the_trust_policy_and_its_mfa_condition() {
+        let bob = user("bob", &[]);
+        // Trust naming the user directly needs no identity policy.
+        assert!(assume(&bob, &trust("arn:aws:iam::123456789012:user/bob", false), None).is_ok());
+        // Trust naming the account needs one.
+        let account = trust("arn:aws:iam::123456789012:root", false);
+        let refused = assume(&bob, &account, None).unwrap_err();
+        assert_eq!(
+            refused.message,
+            "User: arn:aws:iam::123456789012:user/bob is not authorized to perform: sts:AssumeRole on resource: \
+             arn:aws:iam::123456789012:role/Admin"
+        );
+        assert!(assume(&user("bob", &[EVERYTHING]), &account, None).is_ok());
+        // MFA: a long-term key alone does not satisfy the condition; a code checked in the same
+        // request does; so does an MFA session.
+        let with_mfa = trust("arn:aws:iam::123456789012:user/bob", true);
+        assert!(assume(&bob, &with_mfa, None).is_err());
+        assert!(assume(&bob, &with_mfa, Some(NOW)).is_ok());
+        let mut no_mfa_session = user("bob", &[]);
+        no_mfa_session.session = Some(SessionInfo { expires_at: NOW + 60, mfa_authenticated_at: None });
+        assert!(assume(&no_mfa_session, &with_mfa, None).is_err());
+        let mut mfa_session = no_mfa_session.clone();
+        mfa_session.session = Some(SessionInfo { expires_at: NOW + 60, mfa_authenticated_at: Some(NOW - 5) });
+        assert!(assume(&mfa_session, &with_mfa, None).is_ok());
+        // Another user named nowhere is refused.
+        assert!(assume(&user("eve", &[EVERYTHING]), &with_mfa, Some(NOW)).is_err());
+        let root = Caller { principal: Principal::Root, ..bob.clone() };
+        assert_eq!(assume(&root, &account, None).unwrap_err().message, "Roles may not be assumed by root accounts.");
     }
 
     #[test]

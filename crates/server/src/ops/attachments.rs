@@ -1,16 +1,16 @@
-//! Attaching managed policies to users and groups, the entities of a policy, and permissions
-//! boundaries: AttachUserPolicy, DetachUserPolicy, ListAttachedUserPolicies, AttachGroupPolicy,
-//! DetachGroupPolicy, ListAttachedGroupPolicies, ListEntitiesForPolicy,
-//! PutUserPermissionsBoundary, DeleteUserPermissionsBoundary.
+//! Attaching managed policies to users, groups and roles, the entities of a policy, and
+//! permissions boundaries: Attach/Detach/ListAttached{User,Group,Role}Policy (ies),
+//! ListEntitiesForPolicy, Put/Delete{User,Role}PermissionsBoundary.
 //!
 //! A policy can be attached when it is the account's own or AWS managed; anything else is
 //! `NoSuchEntity` `Policy {arn} does not exist or is not attachable.`
 
 use iamd_domain::entities::AttachedPolicy;
 use iamd_domain::{ApiError, ErrorCode};
-use iamd_store::{Entity, StoreError};
+use iamd_store::{Entity, Holder, StoreError};
 use serde::Serialize;
 
+use super::holders::Named;
 use super::managed_policies::{self, no_such_policy};
 use super::{Ctx, Reply, pagination};
 use crate::failure::store_failure;
@@ -21,81 +21,49 @@ fn not_attachable(arn: &str) -> ApiError {
     ApiError::new(ErrorCode::NoSuchEntity, format!("Policy {arn} does not exist or is not attachable."))
 }
 
-fn no_such_group(name: &str) -> ApiError {
-    ApiError::new(ErrorCode::NoSuchEntity, format!("The group with name {name} cannot be found."))
-}
-
-/// Whom a request attaches to, detaches from or lists.
-#[derive(Clone, Copy)]
-enum Target {
-    User,
-    Group,
-}
-
-impl Target {
-    fn param(self) -> &'static str {
-        match self {
-            Target::User => "UserName",
-            Target::Group => "GroupName",
-        }
-    }
-
-    fn quota(self) -> &'static str {
-        match self {
-            Target::User => "PoliciesPerUser",
-            Target::Group => "PoliciesPerGroup",
-        }
-    }
-
-    /// Maps a store error: the user or group, the policy (`policy_missing`), the quota.
-    fn error<'a>(
-        self,
-        name: &'a str,
-        arn: &'a str,
-        policy_missing: fn(&str) -> ApiError,
-        limit: u32,
-    ) -> impl Fn(StoreError) -> ApiError + 'a {
-        move |e| match e {
-            StoreError::NotFound(Entity::User) => ApiError::no_such_user(name),
-            StoreError::NotFound(Entity::Group) => no_such_group(name),
-            StoreError::NotFound(_) => policy_missing(arn),
-            StoreError::LimitExceeded => ApiError::quota(self.quota(), limit),
-            other => store_failure(other),
-        }
+fn quota(ctx: &Ctx<'_>, holder: Holder) -> (&'static str, u32) {
+    let limits = &ctx.app.limits;
+    match holder {
+        Holder::User => ("PoliciesPerUser", limits.policies_per_user),
+        Holder::Group => ("PoliciesPerGroup", limits.policies_per_group),
+        Holder::Role => ("PoliciesPerRole", limits.policies_per_role),
     }
 }
 
-async fn attach(ctx: &Ctx<'_>, p: &Params, target: Target) -> Reply {
-    let name = p.required(target.param())?;
+/// Maps a store error: the holder, the policy (`policy_missing`), the quota.
+fn error<'a>(
+    ctx: &Ctx<'_>,
+    owner: Named<'a>,
+    arn: &'a str,
+    policy_missing: fn(&str) -> ApiError,
+) -> impl Fn(StoreError) -> ApiError + 'a {
+    let (quota_name, limit) = quota(ctx, owner.holder);
+    move |e| match e {
+        StoreError::NotFound(Entity::User | Entity::Group | Entity::Role) => owner.not_found(),
+        StoreError::NotFound(_) => policy_missing(arn),
+        StoreError::LimitExceeded => ApiError::quota(quota_name, limit),
+        other => store_failure(other),
+    }
+}
+
+async fn attach(ctx: &Ctx<'_>, p: &Params, holder: Holder) -> Reply {
+    let owner = Named::from_params(p, holder)?;
     let arn = p.required("PolicyArn")?;
     managed_policies::owner_of(ctx, arn, not_attachable)?;
-    let (store, account) = (&ctx.app.store, ctx.account());
-    let (result, limit) = match target {
-        Target::User => {
-            let limit = ctx.app.limits.policies_per_user;
-            (store.attach_user_policy(account, name, arn, limit).await, limit)
-        }
-        Target::Group => {
-            let limit = ctx.app.limits.policies_per_group;
-            (store.attach_group_policy(account, name, arn, limit).await, limit)
-        }
-    };
-    result.map_err(target.error(name, arn, not_attachable, limit))?;
+    let limit = quota(ctx, holder).1;
+    let attached = ctx.app.store.attach_policy(ctx.account(), holder, owner.name, arn, limit).await;
+    attached.map_err(error(ctx, owner, arn, not_attachable))?;
     // Cached callers may carry what applies to them.
     ctx.app.credentials.clear();
     Ok(None)
 }
 
-async fn detach(ctx: &Ctx<'_>, p: &Params, target: Target) -> Reply {
-    let name = p.required(target.param())?;
+async fn detach(ctx: &Ctx<'_>, p: &Params, holder: Holder) -> Reply {
+    let owner = Named::from_params(p, holder)?;
     let arn = p.required("PolicyArn")?;
     managed_policies::owner_of(ctx, arn, no_such_policy)?;
-    let store = &ctx.app.store;
-    let result = match target {
-        Target::User => store.detach_user_policy(ctx.account(), name, arn).await,
-        Target::Group => store.detach_group_policy(ctx.account(), name, arn).await,
-    };
-    result.map_err(target.error(name, arn, no_such_policy, 0))?;
+    let detached = ctx.app.store.detach_policy(ctx.account(), holder, owner.name, arn).await;
+    detached.map_err(error(ctx, owner, arn, no_such_policy))?;
     ctx.app.credentials.clear();
     Ok(None)
 }
@@ -125,15 +93,11 @@ fn path_of(arn: &str) -> &str {
     }
 }
 
-async fn list_attached(ctx: &Ctx<'_>, p: &Params, target: Target) -> Reply {
-    let name = p.required(target.param())?;
+async fn list_attached(ctx: &Ctx<'_>, p: &Params, holder: Holder) -> Reply {
+    let owner = Named::from_params(p, holder)?;
     let page = pagination::page(p, "attached-policies")?;
-    let store = &ctx.app.store;
-    let attached = match target {
-        Target::User => store.list_attached_user_policies(ctx.account(), name).await,
-        Target::Group => store.list_attached_group_policies(ctx.account(), name).await,
-    };
-    let attached = attached.map_err(target.error(name, "", no_such_policy, 0))?;
+    let attached = ctx.app.store.list_attached_policies(ctx.account(), holder, owner.name).await;
+    let attached = attached.map_err(error(ctx, owner, "", no_such_policy))?;
     let prefix = p.get("PathPrefix").unwrap_or("/");
     let attached: Vec<AttachedPolicy> = attached.into_iter().filter(|a| path_of(&a.arn).starts_with(prefix)).collect();
     let (attached, Truncation { is_truncated, marker }) =
@@ -150,27 +114,27 @@ async fn list_attached(ctx: &Ctx<'_>, p: &Params, target: Target) -> Reply {
 }
 
 pub async fn attach_user_policy(ctx: &Ctx<'_>, p: &Params) -> Reply {
-    attach(ctx, p, Target::User).await
+    attach(ctx, p, Holder::User).await
 }
 
 pub async fn detach_user_policy(ctx: &Ctx<'_>, p: &Params) -> Reply {
-    detach(ctx, p, Target::User).await
+    detach(ctx, p, Holder::User).await
 }
 
 pub async fn list_attached_user_policies(ctx: &Ctx<'_>, p: &Params) -> Reply {
-    list_attached(ctx, p, Target::User).await
+    list_attached(ctx, p, Holder::User).await
 }
 
 pub async fn attach_group_policy(ctx: &Ctx<'_>, p: &Params) -> Reply {
-    attach(ctx, p, Target::Group).await
+    attach(ctx, p, Holder::Group).await
 }
 
 pub async fn detach_group_policy(ctx: &Ctx<'_>, p: &Params) -> Reply {
-    detach(ctx, p, Target::Group).await
+    detach(ctx, p, Holder::Group).await
 }
 
 pub async fn list_attached_group_policies(ctx: &Ctx<'_>, p: &Params) -> Reply {
-    list_attached(ctx, p, Target::Group).await
+    list_attached(ctx, p, Holder::Group).await
 }
 
 #[derive(Serialize)]
@@ -189,19 +153,27 @@ struct PolicyUser {
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
+struct PolicyRole {
+    role_name: String,
+    role_id: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
 struct ListEntitiesForPolicyResult {
     policy_groups: Members<PolicyGroup>,
     policy_users: Members<PolicyUser>,
-    policy_roles: Members<()>,
+    policy_roles: Members<PolicyRole>,
     is_truncated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     marker: Option<String>,
 }
 
-/// One entity of a policy, for paging groups and users as one list (groups first).
+/// One entity of a policy, for paging groups, users and roles as one list (in that order).
 enum PolicyEntity {
     Group(String, String),
     User(String, String),
+    Role(String, String),
 }
 
 impl PolicyEntity {
@@ -209,12 +181,13 @@ impl PolicyEntity {
         match self {
             PolicyEntity::Group(name, _) => format!("1{}", name.to_lowercase()),
             PolicyEntity::User(name, _) => format!("2{}", name.to_lowercase()),
+            PolicyEntity::Role(name, _) => format!("3{}", name.to_lowercase()),
         }
     }
 }
 
-/// ListEntitiesForPolicy: the account's users and groups the policy is attached to (iamd has no
-/// roles). `EntityFilter` picks one kind (`Role` and the policy kinds find nothing);
+/// ListEntitiesForPolicy: the account's users, groups and roles the policy is attached to.
+/// `EntityFilter` picks one kind (the policy kinds find nothing);
 /// `PolicyUsageFilter=PermissionsBoundary` finds nothing, as boundaries are not listed here.
 pub async fn list_entities_for_policy(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let arn = p.required("PolicyArn")?;
@@ -234,50 +207,77 @@ pub async fn list_entities_for_policy(ctx: &Ctx<'_>, p: &Params) -> Reply {
     if !boundaries_only && filter.is_none_or(|f| f == "User") {
         all.extend(entities.users.into_iter().map(|(name, id)| PolicyEntity::User(name, id)));
     }
+    if !boundaries_only && filter.is_none_or(|f| f == "Role") {
+        all.extend(entities.roles.into_iter().map(|(name, id)| PolicyEntity::Role(name, id)));
+    }
     let (all, Truncation { is_truncated, marker }) =
         pagination::in_memory(all, &page, "policy-entities", PolicyEntity::sort_key);
-    let (mut groups, mut users) = (Vec::new(), Vec::new());
+    let (mut groups, mut users, mut roles) = (Vec::new(), Vec::new(), Vec::new());
     for entity in all {
         match entity {
             PolicyEntity::Group(group_name, group_id) => groups.push(PolicyGroup { group_name, group_id }),
             PolicyEntity::User(user_name, user_id) => users.push(PolicyUser { user_name, user_id }),
+            PolicyEntity::Role(role_name, role_id) => roles.push(PolicyRole { role_name, role_id }),
         }
     }
     ctx.reply(&ListEntitiesForPolicyResult {
         policy_groups: groups.into(),
         policy_users: users.into(),
-        policy_roles: Vec::new().into(),
+        policy_roles: roles.into(),
         is_truncated,
         marker,
     })
 }
 
-pub async fn put_user_permissions_boundary(ctx: &Ctx<'_>, p: &Params) -> Reply {
-    let name = p.required("UserName")?;
+/// `NoSuchEntity` for a boundary that is not an attachable policy, with AWS's message.
+pub fn scope_missing(arn: &str) -> ApiError {
+    ApiError::new(ErrorCode::NoSuchEntity, format!("Scope ARN: {arn} does not exist or is not attachable."))
+}
+
+async fn put_boundary(ctx: &Ctx<'_>, p: &Params, holder: Holder) -> Reply {
+    let owner = Named::from_params(p, holder)?;
     let arn = p.required("PermissionsBoundary")?;
-    let scope_missing = |arn: &str| {
-        ApiError::new(ErrorCode::NoSuchEntity, format!("Scope ARN: {arn} does not exist or is not attachable."))
-    };
     managed_policies::owner_of(ctx, arn, scope_missing)?;
-    match ctx.app.store.put_user_permissions_boundary(ctx.account(), name, arn).await {
-        Ok(()) => {}
-        Err(StoreError::NotFound(Entity::User)) => return Err(ApiError::no_such_user(name)),
-        Err(StoreError::NotFound(_)) => return Err(scope_missing(arn)),
-        Err(e) => return Err(store_failure(e)),
-    }
+    let put = ctx.app.store.put_permissions_boundary(ctx.account(), holder, owner.name, arn).await;
+    put.map_err(error(ctx, owner, arn, scope_missing))?;
     ctx.app.credentials.clear();
     Ok(None)
 }
 
-pub async fn delete_user_permissions_boundary(ctx: &Ctx<'_>, p: &Params) -> Reply {
-    let name = p.required("UserName")?;
-    match ctx.app.store.delete_user_permissions_boundary(ctx.account(), name).await {
-        Ok(()) => {}
-        Err(StoreError::NotFound(_)) => return Err(ApiError::no_such_user(name)),
-        Err(e) => return Err(store_failure(e)),
-    }
+async fn delete_boundary(ctx: &Ctx<'_>, p: &Params, holder: Holder) -> Reply {
+    let owner = Named::from_params(p, holder)?;
+    let deleted = ctx.app.store.delete_permissions_boundary(ctx.account(), holder, owner.name).await;
+    deleted.map_err(error(ctx, owner, "", scope_missing))?;
     ctx.app.credentials.clear();
     Ok(None)
+}
+
+pub async fn put_user_permissions_boundary(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    put_boundary(ctx, p, Holder::User).await
+}
+
+pub async fn delete_user_permissions_boundary(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    delete_boundary(ctx, p, Holder::User).await
+}
+
+pub async fn attach_role_policy(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    attach(ctx, p, Holder::Role).await
+}
+
+pub async fn detach_role_policy(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    detach(ctx, p, Holder::Role).await
+}
+
+pub async fn list_attached_role_policies(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    list_attached(ctx, p, Holder::Role).await
+}
+
+pub async fn put_role_permissions_boundary(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    put_boundary(ctx, p, Holder::Role).await
+}
+
+pub async fn delete_role_permissions_boundary(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    delete_boundary(ctx, p, Holder::Role).await
 }
 
 #[cfg(test)]

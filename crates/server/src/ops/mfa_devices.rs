@@ -212,13 +212,15 @@ struct ListMfaDevicesResult {
 
 pub async fn list_mfa_devices(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let page = pagination::page(p, "mfa-devices")?;
-    let devices = match ctx.target_user_name(p) {
-        Ok(user_name) => ctx.app.store.list_user_mfa_devices(ctx.account(), &user_name).await.map_err(|e| match e {
+    let devices = if ctx.caller.is_root() && p.get("UserName").is_none() {
+        // Root's own devices: root MFA cannot be enabled through the API, so there are none.
+        Vec::new()
+    } else {
+        let user_name = ctx.target_user_name(p)?;
+        ctx.app.store.list_user_mfa_devices(ctx.account(), &user_name).await.map_err(|e| match e {
             StoreError::NotFound(_) => ApiError::no_such_user(&user_name),
             other => store_failure(other),
-        })?,
-        // Root's own devices: root MFA cannot be enabled through the API, so there are none.
-        Err(_) => Vec::new(),
+        })?
     };
     let (devices, Truncation { is_truncated, marker }) =
         pagination::in_memory(devices, &page, "mfa-devices", |d| d.serial.clone());

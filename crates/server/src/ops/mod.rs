@@ -8,6 +8,7 @@ mod access_keys;
 mod account;
 mod attachments;
 mod groups;
+mod holders;
 mod inline_policies;
 mod login_profiles;
 mod managed_policies;
@@ -16,6 +17,7 @@ mod mfa_tags;
 mod pagination;
 mod password_policy;
 mod policy_documents;
+mod roles;
 mod sts;
 mod tags;
 mod user_tags;
@@ -123,7 +125,27 @@ pub async fn dispatch(ctx: &Ctx<'_>, p: &Params) -> Reply {
         ListEntitiesForPolicy => attachments::list_entities_for_policy(ctx, p).await,
         PutUserPermissionsBoundary => attachments::put_user_permissions_boundary(ctx, p).await,
         DeleteUserPermissionsBoundary => attachments::delete_user_permissions_boundary(ctx, p).await,
+        CreateRole => roles::create_role(ctx, p).await,
+        GetRole => roles::get_role(ctx, p).await,
+        ListRoles => roles::list_roles(ctx, p).await,
+        UpdateRole => roles::update_role(ctx, p).await,
+        UpdateRoleDescription => roles::update_role_description(ctx, p).await,
+        UpdateAssumeRolePolicy => roles::update_assume_role_policy(ctx, p).await,
+        DeleteRole => roles::delete_role(ctx, p).await,
+        TagRole => roles::tag_role(ctx, p).await,
+        UntagRole => roles::untag_role(ctx, p).await,
+        ListRoleTags => roles::list_role_tags(ctx, p).await,
+        PutRolePolicy => inline_policies::put_role_policy(ctx, p).await,
+        GetRolePolicy => inline_policies::get_role_policy(ctx, p).await,
+        ListRolePolicies => inline_policies::list_role_policies(ctx, p).await,
+        DeleteRolePolicy => inline_policies::delete_role_policy(ctx, p).await,
+        AttachRolePolicy => attachments::attach_role_policy(ctx, p).await,
+        DetachRolePolicy => attachments::detach_role_policy(ctx, p).await,
+        ListAttachedRolePolicies => attachments::list_attached_role_policies(ctx, p).await,
+        PutRolePermissionsBoundary => attachments::put_role_permissions_boundary(ctx, p).await,
+        DeleteRolePermissionsBoundary => attachments::delete_role_permissions_boundary(ctx, p).await,
         GetCallerIdentity => sts::get_caller_identity(ctx, p).await,
+        AssumeRole => sts::assume_role(ctx, p).await,
         GetSessionToken => sts::get_session_token(ctx, p).await,
     }
 }

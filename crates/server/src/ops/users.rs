@@ -76,7 +76,7 @@ struct RootUserResult {
 }
 
 pub async fn get_user(ctx: &Ctx<'_>, p: &Params) -> Reply {
-    let Ok(name) = ctx.target_user_name(p) else {
+    if ctx.caller.is_root() && p.get("UserName").is_none() {
         // Root asking about itself: AWS answers with the account as the user.
         return ctx.reply(&RootUserResult {
             user: RootUser {
@@ -85,8 +85,8 @@ pub async fn get_user(ctx: &Ctx<'_>, p: &Params) -> Reply {
                 create_date: shapes::timestamp(account_created(ctx).await?),
             },
         });
-    };
-    let user = load_user(ctx, &name).await?;
+    }
+    let user = load_user(ctx, &ctx.target_user_name(p)?).await?;
     ctx.reply(&UserResult { user: shapes::User::new(user, true) })
 }
 

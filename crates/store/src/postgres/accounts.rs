@@ -59,7 +59,9 @@ impl Accounts for PgStore {
                     (SELECT COUNT(*) FROM iam_groups WHERE account_id = $1) AS groups, \
                     (SELECT COUNT(*) FROM policies WHERE account_id = $1) AS policies, \
                     (SELECT COUNT(*) FROM user_policy_attachments WHERE account_id = $1) \
-                    + (SELECT COUNT(*) FROM group_policy_attachments WHERE account_id = $1) AS versions_in_use",
+                    + (SELECT COUNT(*) FROM group_policy_attachments WHERE account_id = $1) \
+                    + (SELECT COUNT(*) FROM role_policy_attachments WHERE account_id = $1) AS versions_in_use, \
+                    (SELECT COUNT(*) FROM roles WHERE account_id = $1) AS roles",
         )
         .bind(account_id)
         .fetch_one(&self.pool)
@@ -74,6 +76,7 @@ impl Accounts for PgStore {
             groups: get("groups")?,
             policies: get("policies")?,
             policy_versions_in_use: get("versions_in_use")?,
+            roles: get("roles")?,
         })
     }
 

@@ -31,6 +31,7 @@ mod credentials;
 mod identities;
 mod mfa;
 mod policies;
+mod roles;
 mod rows;
 mod sessions;
 

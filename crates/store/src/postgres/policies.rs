@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
+use super::roles::role_id_of;
 use super::rows::{USER_COLUMNS, user_from_row};
 use super::{PgStore, account_quota, count, db, lock_user, to_u32, unique_as, user_id_of};
 use crate::common::{changed, name_key};
@@ -26,8 +27,10 @@ const POLICY_COLUMNS: &str = "p.arn, p.account_id, p.policy_id, p.name, p.path, 
      p.default_version, p.created_at, p.updated_at, \
      (SELECT COUNT(*) FROM user_policy_attachments a WHERE a.arn = p.arn AND a.account_id = $1) \
      + (SELECT COUNT(*) FROM group_policy_attachments a WHERE a.arn = p.arn AND a.account_id = $1) \
+     + (SELECT COUNT(*) FROM role_policy_attachments a WHERE a.arn = p.arn AND a.account_id = $1) \
      AS attachment_count, \
      (SELECT COUNT(*) FROM user_permissions_boundaries b WHERE b.arn = p.arn AND b.account_id = $1) \
+     + (SELECT COUNT(*) FROM role_permissions_boundaries b WHERE b.arn = p.arn AND b.account_id = $1) \
      AS boundary_count";
 
 fn group_from_row(row: &PgRow) -> std::result::Result<Group, sqlx::Error> {
@@ -72,14 +75,14 @@ fn version_number(version_id: &str) -> Result<i64> {
 
 /// How a lookup locks the row it finds.
 #[derive(Clone, Copy)]
-enum Lock {
+pub(super) enum Lock {
     None,
     Share,
     Update,
 }
 
 impl Lock {
-    fn suffix(self) -> &'static str {
+    pub(super) fn suffix(self) -> &'static str {
         match self {
             Lock::None => "",
             Lock::Share => " FOR SHARE",
@@ -113,7 +116,7 @@ async fn policy_versions_of(conn: &mut PgConnection, arn: &str, lock: Lock) -> R
 }
 
 /// `NotFound(Policy)` unless the policy exists and the account may use it (its own or AWS's).
-async fn policy_visible(conn: &mut PgConnection, account_id: &str, arn: &str, lock: Lock) -> Result<()> {
+pub(super) async fn policy_visible(conn: &mut PgConnection, account_id: &str, arn: &str, lock: Lock) -> Result<()> {
     let sql = format!("SELECT 1::BIGINT FROM policies WHERE arn = $1 AND account_id IN ($2, 'aws'){}", lock.suffix());
     let found: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(arn)
@@ -166,45 +169,40 @@ async fn upsert_policy_tags(conn: &mut PgConnection, arn: &str, tags: &[Tag]) ->
     Ok(())
 }
 
-/// Whose inline policies and attachments a statement is about: each variant picks the static
-/// statements of its tables.
-#[derive(Clone, Copy)]
-enum Owner {
-    User,
-    Group,
-}
-
-impl Owner {
-    fn pick(self, user: &'static str, group: &'static str) -> &'static str {
-        match self {
-            Owner::User => user,
-            Owner::Group => group,
-        }
-    }
-
-    /// The owner's id with its row locked until the transaction ends (or, with `lock` false, not
-    /// locked); `NotFound(User|Group)`.
-    async fn id_of(self, conn: &mut PgConnection, account_id: &str, name: &str, lock: bool) -> Result<String> {
-        match (self, lock) {
-            (Owner::User, true) => lock_user(conn, account_id, name).await,
-            (Owner::User, false) => user_id_of(conn, account_id, name).await,
-            (Owner::Group, true) => group_id_of(conn, account_id, name, Lock::Update).await,
-            (Owner::Group, false) => group_id_of(conn, account_id, name, Lock::None).await,
-        }
+/// The holder's id with its row locked until the transaction ends (or, with `lock` false, not
+/// locked); `NotFound(User|Group|Role)`.
+async fn holder_id(
+    conn: &mut PgConnection,
+    holder: Holder,
+    account_id: &str,
+    name: &str,
+    lock: bool,
+) -> Result<String> {
+    let lock = if lock { Lock::Update } else { Lock::None };
+    match (holder, lock) {
+        (Holder::User, Lock::Update) => lock_user(conn, account_id, name).await,
+        (Holder::User, _) => user_id_of(conn, account_id, name).await,
+        (Holder::Group, lock) => group_id_of(conn, account_id, name, lock).await,
+        (Holder::Role, lock) => role_id_of(conn, account_id, name, lock).await,
     }
 }
 
-async fn inline_of(conn: &mut PgConnection, owner: Owner, owner_id: &str) -> Result<Vec<InlinePolicy>> {
+pub(super) async fn inline_of(conn: &mut PgConnection, owner: Holder, owner_id: &str) -> Result<Vec<InlinePolicy>> {
     let sql = owner.pick(
         "SELECT name, document FROM user_policies WHERE user_id = $1 ORDER BY name_key",
         "SELECT name, document FROM group_policies WHERE group_id = $1 ORDER BY name_key",
+        "SELECT name, document FROM role_policies WHERE role_id = $1 ORDER BY name_key",
     );
     let rows = sqlx::query(sql).bind(owner_id).fetch_all(&mut *conn).await.map_err(db)?;
     Ok(rows.iter().map(|r| InlinePolicy { name: r.get("name"), document: r.get("document") }).collect())
 }
 
 /// `(arn, default version's document)` of the managed policies attached to the owner.
-async fn managed_of(conn: &mut PgConnection, owner: Owner, owner_id: &str) -> Result<Vec<(String, String)>> {
+pub(super) async fn managed_of(
+    conn: &mut PgConnection,
+    owner: Holder,
+    owner_id: &str,
+) -> Result<Vec<(String, String)>> {
     let sql = owner.pick(
         "SELECT p.arn, v.document FROM user_policy_attachments a JOIN policies p ON p.arn = a.arn \
          JOIN policy_versions v ON v.arn = p.arn AND v.version = p.default_version \
@@ -212,6 +210,9 @@ async fn managed_of(conn: &mut PgConnection, owner: Owner, owner_id: &str) -> Re
         "SELECT p.arn, v.document FROM group_policy_attachments a JOIN policies p ON p.arn = a.arn \
          JOIN policy_versions v ON v.arn = p.arn AND v.version = p.default_version \
          WHERE a.group_id = $1 ORDER BY p.name_key, p.arn",
+        "SELECT p.arn, v.document FROM role_policy_attachments a JOIN policies p ON p.arn = a.arn \
+         JOIN policy_versions v ON v.arn = p.arn AND v.version = p.default_version \
+         WHERE a.role_id = $1 ORDER BY p.name_key, p.arn",
     );
     let rows = sqlx::query(sql).bind(owner_id).fetch_all(&mut *conn).await.map_err(db)?;
     Ok(rows.iter().map(|r| (r.get("arn"), r.get("document"))).collect())
@@ -236,7 +237,7 @@ pub(super) async fn user_policy_dependents(conn: &mut PgConnection, user_id: &st
 impl PgStore {
     async fn put_inline(
         &self,
-        owner: Owner,
+        owner: Holder,
         account_id: &str,
         owner_name: &str,
         name: &str,
@@ -245,13 +246,16 @@ impl PgStore {
     ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         // The owner's row lock serialises its inline policies, so the sum below is exact.
-        let owner_id = owner.id_of(&mut tx, account_id, owner_name, true).await?;
+        let owner_id = holder_id(&mut tx, owner, account_id, owner_name, true).await?;
         let upsert = owner.pick(
             "INSERT INTO user_policies (user_id, name, name_key, document, size) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (user_id, name_key) DO UPDATE SET name = excluded.name, document = excluded.document, \
              size = excluded.size",
             "INSERT INTO group_policies (group_id, name, name_key, document, size) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (group_id, name_key) DO UPDATE SET name = excluded.name, document = excluded.document, \
+             size = excluded.size",
+            "INSERT INTO role_policies (role_id, name, name_key, document, size) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (role_id, name_key) DO UPDATE SET name = excluded.name, document = excluded.document, \
              size = excluded.size",
         );
         sqlx::query(upsert)
@@ -266,6 +270,7 @@ impl PgStore {
         let total = owner.pick(
             "SELECT COALESCE(SUM(size), 0)::BIGINT FROM user_policies WHERE user_id = $1",
             "SELECT COALESCE(SUM(size), 0)::BIGINT FROM group_policies WHERE group_id = $1",
+            "SELECT COALESCE(SUM(size), 0)::BIGINT FROM role_policies WHERE role_id = $1",
         );
         if count(&mut tx, total, &owner_id).await? > max_total_chars as i64 {
             // Dropping the transaction rolls the new document back.
@@ -276,16 +281,17 @@ impl PgStore {
 
     async fn get_inline(
         &self,
-        owner: Owner,
+        owner: Holder,
         account_id: &str,
         owner_name: &str,
         policy_name: &str,
     ) -> Result<InlinePolicy> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
-        let owner_id = owner.id_of(&mut conn, account_id, owner_name, false).await?;
+        let owner_id = holder_id(&mut conn, owner, account_id, owner_name, false).await?;
         let sql = owner.pick(
             "SELECT name, document FROM user_policies WHERE user_id = $1 AND name_key = $2",
             "SELECT name, document FROM group_policies WHERE group_id = $1 AND name_key = $2",
+            "SELECT name, document FROM role_policies WHERE role_id = $1 AND name_key = $2",
         );
         let row = sqlx::query(sql)
             .bind(&owner_id)
@@ -297,37 +303,40 @@ impl PgStore {
         Ok(InlinePolicy { name: row.get("name"), document: row.get("document") })
     }
 
-    async fn list_inline(&self, owner: Owner, account_id: &str, owner_name: &str) -> Result<Vec<String>> {
+    async fn list_inline(&self, owner: Holder, account_id: &str, owner_name: &str) -> Result<Vec<String>> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
-        let owner_id = owner.id_of(&mut conn, account_id, owner_name, false).await?;
+        let owner_id = holder_id(&mut conn, owner, account_id, owner_name, false).await?;
         let sql = owner.pick(
             "SELECT name FROM user_policies WHERE user_id = $1 ORDER BY name_key",
             "SELECT name FROM group_policies WHERE group_id = $1 ORDER BY name_key",
+            "SELECT name FROM role_policies WHERE role_id = $1 ORDER BY name_key",
         );
         sqlx::query_scalar(sql).bind(&owner_id).fetch_all(&mut *conn).await.map_err(db)
     }
 
-    async fn delete_inline(&self, owner: Owner, account_id: &str, owner_name: &str, policy_name: &str) -> Result<()> {
+    async fn delete_inline(&self, owner: Holder, account_id: &str, owner_name: &str, policy_name: &str) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let owner_id = owner.id_of(&mut tx, account_id, owner_name, true).await?;
+        let owner_id = holder_id(&mut tx, owner, account_id, owner_name, true).await?;
         let sql = owner.pick(
             "DELETE FROM user_policies WHERE user_id = $1 AND name_key = $2",
             "DELETE FROM group_policies WHERE group_id = $1 AND name_key = $2",
+            "DELETE FROM role_policies WHERE role_id = $1 AND name_key = $2",
         );
         let done = sqlx::query(sql).bind(&owner_id).bind(name_key(policy_name)).execute(&mut *tx).await.map_err(db)?;
         changed(done.rows_affected(), StoreError::NotFound(Entity::InlinePolicy))?;
         tx.commit().await.map_err(db)
     }
 
-    async fn attach(&self, owner: Owner, account_id: &str, owner_name: &str, arn: &str, max: u32) -> Result<()> {
+    async fn attach(&self, owner: Holder, account_id: &str, owner_name: &str, arn: &str, max: u32) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         // Owner row first (serialises its attachments, so the count is exact), then the policy
         // row shared (it cannot be deleted before this commits).
-        let owner_id = owner.id_of(&mut tx, account_id, owner_name, true).await?;
+        let owner_id = holder_id(&mut tx, owner, account_id, owner_name, true).await?;
         policy_visible(&mut tx, account_id, arn, Lock::Share).await?;
         let attached = owner.pick(
             "SELECT 1::BIGINT FROM user_policy_attachments WHERE user_id = $1 AND arn = $2",
             "SELECT 1::BIGINT FROM group_policy_attachments WHERE group_id = $1 AND arn = $2",
+            "SELECT 1::BIGINT FROM role_policy_attachments WHERE role_id = $1 AND arn = $2",
         );
         let found: Option<i64> =
             sqlx::query_scalar(attached).bind(&owner_id).bind(arn).fetch_optional(&mut *tx).await.map_err(db)?;
@@ -337,6 +346,7 @@ impl PgStore {
         let attachments = owner.pick(
             "SELECT COUNT(*) FROM user_policy_attachments WHERE user_id = $1",
             "SELECT COUNT(*) FROM group_policy_attachments WHERE group_id = $1",
+            "SELECT COUNT(*) FROM role_policy_attachments WHERE role_id = $1",
         );
         if count(&mut tx, attachments, &owner_id).await? >= i64::from(max) {
             return Err(StoreError::LimitExceeded);
@@ -344,31 +354,35 @@ impl PgStore {
         let insert = owner.pick(
             "INSERT INTO user_policy_attachments (user_id, arn, account_id) VALUES ($1, $2, $3)",
             "INSERT INTO group_policy_attachments (group_id, arn, account_id) VALUES ($1, $2, $3)",
+            "INSERT INTO role_policy_attachments (role_id, arn, account_id) VALUES ($1, $2, $3)",
         );
         sqlx::query(insert).bind(&owner_id).bind(arn).bind(account_id).execute(&mut *tx).await.map_err(db)?;
         tx.commit().await.map_err(db)
     }
 
-    async fn detach(&self, owner: Owner, account_id: &str, owner_name: &str, arn: &str) -> Result<()> {
+    async fn detach(&self, owner: Holder, account_id: &str, owner_name: &str, arn: &str) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let owner_id = owner.id_of(&mut tx, account_id, owner_name, true).await?;
+        let owner_id = holder_id(&mut tx, owner, account_id, owner_name, true).await?;
         let sql = owner.pick(
             "DELETE FROM user_policy_attachments WHERE user_id = $1 AND arn = $2",
             "DELETE FROM group_policy_attachments WHERE group_id = $1 AND arn = $2",
+            "DELETE FROM role_policy_attachments WHERE role_id = $1 AND arn = $2",
         );
         let done = sqlx::query(sql).bind(&owner_id).bind(arn).execute(&mut *tx).await.map_err(db)?;
         changed(done.rows_affected(), StoreError::NotFound(Entity::Policy))?;
         tx.commit().await.map_err(db)
     }
 
-    async fn list_attached(&self, owner: Owner, account_id: &str, owner_name: &str) -> Result<Vec<AttachedPolicy>> {
+    async fn list_attached(&self, owner: Holder, account_id: &str, owner_name: &str) -> Result<Vec<AttachedPolicy>> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
-        let owner_id = owner.id_of(&mut conn, account_id, owner_name, false).await?;
+        let owner_id = holder_id(&mut conn, owner, account_id, owner_name, false).await?;
         let sql = owner.pick(
             "SELECT p.name, p.arn FROM user_policy_attachments a JOIN policies p ON p.arn = a.arn \
              WHERE a.user_id = $1 ORDER BY p.name_key, p.arn",
             "SELECT p.name, p.arn FROM group_policy_attachments a JOIN policies p ON p.arn = a.arn \
              WHERE a.group_id = $1 ORDER BY p.name_key, p.arn",
+            "SELECT p.name, p.arn FROM role_policy_attachments a JOIN policies p ON p.arn = a.arn \
+             WHERE a.role_id = $1 ORDER BY p.name_key, p.arn",
         );
         let rows = sqlx::query(sql).bind(&owner_id).fetch_all(&mut *conn).await.map_err(db)?;
         Ok(rows.iter().map(|r| AttachedPolicy { name: r.get("name"), arn: r.get("arn") }).collect())
@@ -592,7 +606,8 @@ impl Policies for PgStore {
              AND left(p.path, length($4)) = $4 AND (p.name_key || ' ' || p.account_id) COLLATE \"C\" > $5 \
              AND (NOT $6 \
                   OR EXISTS (SELECT 1 FROM user_policy_attachments a WHERE a.arn = p.arn AND a.account_id = $1) \
-                  OR EXISTS (SELECT 1 FROM group_policy_attachments a WHERE a.arn = p.arn AND a.account_id = $1)) \
+                  OR EXISTS (SELECT 1 FROM group_policy_attachments a WHERE a.arn = p.arn AND a.account_id = $1) \
+                  OR EXISTS (SELECT 1 FROM role_policy_attachments a WHERE a.arn = p.arn AND a.account_id = $1)) \
              ORDER BY p.name_key, p.account_id LIMIT $7"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -615,6 +630,8 @@ impl Policies for PgStore {
         // below see every attachment there is, and no new one can start.
         policy_versions_of(&mut tx, arn, Lock::Update).await?;
         let uses = count(&mut tx, "SELECT COUNT(*) FROM user_policy_attachments WHERE arn = $1", arn).await?
+            + count(&mut tx, "SELECT COUNT(*) FROM role_policy_attachments WHERE arn = $1", arn).await?
+            + count(&mut tx, "SELECT COUNT(*) FROM role_permissions_boundaries WHERE arn = $1", arn).await?
             + count(&mut tx, "SELECT COUNT(*) FROM group_policy_attachments WHERE arn = $1", arn).await?
             + count(&mut tx, "SELECT COUNT(*) FROM user_permissions_boundaries WHERE arn = $1", arn).await?;
         if uses > 0 {
@@ -854,144 +871,142 @@ impl Policies for PgStore {
         policy.ok_or_else(|| StoreError::Backend("an AWS managed policy vanished".into()))
     }
 
-    async fn put_user_policy(
+    async fn put_inline_policy(
         &self,
         account_id: &str,
-        user_name: &str,
+        holder: Holder,
+        holder_name: &str,
         policy_name: &str,
         document: &str,
         max_total_chars: usize,
     ) -> Result<()> {
-        self.put_inline(Owner::User, account_id, user_name, policy_name, document, max_total_chars).await
+        self.put_inline(holder, account_id, holder_name, policy_name, document, max_total_chars).await
     }
 
-    async fn get_user_policy(&self, account_id: &str, user_name: &str, policy_name: &str) -> Result<InlinePolicy> {
-        self.get_inline(Owner::User, account_id, user_name, policy_name).await
-    }
-
-    async fn list_user_policies(&self, account_id: &str, user_name: &str) -> Result<Vec<String>> {
-        self.list_inline(Owner::User, account_id, user_name).await
-    }
-
-    async fn delete_user_policy(&self, account_id: &str, user_name: &str, policy_name: &str) -> Result<()> {
-        self.delete_inline(Owner::User, account_id, user_name, policy_name).await
-    }
-
-    async fn put_group_policy(
+    async fn get_inline_policy(
         &self,
         account_id: &str,
-        group_name: &str,
+        holder: Holder,
+        holder_name: &str,
         policy_name: &str,
-        document: &str,
-        max_total_chars: usize,
-    ) -> Result<()> {
-        self.put_inline(Owner::Group, account_id, group_name, policy_name, document, max_total_chars).await
+    ) -> Result<InlinePolicy> {
+        self.get_inline(holder, account_id, holder_name, policy_name).await
     }
 
-    async fn get_group_policy(&self, account_id: &str, group_name: &str, policy_name: &str) -> Result<InlinePolicy> {
-        self.get_inline(Owner::Group, account_id, group_name, policy_name).await
+    async fn list_inline_policies(&self, account_id: &str, holder: Holder, holder_name: &str) -> Result<Vec<String>> {
+        self.list_inline(holder, account_id, holder_name).await
     }
 
-    async fn list_group_policies(&self, account_id: &str, group_name: &str) -> Result<Vec<String>> {
-        self.list_inline(Owner::Group, account_id, group_name).await
-    }
-
-    async fn delete_group_policy(&self, account_id: &str, group_name: &str, policy_name: &str) -> Result<()> {
-        self.delete_inline(Owner::Group, account_id, group_name, policy_name).await
-    }
-
-    async fn attach_user_policy(&self, account_id: &str, user_name: &str, arn: &str, max_attached: u32) -> Result<()> {
-        self.attach(Owner::User, account_id, user_name, arn, max_attached).await
-    }
-
-    async fn detach_user_policy(&self, account_id: &str, user_name: &str, arn: &str) -> Result<()> {
-        self.detach(Owner::User, account_id, user_name, arn).await
-    }
-
-    async fn list_attached_user_policies(&self, account_id: &str, user_name: &str) -> Result<Vec<AttachedPolicy>> {
-        self.list_attached(Owner::User, account_id, user_name).await
-    }
-
-    async fn attach_group_policy(
+    async fn delete_inline_policy(
         &self,
         account_id: &str,
-        group_name: &str,
+        holder: Holder,
+        holder_name: &str,
+        policy_name: &str,
+    ) -> Result<()> {
+        self.delete_inline(holder, account_id, holder_name, policy_name).await
+    }
+
+    async fn attach_policy(
+        &self,
+        account_id: &str,
+        holder: Holder,
+        holder_name: &str,
         arn: &str,
         max_attached: u32,
     ) -> Result<()> {
-        self.attach(Owner::Group, account_id, group_name, arn, max_attached).await
+        self.attach(holder, account_id, holder_name, arn, max_attached).await
     }
 
-    async fn detach_group_policy(&self, account_id: &str, group_name: &str, arn: &str) -> Result<()> {
-        self.detach(Owner::Group, account_id, group_name, arn).await
+    async fn detach_policy(&self, account_id: &str, holder: Holder, holder_name: &str, arn: &str) -> Result<()> {
+        self.detach(holder, account_id, holder_name, arn).await
     }
 
-    async fn list_attached_group_policies(&self, account_id: &str, group_name: &str) -> Result<Vec<AttachedPolicy>> {
-        self.list_attached(Owner::Group, account_id, group_name).await
+    async fn list_attached_policies(
+        &self,
+        account_id: &str,
+        holder: Holder,
+        holder_name: &str,
+    ) -> Result<Vec<AttachedPolicy>> {
+        self.list_attached(holder, account_id, holder_name).await
     }
 
     async fn list_entities_for_policy(&self, account_id: &str, arn: &str) -> Result<PolicyEntities> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
         policy_visible(&mut conn, account_id, arn, Lock::None).await?;
-        let users = sqlx::query(
+        let mut named = async |sql: &'static str| -> Result<Vec<(String, String)>> {
+            let rows = sqlx::query(sql).bind(arn).bind(account_id).fetch_all(&mut *conn).await.map_err(db)?;
+            Ok(rows.iter().map(|r| (r.get("name"), r.get("id"))).collect())
+        };
+        let users = named(
             "SELECT u.name, u.user_id AS id FROM user_policy_attachments a JOIN users u ON u.user_id = a.user_id \
              WHERE a.arn = $1 AND a.account_id = $2 ORDER BY u.name_key",
         )
-        .bind(arn)
-        .bind(account_id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?;
-        let groups = sqlx::query(
+        .await?;
+        let groups = named(
             "SELECT g.name, g.group_id AS id FROM group_policy_attachments a \
              JOIN iam_groups g ON g.group_id = a.group_id \
              WHERE a.arn = $1 AND a.account_id = $2 ORDER BY g.name_key",
         )
-        .bind(arn)
-        .bind(account_id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?;
-        let pairs = |rows: Vec<PgRow>| rows.iter().map(|r| (r.get("name"), r.get("id"))).collect();
-        Ok(PolicyEntities { users: pairs(users), groups: pairs(groups) })
+        .await?;
+        let roles = named(
+            "SELECT r.name, r.role_id AS id FROM role_policy_attachments a JOIN roles r ON r.role_id = a.role_id \
+             WHERE a.arn = $1 AND a.account_id = $2 ORDER BY r.name_key",
+        )
+        .await?;
+        Ok(PolicyEntities { users, groups, roles })
     }
 
-    async fn put_user_permissions_boundary(&self, account_id: &str, user_name: &str, arn: &str) -> Result<()> {
+    async fn put_permissions_boundary(
+        &self,
+        account_id: &str,
+        holder: Holder,
+        holder_name: &str,
+        arn: &str,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let user_id = lock_user(&mut tx, account_id, user_name).await?;
+        let holder_id = boundary_holder_id(&mut tx, holder, account_id, holder_name).await?;
         policy_visible(&mut tx, account_id, arn, Lock::Share).await?;
-        sqlx::query(
+        let sql = holder.pick(
             "INSERT INTO user_permissions_boundaries (user_id, arn, account_id) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id) DO UPDATE SET arn = excluded.arn",
-        )
-        .bind(&user_id)
-        .bind(arn)
-        .bind(account_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+            "",
+            "INSERT INTO role_permissions_boundaries (role_id, arn, account_id) VALUES ($1, $2, $3) \
+             ON CONFLICT (role_id) DO UPDATE SET arn = excluded.arn",
+        );
+        sqlx::query(sql).bind(&holder_id).bind(arn).bind(account_id).execute(&mut *tx).await.map_err(db)?;
         tx.commit().await.map_err(db)
     }
 
-    async fn delete_user_permissions_boundary(&self, account_id: &str, user_name: &str) -> Result<()> {
+    async fn delete_permissions_boundary(&self, account_id: &str, holder: Holder, holder_name: &str) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let user_id = lock_user(&mut tx, account_id, user_name).await?;
-        sqlx::query("DELETE FROM user_permissions_boundaries WHERE user_id = $1")
-            .bind(&user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        let holder_id = boundary_holder_id(&mut tx, holder, account_id, holder_name).await?;
+        let sql = holder.pick(
+            "DELETE FROM user_permissions_boundaries WHERE user_id = $1",
+            "",
+            "DELETE FROM role_permissions_boundaries WHERE role_id = $1",
+        );
+        sqlx::query(sql).bind(&holder_id).execute(&mut *tx).await.map_err(db)?;
         tx.commit().await.map_err(db)
     }
 
-    async fn user_permissions_boundary(&self, account_id: &str, user_name: &str) -> Result<Option<String>> {
+    async fn permissions_boundary(
+        &self,
+        account_id: &str,
+        holder: Holder,
+        holder_name: &str,
+    ) -> Result<Option<String>> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
-        let user_id = user_id_of(&mut conn, account_id, user_name).await?;
-        sqlx::query_scalar("SELECT arn FROM user_permissions_boundaries WHERE user_id = $1")
-            .bind(&user_id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db)
+        if holder == Holder::Group {
+            return Err(StoreError::NotFound(Entity::Group));
+        }
+        let holder_id = holder_id(&mut conn, holder, account_id, holder_name, false).await?;
+        let sql = holder.pick(
+            "SELECT arn FROM user_permissions_boundaries WHERE user_id = $1",
+            "",
+            "SELECT arn FROM role_permissions_boundaries WHERE role_id = $1",
+        );
+        sqlx::query_scalar(sql).bind(&holder_id).fetch_optional(&mut *conn).await.map_err(db)
     }
 
     async fn effective_policies(&self, account_id: &str, user_id: &str) -> Result<EffectivePolicies> {
@@ -1009,8 +1024,8 @@ impl Policies for PgStore {
                 .await
                 .map_err(db)?;
         found.ok_or(StoreError::NotFound(Entity::User))?;
-        let user_inline = inline_of(&mut tx, Owner::User, user_id).await?;
-        let user_managed = managed_of(&mut tx, Owner::User, user_id).await?;
+        let user_inline = inline_of(&mut tx, Holder::User, user_id).await?;
+        let user_managed = managed_of(&mut tx, Holder::User, user_id).await?;
         let group_rows = sqlx::query(
             "SELECT g.group_id, g.name FROM group_members m JOIN iam_groups g ON g.group_id = m.group_id \
              WHERE m.user_id = $1 ORDER BY g.name_key",
@@ -1022,20 +1037,38 @@ impl Policies for PgStore {
         let mut groups = Vec::with_capacity(group_rows.len());
         for row in &group_rows {
             let group_id: String = row.get("group_id");
-            let inline = inline_of(&mut tx, Owner::Group, &group_id).await?;
-            let managed = managed_of(&mut tx, Owner::Group, &group_id).await?;
+            let inline = inline_of(&mut tx, Holder::Group, &group_id).await?;
+            let managed = managed_of(&mut tx, Holder::Group, &group_id).await?;
             groups.push((row.get("name"), inline, managed));
         }
-        let boundary = sqlx::query(
-            "SELECT p.arn, v.document FROM user_permissions_boundaries b JOIN policies p ON p.arn = b.arn \
-             JOIN policy_versions v ON v.arn = p.arn AND v.version = p.default_version WHERE b.user_id = $1",
-        )
-        .bind(user_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?
-        .map(|r| (r.get("arn"), r.get("document")));
+        let boundary = boundary_of(&mut tx, Holder::User, user_id).await?;
         tx.commit().await.map_err(db)?;
         Ok(EffectivePolicies { user_inline, user_managed, groups, boundary })
     }
+}
+
+/// The id of a user or role that may carry a boundary, its row locked; a group has none
+/// (`NotFound(Group)`).
+async fn boundary_holder_id(conn: &mut PgConnection, holder: Holder, account_id: &str, name: &str) -> Result<String> {
+    if holder == Holder::Group {
+        return Err(StoreError::NotFound(Entity::Group));
+    }
+    holder_id(conn, holder, account_id, name, true).await
+}
+
+/// `(arn, default version's document)` of the holder's boundary (users and roles, by id).
+pub(super) async fn boundary_of(
+    conn: &mut PgConnection,
+    holder: Holder,
+    holder_id: &str,
+) -> Result<Option<ManagedDocument>> {
+    let sql = holder.pick(
+        "SELECT p.arn, v.document FROM user_permissions_boundaries b JOIN policies p ON p.arn = b.arn \
+         JOIN policy_versions v ON v.arn = p.arn AND v.version = p.default_version WHERE b.user_id = $1",
+        "",
+        "SELECT p.arn, v.document FROM role_permissions_boundaries b JOIN policies p ON p.arn = b.arn \
+         JOIN policy_versions v ON v.arn = p.arn AND v.version = p.default_version WHERE b.role_id = $1",
+    );
+    let row = sqlx::query(sql).bind(holder_id).fetch_optional(&mut *conn).await.map_err(db)?;
+    Ok(row.map(|r| (r.get("arn"), r.get("document"))))
 }

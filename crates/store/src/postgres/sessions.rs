@@ -5,6 +5,7 @@ use sqlx::Row;
 
 use super::rows::{USER_COLUMNS, user_from_row};
 use super::{PgStore, db};
+use crate::common::{session_policies_from, session_policies_text};
 use crate::*;
 
 #[async_trait]
@@ -12,7 +13,9 @@ impl Sessions for PgStore {
     async fn create_sts_session(&self, s: &StsSession) -> Result<()> {
         sqlx::query(
             "INSERT INTO sts_sessions (access_key_id, account_id, user_id, secret_sealed, token_hash, created_at, \
-             expires_at, mfa_authenticated_at, mfa_serial) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             expires_at, mfa_authenticated_at, mfa_serial, role_id, role_name, role_session_name, \
+             session_policies, source_identity) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&s.access_key_id)
         .bind(&s.account_id)
@@ -23,6 +26,11 @@ impl Sessions for PgStore {
         .bind(s.expires_at)
         .bind(s.mfa_authenticated_at)
         .bind(&s.mfa_serial)
+        .bind(s.role.as_ref().map(|r| &r.role_id))
+        .bind(s.role.as_ref().map(|r| &r.role_name))
+        .bind(s.role.as_ref().map(|r| &r.session_name))
+        .bind(s.role.as_ref().map(|r| session_policies_text(&r.session_policies)))
+        .bind(s.role.as_ref().and_then(|r| r.source_identity.as_ref()))
         .execute(&self.pool)
         .await
         .map_err(db)?;
@@ -33,6 +41,7 @@ impl Sessions for PgStore {
         let sql = format!(
             "SELECT s.access_key_id, s.account_id AS session_account, s.secret_sealed, s.token_hash, \
              s.created_at AS session_created, s.expires_at, s.mfa_authenticated_at, s.mfa_serial, \
+             s.role_id, s.role_name, s.role_session_name, s.session_policies, s.source_identity, \
              s.user_id AS session_user, {USER_COLUMNS} \
              FROM sts_sessions s LEFT JOIN users u ON u.user_id = s.user_id WHERE s.access_key_id = $1"
         );
@@ -41,6 +50,18 @@ impl Sessions for PgStore {
         let Some(row) = row else { return Ok(None) };
         let decode = || -> std::result::Result<StsSession, sqlx::Error> {
             let session_user: Option<String> = row.try_get("session_user")?;
+            let role = match row.try_get::<Option<String>, _>("role_id")? {
+                None => None,
+                Some(role_id) => Some(RoleSession {
+                    role_id,
+                    role_name: row.try_get("role_name")?,
+                    session_name: row.try_get("role_session_name")?,
+                    session_policies: session_policies_from(
+                        row.try_get::<Option<String>, _>("session_policies")?.as_deref(),
+                    ),
+                    source_identity: row.try_get("source_identity")?,
+                }),
+            };
             Ok(StsSession {
                 access_key_id: row.try_get("access_key_id")?,
                 account_id: row.try_get("session_account")?,
@@ -54,6 +75,7 @@ impl Sessions for PgStore {
                 expires_at: row.try_get("expires_at")?,
                 mfa_authenticated_at: row.try_get("mfa_authenticated_at")?,
                 mfa_serial: row.try_get("mfa_serial")?,
+                role,
             })
         };
         decode().map(Some).map_err(db)

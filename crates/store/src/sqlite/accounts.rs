@@ -51,7 +51,9 @@ impl Accounts for SqliteStore {
              (SELECT COUNT(*) FROM iam_groups WHERE account_id = ?1), \
              (SELECT COUNT(*) FROM policies WHERE account_id = ?1), \
              (SELECT COUNT(*) FROM user_policy_attachments WHERE account_id = ?1) \
-             + (SELECT COUNT(*) FROM group_policy_attachments WHERE account_id = ?1)";
+             + (SELECT COUNT(*) FROM group_policy_attachments WHERE account_id = ?1) \
+             + (SELECT COUNT(*) FROM role_policy_attachments WHERE account_id = ?1), \
+             (SELECT COUNT(*) FROM roles WHERE account_id = ?1)";
         self.engine.read(|c| {
             Ok(c.prepare_cached(SQL)?.query_row([account_id], |r| {
                 let count = |i| r.get::<_, i64>(i).map(|n| n as u64);
@@ -63,6 +65,7 @@ impl Accounts for SqliteStore {
                     groups: count(4)?,
                     policies: count(5)?,
                     policy_versions_in_use: count(6)?,
+                    roles: count(7)?,
                 })
             })?)
         })

@@ -12,6 +12,7 @@ mod identities;
 mod mfa;
 mod migrate;
 mod policies;
+mod roles;
 mod rows;
 mod sessions;
 

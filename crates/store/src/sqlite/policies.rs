@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::engine::snapshot;
+use super::roles::role_id_of;
 use super::rows::{user_at, user_columns};
 use super::{SqliteStore, count, decode_all, unique_as, user_id_of};
 use crate::common::{changed, name_key};
@@ -31,8 +32,10 @@ macro_rules! policy_columns {
         "p.arn, p.account_id, p.policy_id, p.name, p.path, p.description, p.default_version, p.created_at, \
          p.updated_at, \
          (SELECT COUNT(*) FROM user_policy_attachments a WHERE a.arn = p.arn AND a.account_id = ?1) \
-         + (SELECT COUNT(*) FROM group_policy_attachments a WHERE a.arn = p.arn AND a.account_id = ?1), \
-         (SELECT COUNT(*) FROM user_permissions_boundaries b WHERE b.arn = p.arn AND b.account_id = ?1)"
+         + (SELECT COUNT(*) FROM group_policy_attachments a WHERE a.arn = p.arn AND a.account_id = ?1) \
+         + (SELECT COUNT(*) FROM role_policy_attachments a WHERE a.arn = p.arn AND a.account_id = ?1), \
+         (SELECT COUNT(*) FROM user_permissions_boundaries b WHERE b.arn = p.arn AND b.account_id = ?1) \
+         + (SELECT COUNT(*) FROM role_permissions_boundaries b WHERE b.arn = p.arn AND b.account_id = ?1)"
     };
 }
 
@@ -85,7 +88,7 @@ fn policy_versions_of(conn: &Connection, arn: &str) -> Result<(i64, i64)> {
 }
 
 /// `NotFound(Policy)` unless the policy exists and the account may use it (its own or AWS's).
-fn policy_visible(conn: &Connection, account_id: &str, arn: &str) -> Result<()> {
+pub(super) fn policy_visible(conn: &Connection, account_id: &str, arn: &str) -> Result<()> {
     conn.prepare_cached("SELECT 1 FROM policies WHERE arn = ? AND account_id IN (?, 'aws')")?
         .query_row(params![arn, account_id], |_| Ok(()))
         .optional()?
@@ -119,34 +122,18 @@ fn upsert_policy_tags(conn: &Connection, arn: &str, tags: &[Tag]) -> Result<()> 
     Ok(())
 }
 
-/// Whose inline policies and attachments a statement is about: each variant picks the static
-/// statements of its tables.
-#[derive(Clone, Copy)]
-enum Owner {
-    User,
-    Group,
-}
-
-impl Owner {
-    fn pick(self, user: &'static str, group: &'static str) -> &'static str {
-        match self {
-            Owner::User => user,
-            Owner::Group => group,
-        }
-    }
-
-    /// The owner's id, or `NotFound(User|Group)`.
-    fn id_of(self, conn: &Connection, account_id: &str, name: &str) -> Result<String> {
-        match self {
-            Owner::User => user_id_of(conn, account_id, name),
-            Owner::Group => group_id_of(conn, account_id, name),
-        }
+/// The holder's id, or `NotFound(User|Group|Role)`.
+fn holder_id(conn: &Connection, holder: Holder, account_id: &str, name: &str) -> Result<String> {
+    match holder {
+        Holder::User => user_id_of(conn, account_id, name),
+        Holder::Group => group_id_of(conn, account_id, name),
+        Holder::Role => role_id_of(conn, account_id, name),
     }
 }
 
 fn put_inline(
     conn: &Connection,
-    owner: Owner,
+    owner: Holder,
     owner_id: &str,
     name: &str,
     document: &str,
@@ -159,6 +146,9 @@ fn put_inline(
         "INSERT INTO group_policies (group_id, name, name_key, document, size) VALUES (?, ?, ?, ?, ?) \
          ON CONFLICT (group_id, name_key) DO UPDATE SET name = excluded.name, document = excluded.document, \
          size = excluded.size",
+        "INSERT INTO role_policies (role_id, name, name_key, document, size) VALUES (?, ?, ?, ?, ?) \
+         ON CONFLICT (role_id, name_key) DO UPDATE SET name = excluded.name, document = excluded.document, \
+         size = excluded.size",
     );
     conn.prepare_cached(upsert)?.execute(params![
         owner_id,
@@ -170,6 +160,7 @@ fn put_inline(
     let total = owner.pick(
         "SELECT COALESCE(SUM(size), 0) FROM user_policies WHERE user_id = ?",
         "SELECT COALESCE(SUM(size), 0) FROM group_policies WHERE group_id = ?",
+        "SELECT COALESCE(SUM(size), 0) FROM role_policies WHERE role_id = ?",
     );
     if count(conn, total, owner_id)? > max_total_chars as i64 {
         // Failing rolls the new document back.
@@ -178,16 +169,17 @@ fn put_inline(
     Ok(())
 }
 
-fn inline_of(conn: &Connection, owner: Owner, owner_id: &str) -> Result<Vec<InlinePolicy>> {
+pub(super) fn inline_of(conn: &Connection, owner: Holder, owner_id: &str) -> Result<Vec<InlinePolicy>> {
     let sql = owner.pick(
         "SELECT name, document FROM user_policies WHERE user_id = ? ORDER BY name_key",
         "SELECT name, document FROM group_policies WHERE group_id = ? ORDER BY name_key",
+        "SELECT name, document FROM role_policies WHERE role_id = ? ORDER BY name_key",
     );
     decode_all(conn, sql, [owner_id], |r| Ok(InlinePolicy { name: r.get(0)?, document: r.get(1)? }))
 }
 
 /// `(arn, default version's document)` of the managed policies attached to the owner.
-fn managed_of(conn: &Connection, owner: Owner, owner_id: &str) -> Result<Vec<(String, String)>> {
+pub(super) fn managed_of(conn: &Connection, owner: Holder, owner_id: &str) -> Result<Vec<(String, String)>> {
     let sql = owner.pick(
         "SELECT p.arn, v.document FROM user_policy_attachments a JOIN policies p ON p.arn = a.arn \
          JOIN policy_versions v ON v.arn = p.arn AND v.version = p.default_version \
@@ -195,16 +187,20 @@ fn managed_of(conn: &Connection, owner: Owner, owner_id: &str) -> Result<Vec<(St
         "SELECT p.arn, v.document FROM group_policy_attachments a JOIN policies p ON p.arn = a.arn \
          JOIN policy_versions v ON v.arn = p.arn AND v.version = p.default_version \
          WHERE a.group_id = ? ORDER BY p.name_key, p.arn",
+        "SELECT p.arn, v.document FROM role_policy_attachments a JOIN policies p ON p.arn = a.arn \
+         JOIN policy_versions v ON v.arn = p.arn AND v.version = p.default_version \
+         WHERE a.role_id = ? ORDER BY p.name_key, p.arn",
     );
     decode_all(conn, sql, [owner_id], |r| Ok((r.get(0)?, r.get(1)?)))
 }
 
-fn attach(conn: &Connection, owner: Owner, account_id: &str, owner_name: &str, arn: &str, max: u32) -> Result<()> {
-    let owner_id = owner.id_of(conn, account_id, owner_name)?;
+fn attach(conn: &Connection, owner: Holder, account_id: &str, owner_name: &str, arn: &str, max: u32) -> Result<()> {
+    let owner_id = holder_id(conn, owner, account_id, owner_name)?;
     policy_visible(conn, account_id, arn)?;
     let attached = owner.pick(
         "SELECT 1 FROM user_policy_attachments WHERE user_id = ? AND arn = ?",
         "SELECT 1 FROM group_policy_attachments WHERE group_id = ? AND arn = ?",
+        "SELECT 1 FROM role_policy_attachments WHERE role_id = ? AND arn = ?",
     );
     if conn.prepare_cached(attached)?.query_row([&owner_id, arn], |_| Ok(())).optional()?.is_some() {
         return Ok(());
@@ -212,6 +208,7 @@ fn attach(conn: &Connection, owner: Owner, account_id: &str, owner_name: &str, a
     let attachments = owner.pick(
         "SELECT COUNT(*) FROM user_policy_attachments WHERE user_id = ?",
         "SELECT COUNT(*) FROM group_policy_attachments WHERE group_id = ?",
+        "SELECT COUNT(*) FROM role_policy_attachments WHERE role_id = ?",
     );
     if count(conn, attachments, &owner_id)? >= i64::from(max) {
         return Err(StoreError::LimitExceeded);
@@ -219,6 +216,7 @@ fn attach(conn: &Connection, owner: Owner, account_id: &str, owner_name: &str, a
     let insert = owner.pick(
         "INSERT INTO user_policy_attachments (user_id, arn, account_id) VALUES (?, ?, ?)",
         "INSERT INTO group_policy_attachments (group_id, arn, account_id) VALUES (?, ?, ?)",
+        "INSERT INTO role_policy_attachments (role_id, arn, account_id) VALUES (?, ?, ?)",
     );
     conn.prepare_cached(insert)?.execute(params![owner_id, arn, account_id])?;
     Ok(())
@@ -467,7 +465,8 @@ impl Policies for SqliteStore {
              AND substr(p.path, 1, length(?4)) = ?4 AND (p.name_key || ' ' || p.account_id) > ?5 \
              AND (NOT ?6 \
                   OR EXISTS (SELECT 1 FROM user_policy_attachments a WHERE a.arn = p.arn AND a.account_id = ?1) \
-                  OR EXISTS (SELECT 1 FROM group_policy_attachments a WHERE a.arn = p.arn AND a.account_id = ?1)) \
+                  OR EXISTS (SELECT 1 FROM group_policy_attachments a WHERE a.arn = p.arn AND a.account_id = ?1) \
+                  OR EXISTS (SELECT 1 FROM role_policy_attachments a WHERE a.arn = p.arn AND a.account_id = ?1)) \
              ORDER BY p.name_key, p.account_id LIMIT ?7"
         );
         let local = matches!(scope, PolicyScope::All | PolicyScope::Local);
@@ -486,7 +485,9 @@ impl Policies for SqliteStore {
                 policy_versions_of(c, &arn)?;
                 let uses = count(c, "SELECT COUNT(*) FROM user_policy_attachments WHERE arn = ?", &arn)?
                     + count(c, "SELECT COUNT(*) FROM group_policy_attachments WHERE arn = ?", &arn)?
-                    + count(c, "SELECT COUNT(*) FROM user_permissions_boundaries WHERE arn = ?", &arn)?;
+                    + count(c, "SELECT COUNT(*) FROM role_policy_attachments WHERE arn = ?", &arn)?
+                    + count(c, "SELECT COUNT(*) FROM user_permissions_boundaries WHERE arn = ?", &arn)?
+                    + count(c, "SELECT COUNT(*) FROM role_permissions_boundaries WHERE arn = ?", &arn)?;
                 if uses > 0 {
                     return Err(StoreError::DeleteConflict(Dependent::Attachments));
                 }
@@ -704,162 +705,143 @@ impl Policies for SqliteStore {
             .await
     }
 
-    async fn put_user_policy(
+    async fn put_inline_policy(
         &self,
         account_id: &str,
-        user_name: &str,
+        holder: Holder,
+        holder_name: &str,
         policy_name: &str,
         document: &str,
         max_total_chars: usize,
     ) -> Result<()> {
-        let (account_id, user_name) = (account_id.to_owned(), user_name.to_owned());
+        let (account_id, holder_name) = (account_id.to_owned(), holder_name.to_owned());
         let (policy_name, document) = (policy_name.to_owned(), document.to_owned());
         self.engine
             .write(move |c| {
-                let user_id = user_id_of(c, &account_id, &user_name)?;
-                put_inline(c, Owner::User, &user_id, &policy_name, &document, max_total_chars)
+                let holder_id = holder_id(c, holder, &account_id, &holder_name)?;
+                put_inline(c, holder, &holder_id, &policy_name, &document, max_total_chars)
             })
             .await
     }
 
-    async fn get_user_policy(&self, account_id: &str, user_name: &str, policy_name: &str) -> Result<InlinePolicy> {
-        self.engine.read(|c| snapshot(c, |c| get_inline(c, Owner::User, account_id, user_name, policy_name)))
-    }
-
-    async fn list_user_policies(&self, account_id: &str, user_name: &str) -> Result<Vec<String>> {
-        self.engine.read(|c| snapshot(c, |c| list_inline(c, Owner::User, account_id, user_name)))
-    }
-
-    async fn delete_user_policy(&self, account_id: &str, user_name: &str, policy_name: &str) -> Result<()> {
-        let (account_id, user_name, policy_name) =
-            (account_id.to_owned(), user_name.to_owned(), policy_name.to_owned());
-        self.engine.write(move |c| delete_inline(c, Owner::User, &account_id, &user_name, &policy_name)).await
-    }
-
-    async fn put_group_policy(
+    async fn get_inline_policy(
         &self,
         account_id: &str,
-        group_name: &str,
+        holder: Holder,
+        holder_name: &str,
         policy_name: &str,
-        document: &str,
-        max_total_chars: usize,
-    ) -> Result<()> {
-        let (account_id, group_name) = (account_id.to_owned(), group_name.to_owned());
-        let (policy_name, document) = (policy_name.to_owned(), document.to_owned());
-        self.engine
-            .write(move |c| {
-                let group_id = group_id_of(c, &account_id, &group_name)?;
-                put_inline(c, Owner::Group, &group_id, &policy_name, &document, max_total_chars)
-            })
-            .await
+    ) -> Result<InlinePolicy> {
+        self.engine.read(|c| snapshot(c, |c| get_inline(c, holder, account_id, holder_name, policy_name)))
     }
 
-    async fn get_group_policy(&self, account_id: &str, group_name: &str, policy_name: &str) -> Result<InlinePolicy> {
-        self.engine.read(|c| snapshot(c, |c| get_inline(c, Owner::Group, account_id, group_name, policy_name)))
+    async fn list_inline_policies(&self, account_id: &str, holder: Holder, holder_name: &str) -> Result<Vec<String>> {
+        self.engine.read(|c| snapshot(c, |c| list_inline(c, holder, account_id, holder_name)))
     }
 
-    async fn list_group_policies(&self, account_id: &str, group_name: &str) -> Result<Vec<String>> {
-        self.engine.read(|c| snapshot(c, |c| list_inline(c, Owner::Group, account_id, group_name)))
-    }
-
-    async fn delete_group_policy(&self, account_id: &str, group_name: &str, policy_name: &str) -> Result<()> {
-        let (account_id, group_name, policy_name) =
-            (account_id.to_owned(), group_name.to_owned(), policy_name.to_owned());
-        self.engine.write(move |c| delete_inline(c, Owner::Group, &account_id, &group_name, &policy_name)).await
-    }
-
-    async fn attach_user_policy(&self, account_id: &str, user_name: &str, arn: &str, max_attached: u32) -> Result<()> {
-        let (account_id, user_name, arn) = (account_id.to_owned(), user_name.to_owned(), arn.to_owned());
-        self.engine.write(move |c| attach(c, Owner::User, &account_id, &user_name, &arn, max_attached)).await
-    }
-
-    async fn detach_user_policy(&self, account_id: &str, user_name: &str, arn: &str) -> Result<()> {
-        let (account_id, user_name, arn) = (account_id.to_owned(), user_name.to_owned(), arn.to_owned());
-        self.engine.write(move |c| detach(c, Owner::User, &account_id, &user_name, &arn)).await
-    }
-
-    async fn list_attached_user_policies(&self, account_id: &str, user_name: &str) -> Result<Vec<AttachedPolicy>> {
-        self.engine.read(|c| snapshot(c, |c| list_attached(c, Owner::User, account_id, user_name)))
-    }
-
-    async fn attach_group_policy(
+    async fn delete_inline_policy(
         &self,
         account_id: &str,
-        group_name: &str,
+        holder: Holder,
+        holder_name: &str,
+        policy_name: &str,
+    ) -> Result<()> {
+        let (account_id, holder_name, policy_name) =
+            (account_id.to_owned(), holder_name.to_owned(), policy_name.to_owned());
+        self.engine.write(move |c| delete_inline(c, holder, &account_id, &holder_name, &policy_name)).await
+    }
+
+    async fn attach_policy(
+        &self,
+        account_id: &str,
+        holder: Holder,
+        holder_name: &str,
         arn: &str,
         max_attached: u32,
     ) -> Result<()> {
-        let (account_id, group_name, arn) = (account_id.to_owned(), group_name.to_owned(), arn.to_owned());
-        self.engine.write(move |c| attach(c, Owner::Group, &account_id, &group_name, &arn, max_attached)).await
+        let (account_id, holder_name, arn) = (account_id.to_owned(), holder_name.to_owned(), arn.to_owned());
+        self.engine.write(move |c| attach(c, holder, &account_id, &holder_name, &arn, max_attached)).await
     }
 
-    async fn detach_group_policy(&self, account_id: &str, group_name: &str, arn: &str) -> Result<()> {
-        let (account_id, group_name, arn) = (account_id.to_owned(), group_name.to_owned(), arn.to_owned());
-        self.engine.write(move |c| detach(c, Owner::Group, &account_id, &group_name, &arn)).await
+    async fn detach_policy(&self, account_id: &str, holder: Holder, holder_name: &str, arn: &str) -> Result<()> {
+        let (account_id, holder_name, arn) = (account_id.to_owned(), holder_name.to_owned(), arn.to_owned());
+        self.engine.write(move |c| detach(c, holder, &account_id, &holder_name, &arn)).await
     }
 
-    async fn list_attached_group_policies(&self, account_id: &str, group_name: &str) -> Result<Vec<AttachedPolicy>> {
-        self.engine.read(|c| snapshot(c, |c| list_attached(c, Owner::Group, account_id, group_name)))
+    async fn list_attached_policies(
+        &self,
+        account_id: &str,
+        holder: Holder,
+        holder_name: &str,
+    ) -> Result<Vec<AttachedPolicy>> {
+        self.engine.read(|c| snapshot(c, |c| list_attached(c, holder, account_id, holder_name)))
     }
 
     async fn list_entities_for_policy(&self, account_id: &str, arn: &str) -> Result<PolicyEntities> {
         self.engine.read(|c| {
             snapshot(c, |c| {
                 policy_visible(c, account_id, arn)?;
-                let users = decode_all(
-                    c,
-                    "SELECT u.name, u.user_id FROM user_policy_attachments a JOIN users u ON u.user_id = a.user_id \
-                     WHERE a.arn = ? AND a.account_id = ? ORDER BY u.name_key",
-                    [arn, account_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?;
-                let groups = decode_all(
-                    c,
-                    "SELECT g.name, g.group_id FROM group_policy_attachments a \
-                     JOIN iam_groups g ON g.group_id = a.group_id \
-                     WHERE a.arn = ? AND a.account_id = ? ORDER BY g.name_key",
-                    [arn, account_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?;
-                Ok(PolicyEntities { users, groups })
+                let named = |sql| decode_all(c, sql, [arn, account_id], |r| Ok((r.get(0)?, r.get(1)?)));
+                Ok(PolicyEntities {
+                    users: named(
+                        "SELECT u.name, u.user_id FROM user_policy_attachments a JOIN users u ON u.user_id = a.user_id \
+                         WHERE a.arn = ? AND a.account_id = ? ORDER BY u.name_key",
+                    )?,
+                    groups: named(
+                        "SELECT g.name, g.group_id FROM group_policy_attachments a \
+                         JOIN iam_groups g ON g.group_id = a.group_id \
+                         WHERE a.arn = ? AND a.account_id = ? ORDER BY g.name_key",
+                    )?,
+                    roles: named(
+                        "SELECT r.name, r.role_id FROM role_policy_attachments a JOIN roles r ON r.role_id = a.role_id \
+                         WHERE a.arn = ? AND a.account_id = ? ORDER BY r.name_key",
+                    )?,
+                })
             })
         })
     }
 
-    async fn put_user_permissions_boundary(&self, account_id: &str, user_name: &str, arn: &str) -> Result<()> {
-        let (account_id, user_name, arn) = (account_id.to_owned(), user_name.to_owned(), arn.to_owned());
+    async fn put_permissions_boundary(
+        &self,
+        account_id: &str,
+        holder: Holder,
+        holder_name: &str,
+        arn: &str,
+    ) -> Result<()> {
+        let (account_id, holder_name, arn) = (account_id.to_owned(), holder_name.to_owned(), arn.to_owned());
+        self.engine.write(move |c| put_boundary(c, holder, &account_id, &holder_name, &arn)).await
+    }
+
+    async fn delete_permissions_boundary(&self, account_id: &str, holder: Holder, holder_name: &str) -> Result<()> {
+        let (account_id, holder_name) = (account_id.to_owned(), holder_name.to_owned());
         self.engine
             .write(move |c| {
-                let user_id = user_id_of(c, &account_id, &user_name)?;
-                policy_visible(c, &account_id, &arn)?;
-                c.prepare_cached(
-                    "INSERT INTO user_permissions_boundaries (user_id, arn, account_id) VALUES (?, ?, ?) \
-                     ON CONFLICT (user_id) DO UPDATE SET arn = excluded.arn",
-                )?
-                .execute(params![user_id, arn, account_id])?;
+                let holder_id = boundary_holder_id(c, holder, &account_id, &holder_name)?;
+                let sql = holder.pick(
+                    "DELETE FROM user_permissions_boundaries WHERE user_id = ?",
+                    "",
+                    "DELETE FROM role_permissions_boundaries WHERE role_id = ?",
+                );
+                c.prepare_cached(sql)?.execute([&holder_id])?;
                 Ok(())
             })
             .await
     }
 
-    async fn delete_user_permissions_boundary(&self, account_id: &str, user_name: &str) -> Result<()> {
-        let (account_id, user_name) = (account_id.to_owned(), user_name.to_owned());
-        self.engine
-            .write(move |c| {
-                let user_id = user_id_of(c, &account_id, &user_name)?;
-                c.prepare_cached("DELETE FROM user_permissions_boundaries WHERE user_id = ?")?.execute([&user_id])?;
-                Ok(())
-            })
-            .await
-    }
-
-    async fn user_permissions_boundary(&self, account_id: &str, user_name: &str) -> Result<Option<String>> {
+    async fn permissions_boundary(
+        &self,
+        account_id: &str,
+        holder: Holder,
+        holder_name: &str,
+    ) -> Result<Option<String>> {
         self.engine.read(|c| {
             snapshot(c, |c| {
-                let user_id = user_id_of(c, account_id, user_name)?;
-                Ok(c.prepare_cached("SELECT arn FROM user_permissions_boundaries WHERE user_id = ?")?
-                    .query_row([&user_id], |r| r.get(0))
-                    .optional()?)
+                let holder_id = boundary_holder_id(c, holder, account_id, holder_name)?;
+                let sql = holder.pick(
+                    "SELECT arn FROM user_permissions_boundaries WHERE user_id = ?",
+                    "",
+                    "SELECT arn FROM role_permissions_boundaries WHERE role_id = ?",
+                );
+                Ok(c.prepare_cached(sql)?.query_row([&holder_id], |r| r.get(0)).optional()?)
             })
         })
     }
@@ -880,19 +862,12 @@ impl Policies for SqliteStore {
                 )?;
                 let groups = groups
                     .into_iter()
-                    .map(|(id, name)| Ok((name, inline_of(c, Owner::Group, &id)?, managed_of(c, Owner::Group, &id)?)))
+                    .map(|(id, name)| Ok((name, inline_of(c, Holder::Group, &id)?, managed_of(c, Holder::Group, &id)?)))
                     .collect::<Result<_>>()?;
-                let boundary = c
-                    .prepare_cached(
-                        "SELECT p.arn, v.document FROM user_permissions_boundaries b JOIN policies p ON p.arn = b.arn \
-                         JOIN policy_versions v ON v.arn = p.arn AND v.version = p.default_version \
-                         WHERE b.user_id = ?",
-                    )?
-                    .query_row([user_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
+                let boundary = boundary_of(c, Holder::User, user_id)?;
                 Ok(EffectivePolicies {
-                    user_inline: inline_of(c, Owner::User, user_id)?,
-                    user_managed: managed_of(c, Owner::User, user_id)?,
+                    user_inline: inline_of(c, Holder::User, user_id)?,
+                    user_managed: managed_of(c, Holder::User, user_id)?,
                     groups,
                     boundary,
                 })
@@ -903,15 +878,16 @@ impl Policies for SqliteStore {
 
 fn get_inline(
     conn: &Connection,
-    owner: Owner,
+    owner: Holder,
     account_id: &str,
     owner_name: &str,
     policy_name: &str,
 ) -> Result<InlinePolicy> {
-    let owner_id = owner.id_of(conn, account_id, owner_name)?;
+    let owner_id = holder_id(conn, owner, account_id, owner_name)?;
     let sql = owner.pick(
         "SELECT name, document FROM user_policies WHERE user_id = ? AND name_key = ?",
         "SELECT name, document FROM group_policies WHERE group_id = ? AND name_key = ?",
+        "SELECT name, document FROM role_policies WHERE role_id = ? AND name_key = ?",
     );
     conn.prepare_cached(sql)?
         .query_row(params![owner_id, name_key(policy_name)], |r| {
@@ -921,42 +897,87 @@ fn get_inline(
         .ok_or(StoreError::NotFound(Entity::InlinePolicy))
 }
 
-fn list_inline(conn: &Connection, owner: Owner, account_id: &str, owner_name: &str) -> Result<Vec<String>> {
-    let owner_id = owner.id_of(conn, account_id, owner_name)?;
+fn list_inline(conn: &Connection, owner: Holder, account_id: &str, owner_name: &str) -> Result<Vec<String>> {
+    let owner_id = holder_id(conn, owner, account_id, owner_name)?;
     let sql = owner.pick(
         "SELECT name FROM user_policies WHERE user_id = ? ORDER BY name_key",
         "SELECT name FROM group_policies WHERE group_id = ? ORDER BY name_key",
+        "SELECT name FROM role_policies WHERE role_id = ? ORDER BY name_key",
     );
     decode_all(conn, sql, [&owner_id], |r| r.get(0))
 }
 
-fn delete_inline(conn: &Connection, owner: Owner, account_id: &str, owner_name: &str, policy_name: &str) -> Result<()> {
-    let owner_id = owner.id_of(conn, account_id, owner_name)?;
+fn delete_inline(
+    conn: &Connection,
+    owner: Holder,
+    account_id: &str,
+    owner_name: &str,
+    policy_name: &str,
+) -> Result<()> {
+    let owner_id = holder_id(conn, owner, account_id, owner_name)?;
     let sql = owner.pick(
         "DELETE FROM user_policies WHERE user_id = ? AND name_key = ?",
         "DELETE FROM group_policies WHERE group_id = ? AND name_key = ?",
+        "DELETE FROM role_policies WHERE role_id = ? AND name_key = ?",
     );
     let rows = conn.prepare_cached(sql)?.execute(params![owner_id, name_key(policy_name)])?;
     changed(rows as u64, StoreError::NotFound(Entity::InlinePolicy))
 }
 
-fn detach(conn: &Connection, owner: Owner, account_id: &str, owner_name: &str, arn: &str) -> Result<()> {
-    let owner_id = owner.id_of(conn, account_id, owner_name)?;
+fn detach(conn: &Connection, owner: Holder, account_id: &str, owner_name: &str, arn: &str) -> Result<()> {
+    let owner_id = holder_id(conn, owner, account_id, owner_name)?;
     let sql = owner.pick(
         "DELETE FROM user_policy_attachments WHERE user_id = ? AND arn = ?",
         "DELETE FROM group_policy_attachments WHERE group_id = ? AND arn = ?",
+        "DELETE FROM role_policy_attachments WHERE role_id = ? AND arn = ?",
     );
     let rows = conn.prepare_cached(sql)?.execute([&owner_id, arn])?;
     changed(rows as u64, StoreError::NotFound(Entity::Policy))
 }
 
-fn list_attached(conn: &Connection, owner: Owner, account_id: &str, owner_name: &str) -> Result<Vec<AttachedPolicy>> {
-    let owner_id = owner.id_of(conn, account_id, owner_name)?;
+fn list_attached(conn: &Connection, owner: Holder, account_id: &str, owner_name: &str) -> Result<Vec<AttachedPolicy>> {
+    let owner_id = holder_id(conn, owner, account_id, owner_name)?;
     let sql = owner.pick(
         "SELECT p.name, p.arn FROM user_policy_attachments a JOIN policies p ON p.arn = a.arn \
          WHERE a.user_id = ? ORDER BY p.name_key, p.arn",
         "SELECT p.name, p.arn FROM group_policy_attachments a JOIN policies p ON p.arn = a.arn \
          WHERE a.group_id = ? ORDER BY p.name_key, p.arn",
+        "SELECT p.name, p.arn FROM role_policy_attachments a JOIN policies p ON p.arn = a.arn \
+         WHERE a.role_id = ? ORDER BY p.name_key, p.arn",
     );
     decode_all(conn, sql, [&owner_id], |r| Ok(AttachedPolicy { name: r.get(0)?, arn: r.get(1)? }))
+}
+
+/// The id of a user or role that may carry a boundary; a group has none (`NotFound(Group)`).
+fn boundary_holder_id(conn: &Connection, holder: Holder, account_id: &str, name: &str) -> Result<String> {
+    if holder == Holder::Group {
+        return Err(StoreError::NotFound(Entity::Group));
+    }
+    holder_id(conn, holder, account_id, name)
+}
+
+fn put_boundary(conn: &Connection, holder: Holder, account_id: &str, holder_name: &str, arn: &str) -> Result<()> {
+    let holder_id = boundary_holder_id(conn, holder, account_id, holder_name)?;
+    policy_visible(conn, account_id, arn)?;
+    let sql = holder.pick(
+        "INSERT INTO user_permissions_boundaries (user_id, arn, account_id) VALUES (?, ?, ?) \
+         ON CONFLICT (user_id) DO UPDATE SET arn = excluded.arn",
+        "",
+        "INSERT INTO role_permissions_boundaries (role_id, arn, account_id) VALUES (?, ?, ?) \
+         ON CONFLICT (role_id) DO UPDATE SET arn = excluded.arn",
+    );
+    conn.prepare_cached(sql)?.execute(params![holder_id, arn, account_id])?;
+    Ok(())
+}
+
+/// `(arn, default version's document)` of the holder's boundary (users and roles, by id).
+pub(super) fn boundary_of(conn: &Connection, holder: Holder, holder_id: &str) -> Result<Option<ManagedDocument>> {
+    let sql = holder.pick(
+        "SELECT p.arn, v.document FROM user_permissions_boundaries b JOIN policies p ON p.arn = b.arn \
+         JOIN policy_versions v ON v.arn = p.arn AND v.version = p.default_version WHERE b.user_id = ?",
+        "",
+        "SELECT p.arn, v.document FROM role_permissions_boundaries b JOIN policies p ON p.arn = b.arn \
+         JOIN policy_versions v ON v.arn = p.arn AND v.version = p.default_version WHERE b.role_id = ?",
+    );
+    Ok(conn.prepare_cached(sql)?.query_row([holder_id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
 }

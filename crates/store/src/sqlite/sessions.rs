@@ -5,6 +5,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
 use super::rows::{user_at, user_columns};
+use crate::common::{session_policies_from, session_policies_text};
 use crate::*;
 
 #[async_trait]
@@ -15,7 +16,9 @@ impl Sessions for SqliteStore {
             .write(move |c| {
                 c.prepare_cached(
                     "INSERT INTO sts_sessions (access_key_id, account_id, user_id, secret_sealed, token_hash, \
-                     created_at, expires_at, mfa_authenticated_at, mfa_serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     created_at, expires_at, mfa_authenticated_at, mfa_serial, role_id, role_name, \
+                     role_session_name, session_policies, source_identity) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )?
                 .execute(params![
                     s.access_key_id,
@@ -26,7 +29,12 @@ impl Sessions for SqliteStore {
                     s.created_at,
                     s.expires_at,
                     s.mfa_authenticated_at,
-                    s.mfa_serial
+                    s.mfa_serial,
+                    s.role.as_ref().map(|r| &r.role_id),
+                    s.role.as_ref().map(|r| &r.role_name),
+                    s.role.as_ref().map(|r| &r.session_name),
+                    s.role.as_ref().map(|r| session_policies_text(&r.session_policies)),
+                    s.role.as_ref().and_then(|r| r.source_identity.as_ref()),
                 ])?;
                 Ok(())
             })
@@ -36,14 +44,25 @@ impl Sessions for SqliteStore {
     async fn find_sts_session(&self, access_key_id: &str) -> Result<Option<StsSession>> {
         const SQL: &str = concat!(
             "SELECT s.access_key_id, s.account_id, s.secret_sealed, s.token_hash, s.created_at, s.expires_at, \
-             s.mfa_authenticated_at, s.mfa_serial, s.user_id, ",
+             s.mfa_authenticated_at, s.mfa_serial, s.role_id, s.role_name, s.role_session_name, \
+             s.session_policies, s.source_identity, s.user_id, ",
             user_columns!(),
             " FROM sts_sessions s LEFT JOIN users u ON u.user_id = s.user_id WHERE s.access_key_id = ?"
         );
         self.engine.read(|c| {
             Ok(c.prepare_cached(SQL)?
                 .query_row([access_key_id], |r| {
-                    let user_id: Option<String> = r.get(8)?;
+                    let user_id: Option<String> = r.get(13)?;
+                    let role = match r.get::<_, Option<String>>(8)? {
+                        None => None,
+                        Some(role_id) => Some(RoleSession {
+                            role_id,
+                            role_name: r.get(9)?,
+                            session_name: r.get(10)?,
+                            session_policies: session_policies_from(r.get::<_, Option<String>>(11)?.as_deref()),
+                            source_identity: r.get(12)?,
+                        }),
+                    };
                     Ok(StsSession {
                         access_key_id: r.get(0)?,
                         account_id: r.get(1)?,
@@ -53,7 +72,8 @@ impl Sessions for SqliteStore {
                         expires_at: r.get(5)?,
                         mfa_authenticated_at: r.get(6)?,
                         mfa_serial: r.get(7)?,
-                        user: user_id.map(|_| user_at(r, 9)).transpose()?,
+                        user: user_id.map(|_| user_at(r, 14)).transpose()?,
+                        role,
                     })
                 })
                 .optional()?)
