@@ -675,14 +675,15 @@ class AwsCli:
         (self.workdir / "config").write_text("")
         (self.workdir / "credentials").write_text("")
 
-    def run(self, *args: str, creds: Creds = ROOT, region: str = "us-east-1", check: bool = True):
+    def run(self, *args: str, creds: Creds | None = ROOT, region: str = "us-east-1", check: bool = True,
+            stdin: str | None = None):
+        """`creds=None` leaves credentials to the config files (profiles); `stdin` is typed at
+        prompts (the CLI runs without a terminal, so `getpass` reads it from stdin)."""
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(self.workdir),
             "LANG": "C.UTF-8",
             "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": creds.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
             "AWS_DEFAULT_REGION": region,
             "AWS_CONFIG_FILE": str(self.workdir / "config"),
             "AWS_SHARED_CREDENTIALS_FILE": str(self.workdir / "credentials"),
@@ -691,10 +692,15 @@ class AwsCli:
             "AWS_RETRY_MODE": "standard",
             "AWS_EC2_METADATA_DISABLED": "true",
         }
-        if creds.session_token:
-            env["AWS_SESSION_TOKEN"] = creds.session_token
+        if creds is not None:
+            env["AWS_ACCESS_KEY_ID"] = creds.access_key_id
+            env["AWS_SECRET_ACCESS_KEY"] = creds.secret_access_key
+            if creds.session_token:
+                env["AWS_SESSION_TOKEN"] = creds.session_token
         cmd = [sys.executable, "-m", "awscli", *args, "--output", "json"]
-        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=self.workdir)
+        # A new session has no controlling terminal: prompts read `stdin`.
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=self.workdir,
+                             input=stdin if stdin is not None else "", start_new_session=True)
         out.json = None
         if out.returncode == 0 and out.stdout.strip():
             out.json = json.loads(out.stdout)

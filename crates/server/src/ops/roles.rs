@@ -205,8 +205,12 @@ pub async fn update_role(ctx: &Ctx<'_>, p: &Params) -> Reply {
         .update_role(ctx.account(), name, description, duration)
         .await
         .map_err(not_found_as_no_such_role(name))?;
-    Ok(None)
+    // The one IAM operation whose output is an empty structure: its result element is present.
+    ctx.reply(&UpdateRoleResult {})
 }
+
+#[derive(Serialize)]
+struct UpdateRoleResult {}
 
 pub async fn update_role_description(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let name = p.required("RoleName")?;
