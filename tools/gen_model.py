@@ -55,6 +55,7 @@ IAM_OPERATIONS = """
     PutRolePolicy GetRolePolicy ListRolePolicies DeleteRolePolicy
     AttachRolePolicy DetachRolePolicy ListAttachedRolePolicies
     PutRolePermissionsBoundary DeleteRolePermissionsBoundary
+    GetAccountAuthorizationDetails
 """.split()
 
 STS_OPERATIONS = """

@@ -134,6 +134,11 @@ static IAM_BOOLEAN_TYPE: Shape = Shape {
     sensitive: false,
     kind: ShapeKind::Boolean,
 };
+static IAM_ENTITY_LIST_TYPE: Shape = Shape {
+    name: "entityListType",
+    sensitive: false,
+    kind: ShapeKind::List { member: &IAM_ENTITY_TYPE, min: None, max: None },
+};
 static IAM_ENTITY_TYPE: Shape = Shape {
     name: "EntityType",
     sensitive: false,
@@ -859,6 +864,16 @@ static IAM_OP_ENABLE_MFA_DEVICE: Operation = Operation {
     ],
     errors: &["EntityAlreadyExists", "EntityTemporarilyUnmodifiable", "InvalidAuthenticationCode", "LimitExceeded", "NoSuchEntity", "ServiceFailure", "ConcurrentModification"],
 };
+static IAM_OP_GET_ACCOUNT_AUTHORIZATION_DETAILS: Operation = Operation {
+    name: "GetAccountAuthorizationDetails",
+    service: Service::Iam,
+    input: &[
+        Member { name: "Filter", required: false, shape: &IAM_ENTITY_LIST_TYPE },
+        Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
+        Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
+    ],
+    errors: &["ServiceFailure"],
+};
 static IAM_OP_GET_ACCOUNT_PASSWORD_POLICY: Operation = Operation {
     name: "GetAccountPasswordPolicy",
     service: Service::Iam,
@@ -1439,6 +1454,7 @@ pub(crate) static IAM_OPERATIONS: &[&Operation] = &[
     &IAM_OP_DETACH_ROLE_POLICY,
     &IAM_OP_DETACH_USER_POLICY,
     &IAM_OP_ENABLE_MFA_DEVICE,
+    &IAM_OP_GET_ACCOUNT_AUTHORIZATION_DETAILS,
     &IAM_OP_GET_ACCOUNT_PASSWORD_POLICY,
     &IAM_OP_GET_ACCOUNT_SUMMARY,
     &IAM_OP_GET_GROUP,
@@ -1676,6 +1692,8 @@ pub enum Action {
     DetachUserPolicy,
     /// `iam:EnableMFADevice`
     EnableMFADevice,
+    /// `iam:GetAccountAuthorizationDetails`
+    GetAccountAuthorizationDetails,
     /// `iam:GetAccountPasswordPolicy`
     GetAccountPasswordPolicy,
     /// `iam:GetAccountSummary`
@@ -1831,6 +1849,7 @@ impl Action {
         Action::DetachRolePolicy,
         Action::DetachUserPolicy,
         Action::EnableMFADevice,
+        Action::GetAccountAuthorizationDetails,
         Action::GetAccountPasswordPolicy,
         Action::GetAccountSummary,
         Action::GetGroup,
@@ -1927,6 +1946,7 @@ impl Action {
             Action::DetachRolePolicy => &IAM_OP_DETACH_ROLE_POLICY,
             Action::DetachUserPolicy => &IAM_OP_DETACH_USER_POLICY,
             Action::EnableMFADevice => &IAM_OP_ENABLE_MFA_DEVICE,
+            Action::GetAccountAuthorizationDetails => &IAM_OP_GET_ACCOUNT_AUTHORIZATION_DETAILS,
             Action::GetAccountPasswordPolicy => &IAM_OP_GET_ACCOUNT_PASSWORD_POLICY,
             Action::GetAccountSummary => &IAM_OP_GET_ACCOUNT_SUMMARY,
             Action::GetGroup => &IAM_OP_GET_GROUP,
@@ -2024,6 +2044,7 @@ impl Action {
             Action::DetachRolePolicy => "iam:DetachRolePolicy",
             Action::DetachUserPolicy => "iam:DetachUserPolicy",
             Action::EnableMFADevice => "iam:EnableMFADevice",
+            Action::GetAccountAuthorizationDetails => "iam:GetAccountAuthorizationDetails",
             Action::GetAccountPasswordPolicy => "iam:GetAccountPasswordPolicy",
             Action::GetAccountSummary => "iam:GetAccountSummary",
             Action::GetGroup => "iam:GetGroup",
@@ -2121,6 +2142,7 @@ pub(crate) static IAM_ACTIONS: &[Action] = &[
     Action::DetachRolePolicy,
     Action::DetachUserPolicy,
     Action::EnableMFADevice,
+    Action::GetAccountAuthorizationDetails,
     Action::GetAccountPasswordPolicy,
     Action::GetAccountSummary,
     Action::GetGroup,

@@ -89,7 +89,7 @@ pub async fn request_for(app: &App, caller: &Caller, action: Action, p: &Params)
             Ok(caller.arn())
         }
         GetAccountPasswordPolicy | UpdateAccountPasswordPolicy | DeleteAccountPasswordPolicy => anything(),
-        GetAccountSummary => anything(),
+        GetAccountSummary | GetAccountAuthorizationDetails => anything(),
 
         CreateGroup => Ok(ids::group_arn(account, p.get("Path").unwrap_or("/"), p.required("GroupName")?)),
         GetGroup | UpdateGroup | DeleteGroup | AddUserToGroup | RemoveUserFromGroup => group(),

@@ -92,7 +92,7 @@ fn check_document(document: &str) -> Result<(), ApiError> {
 /// (ListPolicies leaves them out, as AWS does).
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct Policy {
+pub struct Policy {
     policy_name: String,
     policy_id: String,
     arn: String,
@@ -107,9 +107,22 @@ struct Policy {
     update_date: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     tags: Option<Members<shapes::Tag>>,
+    /// GetAccountAuthorizationDetails only (its `ManagedPolicyDetail`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy_version_list: Option<Members<PolicyVersion>>,
 }
 
 impl Policy {
+    /// The policy as GetAccountAuthorizationDetails shows it: with its description and every
+    /// version's document, without tags.
+    pub fn detail(policy: ManagedPolicy, versions: Vec<entities::PolicyVersion>) -> Self {
+        let mut detail = Policy::new(policy, true);
+        detail.tags = None;
+        let versions = versions.into_iter().map(|v| PolicyVersion::new(v, true)).collect::<Vec<_>>();
+        detail.policy_version_list = Some(versions.into());
+        detail
+    }
+
     fn new(policy: ManagedPolicy, full: bool) -> Self {
         let tags = (full && !policy.tags.is_empty())
             .then(|| Members::from(policy.tags.into_iter().map(shapes::Tag::from).collect::<Vec<_>>()));
@@ -126,6 +139,7 @@ impl Policy {
             create_date: shapes::timestamp(policy.created_at),
             update_date: shapes::timestamp(policy.updated_at),
             tags,
+            policy_version_list: None,
         }
     }
 }
@@ -134,7 +148,7 @@ impl Policy {
 /// returns it (GetPolicyVersion).
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct PolicyVersion {
+pub struct PolicyVersion {
     #[serde(skip_serializing_if = "Option::is_none")]
     document: Option<String>,
     version_id: String,

@@ -7,6 +7,7 @@
 mod access_keys;
 mod account;
 mod attachments;
+mod authorization_details;
 mod groups;
 mod holders;
 mod inline_policies;
@@ -80,6 +81,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, p: &Params) -> Reply {
         UntagMFADevice => mfa_tags::untag_mfa_device(ctx, p).await,
         ListMFADeviceTags => mfa_tags::list_mfa_device_tags(ctx, p).await,
         GetAccountSummary => account::get_account_summary(ctx, p).await,
+        GetAccountAuthorizationDetails => authorization_details::get_account_authorization_details(ctx, p).await,
         CreateLoginProfile => login_profiles::create_login_profile(ctx, p).await,
         GetLoginProfile => login_profiles::get_login_profile(ctx, p).await,
         UpdateLoginProfile => login_profiles::update_login_profile(ctx, p).await,

@@ -47,18 +47,34 @@ fn validate_trust_policy(ctx: &Ctx<'_>, document: &str) -> Result<(), ApiError> 
 /// The model's `RoleLastUsed` shape (empty when no session of the role was opened).
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct RoleLastUsed {
+pub struct RoleLastUsed {
     #[serde(skip_serializing_if = "Option::is_none")]
     last_used_date: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     region: Option<&'static str>,
 }
 
+/// The model's `AttachedPermissionsBoundary` shape.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct Boundary {
+pub struct Boundary {
     permissions_boundary_type: &'static str,
     permissions_boundary_arn: String,
+}
+
+impl Boundary {
+    pub fn policy(arn: String) -> Self {
+        Boundary { permissions_boundary_type: "Policy", permissions_boundary_arn: arn }
+    }
+}
+
+impl RoleLastUsed {
+    pub fn of(role: &Role) -> Self {
+        RoleLastUsed {
+            last_used_date: role.last_used_at.map(shapes::timestamp),
+            region: role.last_used_at.map(|_| "us-east-1"),
+        }
+    }
 }
 
 /// The model's `Role` shape. ListRoles leaves out the boundary, tags and last use, as AWS does.
@@ -89,23 +105,17 @@ impl RoleShape {
         let full = !listed;
         RoleShape {
             arn: ids::role_arn(&role.account_id, &role.path, &role.name),
+            role_last_used: full.then(|| RoleLastUsed::of(&role)),
+            create_date: shapes::timestamp(role.created_at),
+            assume_role_policy_document: policy_documents::encode(&role.trust_policy),
+            permissions_boundary: role.permissions_boundary.filter(|_| full).map(Boundary::policy),
+            tags: (full && !role.tags.is_empty())
+                .then(|| role.tags.into_iter().map(Tag::from).collect::<Vec<_>>().into()),
             path: role.path,
             role_name: role.name,
             role_id: role.role_id,
-            create_date: shapes::timestamp(role.created_at),
-            assume_role_policy_document: policy_documents::encode(&role.trust_policy),
             description: role.description,
             max_session_duration: role.max_session_duration,
-            permissions_boundary: role
-                .permissions_boundary
-                .filter(|_| full)
-                .map(|arn| Boundary { permissions_boundary_type: "Policy", permissions_boundary_arn: arn }),
-            tags: (full && !role.tags.is_empty())
-                .then(|| role.tags.into_iter().map(Tag::from).collect::<Vec<_>>().into()),
-            role_last_used: full.then(|| RoleLastUsed {
-                last_used_date: role.last_used_at.map(shapes::timestamp),
-                region: role.last_used_at.map(|_| "us-east-1"),
-            }),
         }
     }
 }
