@@ -303,3 +303,59 @@ def test_botocore_assume_role_provider_with_mfa_prompter(mfa_user, make_role, tm
                                 aws_session_token=creds.token)
     assert user.name in [u["UserName"] for u in iam.list_users()["Users"]]
     assert prompts == [f"Enter MFA code for {user.device.serial}: "]
+
+
+def tagging_trust(principal: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]})
+
+
+TEAM_RED_ONLY = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*",
+     "Condition": {"StringEquals": {"aws:PrincipalTag/team": "red"}}},
+    {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]})
+
+
+def test_session_tags_need_tag_session_and_become_principal_tags(make_user, make_role, client_factory):
+    user = make_user("art", with_key=True)
+    theirs = client_factory("sts", user.creds)
+    plain = make_role(trust_for(user.arn))
+    expect_error("AccessDenied", 403,
+                 f"User: {user.arn} is not authorized to perform: sts:TagSession on resource: {plain['Arn']}",
+                 fn=theirs.assume_role, RoleArn=plain["Arn"], RoleSessionName="t1",
+                 Tags=[{"Key": "team", "Value": "red"}])
+
+    # The role's own tag says blue; a session tag of the same key wins.
+    role = make_role(tagging_trust(user.arn), policy=TEAM_RED_ONLY, Tags=[{"Key": "Team", "Value": "blue"}])
+    untagged = session_creds(theirs.assume_role(RoleArn=role["Arn"], RoleSessionName="t0"))
+    expect_error("AccessDenied", 403, fn=client_factory("iam", untagged).list_users)
+    resp = theirs.assume_role(RoleArn=role["Arn"], RoleSessionName="t1", Tags=[{"Key": "team", "Value": "red"}],
+                              TransitiveTagKeys=["team"])
+    assert 0 < resp["PackedPolicySize"] <= 100
+    red = session_creds(resp)
+    assert client_factory("iam", red).list_users()["Users"]
+    expect_error("ValidationError", 400, fn=theirs.assume_role, RoleArn=role["Arn"], RoleSessionName="t2",
+                 Tags=[{"Key": "team", "Value": "red"}], TransitiveTagKeys=["other"])
+
+    # Chaining keeps a transitive tag, which the chained session may not change.
+    second = make_role(tagging_trust(role["Arn"]), policy=TEAM_RED_ONLY)
+    chained_sts = client_factory("sts", red)
+    expect_error("ValidationError", 400, fn=chained_sts.assume_role, RoleArn=second["Arn"], RoleSessionName="c2",
+                 Tags=[{"Key": "TEAM", "Value": "blue"}])
+    chained = session_creds(chained_sts.assume_role(RoleArn=second["Arn"], RoleSessionName="c1"))
+    assert client_factory("iam", chained).list_users()["Users"]
+
+
+def test_source_identity_is_kept_through_chaining(make_user, make_role, client_factory):
+    user = make_user("arsi", with_key=True)
+    role = make_role(trust_for(user.arn), policy=TEAM_RED_ONLY)
+    resp = client_factory("sts", user.creds).assume_role(RoleArn=role["Arn"], RoleSessionName="s1",
+                                                         SourceIdentity="alice")
+    assert resp["SourceIdentity"] == "alice"
+    second = make_role(trust_for(role["Arn"]))
+    chained_sts = client_factory("sts", session_creds(resp))
+    expect_error("ValidationError", 400, fn=chained_sts.assume_role, RoleArn=second["Arn"], RoleSessionName="c1",
+                 SourceIdentity="mallory")
+    assert chained_sts.assume_role(RoleArn=second["Arn"], RoleSessionName="c1")["SourceIdentity"] == "alice"
+    expect_error("ValidationError", 400, fn=client_factory("sts", user.creds).assume_role, RoleArn=role["Arn"],
+                 RoleSessionName="s2", SourceIdentity="aws:me")

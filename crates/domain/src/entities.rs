@@ -148,6 +148,17 @@ pub struct RoleSession {
     /// `PolicyArns` as it read when the session began. Empty: no session policy.
     pub session_policies: Vec<String>,
     pub source_identity: Option<String>,
+    /// Session tags (AssumeRole's `Tags`, and the transitive tags of the session that assumed
+    /// the role): the session's `aws:PrincipalTag/*`, over the role's tags of the same key.
+    pub tags: Vec<SessionTag>,
+}
+
+/// A session tag; a transitive one passes on to the sessions this session opens (role chaining).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionTag {
+    pub key: String,
+    pub value: String,
+    pub transitive: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! credentials used and, for temporary credentials, what the session carries. Every layer above
 //! authentication reads this; nothing here talks to the store.
 
-use iamd_domain::entities::User;
+use iamd_domain::entities::{SessionTag, User};
 use std::sync::Arc;
 
 use iamd_domain::{ApiError, ids};
@@ -49,14 +49,16 @@ pub enum Principal {
     AssumedRole(AssumedRole),
 }
 
-/// A role session as a principal: the role as the session began, the session's name, and the
-/// role's tags (`aws:PrincipalTag/*`).
+/// A role session as a principal: the role as the session began, the session's name, its
+/// session tags, and its principal tags (`aws:PrincipalTag/*`: the role's tags, overridden by
+/// session tags of the same key).
 #[derive(Debug, Clone)]
 pub struct AssumedRole {
     pub role_id: String,
     pub role_name: String,
     pub session_name: String,
     pub source_identity: Option<String>,
+    pub session_tags: Vec<SessionTag>,
     pub tags: Vec<(String, String)>,
 }
 

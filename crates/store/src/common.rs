@@ -24,6 +24,18 @@ impl crate::Holder {
     }
 }
 
+/// How a role session's tags are stored: a JSON array of `[key, value, transitive]`.
+pub(crate) fn session_tags_text(tags: &[crate::SessionTag]) -> String {
+    let rows: Vec<(&str, &str, bool)> = tags.iter().map(|t| (t.key.as_str(), t.value.as_str(), t.transitive)).collect();
+    serde_json::to_string(&rows).expect("tags serialize")
+}
+
+/// The tags [`session_tags_text`] stored (none for a column left empty).
+pub(crate) fn session_tags_from(text: Option<&str>) -> Vec<crate::SessionTag> {
+    let rows: Vec<(String, String, bool)> = text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
+    rows.into_iter().map(|(key, value, transitive)| crate::SessionTag { key, value, transitive }).collect()
+}
+
 /// How a role session's session policies are stored: a JSON array of the documents.
 pub(crate) fn session_policies_text(documents: &[String]) -> String {
     serde_json::to_string(documents).expect("a list of strings serializes")

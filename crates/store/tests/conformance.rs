@@ -1485,6 +1485,10 @@ async fn role_policies_and_sessions(store: &dyn Store) {
             session_name: "alice@example.com".into(),
             session_policies: vec!["{\"a\": 1}".into(), "second".into()],
             source_identity: Some("alice".into()),
+            tags: vec![
+                SessionTag { key: "Project".into(), value: "x\"y".into(), transitive: true },
+                SessionTag { key: "team".into(), value: "".into(), transitive: false },
+            ],
         }),
     };
     store.create_sts_session(&session).await.unwrap();

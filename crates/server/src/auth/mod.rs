@@ -9,7 +9,7 @@ pub mod password;
 
 use std::sync::Arc;
 
-use iamd_domain::entities::{InlinePolicy, KeyStatus, ManagedDocument, StsSession};
+use iamd_domain::entities::{InlinePolicy, KeyStatus, ManagedDocument, SessionTag, StsSession};
 use iamd_domain::{ApiError, ErrorCode};
 use iamd_sigv4::{RequestParts, SigError};
 use iamd_store::StoreError;
@@ -103,6 +103,7 @@ async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiErr
                 role_name: role.role_name,
                 session_name: role.session_name,
                 source_identity: role.source_identity,
+                session_tags: role.tags,
                 // Filled with the role's policies below.
                 tags: Vec::new(),
             }),
@@ -145,9 +146,9 @@ async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiErr
             caller.permissions = Arc::new(permissions_of(app, &user.account_id, &user.user_id).await?);
         }
         Principal::AssumedRole(role) => {
-            let (permissions, tags) =
+            let (permissions, role_tags) =
                 role_permissions(app, &caller.account_id, &role.role_id, &session_policies).await?;
-            role.tags = tags;
+            role.tags = principal_tags(role_tags, &role.session_tags);
             caller.permissions = Arc::new(permissions);
         }
     }
@@ -187,6 +188,17 @@ fn compile_permissions<'a>(
     let boundary = boundary
         .map(|(arn, document)| compile(arn, document, PolicyKind::SessionOrBoundary).unwrap_or_else(deny_everything));
     Permissions { identity, boundary, session: Vec::new() }
+}
+
+/// A role session's `aws:PrincipalTag/*`: the role's tags, a session tag replacing the role's
+/// tag of the same key (keys compare without regard to case).
+fn principal_tags(role_tags: Vec<(String, String)>, session_tags: &[SessionTag]) -> Vec<(String, String)> {
+    let mut tags: Vec<(String, String)> = role_tags
+        .into_iter()
+        .filter(|(key, _)| !session_tags.iter().any(|t| t.key.eq_ignore_ascii_case(key)))
+        .collect();
+    tags.extend(session_tags.iter().map(|t| (t.key.clone(), t.value.clone())));
+    tags
 }
 
 /// `(name or ARN, document)` of inline then managed policies.

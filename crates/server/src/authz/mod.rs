@@ -148,16 +148,17 @@ fn policy_context(caller: &Caller, request: &Request, at: Circumstances<'_>) -> 
     Some(context)
 }
 
-/// `sts:AssumeRole` of a role whose trust policy is `trust` (spec: same-account rules): no
-/// explicit deny in the caller's policies or the trust policy; the trust policy allows the
-/// caller; and when it names only the caller's account, the caller's own policies allow the
-/// action too. `mfa_checked_at` is when the request's own MFA code was accepted: the caller then
+/// `sts_action` (`sts:AssumeRole`, or `sts:TagSession` when the request passes session tags)
+/// on a role whose trust policy is `trust` (spec: same-account rules): no explicit deny in the
+/// caller's policies or the trust policy; the trust policy allows the caller; and when it names
+/// only the caller's account, the caller's own policies allow the action too. `mfa_checked_at` is when the request's own MFA code was accepted: the caller then
 /// counts as MFA-authenticated for this decision, even with long-term keys, as AWS documents.
 /// Root may not assume roles. AWS's `AccessDenied` texts (without a reason, as STS gives them).
 pub fn authorize_assume_role(
     caller: &Caller,
     trust: &iamd_policy::Policy,
     request: &Request,
+    sts_action: &str,
     mfa_checked_at: Option<i64>,
     at: Circumstances<'_>,
 ) -> Result<(), ApiError> {
@@ -165,7 +166,7 @@ pub fn authorize_assume_role(
         ApiError::new(
             ErrorCode::AccessDenied,
             format!(
-                "User: {} is not authorized to perform: sts:AssumeRole on resource: {}",
+                "User: {} is not authorized to perform: {sts_action} on resource: {}",
                 caller.arn(),
                 request.resource
             ),
@@ -180,7 +181,7 @@ pub fn authorize_assume_role(
         with_mfa.session = Some(SessionInfo { expires_at, mfa_authenticated_at: Some(checked) });
     }
     let context = policy_context(&with_mfa, request, at).ok_or_else(denied)?;
-    let evaluated = iamd_policy::Request::new("sts:AssumeRole", &request.resource, context);
+    let evaluated = iamd_policy::Request::new(sts_action, &request.resource, context);
     let permissions = &caller.permissions;
     let identity: Vec<_> = permissions.identity.iter().collect();
     let session: Vec<_> = permissions.session.iter().collect();

@@ -297,6 +297,7 @@ mod tests {
                 role_name: "Admin".into(),
                 session_name: "alice".into(),
                 source_identity: None,
+                session_tags: vec![],
                 tags: vec![],
             }),
             session: Some(SessionInfo { expires_at: NOW + 3600, mfa_authenticated_at: None }),
@@ -340,7 +341,8 @@ mod tests {
     }
 
     fn assume(caller: &Caller, trust: &Policy, mfa_at: Option<i64>) -> Result<(), ApiError> {
-        crate::authz::authorize_assume_role(caller, trust, &request(Action::AssumeRole, ROLE), mfa_at, at())
+        let request = request(Action::AssumeRole, ROLE);
+        crate::authz::authorize_assume_role(caller, trust, &request, "sts:AssumeRole", mfa_at, at())
     }
 
     #[test]

@@ -1,15 +1,16 @@
 //! STS: GetCallerIdentity, GetSessionToken (temporary credentials, with or without MFA) and
 //! AssumeRole (a role session, with the MFA code the role's trust policy may require).
 
-use iamd_domain::entities::{RoleSession, StsSession, policy_size};
+use iamd_domain::entities::{RoleSession, SessionTag, StsSession, Tag, policy_size};
 use iamd_domain::{ApiError, ErrorCode, ids};
 use iamd_policy::{Policy, PolicyKind};
 use serde::Serialize;
 
-use super::{Ctx, Reply, managed_policies, policy_documents};
+use super::{Ctx, Reply, managed_policies, policy_documents, tags};
 use crate::auth::audit::Attempt;
 use crate::auth::{mfa, token_hash};
 use crate::authz;
+use crate::caller::Principal;
 use crate::failure::store_failure;
 use crate::wire::params::Params;
 use crate::wire::shapes::timestamp;
@@ -149,7 +150,7 @@ impl Credentials {
 /// credentials) at most an hour.
 const ROLE_DEFAULT_DURATION: i64 = 3_600;
 const CHAINED_MAX_DURATION: i64 = 3_600;
-/// The packed size of session policies and tags that makes 100% (see `packed_percent`).
+/// The packed size of session policies and tags that makes 100% (see [`packed_percent`]).
 const PACKED_POLICY_CHARS: usize = 2_048;
 
 #[derive(Serialize)]
@@ -179,14 +180,9 @@ pub async fn assume_role(ctx: &Ctx<'_>, p: &Params) -> Reply {
     if ctx.caller.is_root() {
         return Err(access_denied("Roles may not be assumed by root accounts."));
     }
-    if p.get("SourceIdentity").is_some_and(|s| s.to_ascii_lowercase().starts_with("aws:")) {
-        return Err(ApiError::validation("SourceIdentity cannot start with the reserved prefix 'aws:'"));
-    }
-    if !p.tags("Tags").is_empty() || !p.list("TransitiveTagKeys").is_empty() {
-        // Session tags need `sts:TagSession` in the trust policy and a place in the session;
-        // iamd has neither yet, and dropping the tags silently would be worse than refusing.
-        return Err(ApiError::validation("iamd does not support session tags (Tags, TransitiveTagKeys) yet"));
-    }
+    let source_identity = source_identity(ctx, p)?;
+    let requested_tags = p.tags("Tags");
+    let tags = session_tags(ctx, p, &requested_tags)?;
     let mfa_checked_at = match mfa_params(p)? {
         None => None,
         Some((serial, code)) => {
@@ -215,13 +211,26 @@ pub async fn assume_role(ctx: &Ctx<'_>, p: &Params) -> Reply {
         context: authz::Context::default(),
     };
     request.context.insert("sts:RoleSessionName", vec![session_name.to_owned()]);
-    for (param, key) in [("ExternalId", "sts:ExternalId"), ("SourceIdentity", "sts:SourceIdentity")] {
-        if let Some(value) = p.get(param) {
-            request.context.insert(key, vec![value.to_owned()]);
-        }
+    if let Some(external_id) = p.get("ExternalId") {
+        request.context.insert("sts:ExternalId", vec![external_id.to_owned()]);
+    }
+    if let Some(source_identity) = &source_identity {
+        request.context.insert("sts:SourceIdentity", vec![source_identity.clone()]);
+    }
+    for tag in &requested_tags {
+        request.context.insert(format!("aws:RequestTag/{}", tag.key), vec![tag.value.clone()]);
+    }
+    if !requested_tags.is_empty() {
+        request.context.insert("aws:TagKeys", requested_tags.iter().map(|t| t.key.clone()).collect());
     }
     let at = authz::Circumstances { now: ctx.now, source: ctx.source };
-    authz::authorize_assume_role(ctx.caller, &trust, &request, mfa_checked_at.map(|(_, t)| t), at)?;
+    let mfa_at = mfa_checked_at.map(|(_, t)| t);
+    authz::authorize_assume_role(ctx.caller, &trust, &request, "sts:AssumeRole", mfa_at, at)?;
+    // A session with tags (passed, or transitive from the calling session) needs
+    // `sts:TagSession` as well, from the same policies.
+    if !tags.is_empty() {
+        authz::authorize_assume_role(ctx.caller, &trust, &request, "sts:TagSession", mfa_at, at)?;
+    }
 
     let chained = ctx.caller.session.is_some();
     let duration = match p.get("DurationSeconds") {
@@ -239,7 +248,13 @@ pub async fn assume_role(ctx: &Ctx<'_>, p: &Params) -> Reply {
             "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
         ));
     }
-    let (session_policies, packed) = session_policies(ctx, p).await?;
+    let (session_policies, policy_chars) = session_policies(ctx, p).await?;
+    let tag_chars: usize = tags.iter().map(|t| t.key.chars().count() + t.value.chars().count()).sum();
+    let packed = if session_policies.is_empty() && tags.is_empty() {
+        None
+    } else {
+        Some(packed_percent(policy_chars + tag_chars)?)
+    };
 
     // MFA carries into the session (iamd's choice where AWS's documentation and CloudTrail
     // disagree, see docs/behaviour.md): this request's code, or the calling session's.
@@ -265,7 +280,8 @@ pub async fn assume_role(ctx: &Ctx<'_>, p: &Params) -> Reply {
             role_name: role.name.clone(),
             session_name: session_name.to_owned(),
             session_policies,
-            source_identity: p.get("SourceIdentity").map(str::to_owned),
+            source_identity: source_identity.clone(),
+            tags,
         }),
     };
     ctx.app.store.create_sts_session(&session).await.map_err(store_failure)?;
@@ -277,7 +293,7 @@ pub async fn assume_role(ctx: &Ctx<'_>, p: &Params) -> Reply {
             arn: ids::assumed_role_arn(ctx.account(), &role.name, session_name),
         },
         packed_policy_size: packed,
-        source_identity: p.get("SourceIdentity").map(str::to_owned),
+        source_identity,
     })
 }
 
@@ -303,10 +319,70 @@ fn policy_arns(p: &Params) -> Vec<&str> {
     arns.into_iter().map(|(_, arn)| arn).collect()
 }
 
+/// The calling role session's source identity, which a chained session keeps (and may not
+/// change), or the request's `SourceIdentity`.
+fn source_identity(ctx: &Ctx<'_>, p: &Params) -> Result<Option<String>, ApiError> {
+    let requested = p.get("SourceIdentity");
+    if requested.is_some_and(|s| s.to_ascii_lowercase().starts_with("aws:")) {
+        return Err(ApiError::validation("SourceIdentity cannot start with the reserved prefix 'aws:'"));
+    }
+    let inherited = match &ctx.caller.principal {
+        Principal::AssumedRole(role) => role.source_identity.as_deref(),
+        _ => None,
+    };
+    match (inherited, requested) {
+        (Some(kept), Some(asked)) if kept != asked => Err(ApiError::validation(format!(
+            "The source identity of this session is {kept}; a chained session cannot change it"
+        ))),
+        (Some(kept), _) => Ok(Some(kept.to_owned())),
+        (None, asked) => Ok(asked.map(str::to_owned)),
+    }
+}
+
+/// The new session's tags: the request's `Tags` (transitive when `TransitiveTagKeys` names
+/// them) and the transitive tags of the calling role session, which a chained session keeps
+/// and may not override.
+fn session_tags(ctx: &Ctx<'_>, p: &Params, requested: &[Tag]) -> Result<Vec<SessionTag>, ApiError> {
+    tags::reject_duplicate_keys(requested)?;
+    let transitive_keys = p.list("TransitiveTagKeys");
+    if let Some(stray) = transitive_keys.iter().find(|k| !requested.iter().any(|t| t.key.eq_ignore_ascii_case(k))) {
+        return Err(ApiError::validation(format!("The transitive tag key {stray} is not one of the session's Tags")));
+    }
+    let mut tags: Vec<SessionTag> = match &ctx.caller.principal {
+        Principal::AssumedRole(role) => role.session_tags.iter().filter(|t| t.transitive).cloned().collect(),
+        _ => Vec::new(),
+    };
+    if let Some(clash) = requested.iter().find(|r| tags.iter().any(|t| t.key.eq_ignore_ascii_case(&r.key))) {
+        return Err(ApiError::validation(format!(
+            "The session tag {} is a transitive tag of the calling session and cannot be changed",
+            clash.key
+        )));
+    }
+    tags.extend(requested.iter().map(|t| SessionTag {
+        key: t.key.clone(),
+        value: t.value.clone(),
+        transitive: transitive_keys.iter().any(|k| k.eq_ignore_ascii_case(&t.key)),
+    }));
+    Ok(tags)
+}
+
+/// The packed size of session policies and tags, in percent (iamd's measure, AWS publishes
+/// none): `chars` out of 2048, rounded up; `PackedPolicyTooLarge` over 100.
+fn packed_percent(chars: usize) -> Result<usize, ApiError> {
+    let percent = (chars * 100).div_ceil(PACKED_POLICY_CHARS);
+    if percent > 100 {
+        return Err(ApiError::new(
+            ErrorCode::PackedPolicyTooLarge,
+            format!("Packed policy consumes {percent}% of allotted space"),
+        ));
+    }
+    Ok(percent)
+}
+
 /// The session policies of an AssumeRole request (`Policy`, then each of `PolicyArns` as it
-/// reads now) and, when there are any, their packed size in percent. iamd's packing (AWS
-/// publishes none): characters without whitespace of `Policy`, plus 30 per ARN, out of 2048.
-async fn session_policies(ctx: &Ctx<'_>, p: &Params) -> Result<(Vec<String>, Option<usize>), ApiError> {
+/// reads now) and what they count toward the packed size: characters without whitespace of
+/// `Policy`, plus 30 per ARN.
+async fn session_policies(ctx: &Ctx<'_>, p: &Params) -> Result<(Vec<String>, usize), ApiError> {
     let mut documents = Vec::new();
     let mut packed_chars = 0;
     if let Some(policy) = p.get("Policy") {
@@ -330,17 +406,7 @@ async fn session_policies(ctx: &Ctx<'_>, p: &Params) -> Result<(Vec<String>, Opt
         documents.push(version.document);
         packed_chars += 30;
     }
-    if documents.is_empty() {
-        return Ok((documents, None));
-    }
-    let percent = (packed_chars * 100).div_ceil(PACKED_POLICY_CHARS);
-    if percent > 100 {
-        return Err(ApiError::new(
-            ErrorCode::PackedPolicyTooLarge,
-            format!("Packed policy consumes {percent}% of allotted space"),
-        ));
-    }
-    Ok((documents, Some(percent)))
+    Ok((documents, packed_chars))
 }
 
 /// The caller's code from `serial`, checked once, throttled and audited.

@@ -49,11 +49,13 @@ CREATE TABLE role_permissions_boundaries (
 );
 CREATE INDEX role_permissions_boundaries_by_policy ON role_permissions_boundaries (arn, account_id);
 
--- Role sessions: the role (id and name at AssumeRole time), the session name, and the session
+-- Role sessions: the role (id and name at AssumeRole time), the session name, the session
 -- policies as a JSON array of documents (inline Policy first, then each PolicyArns document as
--- it was when the session began).
+-- it was when the session began), and the session tags as a JSON array of [key, value,
+-- transitive].
 ALTER TABLE sts_sessions ADD COLUMN role_id TEXT;
 ALTER TABLE sts_sessions ADD COLUMN role_name TEXT;
 ALTER TABLE sts_sessions ADD COLUMN role_session_name TEXT;
 ALTER TABLE sts_sessions ADD COLUMN session_policies TEXT;
 ALTER TABLE sts_sessions ADD COLUMN source_identity TEXT;
+ALTER TABLE sts_sessions ADD COLUMN session_tags TEXT;

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::rows::{USER_COLUMNS, user_from_row};
 use super::{PgStore, db};
-use crate::common::{session_policies_from, session_policies_text};
+use crate::common::{session_policies_from, session_policies_text, session_tags_from, session_tags_text};
 use crate::*;
 
 #[async_trait]
@@ -14,8 +14,8 @@ impl Sessions for PgStore {
         sqlx::query(
             "INSERT INTO sts_sessions (access_key_id, account_id, user_id, secret_sealed, token_hash, created_at, \
              expires_at, mfa_authenticated_at, mfa_serial, role_id, role_name, role_session_name, \
-             session_policies, source_identity) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             session_policies, source_identity, session_tags) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&s.access_key_id)
         .bind(&s.account_id)
@@ -31,6 +31,7 @@ impl Sessions for PgStore {
         .bind(s.role.as_ref().map(|r| &r.session_name))
         .bind(s.role.as_ref().map(|r| session_policies_text(&r.session_policies)))
         .bind(s.role.as_ref().and_then(|r| r.source_identity.as_ref()))
+        .bind(s.role.as_ref().map(|r| session_tags_text(&r.tags)))
         .execute(&self.pool)
         .await
         .map_err(db)?;
@@ -41,7 +42,7 @@ impl Sessions for PgStore {
         let sql = format!(
             "SELECT s.access_key_id, s.account_id AS session_account, s.secret_sealed, s.token_hash, \
              s.created_at AS session_created, s.expires_at, s.mfa_authenticated_at, s.mfa_serial, \
-             s.role_id, s.role_name, s.role_session_name, s.session_policies, s.source_identity, \
+             s.role_id, s.role_name, s.role_session_name, s.session_policies, s.source_identity, s.session_tags, \
              s.user_id AS session_user, {USER_COLUMNS} \
              FROM sts_sessions s LEFT JOIN users u ON u.user_id = s.user_id WHERE s.access_key_id = $1"
         );
@@ -60,6 +61,7 @@ impl Sessions for PgStore {
                         row.try_get::<Option<String>, _>("session_policies")?.as_deref(),
                     ),
                     source_identity: row.try_get("source_identity")?,
+                    tags: session_tags_from(row.try_get::<Option<String>, _>("session_tags")?.as_deref()),
                 }),
             };
             Ok(StsSession {

@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
 use super::rows::{user_at, user_columns};
-use crate::common::{session_policies_from, session_policies_text};
+use crate::common::{session_policies_from, session_policies_text, session_tags_from, session_tags_text};
 use crate::*;
 
 #[async_trait]
@@ -17,8 +17,8 @@ impl Sessions for SqliteStore {
                 c.prepare_cached(
                     "INSERT INTO sts_sessions (access_key_id, account_id, user_id, secret_sealed, token_hash, \
                      created_at, expires_at, mfa_authenticated_at, mfa_serial, role_id, role_name, \
-                     role_session_name, session_policies, source_identity) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     role_session_name, session_policies, source_identity, session_tags) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )?
                 .execute(params![
                     s.access_key_id,
@@ -35,6 +35,7 @@ impl Sessions for SqliteStore {
                     s.role.as_ref().map(|r| &r.session_name),
                     s.role.as_ref().map(|r| session_policies_text(&r.session_policies)),
                     s.role.as_ref().and_then(|r| r.source_identity.as_ref()),
+                    s.role.as_ref().map(|r| session_tags_text(&r.tags)),
                 ])?;
                 Ok(())
             })
@@ -45,14 +46,14 @@ impl Sessions for SqliteStore {
         const SQL: &str = concat!(
             "SELECT s.access_key_id, s.account_id, s.secret_sealed, s.token_hash, s.created_at, s.expires_at, \
              s.mfa_authenticated_at, s.mfa_serial, s.role_id, s.role_name, s.role_session_name, \
-             s.session_policies, s.source_identity, s.user_id, ",
+             s.session_policies, s.source_identity, s.session_tags, s.user_id, ",
             user_columns!(),
             " FROM sts_sessions s LEFT JOIN users u ON u.user_id = s.user_id WHERE s.access_key_id = ?"
         );
         self.engine.read(|c| {
             Ok(c.prepare_cached(SQL)?
                 .query_row([access_key_id], |r| {
-                    let user_id: Option<String> = r.get(13)?;
+                    let user_id: Option<String> = r.get(14)?;
                     let role = match r.get::<_, Option<String>>(8)? {
                         None => None,
                         Some(role_id) => Some(RoleSession {
@@ -61,6 +62,7 @@ impl Sessions for SqliteStore {
                             session_name: r.get(10)?,
                             session_policies: session_policies_from(r.get::<_, Option<String>>(11)?.as_deref()),
                             source_identity: r.get(12)?,
+                            tags: session_tags_from(r.get::<_, Option<String>>(13)?.as_deref()),
                         }),
                     };
                     Ok(StsSession {
@@ -72,7 +74,7 @@ impl Sessions for SqliteStore {
                         expires_at: r.get(5)?,
                         mfa_authenticated_at: r.get(6)?,
                         mfa_serial: r.get(7)?,
-                        user: user_id.map(|_| user_at(r, 14)).transpose()?,
+                        user: user_id.map(|_| user_at(r, 15)).transpose()?,
                         role,
                     })
                 })
