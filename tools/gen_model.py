@@ -56,6 +56,7 @@ IAM_OPERATIONS = """
     AttachRolePolicy DetachRolePolicy ListAttachedRolePolicies
     PutRolePermissionsBoundary DeleteRolePermissionsBoundary
     GetAccountAuthorizationDetails
+    SimulatePrincipalPolicy SimulateCustomPolicy GetContextKeysForPrincipalPolicy GetContextKeysForCustomPolicy
 """.split()
 
 STS_OPERATIONS = """

@@ -50,6 +50,8 @@ pub enum ErrorCode {
     PackedPolicyTooLarge,
     /// 400 Sender (modeled)
     PasswordPolicyViolation,
+    /// 500 Receiver (modeled)
+    PolicyEvaluation,
     /// 400 Sender (modeled)
     PolicyNotAttachable,
     /// 403 Sender (modeled)
@@ -92,6 +94,7 @@ impl ErrorCode {
         ErrorCode::NoSuchEntity,
         ErrorCode::PackedPolicyTooLarge,
         ErrorCode::PasswordPolicyViolation,
+        ErrorCode::PolicyEvaluation,
         ErrorCode::PolicyNotAttachable,
         ErrorCode::RegionDisabledException,
         ErrorCode::RequestExpired,
@@ -126,6 +129,7 @@ impl ErrorCode {
             ErrorCode::NoSuchEntity => "NoSuchEntity",
             ErrorCode::PackedPolicyTooLarge => "PackedPolicyTooLarge",
             ErrorCode::PasswordPolicyViolation => "PasswordPolicyViolation",
+            ErrorCode::PolicyEvaluation => "PolicyEvaluation",
             ErrorCode::PolicyNotAttachable => "PolicyNotAttachable",
             ErrorCode::RegionDisabledException => "RegionDisabledException",
             ErrorCode::RequestExpired => "RequestExpired",
@@ -161,6 +165,7 @@ impl ErrorCode {
             ErrorCode::NoSuchEntity => 404,
             ErrorCode::PackedPolicyTooLarge => 400,
             ErrorCode::PasswordPolicyViolation => 400,
+            ErrorCode::PolicyEvaluation => 500,
             ErrorCode::PolicyNotAttachable => 400,
             ErrorCode::RegionDisabledException => 403,
             ErrorCode::RequestExpired => 400,
@@ -196,6 +201,7 @@ impl ErrorCode {
             ErrorCode::NoSuchEntity => true,
             ErrorCode::PackedPolicyTooLarge => true,
             ErrorCode::PasswordPolicyViolation => true,
+            ErrorCode::PolicyEvaluation => false,
             ErrorCode::PolicyNotAttachable => true,
             ErrorCode::RegionDisabledException => true,
             ErrorCode::RequestExpired => true,

@@ -94,6 +94,21 @@ static IAM_ACCESS_KEY_ID_TYPE: Shape = Shape {
         enum_values: &[],
     },
 };
+static IAM_ACTION_NAME_LIST_TYPE: Shape = Shape {
+    name: "ActionNameListType",
+    sensitive: false,
+    kind: ShapeKind::List { member: &IAM_ACTION_NAME_TYPE, min: None, max: None },
+};
+static IAM_ACTION_NAME_TYPE: Shape = Shape {
+    name: "ActionNameType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: Some(3),
+        max: Some(128),
+        pattern: None,
+        enum_values: &[],
+    },
+};
 static IAM_ARN_TYPE: Shape = Shape {
     name: "arnType",
     sensitive: false,
@@ -112,6 +127,26 @@ static IAM_ASSIGNMENT_STATUS_TYPE: Shape = Shape {
         max: None,
         pattern: None,
         enum_values: &["Assigned", "Unassigned", "Any"],
+    },
+};
+static IAM_ATTACHMENT_NAME: Shape = Shape {
+    name: "AttachmentName",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: Some(1),
+        max: Some(128),
+        pattern: Some(&PATTERN_0),
+        enum_values: &[],
+    },
+};
+static IAM_ATTACHMENT_TYPE: Shape = Shape {
+    name: "AttachmentType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: None,
+        max: None,
+        pattern: None,
+        enum_values: &["user", "group", "role"],
     },
 };
 static IAM_AUTHENTICATION_CODE_TYPE: Shape = Shape {
@@ -133,6 +168,55 @@ static IAM_BOOLEAN_TYPE: Shape = Shape {
     name: "booleanType",
     sensitive: false,
     kind: ShapeKind::Boolean,
+};
+static IAM_CONTEXT_ENTRY: Shape = Shape {
+    name: "ContextEntry",
+    sensitive: false,
+    kind: ShapeKind::Structure { members: &[
+        Member { name: "ContextKeyName", required: false, shape: &IAM_CONTEXT_KEY_NAME_TYPE },
+        Member { name: "ContextKeyValues", required: false, shape: &IAM_CONTEXT_KEY_VALUE_LIST_TYPE },
+        Member { name: "ContextKeyType", required: false, shape: &IAM_CONTEXT_KEY_TYPE_ENUM },
+    ] },
+};
+static IAM_CONTEXT_ENTRY_LIST_TYPE: Shape = Shape {
+    name: "ContextEntryListType",
+    sensitive: false,
+    kind: ShapeKind::List { member: &IAM_CONTEXT_ENTRY, min: None, max: None },
+};
+static IAM_CONTEXT_KEY_NAME_TYPE: Shape = Shape {
+    name: "ContextKeyNameType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: Some(5),
+        max: Some(256),
+        pattern: None,
+        enum_values: &[],
+    },
+};
+static IAM_CONTEXT_KEY_TYPE_ENUM: Shape = Shape {
+    name: "ContextKeyTypeEnum",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: None,
+        max: None,
+        pattern: None,
+        enum_values: &["string", "stringList", "numeric", "numericList", "boolean", "booleanList", "ip", "ipList", "binary", "binaryList", "date", "dateList"],
+    },
+};
+static IAM_CONTEXT_KEY_VALUE_LIST_TYPE: Shape = Shape {
+    name: "ContextKeyValueListType",
+    sensitive: false,
+    kind: ShapeKind::List { member: &IAM_CONTEXT_KEY_VALUE_TYPE, min: None, max: None },
+};
+static IAM_CONTEXT_KEY_VALUE_TYPE: Shape = Shape {
+    name: "ContextKeyValueType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: None,
+        max: None,
+        pattern: None,
+        enum_values: &[],
+    },
 };
 static IAM_ENTITY_LIST_TYPE: Shape = Shape {
     name: "entityListType",
@@ -169,6 +253,15 @@ static IAM_GROUP_NAME_TYPE: Shape = Shape {
         enum_values: &[],
     },
 };
+static IAM_INLINE_POLICY_IDENTIFIER_TYPE: Shape = Shape {
+    name: "InlinePolicyIdentifierType",
+    sensitive: false,
+    kind: ShapeKind::Structure { members: &[
+        Member { name: "PolicyName", required: true, shape: &IAM_POLICY_NAME_TYPE },
+        Member { name: "AttachmentType", required: true, shape: &IAM_ATTACHMENT_TYPE },
+        Member { name: "AttachmentName", required: true, shape: &IAM_ATTACHMENT_NAME },
+    ] },
+};
 static IAM_MARKER_TYPE: Shape = Shape {
     name: "markerType",
     sensitive: false,
@@ -198,6 +291,18 @@ static IAM_MINIMUM_PASSWORD_LENGTH_TYPE: Shape = Shape {
     name: "minimumPasswordLengthType",
     sensitive: false,
     kind: ShapeKind::Integer { min: Some(6), max: Some(128) },
+};
+static IAM_ORDERED_ORGANIZATION_POLICY_TYPE: Shape = Shape {
+    name: "OrderedOrganizationPolicyType",
+    sensitive: false,
+    kind: ShapeKind::Structure { members: &[
+        Member { name: "ServiceControlPolicyInputList", required: false, shape: &IAM_SIMULATION_POLICY_LIST_TYPE },
+    ] },
+};
+static IAM_ORGANIZATION_POLICY_LIST_TYPE: Shape = Shape {
+    name: "OrganizationPolicyListType",
+    sensitive: false,
+    kind: ShapeKind::List { member: &IAM_ORDERED_ORGANIZATION_POLICY_TYPE, min: None, max: Some(7) },
 };
 static IAM_PASSWORD_REUSE_PREVENTION_TYPE: Shape = Shape {
     name: "passwordReusePreventionType",
@@ -254,6 +359,30 @@ static IAM_POLICY_DOCUMENT_TYPE: Shape = Shape {
         enum_values: &[],
     },
 };
+static IAM_POLICY_EXCLUSIONS_LIST_TYPE: Shape = Shape {
+    name: "PolicyExclusionsListType",
+    sensitive: false,
+    kind: ShapeKind::List { member: &IAM_POLICY_IDENTIFIER, min: None, max: Some(256) },
+};
+static IAM_POLICY_IDENTIFIER: Shape = Shape {
+    name: "PolicyIdentifier",
+    sensitive: false,
+    kind: ShapeKind::Structure { members: &[
+        Member { name: "PolicyType", required: false, shape: &IAM_POLICY_IDENTIFIER_POLICY_TYPE },
+        Member { name: "PolicyArn", required: false, shape: &IAM_ARN_TYPE },
+        Member { name: "InlinePolicyIdentifier", required: false, shape: &IAM_INLINE_POLICY_IDENTIFIER_TYPE },
+    ] },
+};
+static IAM_POLICY_IDENTIFIER_POLICY_TYPE: Shape = Shape {
+    name: "PolicyIdentifierPolicyType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: None,
+        max: None,
+        pattern: None,
+        enum_values: &["inline", "aws-managed", "user-managed", "permission-boundary", "scp", "rcp"],
+    },
+};
 static IAM_POLICY_NAME_TYPE: Shape = Shape {
     name: "policyNameType",
     sensitive: false,
@@ -304,6 +433,31 @@ static IAM_POLICY_VERSION_ID_TYPE: Shape = Shape {
         enum_values: &[],
     },
 };
+static IAM_RESOURCE_HANDLING_OPTION_TYPE: Shape = Shape {
+    name: "ResourceHandlingOptionType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: Some(1),
+        max: Some(64),
+        pattern: None,
+        enum_values: &[],
+    },
+};
+static IAM_RESOURCE_NAME_LIST_TYPE: Shape = Shape {
+    name: "ResourceNameListType",
+    sensitive: false,
+    kind: ShapeKind::List { member: &IAM_RESOURCE_NAME_TYPE, min: None, max: None },
+};
+static IAM_RESOURCE_NAME_TYPE: Shape = Shape {
+    name: "ResourceNameType",
+    sensitive: false,
+    kind: ShapeKind::String {
+        min: Some(1),
+        max: Some(2048),
+        pattern: None,
+        enum_values: &[],
+    },
+};
 static IAM_ROLE_DESCRIPTION_TYPE: Shape = Shape {
     name: "roleDescriptionType",
     sensitive: false,
@@ -338,6 +492,11 @@ static IAM_SERIAL_NUMBER_TYPE: Shape = Shape {
         pattern: Some(&PATTERN_7),
         enum_values: &[],
     },
+};
+static IAM_SIMULATION_POLICY_LIST_TYPE: Shape = Shape {
+    name: "SimulationPolicyListType",
+    sensitive: false,
+    kind: ShapeKind::List { member: &IAM_POLICY_DOCUMENT_TYPE, min: None, max: None },
 };
 static IAM_STATUS_TYPE: Shape = Shape {
     name: "statusType",
@@ -886,6 +1045,23 @@ static IAM_OP_GET_ACCOUNT_SUMMARY: Operation = Operation {
     input: &[],
     errors: &["ServiceFailure"],
 };
+static IAM_OP_GET_CONTEXT_KEYS_FOR_CUSTOM_POLICY: Operation = Operation {
+    name: "GetContextKeysForCustomPolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "PolicyInputList", required: true, shape: &IAM_SIMULATION_POLICY_LIST_TYPE },
+    ],
+    errors: &["InvalidInput"],
+};
+static IAM_OP_GET_CONTEXT_KEYS_FOR_PRINCIPAL_POLICY: Operation = Operation {
+    name: "GetContextKeysForPrincipalPolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "PolicySourceArn", required: true, shape: &IAM_ARN_TYPE },
+        Member { name: "PolicyInputList", required: false, shape: &IAM_SIMULATION_POLICY_LIST_TYPE },
+    ],
+    errors: &["NoSuchEntity", "InvalidInput"],
+};
 static IAM_OP_GET_GROUP: Operation = Operation {
     name: "GetGroup",
     service: Service::Iam,
@@ -1259,6 +1435,45 @@ static IAM_OP_SET_DEFAULT_POLICY_VERSION: Operation = Operation {
     ],
     errors: &["NoSuchEntity", "InvalidInput", "LimitExceeded", "ServiceFailure"],
 };
+static IAM_OP_SIMULATE_CUSTOM_POLICY: Operation = Operation {
+    name: "SimulateCustomPolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "PolicyInputList", required: true, shape: &IAM_SIMULATION_POLICY_LIST_TYPE },
+        Member { name: "PermissionsBoundaryPolicyInputList", required: false, shape: &IAM_SIMULATION_POLICY_LIST_TYPE },
+        Member { name: "OrderedOrganizationPolicyInputList", required: false, shape: &IAM_ORGANIZATION_POLICY_LIST_TYPE },
+        Member { name: "ActionNames", required: true, shape: &IAM_ACTION_NAME_LIST_TYPE },
+        Member { name: "ResourceArns", required: false, shape: &IAM_RESOURCE_NAME_LIST_TYPE },
+        Member { name: "ResourcePolicy", required: false, shape: &IAM_POLICY_DOCUMENT_TYPE },
+        Member { name: "ResourceOwner", required: false, shape: &IAM_RESOURCE_NAME_TYPE },
+        Member { name: "CallerArn", required: false, shape: &IAM_RESOURCE_NAME_TYPE },
+        Member { name: "ContextEntries", required: false, shape: &IAM_CONTEXT_ENTRY_LIST_TYPE },
+        Member { name: "ResourceHandlingOption", required: false, shape: &IAM_RESOURCE_HANDLING_OPTION_TYPE },
+        Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
+        Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
+    ],
+    errors: &["InvalidInput", "PolicyEvaluation"],
+};
+static IAM_OP_SIMULATE_PRINCIPAL_POLICY: Operation = Operation {
+    name: "SimulatePrincipalPolicy",
+    service: Service::Iam,
+    input: &[
+        Member { name: "PolicySourceArn", required: true, shape: &IAM_ARN_TYPE },
+        Member { name: "PolicyInputList", required: false, shape: &IAM_SIMULATION_POLICY_LIST_TYPE },
+        Member { name: "PermissionsBoundaryPolicyInputList", required: false, shape: &IAM_SIMULATION_POLICY_LIST_TYPE },
+        Member { name: "PolicyExclusionList", required: false, shape: &IAM_POLICY_EXCLUSIONS_LIST_TYPE },
+        Member { name: "ActionNames", required: true, shape: &IAM_ACTION_NAME_LIST_TYPE },
+        Member { name: "ResourceArns", required: false, shape: &IAM_RESOURCE_NAME_LIST_TYPE },
+        Member { name: "ResourcePolicy", required: false, shape: &IAM_POLICY_DOCUMENT_TYPE },
+        Member { name: "ResourceOwner", required: false, shape: &IAM_RESOURCE_NAME_TYPE },
+        Member { name: "CallerArn", required: false, shape: &IAM_RESOURCE_NAME_TYPE },
+        Member { name: "ContextEntries", required: false, shape: &IAM_CONTEXT_ENTRY_LIST_TYPE },
+        Member { name: "ResourceHandlingOption", required: false, shape: &IAM_RESOURCE_HANDLING_OPTION_TYPE },
+        Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
+        Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
+    ],
+    errors: &["NoSuchEntity", "InvalidInput", "PolicyEvaluation"],
+};
 static IAM_OP_TAG_MFA_DEVICE: Operation = Operation {
     name: "TagMFADevice",
     service: Service::Iam,
@@ -1457,6 +1672,8 @@ pub(crate) static IAM_OPERATIONS: &[&Operation] = &[
     &IAM_OP_GET_ACCOUNT_AUTHORIZATION_DETAILS,
     &IAM_OP_GET_ACCOUNT_PASSWORD_POLICY,
     &IAM_OP_GET_ACCOUNT_SUMMARY,
+    &IAM_OP_GET_CONTEXT_KEYS_FOR_CUSTOM_POLICY,
+    &IAM_OP_GET_CONTEXT_KEYS_FOR_PRINCIPAL_POLICY,
     &IAM_OP_GET_GROUP,
     &IAM_OP_GET_GROUP_POLICY,
     &IAM_OP_GET_LOGIN_PROFILE,
@@ -1495,6 +1712,8 @@ pub(crate) static IAM_OPERATIONS: &[&Operation] = &[
     &IAM_OP_REMOVE_USER_FROM_GROUP,
     &IAM_OP_RESYNC_MFA_DEVICE,
     &IAM_OP_SET_DEFAULT_POLICY_VERSION,
+    &IAM_OP_SIMULATE_CUSTOM_POLICY,
+    &IAM_OP_SIMULATE_PRINCIPAL_POLICY,
     &IAM_OP_TAG_MFA_DEVICE,
     &IAM_OP_TAG_POLICY,
     &IAM_OP_TAG_ROLE,
@@ -1698,6 +1917,10 @@ pub enum Action {
     GetAccountPasswordPolicy,
     /// `iam:GetAccountSummary`
     GetAccountSummary,
+    /// `iam:GetContextKeysForCustomPolicy`
+    GetContextKeysForCustomPolicy,
+    /// `iam:GetContextKeysForPrincipalPolicy`
+    GetContextKeysForPrincipalPolicy,
     /// `iam:GetGroup`
     GetGroup,
     /// `iam:GetGroupPolicy`
@@ -1774,6 +1997,10 @@ pub enum Action {
     ResyncMFADevice,
     /// `iam:SetDefaultPolicyVersion`
     SetDefaultPolicyVersion,
+    /// `iam:SimulateCustomPolicy`
+    SimulateCustomPolicy,
+    /// `iam:SimulatePrincipalPolicy`
+    SimulatePrincipalPolicy,
     /// `iam:TagMFADevice`
     TagMFADevice,
     /// `iam:TagPolicy`
@@ -1852,6 +2079,8 @@ impl Action {
         Action::GetAccountAuthorizationDetails,
         Action::GetAccountPasswordPolicy,
         Action::GetAccountSummary,
+        Action::GetContextKeysForCustomPolicy,
+        Action::GetContextKeysForPrincipalPolicy,
         Action::GetGroup,
         Action::GetGroupPolicy,
         Action::GetLoginProfile,
@@ -1890,6 +2119,8 @@ impl Action {
         Action::RemoveUserFromGroup,
         Action::ResyncMFADevice,
         Action::SetDefaultPolicyVersion,
+        Action::SimulateCustomPolicy,
+        Action::SimulatePrincipalPolicy,
         Action::TagMFADevice,
         Action::TagPolicy,
         Action::TagRole,
@@ -1949,6 +2180,8 @@ impl Action {
             Action::GetAccountAuthorizationDetails => &IAM_OP_GET_ACCOUNT_AUTHORIZATION_DETAILS,
             Action::GetAccountPasswordPolicy => &IAM_OP_GET_ACCOUNT_PASSWORD_POLICY,
             Action::GetAccountSummary => &IAM_OP_GET_ACCOUNT_SUMMARY,
+            Action::GetContextKeysForCustomPolicy => &IAM_OP_GET_CONTEXT_KEYS_FOR_CUSTOM_POLICY,
+            Action::GetContextKeysForPrincipalPolicy => &IAM_OP_GET_CONTEXT_KEYS_FOR_PRINCIPAL_POLICY,
             Action::GetGroup => &IAM_OP_GET_GROUP,
             Action::GetGroupPolicy => &IAM_OP_GET_GROUP_POLICY,
             Action::GetLoginProfile => &IAM_OP_GET_LOGIN_PROFILE,
@@ -1987,6 +2220,8 @@ impl Action {
             Action::RemoveUserFromGroup => &IAM_OP_REMOVE_USER_FROM_GROUP,
             Action::ResyncMFADevice => &IAM_OP_RESYNC_MFA_DEVICE,
             Action::SetDefaultPolicyVersion => &IAM_OP_SET_DEFAULT_POLICY_VERSION,
+            Action::SimulateCustomPolicy => &IAM_OP_SIMULATE_CUSTOM_POLICY,
+            Action::SimulatePrincipalPolicy => &IAM_OP_SIMULATE_PRINCIPAL_POLICY,
             Action::TagMFADevice => &IAM_OP_TAG_MFA_DEVICE,
             Action::TagPolicy => &IAM_OP_TAG_POLICY,
             Action::TagRole => &IAM_OP_TAG_ROLE,
@@ -2047,6 +2282,8 @@ impl Action {
             Action::GetAccountAuthorizationDetails => "iam:GetAccountAuthorizationDetails",
             Action::GetAccountPasswordPolicy => "iam:GetAccountPasswordPolicy",
             Action::GetAccountSummary => "iam:GetAccountSummary",
+            Action::GetContextKeysForCustomPolicy => "iam:GetContextKeysForCustomPolicy",
+            Action::GetContextKeysForPrincipalPolicy => "iam:GetContextKeysForPrincipalPolicy",
             Action::GetGroup => "iam:GetGroup",
             Action::GetGroupPolicy => "iam:GetGroupPolicy",
             Action::GetLoginProfile => "iam:GetLoginProfile",
@@ -2085,6 +2322,8 @@ impl Action {
             Action::RemoveUserFromGroup => "iam:RemoveUserFromGroup",
             Action::ResyncMFADevice => "iam:ResyncMFADevice",
             Action::SetDefaultPolicyVersion => "iam:SetDefaultPolicyVersion",
+            Action::SimulateCustomPolicy => "iam:SimulateCustomPolicy",
+            Action::SimulatePrincipalPolicy => "iam:SimulatePrincipalPolicy",
             Action::TagMFADevice => "iam:TagMFADevice",
             Action::TagPolicy => "iam:TagPolicy",
             Action::TagRole => "iam:TagRole",
@@ -2145,6 +2384,8 @@ pub(crate) static IAM_ACTIONS: &[Action] = &[
     Action::GetAccountAuthorizationDetails,
     Action::GetAccountPasswordPolicy,
     Action::GetAccountSummary,
+    Action::GetContextKeysForCustomPolicy,
+    Action::GetContextKeysForPrincipalPolicy,
     Action::GetGroup,
     Action::GetGroupPolicy,
     Action::GetLoginProfile,
@@ -2183,6 +2424,8 @@ pub(crate) static IAM_ACTIONS: &[Action] = &[
     Action::RemoveUserFromGroup,
     Action::ResyncMFADevice,
     Action::SetDefaultPolicyVersion,
+    Action::SimulateCustomPolicy,
+    Action::SimulatePrincipalPolicy,
     Action::TagMFADevice,
     Action::TagPolicy,
     Action::TagRole,

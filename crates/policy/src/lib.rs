@@ -61,3 +61,10 @@ pub use eval::{
 pub use keys::{context_keys, context_keys_of, missing_context_keys};
 pub use limits::{is_valid_policy_charset, policy_size};
 pub use policy::{Effect, Policy, PolicyKind, Position, PrincipalId, PrincipalMatch, Span, Statement, Version};
+
+/// Whether `text` matches `pattern`, in which `*` matches any run of characters and `?` one
+/// character, case-sensitively (IAM's wildcards, as the simulator's `PolicyExclusionList` uses
+/// them).
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    glob::Glob::new(pattern).matches(text)
+}

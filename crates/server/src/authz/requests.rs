@@ -90,6 +90,8 @@ pub async fn request_for(app: &App, caller: &Caller, action: Action, p: &Params)
         }
         GetAccountPasswordPolicy | UpdateAccountPasswordPolicy | DeleteAccountPasswordPolicy => anything(),
         GetAccountSummary | GetAccountAuthorizationDetails => anything(),
+        SimulateCustomPolicy | GetContextKeysForCustomPolicy => anything(),
+        SimulatePrincipalPolicy | GetContextKeysForPrincipalPolicy => p.required("PolicySourceArn").map(str::to_owned),
 
         CreateGroup => Ok(ids::group_arn(account, p.get("Path").unwrap_or("/"), p.required("GroupName")?)),
         GetGroup | UpdateGroup | DeleteGroup | AddUserToGroup | RemoveUserFromGroup => group(),

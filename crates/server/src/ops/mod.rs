@@ -19,6 +19,7 @@ mod pagination;
 mod password_policy;
 mod policy_documents;
 mod roles;
+mod simulator;
 mod sts;
 mod tags;
 mod user_tags;
@@ -146,6 +147,10 @@ pub async fn dispatch(ctx: &Ctx<'_>, p: &Params) -> Reply {
         ListAttachedRolePolicies => attachments::list_attached_role_policies(ctx, p).await,
         PutRolePermissionsBoundary => attachments::put_role_permissions_boundary(ctx, p).await,
         DeleteRolePermissionsBoundary => attachments::delete_role_permissions_boundary(ctx, p).await,
+        SimulatePrincipalPolicy => simulator::simulate_principal_policy(ctx, p).await,
+        SimulateCustomPolicy => simulator::simulate_custom_policy(ctx, p).await,
+        GetContextKeysForPrincipalPolicy => simulator::get_context_keys_for_principal_policy(ctx, p).await,
+        GetContextKeysForCustomPolicy => simulator::get_context_keys_for_custom_policy(ctx, p).await,
         GetCallerIdentity => sts::get_caller_identity(ctx, p).await,
         AssumeRole => sts::assume_role(ctx, p).await,
         GetSessionToken => sts::get_session_token(ctx, p).await,
