@@ -660,6 +660,25 @@ def test_permissions_boundary(iam, make_policy, make_user):
         iam.delete_user_permissions_boundary(UserName=ghost)
 
 
+def test_create_user_with_a_boundary_and_get_user_shows_it(iam, make_policy):
+    p = make_policy("pbc")
+    name = S.unique("pbc")
+    created = iam.create_user(UserName=name, PermissionsBoundary=p["Arn"])["User"]
+    expected = {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": p["Arn"]}
+    assert created["PermissionsBoundary"] == expected
+    assert iam.get_user(UserName=name)["User"]["PermissionsBoundary"] == expected
+    assert "PermissionsBoundary" not in iam.list_users()["Users"][0]
+    iam.delete_user_permissions_boundary(UserName=name)
+    assert "PermissionsBoundary" not in iam.get_user(UserName=name)["User"]
+    missing = policy_arn(S.unique("pmiss"))
+    ghost = S.unique("pbc")
+    with expect_error("NoSuchEntity", 404, f"Scope ARN: {missing} does not exist or is not attachable."):
+        iam.create_user(UserName=ghost, PermissionsBoundary=missing)
+    with expect_error("NoSuchEntity", 404, S.msg_no_user(ghost)):
+        iam.get_user(UserName=ghost)
+    iam.delete_user(UserName=name)
+
+
 # ---------------------------------------------------------------------------
 # Authorization
 # ---------------------------------------------------------------------------

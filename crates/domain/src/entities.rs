@@ -22,6 +22,9 @@ pub struct User {
     pub created_at: i64,
     pub password_last_used: Option<i64>,
     pub tags: Vec<Tag>,
+    /// The permissions boundary's ARN: written by `create_user`, read by `get_user` (other
+    /// reads leave it out; see `Policies::permissions_boundary`).
+    pub permissions_boundary: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

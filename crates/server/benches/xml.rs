@@ -19,6 +19,7 @@ fn devices(n: u32) -> Vec<MfaDevice> {
         created_at: 1_800_000_000,
         password_last_used: None,
         tags: vec![],
+        permissions_boundary: None,
     };
     (0..n)
         .map(|i| MfaDevice {

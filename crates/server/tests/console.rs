@@ -77,6 +77,7 @@ impl Harness {
             created_at: self.now(),
             password_last_used: None,
             tags: Vec::new(),
+            permissions_boundary: None,
         };
         self.store().create_user(&user, 5000).await.unwrap();
         let hash = password::hash(PASSWORD);

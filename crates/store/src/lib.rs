@@ -178,8 +178,11 @@ pub trait Accounts: Send + Sync + 'static {
 #[async_trait]
 pub trait Identities: Send + Sync + 'static {
     /// Refuses with `AlreadyExists(User)` for a taken name (case-insensitively), `LimitExceeded`
-    /// when the account has `max_in_account` users already.
+    /// when the account has `max_in_account` users already, `NotFound(Policy)` for a
+    /// permissions boundary not visible to the account; the user's tags and boundary are written
+    /// with it.
     async fn create_user(&self, user: &User, max_in_account: u32) -> Result<()>;
+    /// The user with its tags and boundary.
     async fn get_user(&self, account_id: &str, name: &str) -> Result<Option<User>>;
     /// Ordered by lower-cased name; `Page::after` is a lower-cased name.
     async fn list_users(&self, account_id: &str, path_prefix: &str, page: &Page) -> Result<Vec<User>>;

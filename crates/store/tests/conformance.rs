@@ -1324,6 +1324,23 @@ async fn policies_suite(store: &dyn Store) {
     effective_policies(store).await;
     roles(store).await;
     role_policies_and_sessions(store).await;
+    user_created_with_boundary(store).await;
+}
+
+async fn user_created_with_boundary(store: &dyn Store) {
+    let account = fresh_account(store).await;
+    let boundary = store.create_policy(&new_policy(&account, "UserBoundary", "/", "doc"), 1500).await.unwrap();
+    let mut bad = user(&account, "Bad", "/");
+    bad.permissions_boundary = Some(format!("arn:aws:iam::{OTHER_ACCOUNT}:policy/Nope"));
+    assert_eq!(store.create_user(&bad, 5000).await, Err(StoreError::NotFound(Entity::Policy)));
+    assert_eq!(store.get_user(&account, "Bad").await.unwrap(), None, "nothing written");
+    let mut good = user(&account, "Good", "/");
+    good.permissions_boundary = Some(boundary.arn.clone());
+    good.tags = vec![tag("k", "v")];
+    store.create_user(&good, 5000).await.unwrap();
+    assert_eq!(store.get_user(&account, "good").await.unwrap(), Some(good.clone()));
+    assert_eq!(store.permissions_boundary(&account, Holder::User, "good").await.unwrap(), Some(boundary.arn.clone()));
+    assert_eq!(store.get_policy(&account, &boundary.arn).await.unwrap().unwrap().boundary_usage_count, 1);
 }
 
 fn role(account_id: &str, name: &str, path: &str) -> Role {

@@ -218,6 +218,7 @@ mod tests {
             created_at: 0,
             password_last_used: None,
             tags: vec![],
+            permissions_boundary: None,
         };
         let identity = policies.iter().map(|p| Policy::parse(p, PolicyKind::Identity).unwrap()).collect();
         Caller {

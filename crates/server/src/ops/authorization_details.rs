@@ -13,11 +13,11 @@ use iamd_store::{Holder, StoreError};
 use serde::Serialize;
 
 use super::managed_policies::Policy;
-use super::roles::{Boundary, RoleLastUsed};
+use super::roles::RoleLastUsed;
 use super::{Ctx, Reply, pagination, policy_documents};
 use crate::failure::store_failure;
 use crate::wire::params::Params;
-use crate::wire::shapes::{self, Members, Tag, Truncation};
+use crate::wire::shapes::{self, Boundary, Members, Tag, Truncation};
 
 /// Enough to read every entity of an account in one page.
 const EVERYTHING: usize = 1_000_000;

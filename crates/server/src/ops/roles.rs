@@ -14,7 +14,7 @@ use super::attachments::scope_missing;
 use super::{Ctx, Reply, managed_policies, pagination, policy_documents, tags};
 use crate::failure::store_failure;
 use crate::wire::params::Params;
-use crate::wire::shapes::{self, Members, Tag, Truncation};
+use crate::wire::shapes::{self, Boundary, Members, Tag, Truncation};
 
 /// AWS's quota of tags per role.
 const MAX_TAGS_PER_ROLE: usize = 50;
@@ -52,20 +52,6 @@ pub struct RoleLastUsed {
     last_used_date: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     region: Option<&'static str>,
-}
-
-/// The model's `AttachedPermissionsBoundary` shape.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Boundary {
-    permissions_boundary_type: &'static str,
-    permissions_boundary_arn: String,
-}
-
-impl Boundary {
-    pub fn policy(arn: String) -> Self {
-        Boundary { permissions_boundary_type: "Policy", permissions_boundary_arn: arn }
-    }
 }
 
 impl RoleLastUsed {

@@ -5,7 +5,8 @@ use iamd_domain::{ApiError, ErrorCode, ids};
 use iamd_store::{Dependent, Entity, StoreError};
 use serde::Serialize;
 
-use super::{Ctx, Reply, pagination, tags};
+use super::attachments::scope_missing;
+use super::{Ctx, Reply, managed_policies, pagination, tags};
 use crate::failure::store_failure;
 use crate::wire::params::Params;
 use crate::wire::shapes::{self, Truncation};
@@ -33,12 +34,9 @@ struct UserResult {
 pub async fn create_user(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let name = p.required("UserName")?;
     let path = p.get("Path").unwrap_or("/");
-    if let Some(boundary) = p.get("PermissionsBoundary") {
-        // No managed policies exist in iamd yet, so no ARN can be attached.
-        return Err(ApiError::new(
-            ErrorCode::NoSuchEntity,
-            format!("Scope ARN: {boundary} does not exist or is not attachable."),
-        ));
+    let boundary = p.get("PermissionsBoundary");
+    if let Some(arn) = boundary {
+        managed_policies::owner_of(ctx, arn, scope_missing)?;
     }
     let tags = p.tags("Tags");
     tags::reject_duplicate_keys(&tags)?;
@@ -50,12 +48,14 @@ pub async fn create_user(ctx: &Ctx<'_>, p: &Params) -> Reply {
         created_at: ctx.now_unix(),
         password_last_used: None,
         tags,
+        permissions_boundary: boundary.map(str::to_owned),
     };
     let limit = ctx.app.limits.users_per_account;
     match ctx.app.store.create_user(&user, limit).await {
         Ok(()) => {}
         Err(StoreError::AlreadyExists(_)) => return Err(already_exists(name)),
         Err(StoreError::LimitExceeded) => return Err(ApiError::quota("UsersPerAccount", limit)),
+        Err(StoreError::NotFound(Entity::Policy)) => return Err(scope_missing(boundary.unwrap_or_default())),
         Err(e) => return Err(store_failure(e)),
     }
     ctx.reply(&UserResult { user: shapes::User::new(user, true) })

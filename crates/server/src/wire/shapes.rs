@@ -47,11 +47,29 @@ pub struct User {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password_last_used: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary: Option<Boundary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Members<Tag>>,
 }
 
+/// The model's `AttachedPermissionsBoundary` shape.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Boundary {
+    permissions_boundary_type: &'static str,
+    permissions_boundary_arn: String,
+}
+
+impl Boundary {
+    /// A managed policy used as a boundary (the only kind there is).
+    pub fn policy(arn: String) -> Self {
+        Boundary { permissions_boundary_type: "Policy", permissions_boundary_arn: arn }
+    }
+}
+
 impl User {
-    /// The user as GetUser shows it; `with_tags` adds its tags when it has any.
+    /// The user as GetUser shows it; `with_tags` adds its tags when it has any (and its
+    /// boundary, which only `get_user` reads).
     pub fn new(user: iamd_domain::entities::User, with_tags: bool) -> Self {
         let tags = (with_tags && !user.tags.is_empty())
             .then(|| Members::from(user.tags.into_iter().map(Tag::from).collect::<Vec<_>>()));
@@ -62,6 +80,7 @@ impl User {
             user_id: user.user_id,
             create_date: timestamp(user.created_at),
             password_last_used: user.password_last_used.map(timestamp),
+            permissions_boundary: user.permissions_boundary.filter(|_| with_tags).map(Boundary::policy),
             tags,
         }
     }
@@ -91,6 +110,7 @@ mod tests {
             created_at: 1_714_564_800,
             password_last_used: None,
             tags: vec![iamd_domain::entities::Tag { key: "k".into(), value: "v".into() }],
+            permissions_boundary: None,
         };
         assert_eq!(
             element("User", &User::new(user, true)),

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use sqlx::{PgConnection, Row};
 
+use super::policies::{Lock, policy_visible};
 use super::rows::{USER_COLUMNS, user_from_row};
 use super::{PgStore, account_quota, count, db, lock_user, unique_as, user_by_name, user_id_of};
 use crate::common::name_key;
@@ -63,6 +64,16 @@ impl Identities for PgStore {
                 .await
                 .map_err(db)?;
         }
+        if let Some(arn) = &user.permissions_boundary {
+            policy_visible(&mut tx, &user.account_id, arn, Lock::Share).await?;
+            sqlx::query("INSERT INTO user_permissions_boundaries (user_id, arn, account_id) VALUES ($1, $2, $3)")
+                .bind(&user.user_id)
+                .bind(arn)
+                .bind(&user.account_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
         tx.commit().await.map_err(db)
     }
 
@@ -74,6 +85,12 @@ impl Identities for PgStore {
             Err(e) => return Err(e),
         };
         user.tags = user_tags(&mut conn, &user.user_id).await?;
+        user.permissions_boundary =
+            sqlx::query_scalar("SELECT arn FROM user_permissions_boundaries WHERE user_id = $1")
+                .bind(&user.user_id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db)?;
         Ok(Some(user))
     }
 

@@ -27,6 +27,7 @@ where
         created_at: row.try_get("created_at")?,
         password_last_used: row.try_get("password_last_used")?,
         tags: Vec::new(),
+        permissions_boundary: None,
     })
 }
 

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
 use super::engine::snapshot;
+use super::policies::put_boundary;
 use super::rows::{USER_WIDTH, user_at, user_columns};
 use super::{SqliteStore, count, decode_all, unique_as, user_id_of};
 use crate::common::name_key;
@@ -51,6 +52,9 @@ impl Identities for SqliteStore {
                 for tag in &user.tags {
                     insert_tag.execute(params![user.user_id, tag.key, name_key(&tag.key), tag.value])?;
                 }
+                if let Some(arn) = &user.permissions_boundary {
+                    put_boundary(c, Holder::User, &user.account_id, &user.name, arn)?;
+                }
                 Ok(())
             })
             .await
@@ -61,7 +65,9 @@ impl Identities for SqliteStore {
         const SQL: &str = concat!(
             "SELECT ",
             user_columns!(),
-            ", t.tag_key, t.value FROM users u LEFT JOIN user_tags t ON t.user_id = u.user_id \
+            ", t.tag_key, t.value, \
+             (SELECT b.arn FROM user_permissions_boundaries b WHERE b.user_id = u.user_id) \
+             FROM users u LEFT JOIN user_tags t ON t.user_id = u.user_id \
              WHERE u.account_id = ? AND u.name_key = ? ORDER BY t.key_norm"
         );
         self.engine.read(|c| {
@@ -69,6 +75,7 @@ impl Identities for SqliteStore {
             let mut rows = statement.query(params![account_id, name_key(name)])?;
             let Some(first) = rows.next()? else { return Ok(None) };
             let mut user = user_at(first, 0)?;
+            user.permissions_boundary = first.get(USER_WIDTH + 2)?;
             let mut row = Some(first);
             while let Some(r) = row {
                 if let Some(key) = r.get::<_, Option<String>>(USER_WIDTH)? {

@@ -133,6 +133,7 @@ mod tests {
 
     fn user(i: usize) -> User {
         User {
+            permissions_boundary: None,
             account_id: "123456789012".into(),
             user_id: format!("AIDA{i:017}"),
             name: format!("user{i}"),

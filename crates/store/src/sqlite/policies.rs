@@ -956,7 +956,13 @@ fn boundary_holder_id(conn: &Connection, holder: Holder, account_id: &str, name:
     holder_id(conn, holder, account_id, name)
 }
 
-fn put_boundary(conn: &Connection, holder: Holder, account_id: &str, holder_name: &str, arn: &str) -> Result<()> {
+pub(super) fn put_boundary(
+    conn: &Connection,
+    holder: Holder,
+    account_id: &str,
+    holder_name: &str,
+    arn: &str,
+) -> Result<()> {
     let holder_id = boundary_holder_id(conn, holder, account_id, holder_name)?;
     policy_visible(conn, account_id, arn)?;
     let sql = holder.pick(

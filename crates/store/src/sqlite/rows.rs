@@ -39,6 +39,7 @@ pub(super) fn user_at(row: &Row<'_>, at: usize) -> rusqlite::Result<User> {
         created_at: row.get(at + 4)?,
         password_last_used: row.get(at + 5)?,
         tags: Vec::new(),
+        permissions_boundary: None,
     })
 }
 

@@ -101,6 +101,7 @@ pub fn fresh_id(prefix: &str) -> String {
 
 pub fn user(account_id: &str, name: &str, path: &str) -> User {
     User {
+        permissions_boundary: None,
         account_id: account_id.to_owned(),
         user_id: fresh_id("AIDA"),
         name: name.to_owned(),
