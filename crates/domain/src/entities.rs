@@ -364,6 +364,8 @@ pub struct PolicyEntities {
 /// without regard to case).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EffectivePolicies {
+    /// The user's tags (its `aws:PrincipalTag/*`), ordered by key.
+    pub tags: Vec<Tag>,
     pub user_inline: Vec<InlinePolicy>,
     pub user_managed: Vec<ManagedDocument>,
     pub groups: Vec<GroupPolicies>,

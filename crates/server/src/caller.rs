@@ -32,9 +32,10 @@ pub struct Permissions {
 }
 
 /// What a session carries into authorization (`aws:MultiFactorAuthPresent`,
-/// `aws:MultiFactorAuthAge`).
+/// `aws:MultiFactorAuthAge`, `aws:TokenIssueTime`).
 #[derive(Debug, Clone, Copy)]
 pub struct SessionInfo {
+    pub issued_at: i64,
     pub expires_at: i64,
     pub mfa_authenticated_at: Option<i64>,
 }

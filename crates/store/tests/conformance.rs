@@ -2068,9 +2068,13 @@ async fn delete_conflicts(store: &dyn Store) {
 
 async fn effective_policies(store: &dyn Store) {
     let account = fresh_account(store).await;
-    let subject = user(&account, "subject", "/");
+    let mut subject = user(&account, "subject", "/");
+    subject.tags = vec![tag("Team", "red"), tag("env", "prod")];
     store.create_user(&subject, 5000).await.unwrap();
-    assert_eq!(store.effective_policies(&account, &subject.user_id).await.unwrap(), EffectivePolicies::default());
+    assert_eq!(
+        store.effective_policies(&account, &subject.user_id).await.unwrap(),
+        EffectivePolicies { tags: vec![tag("env", "prod"), tag("Team", "red")], ..Default::default() }
+    );
     assert_eq!(store.effective_policies(&account, "AIDANOSUCH").await, Err(StoreError::NotFound(Entity::User)));
     assert_eq!(
         store.effective_policies(OTHER_ACCOUNT, &subject.user_id).await,
@@ -2100,6 +2104,7 @@ async fn effective_policies(store: &dyn Store) {
     assert_eq!(
         got,
         EffectivePolicies {
+            tags: vec![tag("env", "prod"), tag("Team", "red")],
             user_inline: vec![inline("A-inline", "ua"), inline("b-inline", "ub")],
             user_managed: vec![(aws.arn.clone(), doc("aws")), (m.arn.clone(), doc("m2"))],
             groups: vec![

@@ -9,7 +9,7 @@ pub mod password;
 
 use std::sync::Arc;
 
-use iamd_domain::entities::{InlinePolicy, KeyStatus, ManagedDocument, SessionTag, StsSession};
+use iamd_domain::entities::{InlinePolicy, KeyStatus, ManagedDocument, SessionTag, StsSession, Tag};
 use iamd_domain::{ApiError, ErrorCode};
 use iamd_sigv4::{RequestParts, SigError};
 use iamd_store::StoreError;
@@ -115,6 +115,7 @@ async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiErr
             access_key_id: session.access_key_id,
             principal,
             session: Some(SessionInfo {
+                issued_at: session.created_at,
                 expires_at: session.expires_at,
                 mfa_authenticated_at: session.mfa_authenticated_at,
             }),
@@ -143,7 +144,9 @@ async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiErr
     match &mut caller.principal {
         Principal::Root => {}
         Principal::User(user) => {
-            caller.permissions = Arc::new(permissions_of(app, &user.account_id, &user.user_id).await?);
+            let (permissions, tags) = permissions_of(app, &user.account_id, &user.user_id).await?;
+            user.tags = tags;
+            caller.permissions = Arc::new(permissions);
         }
         Principal::AssumedRole(role) => {
             let (permissions, role_tags) =
@@ -210,14 +213,14 @@ fn named_documents<'a>(
     inline.chain(managed.iter().map(|(arn, document)| (arn.as_str(), document.as_str())))
 }
 
-/// The policies that apply to a user, read in one snapshot and compiled.
-async fn permissions_of(app: &App, account_id: &str, user_id: &str) -> Result<Permissions, ApiError> {
+/// The policies that apply to a user, read in one snapshot and compiled, and its tags.
+async fn permissions_of(app: &App, account_id: &str, user_id: &str) -> Result<(Permissions, Vec<Tag>), ApiError> {
     let found = app.store.effective_policies(account_id, user_id).await.map_err(store_failure)?;
     let mut identity: Vec<_> = named_documents(&found.user_inline, &found.user_managed).collect();
     for (_, group_inline, group_managed) in &found.groups {
         identity.extend(named_documents(group_inline, group_managed));
     }
-    Ok(compile_permissions(identity.into_iter(), found.boundary.as_ref()))
+    Ok((compile_permissions(identity.into_iter(), found.boundary.as_ref()), found.tags))
 }
 
 /// The policies that apply to a role session: the role's (none once the role is deleted: its

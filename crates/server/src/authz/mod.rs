@@ -124,6 +124,9 @@ fn policy_context(caller: &Caller, request: &Request, at: Circumstances<'_>) -> 
     principal.fill_context(&mut context);
     // Present only for temporary credentials: absent for long-term keys, as on AWS.
     if let Some(session) = caller.session {
+        if let Ok(issued) = OffsetDateTime::from_unix_timestamp(session.issued_at) {
+            context.insert("aws:TokenIssueTime", issued);
+        }
         context.insert("aws:MultiFactorAuthPresent", session.mfa_authenticated_at.is_some());
         if let Some(at_mfa) = session.mfa_authenticated_at {
             context.insert("aws:MultiFactorAuthAge", (at.now.unix_timestamp() - at_mfa).max(0));
@@ -177,8 +180,8 @@ pub fn authorize_assume_role(
     };
     let mut with_mfa = caller.clone();
     if let Some(checked) = mfa_checked_at {
-        let expires_at = caller.session.map_or(i64::MAX, |s| s.expires_at);
-        with_mfa.session = Some(SessionInfo { expires_at, mfa_authenticated_at: Some(checked) });
+        let (issued_at, expires_at) = caller.session.map_or((checked, i64::MAX), |s| (s.issued_at, s.expires_at));
+        with_mfa.session = Some(SessionInfo { issued_at, expires_at, mfa_authenticated_at: Some(checked) });
     }
     let context = policy_context(&with_mfa, request, at).ok_or_else(denied)?;
     let evaluated = iamd_policy::Request::new(sts_action, &request.resource, context);

@@ -273,9 +273,10 @@ mod tests {
         let explicit = "with an explicit deny in an identity-based policy".to_owned();
         assert_eq!(decide(&bob, &request(Action::DeactivateMFADevice, own), at()), Decision::Deny(explicit.clone()));
         assert_eq!(decide(&bob, &request(Action::EnableMFADevice, own), at()), Decision::Allow);
-        bob.session = Some(SessionInfo { expires_at: NOW + 3600, mfa_authenticated_at: None });
+        bob.session = Some(SessionInfo { issued_at: NOW - 100, expires_at: NOW + 3600, mfa_authenticated_at: None });
         assert_eq!(decide(&bob, &request(Action::DeactivateMFADevice, own), at()), Decision::Deny(explicit));
-        bob.session = Some(SessionInfo { expires_at: NOW + 3600, mfa_authenticated_at: Some(NOW - 60) });
+        bob.session =
+            Some(SessionInfo { issued_at: NOW - 100, expires_at: NOW + 3600, mfa_authenticated_at: Some(NOW - 60) });
         assert_eq!(decide(&bob, &request(Action::DeactivateMFADevice, own), at()), Decision::Allow);
     }
 
@@ -303,7 +304,7 @@ mod tests {
                 session_tags: vec![],
                 tags: vec![],
             }),
-            session: Some(SessionInfo { expires_at: NOW + 3600, mfa_authenticated_at: None }),
+            session: Some(SessionInfo { issued_at: NOW - 100, expires_at: NOW + 3600, mfa_authenticated_at: None }),
             permissions: Arc::new(Permissions {
                 identity: parse(identity, PolicyKind::Identity),
                 boundary: None,
@@ -368,10 +369,12 @@ mod tests {
         assert!(assume(&bob, &with_mfa, None).is_err());
         assert!(assume(&bob, &with_mfa, Some(NOW)).is_ok());
         let mut no_mfa_session = user("bob", &[]);
-        no_mfa_session.session = Some(SessionInfo { expires_at: NOW + 60, mfa_authenticated_at: None });
+        no_mfa_session.session =
+            Some(SessionInfo { issued_at: NOW - 100, expires_at: NOW + 60, mfa_authenticated_at: None });
         assert!(assume(&no_mfa_session, &with_mfa, None).is_err());
         let mut mfa_session = no_mfa_session.clone();
-        mfa_session.session = Some(SessionInfo { expires_at: NOW + 60, mfa_authenticated_at: Some(NOW - 5) });
+        mfa_session.session =
+            Some(SessionInfo { issued_at: NOW - 100, expires_at: NOW + 60, mfa_authenticated_at: Some(NOW - 5) });
         assert!(assume(&mfa_session, &with_mfa, None).is_ok());
         // Another user named nowhere is refused.
         assert!(assume(&user("eve", &[EVERYTHING]), &with_mfa, Some(NOW)).is_err());

@@ -9,7 +9,8 @@ use super::{PgStore, account_quota, count, db, lock_user, unique_as, user_by_nam
 use crate::common::name_key;
 use crate::*;
 
-async fn user_tags(conn: &mut PgConnection, user_id: &str) -> Result<Vec<Tag>> {
+/// The user's tags, ordered by key without regard to case.
+pub(super) async fn user_tags(conn: &mut PgConnection, user_id: &str) -> Result<Vec<Tag>> {
     let rows = sqlx::query("SELECT tag_key, value FROM user_tags WHERE user_id = $1 ORDER BY key_norm")
         .bind(user_id)
         .fetch_all(&mut *conn)

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
+use super::identities::user_tags;
 use super::roles::role_id_of;
 use super::rows::{USER_COLUMNS, user_from_row};
 use super::{PgStore, account_quota, count, db, lock_user, to_u32, unique_as, user_id_of};
@@ -1042,8 +1043,9 @@ impl Policies for PgStore {
             groups.push((row.get("name"), inline, managed));
         }
         let boundary = boundary_of(&mut tx, Holder::User, user_id).await?;
+        let tags = user_tags(&mut tx, user_id).await?;
         tx.commit().await.map_err(db)?;
-        Ok(EffectivePolicies { user_inline, user_managed, groups, boundary })
+        Ok(EffectivePolicies { tags, user_inline, user_managed, groups, boundary })
     }
 }
 

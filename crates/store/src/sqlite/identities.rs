@@ -22,6 +22,13 @@ fn upsert_user_tags(conn: &Connection, user_id: &str, tags: &[Tag]) -> Result<()
     Ok(())
 }
 
+/// The user's tags, ordered by key without regard to case.
+pub(super) fn user_tags_of(conn: &Connection, user_id: &str) -> Result<Vec<Tag>> {
+    decode_all(conn, "SELECT tag_key, value FROM user_tags WHERE user_id = ? ORDER BY key_norm", [user_id], |r| {
+        Ok(Tag { key: r.get(0)?, value: r.get(1)? })
+    })
+}
+
 #[async_trait]
 impl Identities for SqliteStore {
     async fn create_user(&self, user: &User, max_in_account: u32) -> Result<()> {
@@ -175,16 +182,6 @@ impl Identities for SqliteStore {
     }
 
     async fn user_tags(&self, account_id: &str, user_name: &str) -> Result<Vec<Tag>> {
-        self.engine.read(|c| {
-            snapshot(c, |c| {
-                let user_id = user_id_of(c, account_id, user_name)?;
-                decode_all(
-                    c,
-                    "SELECT tag_key, value FROM user_tags WHERE user_id = ? ORDER BY key_norm",
-                    [&user_id],
-                    |r| Ok(Tag { key: r.get(0)?, value: r.get(1)? }),
-                )
-            })
-        })
+        self.engine.read(|c| snapshot(c, |c| user_tags_of(c, &user_id_of(c, account_id, user_name)?)))
     }
 }

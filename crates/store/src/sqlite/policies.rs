@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::engine::snapshot;
+use super::identities::user_tags_of;
 use super::roles::role_id_of;
 use super::rows::{user_at, user_columns};
 use super::{SqliteStore, count, decode_all, unique_as, user_id_of};
@@ -866,6 +867,7 @@ impl Policies for SqliteStore {
                     .collect::<Result<_>>()?;
                 let boundary = boundary_of(c, Holder::User, user_id)?;
                 Ok(EffectivePolicies {
+                    tags: user_tags_of(c, user_id)?,
                     user_inline: inline_of(c, Holder::User, user_id)?,
                     user_managed: managed_of(c, Holder::User, user_id)?,
                     groups,
