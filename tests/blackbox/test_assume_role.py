@@ -84,7 +84,7 @@ def test_assume_role_and_act_as_the_role(make_user, make_role, client_factory):
     assert user.name in [u["UserName"] for u in as_role.list_users()["Users"]]
     expect_error("AccessDenied", 403,
                  f"User: {session_arn} is not authorized to perform: iam:CreateUser on resource: "
-                 f"arn:aws:iam::{S.ACCOUNT_ID}:user/x because no identity-based policy allows the iam:CreateUser action",
+                 f"user x because no identity-based policy allows the iam:CreateUser action",
                  fn=as_role.create_user, UserName="x")
     # GetUser without a name has no user to answer for.
     expect_error("ValidationError", 400, "Must specify userName when calling with non-User credentials",

@@ -158,7 +158,23 @@ pub async fn request_for(app: &App, caller: &Caller, action: Action, p: &Params)
             role()
         }
     }?;
+    let shown_as = shown_as.or_else(|| named_in_message(action, &resource));
     Ok(Some(Request { action, resource, shown_as, context }))
+}
+
+/// How AWS's `AccessDenied` names an IAM entity: `user NAME`, `group NAME`, `role NAME`,
+/// `policy NAME` rather than the ARN (observed for GetUser, CreateAccessKey, GetRole,
+/// CreatePolicy, …), except CreateRole, which shows the full ARN. MFA devices, the account
+/// and root keep the ARN.
+fn named_in_message(action: Action, resource: &str) -> Option<String> {
+    let (_, entity) = resource.strip_prefix("arn:aws:iam::")?.split_once(':')?;
+    let (kind, path_and_name) = entity.split_once('/')?;
+    let name = path_and_name.rsplit('/').next()?;
+    match kind {
+        "role" if action == Action::CreateRole => None,
+        "user" | "group" | "role" | "policy" => Some(format!("{kind} {name}")),
+        _ => None,
+    }
 }
 
 /// The serial (ARN) a new virtual device will have; AWS caps it at 256 characters.
@@ -228,6 +244,21 @@ mod tests {
             session: None,
             permissions: Arc::new(Permissions { identity, boundary: None, session: Vec::new() }),
         }
+    }
+
+    #[test]
+    fn denials_name_entities_as_aws_does() {
+        let named = |action, resource: &str| named_in_message(action, resource);
+        assert_eq!(named(Action::GetUser, "arn:aws:iam::123456789012:user/team/bob").as_deref(), Some("user bob"));
+        assert_eq!(named(Action::GetRole, "arn:aws:iam::123456789012:role/Admin").as_deref(), Some("role Admin"));
+        assert_eq!(named(Action::CreateRole, "arn:aws:iam::123456789012:role/ops/Admin"), None);
+        assert_eq!(named(Action::GetGroup, "arn:aws:iam::123456789012:group/devs").as_deref(), Some("group devs"));
+        assert_eq!(
+            named(Action::GetPolicy, "arn:aws:iam::aws:policy/job/ViewOnly").as_deref(),
+            Some("policy ViewOnly")
+        );
+        assert_eq!(named(Action::DeleteVirtualMFADevice, "arn:aws:iam::123456789012:mfa/bob"), None);
+        assert_eq!(named(Action::ListVirtualMFADevices, "*"), None);
     }
 
     fn request(action: Action, resource: &str) -> Request {
