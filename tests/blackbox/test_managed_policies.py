@@ -813,3 +813,26 @@ def test_cli(aws_cli, iam, make_user, tmp_path):
     out = aws_cli.run("iam", "create-policy-version", "--policy-arn", ADMIN_ARN,
                       "--policy-document", f"file://{docfile}", check=False)
     S.cli_error(out, "AccessDenied")
+
+
+def test_list_entities_for_policy_filters_by_path_and_usage(iam, make_policy, make_user):
+    p = make_policy("lef")
+    ops = make_user("lefo", path="/ops/")
+    dev = make_user("lefd")
+    iam.attach_user_policy(UserName=ops.name, PolicyArn=p["Arn"])
+    iam.put_user_permissions_boundary(UserName=dev.name, PermissionsBoundary=p["Arn"])
+    role = S.unique("lefr")
+    iam.create_role(RoleName=role, Path="/ops/", PermissionsBoundary=p["Arn"], AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": S.ACCOUNT_ID},
+                                                 "Action": "sts:AssumeRole"}]}))
+
+    def names(**kw):
+        r = iam.list_entities_for_policy(PolicyArn=p["Arn"], **kw)
+        return sorted([u["UserName"] for u in r["PolicyUsers"]] + [x["RoleName"] for x in r["PolicyRoles"]])
+
+    assert names() == sorted([ops.name, dev.name, role])
+    assert names(PolicyUsageFilter="PermissionsPolicy") == [ops.name]
+    assert names(PolicyUsageFilter="PermissionsBoundary") == sorted([dev.name, role])
+    assert names(PathPrefix="/ops/") == sorted([ops.name, role])
+    assert names(EntityFilter="Role", PolicyUsageFilter="PermissionsBoundary") == [role]
+    iam.delete_role(RoleName=role)

@@ -349,13 +349,25 @@ pub struct AttachedPolicy {
     pub arn: String,
 }
 
-/// What a managed policy is attached to (ListEntitiesForPolicy), each as `(name, id)`, ordered
-/// by name without regard to case.
+/// What uses a managed policy (ListEntitiesForPolicy): the users, groups and roles it is attached
+/// to or is the permissions boundary of, each ordered by name without regard to case.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PolicyEntities {
-    pub users: Vec<(String, String)>,
-    pub groups: Vec<(String, String)>,
-    pub roles: Vec<(String, String)>,
+    pub users: Vec<PolicyUse>,
+    pub groups: Vec<PolicyUse>,
+    pub roles: Vec<PolicyUse>,
+}
+
+/// One entity using a managed policy, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyUse {
+    pub name: String,
+    pub id: String,
+    pub path: String,
+    /// Attached as a permissions policy.
+    pub attached: bool,
+    /// Its permissions boundary (users and roles).
+    pub boundary: bool,
 }
 
 /// Everything that applies to a user, as the authorizer needs it: managed policies as

@@ -1341,6 +1341,19 @@ async fn user_created_with_boundary(store: &dyn Store) {
     assert_eq!(store.get_user(&account, "good").await.unwrap(), Some(good.clone()));
     assert_eq!(store.permissions_boundary(&account, Holder::User, "good").await.unwrap(), Some(boundary.arn.clone()));
     assert_eq!(store.get_policy(&account, &boundary.arn).await.unwrap().unwrap().boundary_usage_count, 1);
+    // Attached and boundary at once: listed once, with both uses.
+    store.attach_policy(&account, Holder::User, "good", &boundary.arn, 10).await.unwrap();
+    let uses = store.list_entities_for_policy(&account, &boundary.arn).await.unwrap();
+    assert_eq!(
+        uses.users,
+        vec![PolicyUse {
+            name: "Good".into(),
+            id: good.user_id.clone(),
+            path: "/".into(),
+            attached: true,
+            boundary: true
+        }]
+    );
 }
 
 fn role(account_id: &str, name: &str, path: &str) -> Role {
@@ -1450,7 +1463,28 @@ async fn role_policies_and_sessions(store: &dyn Store) {
     store.attach_policy(&account, r, "ops", &managed.arn, 10).await.unwrap();
     assert_eq!(store.list_attached_policies(&account, r, "ops").await.unwrap().len(), 1);
     let entities = store.list_entities_for_policy(&account, &managed.arn).await.unwrap();
-    assert_eq!(entities.roles, vec![("Ops".to_owned(), ops.role_id.clone())]);
+    assert_eq!(
+        entities.roles,
+        vec![PolicyUse {
+            name: "Ops".into(),
+            id: ops.role_id.clone(),
+            path: "/".into(),
+            attached: true,
+            boundary: false
+        }]
+    );
+    // The boundary of a role and of a user is a use too.
+    let boundary_uses = store.list_entities_for_policy(&account, &boundary.arn).await.unwrap();
+    assert_eq!(
+        boundary_uses.roles,
+        vec![PolicyUse {
+            name: "Ops".into(),
+            id: ops.role_id.clone(),
+            path: "/".into(),
+            attached: false,
+            boundary: true
+        }]
+    );
     let counted = store.get_policy(&account, &managed.arn).await.unwrap().unwrap();
     assert_eq!(counted.attachment_count, 1);
     assert_eq!(store.get_policy(&account, &boundary.arn).await.unwrap().unwrap().boundary_usage_count, 1);
@@ -1948,11 +1982,13 @@ async fn attachments(store: &dyn Store) {
         async move { store.get_user(&account, name).await.unwrap().unwrap().user_id }
     };
     let team_id = store.get_group(&account, "team").await.unwrap().unwrap().group_id;
+    let attached =
+        |name: &str, id: String| PolicyUse { name: name.into(), id, path: "/".into(), attached: true, boundary: false };
     assert_eq!(
         entities,
         PolicyEntities {
-            users: vec![("attached".into(), user_id("attached").await), ("Other".into(), user_id("other").await)],
-            groups: vec![("team".into(), team_id)],
+            users: vec![attached("attached", user_id("attached").await), attached("Other", user_id("other").await)],
+            groups: vec![attached("team", team_id)],
             roles: vec![],
         }
     );

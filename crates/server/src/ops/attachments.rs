@@ -5,7 +5,7 @@
 //! A policy can be attached when it is the account's own or AWS managed; anything else is
 //! `NoSuchEntity` `Policy {arn} does not exist or is not attachable.`
 
-use iamd_domain::entities::AttachedPolicy;
+use iamd_domain::entities::{AttachedPolicy, PolicyUse};
 use iamd_domain::{ApiError, ErrorCode};
 use iamd_store::{Entity, Holder, StoreError};
 use serde::Serialize;
@@ -171,24 +171,25 @@ struct ListEntitiesForPolicyResult {
 
 /// One entity of a policy, for paging groups, users and roles as one list (in that order).
 enum PolicyEntity {
-    Group(String, String),
-    User(String, String),
-    Role(String, String),
+    Group(PolicyUse),
+    User(PolicyUse),
+    Role(PolicyUse),
 }
 
 impl PolicyEntity {
     fn sort_key(&self) -> String {
         match self {
-            PolicyEntity::Group(name, _) => format!("1{}", name.to_lowercase()),
-            PolicyEntity::User(name, _) => format!("2{}", name.to_lowercase()),
-            PolicyEntity::Role(name, _) => format!("3{}", name.to_lowercase()),
+            PolicyEntity::Group(u) => format!("1{}", u.name.to_lowercase()),
+            PolicyEntity::User(u) => format!("2{}", u.name.to_lowercase()),
+            PolicyEntity::Role(u) => format!("3{}", u.name.to_lowercase()),
         }
     }
 }
 
-/// ListEntitiesForPolicy: the account's users, groups and roles the policy is attached to.
-/// `EntityFilter` picks one kind (the policy kinds find nothing);
-/// `PolicyUsageFilter=PermissionsBoundary` finds nothing, as boundaries are not listed here.
+/// ListEntitiesForPolicy: the account's users, groups and roles that use the policy — attached,
+/// or as their permissions boundary — whose path starts with `PathPrefix`. `EntityFilter` picks
+/// one kind (the policy kinds find nothing); `PolicyUsageFilter` one use (`PermissionsPolicy`:
+/// attached, `PermissionsBoundary`: boundary; both without it).
 pub async fn list_entities_for_policy(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let arn = p.required("PolicyArn")?;
     managed_policies::owner_of(ctx, arn, no_such_policy)?;
@@ -199,25 +200,34 @@ pub async fn list_entities_for_policy(ctx: &Ctx<'_>, p: &Params) -> Reply {
         Err(e) => return Err(store_failure(e)),
     };
     let filter = p.get("EntityFilter");
-    let boundaries_only = p.get("PolicyUsageFilter") == Some("PermissionsBoundary");
+    let prefix = p.get("PathPrefix").unwrap_or("/");
+    let usage = p.get("PolicyUsageFilter");
+    let wanted = |u: &PolicyUse| {
+        let used = match usage {
+            Some("PermissionsPolicy") => u.attached,
+            Some("PermissionsBoundary") => u.boundary,
+            _ => true,
+        };
+        used && u.path.starts_with(prefix)
+    };
     let mut all = Vec::new();
-    if !boundaries_only && filter.is_none_or(|f| f == "Group") {
-        all.extend(entities.groups.into_iter().map(|(name, id)| PolicyEntity::Group(name, id)));
+    if filter.is_none_or(|f| f == "Group") {
+        all.extend(entities.groups.into_iter().filter(wanted).map(PolicyEntity::Group));
     }
-    if !boundaries_only && filter.is_none_or(|f| f == "User") {
-        all.extend(entities.users.into_iter().map(|(name, id)| PolicyEntity::User(name, id)));
+    if filter.is_none_or(|f| f == "User") {
+        all.extend(entities.users.into_iter().filter(wanted).map(PolicyEntity::User));
     }
-    if !boundaries_only && filter.is_none_or(|f| f == "Role") {
-        all.extend(entities.roles.into_iter().map(|(name, id)| PolicyEntity::Role(name, id)));
+    if filter.is_none_or(|f| f == "Role") {
+        all.extend(entities.roles.into_iter().filter(wanted).map(PolicyEntity::Role));
     }
     let (all, Truncation { is_truncated, marker }) =
         pagination::in_memory(all, &page, "policy-entities", PolicyEntity::sort_key);
     let (mut groups, mut users, mut roles) = (Vec::new(), Vec::new(), Vec::new());
     for entity in all {
         match entity {
-            PolicyEntity::Group(group_name, group_id) => groups.push(PolicyGroup { group_name, group_id }),
-            PolicyEntity::User(user_name, user_id) => users.push(PolicyUser { user_name, user_id }),
-            PolicyEntity::Role(role_name, role_id) => roles.push(PolicyRole { role_name, role_id }),
+            PolicyEntity::Group(u) => groups.push(PolicyGroup { group_name: u.name, group_id: u.id }),
+            PolicyEntity::User(u) => users.push(PolicyUser { user_name: u.name, user_id: u.id }),
+            PolicyEntity::Role(u) => roles.push(PolicyRole { role_name: u.name, role_id: u.id }),
         }
     }
     ctx.reply(&ListEntitiesForPolicyResult {

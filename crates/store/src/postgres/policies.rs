@@ -933,28 +933,42 @@ impl Policies for PgStore {
     }
 
     async fn list_entities_for_policy(&self, account_id: &str, arn: &str) -> Result<PolicyEntities> {
+        // Driven by the attachment and boundary rows (indexed by policy), not by the entities.
+        const USERS: &str = "SELECT u.name, u.user_id AS id, u.path, BOOL_OR(x.attached) AS attached, \
+             BOOL_OR(x.boundary) AS boundary FROM \
+             (SELECT user_id AS id, TRUE AS attached, FALSE AS boundary FROM user_policy_attachments \
+              WHERE arn = $1 AND account_id = $2 \
+              UNION ALL SELECT user_id, FALSE, TRUE FROM user_permissions_boundaries WHERE arn = $1 AND account_id = $2) x \
+             JOIN users u ON u.user_id = x.id GROUP BY u.user_id ORDER BY MIN(u.name_key)";
+        const GROUPS: &str = "SELECT g.name, g.group_id AS id, g.path, TRUE AS attached, FALSE AS boundary \
+             FROM group_policy_attachments a JOIN iam_groups g ON g.group_id = a.group_id \
+             WHERE a.arn = $1 AND a.account_id = $2 ORDER BY g.name_key";
+        const ROLES: &str = "SELECT r.name, r.role_id AS id, r.path, BOOL_OR(x.attached) AS attached, \
+             BOOL_OR(x.boundary) AS boundary FROM \
+             (SELECT role_id AS id, TRUE AS attached, FALSE AS boundary FROM role_policy_attachments \
+              WHERE arn = $1 AND account_id = $2 \
+              UNION ALL SELECT role_id, FALSE, TRUE FROM role_permissions_boundaries WHERE arn = $1 AND account_id = $2) x \
+             JOIN roles r ON r.role_id = x.id GROUP BY r.role_id ORDER BY MIN(r.name_key)";
         let mut conn = self.pool.acquire().await.map_err(db)?;
         policy_visible(&mut conn, account_id, arn, Lock::None).await?;
-        let mut named = async |sql: &'static str| -> Result<Vec<(String, String)>> {
+        let mut uses = async |sql: &'static str| -> Result<Vec<PolicyUse>> {
             let rows = sqlx::query(sql).bind(arn).bind(account_id).fetch_all(&mut *conn).await.map_err(db)?;
-            Ok(rows.iter().map(|r| (r.get("name"), r.get("id"))).collect())
+            rows.iter()
+                .map(|r| {
+                    Ok(PolicyUse {
+                        name: r.try_get("name")?,
+                        id: r.try_get("id")?,
+                        path: r.try_get("path")?,
+                        attached: r.try_get("attached")?,
+                        boundary: r.try_get("boundary")?,
+                    })
+                })
+                .collect::<std::result::Result<_, sqlx::Error>>()
+                .map_err(db)
         };
-        let users = named(
-            "SELECT u.name, u.user_id AS id FROM user_policy_attachments a JOIN users u ON u.user_id = a.user_id \
-             WHERE a.arn = $1 AND a.account_id = $2 ORDER BY u.name_key",
-        )
-        .await?;
-        let groups = named(
-            "SELECT g.name, g.group_id AS id FROM group_policy_attachments a \
-             JOIN iam_groups g ON g.group_id = a.group_id \
-             WHERE a.arn = $1 AND a.account_id = $2 ORDER BY g.name_key",
-        )
-        .await?;
-        let roles = named(
-            "SELECT r.name, r.role_id AS id FROM role_policy_attachments a JOIN roles r ON r.role_id = a.role_id \
-             WHERE a.arn = $1 AND a.account_id = $2 ORDER BY r.name_key",
-        )
-        .await?;
+        let users = uses(USERS).await?;
+        let groups = uses(GROUPS).await?;
+        let roles = uses(ROLES).await?;
         Ok(PolicyEntities { users, groups, roles })
     }
 

@@ -778,25 +778,34 @@ impl Policies for SqliteStore {
     }
 
     async fn list_entities_for_policy(&self, account_id: &str, arn: &str) -> Result<PolicyEntities> {
+        // Driven by the attachment and boundary rows (indexed by policy), not by the entities.
+        const USERS: &str = "SELECT u.name, u.user_id, u.path, MAX(x.attached), MAX(x.boundary) FROM \
+             (SELECT user_id AS id, 1 AS attached, 0 AS boundary FROM user_policy_attachments \
+              WHERE arn = ?1 AND account_id = ?2 \
+              UNION ALL SELECT user_id, 0, 1 FROM user_permissions_boundaries WHERE arn = ?1 AND account_id = ?2) x \
+             JOIN users u ON u.user_id = x.id GROUP BY u.user_id ORDER BY u.name_key";
+        const GROUPS: &str = "SELECT g.name, g.group_id, g.path, 1, 0 FROM group_policy_attachments a \
+             JOIN iam_groups g ON g.group_id = a.group_id WHERE a.arn = ?1 AND a.account_id = ?2 ORDER BY g.name_key";
+        const ROLES: &str = "SELECT r.name, r.role_id, r.path, MAX(x.attached), MAX(x.boundary) FROM \
+             (SELECT role_id AS id, 1 AS attached, 0 AS boundary FROM role_policy_attachments \
+              WHERE arn = ?1 AND account_id = ?2 \
+              UNION ALL SELECT role_id, 0, 1 FROM role_permissions_boundaries WHERE arn = ?1 AND account_id = ?2) x \
+             JOIN roles r ON r.role_id = x.id GROUP BY r.role_id ORDER BY r.name_key";
         self.engine.read(|c| {
             snapshot(c, |c| {
                 policy_visible(c, account_id, arn)?;
-                let named = |sql| decode_all(c, sql, [arn, account_id], |r| Ok((r.get(0)?, r.get(1)?)));
-                Ok(PolicyEntities {
-                    users: named(
-                        "SELECT u.name, u.user_id FROM user_policy_attachments a JOIN users u ON u.user_id = a.user_id \
-                         WHERE a.arn = ? AND a.account_id = ? ORDER BY u.name_key",
-                    )?,
-                    groups: named(
-                        "SELECT g.name, g.group_id FROM group_policy_attachments a \
-                         JOIN iam_groups g ON g.group_id = a.group_id \
-                         WHERE a.arn = ? AND a.account_id = ? ORDER BY g.name_key",
-                    )?,
-                    roles: named(
-                        "SELECT r.name, r.role_id FROM role_policy_attachments a JOIN roles r ON r.role_id = a.role_id \
-                         WHERE a.arn = ? AND a.account_id = ? ORDER BY r.name_key",
-                    )?,
-                })
+                let uses = |sql| {
+                    decode_all(c, sql, [arn, account_id], |r| {
+                        Ok(PolicyUse {
+                            name: r.get(0)?,
+                            id: r.get(1)?,
+                            path: r.get(2)?,
+                            attached: r.get::<_, i64>(3)? != 0,
+                            boundary: r.get::<_, i64>(4)? != 0,
+                        })
+                    })
+                };
+                Ok(PolicyEntities { users: uses(USERS)?, groups: uses(GROUPS)?, roles: uses(ROLES)? })
             })
         })
     }
