@@ -1,6 +1,11 @@
 //! Throttling of MFA guesses (spec README §1): after `max_failures` consecutive wrong codes for a
 //! user, every MFA check for that user fails unevaluated for `base_lock`; each further lock
 //! doubles, up to `max_lock`. A success clears the failures and the lock history.
+//!
+//! The budget is spent *before* a code is evaluated ([`ThrottleState::reserve`]): each attempt
+//! is charged as a failure up front, in one store transaction, and a success clears the charge
+//! afterwards. So however many guesses arrive at once, on however many nodes, at most
+//! `max_failures` of them are ever evaluated before the lock.
 
 /// The numbers; iamd's defaults are 10 failures, 5 minutes, 1 hour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +37,14 @@ impl ThrottleState {
         now < self.locked_until
     }
 
+    /// Reserves one attempt at `now`: `None` while locked (the attempt must be refused without
+    /// being evaluated, and nothing changes); otherwise the state with this attempt already
+    /// charged as a failure. The reservation that reaches `max_failures` is still granted and
+    /// imposes the lock, so at most `max_failures` attempts are granted per lock.
+    pub fn reserve(self, policy: &ThrottlePolicy, now: i64) -> Option<Self> {
+        (!self.is_locked(now)).then(|| self.after_failure(policy, now))
+    }
+
     /// The state after one more wrong code at `now`.
     pub fn after_failure(self, policy: &ThrottlePolicy, now: i64) -> Self {
         let failures = self.failures + 1;
@@ -47,6 +60,24 @@ impl ThrottleState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reservations_grant_exactly_the_limit_then_refuse_until_the_lock_ends() {
+        let policy = ThrottlePolicy::default();
+        let now = 1_000_000;
+        let mut state = ThrottleState::default();
+        let mut granted = 0;
+        for _ in 0..60 {
+            if let Some(next) = state.reserve(&policy, now) {
+                state = next;
+                granted += 1;
+            }
+        }
+        assert_eq!(granted, 10);
+        assert_eq!(state, ThrottleState { failures: 0, locked_until: now + 300, locks: 1 });
+        assert_eq!(state.reserve(&policy, now + 299), None);
+        assert_eq!(state.reserve(&policy, now + 300).map(|s| s.failures), Some(1));
+    }
 
     #[test]
     fn ten_failures_lock_for_five_minutes_then_doubling_to_an_hour() {

@@ -292,6 +292,18 @@ pub trait MfaDevices: Send + Sync + 'static {
     // MFA throttling, per user. Read-modify-write happens inside the store so concurrent
     // failures on any node all count.
     async fn mfa_throttle(&self, user_id: &str) -> Result<ThrottleState>;
+    /// Reserves one code check for `user_id` before the code is evaluated, in one transaction
+    /// ([`ThrottleState::reserve`]): `None` while the user is locked (nothing changes), otherwise
+    /// the new state, with this attempt already charged as a failure. A success clears it with
+    /// [`MfaDevices::clear_mfa_failures`]. Concurrent reservations on any node queue up, so at
+    /// most `policy.max_failures` are granted before the lock.
+    async fn reserve_mfa_attempt(
+        &self,
+        user_id: &str,
+        policy: &ThrottlePolicy,
+        now: i64,
+    ) -> Result<Option<ThrottleState>>;
+    /// Charges one failure unconditionally (also while locked).
     async fn record_mfa_failure(&self, user_id: &str, policy: &ThrottlePolicy, now: i64) -> Result<ThrottleState>;
     async fn clear_mfa_failures(&self, user_id: &str) -> Result<()>;
 }

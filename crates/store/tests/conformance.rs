@@ -727,6 +727,22 @@ async fn throttle(store: &dyn Store) {
     store.clear_mfa_failures(&olivia.user_id).await.unwrap();
     assert_eq!(store.mfa_throttle(&olivia.user_id).await.unwrap(), ThrottleState::default());
     store.clear_mfa_failures(&olivia.user_id).await.unwrap();
+
+    // Reservations: each charges a failure up front; the one reaching the limit locks; while
+    // locked nothing is granted and nothing changes; a success clears the charge.
+    for i in 1..10 {
+        let state = store.reserve_mfa_attempt(&olivia.user_id, &policy, NOW).await.unwrap();
+        assert_eq!(state, Some(ThrottleState { failures: i, locked_until: 0, locks: 0 }));
+    }
+    let locked = store.reserve_mfa_attempt(&olivia.user_id, &policy, NOW).await.unwrap();
+    assert_eq!(locked, Some(ThrottleState { failures: 0, locked_until: NOW + 300, locks: 1 }));
+    assert_eq!(store.reserve_mfa_attempt(&olivia.user_id, &policy, NOW + 299).await.unwrap(), None);
+    assert_eq!(store.mfa_throttle(&olivia.user_id).await.unwrap(), locked.unwrap());
+    let after = store.reserve_mfa_attempt(&olivia.user_id, &policy, NOW + 300).await.unwrap();
+    assert_eq!(after, Some(ThrottleState { failures: 1, locked_until: NOW + 300, locks: 1 }));
+    store.clear_mfa_failures(&olivia.user_id).await.unwrap();
+    assert_eq!(store.mfa_throttle(&olivia.user_id).await.unwrap(), ThrottleState::default());
+
     let custom = ThrottlePolicy { max_failures: 2, base_lock_seconds: 10, max_lock_seconds: 15 };
     store.record_mfa_failure(&olivia.user_id, &custom, NOW).await.unwrap();
     assert_eq!(
@@ -887,6 +903,7 @@ async fn concurrency(store: Arc<dyn Store>) {
     one_step_many_requests(&store).await;
     key_quota_under_contention(&store).await;
     failures_all_count(&store).await;
+    reservations_never_exceed_the_limit(&store).await;
     device_quota_under_contention(&store).await;
     user_quota_under_contention(&store).await;
     user_tag_quota_under_contention(&store).await;
@@ -1012,6 +1029,26 @@ async fn failures_all_count(store: &Arc<dyn Store>) {
     assert_eq!(states.iter().filter(|s| s.is_locked(NOW)).count(), 1, "{states:?}");
     let final_state = store.mfa_throttle(&v.user_id).await.unwrap();
     assert_eq!(final_state, ThrottleState { failures: 0, locked_until: NOW + 300, locks: 1 });
+}
+
+/// Issue #13.2: the budget is reserved before a code is evaluated, so of 60 concurrent guesses
+/// exactly the limit are granted and the rest find the user locked.
+async fn reservations_never_exceed_the_limit(store: &Arc<dyn Store>) {
+    let account = fresh_account(&**store).await;
+    let u = user(&account, "reserver", "/");
+    store.create_user(&u, 5000).await.unwrap();
+    let policy = ThrottlePolicy::default();
+    let results = race(60, |_| {
+        let store = store.clone();
+        let user_id = u.user_id.clone();
+        async move { store.reserve_mfa_attempt(&user_id, &policy, NOW).await }
+    })
+    .await;
+    let granted = results.iter().filter(|r| matches!(r, Ok(Some(_)))).count();
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    assert_eq!(granted, 10, "exactly the limit is granted: {results:?}");
+    let state = store.mfa_throttle(&u.user_id).await.unwrap();
+    assert_eq!(state, ThrottleState { failures: 0, locked_until: NOW + 300, locks: 1 });
 }
 
 async fn device_quota_under_contention(store: &Arc<dyn Store>) {
@@ -1266,6 +1303,16 @@ async fn postgres_two_nodes() {
         assert!(results.iter().all(|r| r.is_ok()));
         assert!(a.mfa_throttle(&user_id).await.unwrap().is_locked(NOW));
         assert!(b.mfa_throttle(&user_id).await.unwrap().is_locked(NOW));
+        // Reservations across nodes: 60 at once, half on each, exactly the limit granted.
+        let user_id = a.get_user(ACCOUNT, "n2").await.unwrap().unwrap().user_id;
+        let results = race(60, |i| {
+            let store = nodes[i % 2].clone();
+            let user_id = user_id.clone();
+            async move { store.reserve_mfa_attempt(&user_id, &ThrottlePolicy::default(), NOW).await }
+        })
+        .await;
+        assert_eq!(results.iter().filter(|r| matches!(r, Ok(Some(_)))).count(), 10, "{results:?}");
+        assert!(results.iter().all(|r| r.is_ok()));
     })
     .await;
     db.drop_now().await;
