@@ -57,6 +57,8 @@ pub enum ErrorCode {
     /// 403 Sender (common error)
     SignatureDoesNotMatch,
     /// 400 Sender (common error)
+    Throttling,
+    /// 400 Sender (common error)
     ValidationError,
 }
 
@@ -87,6 +89,7 @@ impl ErrorCode {
         ErrorCode::ServiceFailure,
         ErrorCode::ServiceUnavailable,
         ErrorCode::SignatureDoesNotMatch,
+        ErrorCode::Throttling,
         ErrorCode::ValidationError,
     ];
 
@@ -117,6 +120,7 @@ impl ErrorCode {
             ErrorCode::ServiceFailure => "ServiceFailure",
             ErrorCode::ServiceUnavailable => "ServiceUnavailable",
             ErrorCode::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            ErrorCode::Throttling => "Throttling",
             ErrorCode::ValidationError => "ValidationError",
         }
     }
@@ -148,6 +152,7 @@ impl ErrorCode {
             ErrorCode::ServiceFailure => 500,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::SignatureDoesNotMatch => 403,
+            ErrorCode::Throttling => 400,
             ErrorCode::ValidationError => 400,
         }
     }
@@ -179,6 +184,7 @@ impl ErrorCode {
             ErrorCode::ServiceFailure => false,
             ErrorCode::ServiceUnavailable => false,
             ErrorCode::SignatureDoesNotMatch => true,
+            ErrorCode::Throttling => true,
             ErrorCode::ValidationError => true,
         }
     }

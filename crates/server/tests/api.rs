@@ -26,6 +26,7 @@ backend_tests!(
     response_envelopes_match_aws,
     every_result_shape_renders_like_aws,
     user_tags_round_trip,
+    password_operations_beyond_the_hashing_slots_are_throttled,
 );
 
 /// The shared [`TestApp`] (app, clock, `now`, `advance`) plus this file's signed-request helpers.
@@ -60,8 +61,13 @@ fn field(xml: &str, tag: &str) -> String {
 
 impl Harness {
     async fn new(backend: Backend) -> Self {
-        let setup =
-            Setup { account: ACCOUNT, start: 1_800_000_000, created_at: 0, root_key: Some((ROOT_KEY, ROOT_SECRET)) };
+        let setup = Setup {
+            account: ACCOUNT,
+            start: 1_800_000_000,
+            created_at: 0,
+            root_key: Some((ROOT_KEY, ROOT_SECRET)),
+            limits: Default::default(),
+        };
         Harness(TestApp::start(backend, setup).await)
     }
 
@@ -623,4 +629,22 @@ async fn user_tags_round_trip(backend: Backend) {
         "{body}"
     );
     assert!(!list().await.contains("self"), "nothing written");
+}
+
+/// Issue #13.1: every Argon2 path holds a hashing slot; with none free, the API answers AWS's
+/// `Throttling` (400, `Rate exceeded`) quickly and changes nothing.
+async fn password_operations_beyond_the_hashing_slots_are_throttled(backend: Backend) {
+    let h = Harness::new(backend).await;
+    h.ok("iam", &root(), &[("Action", "CreateUser"), ("UserName", "tess")]).await;
+    let all = u32::try_from(h.app.password_hashing.size).unwrap();
+    let held = h.app.password_hashing.permits.clone().acquire_many_owned(all).await.unwrap();
+    let create = [("Action", "CreateLoginProfile"), ("UserName", "tess"), ("Password", "Correct-Horse-9")];
+    let (status, body) = h.call("iam", &root(), &create).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(field(&body, "Code"), "Throttling");
+    assert_eq!(field(&body, "Message"), "Rate exceeded");
+    let (status, _) = h.call("iam", &root(), &[("Action", "GetLoginProfile"), ("UserName", "tess")]).await;
+    assert_eq!(status, 404, "nothing was created");
+    drop(held);
+    h.ok("iam", &root(), &create).await;
 }

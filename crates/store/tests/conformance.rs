@@ -14,8 +14,8 @@ use common::*;
 use iamd_domain::entities::*;
 use iamd_store::prelude::*;
 use iamd_store::{
-    Dependent, DeviceSync, Entity, PasswordPolicy, PgStore, Result, SqliteStore, StoreError, ThrottlePolicy,
-    ThrottleState, open,
+    AttemptWindow, Dependent, DeviceSync, Entity, PasswordPolicy, PgStore, Result, SqliteStore, StoreError,
+    ThrottlePolicy, ThrottleState, open,
 };
 use tokio::task::JoinSet;
 
@@ -32,6 +32,7 @@ async fn conformance(store: Arc<dyn Store>) {
     login_profiles(&*store).await;
     password_policy(&*store).await;
     throttle(&*store).await;
+    password_throttle(&*store).await;
     sts_sessions(&*store).await;
     console_sessions(&*store).await;
     console_sessions_of_user(&*store).await;
@@ -751,6 +752,25 @@ async fn throttle(store: &dyn Store) {
     );
 }
 
+async fn password_throttle(store: &dyn Store) {
+    let (user, source) = (format!("user:{}", fresh_id("AIDA")), format!("source:{}", fresh_id("")));
+    let both = [(user.clone(), 2), (source.clone(), 3)];
+    assert_eq!(store.password_attempts(&user).await.unwrap(), AttemptWindow::default());
+    assert!(store.reserve_password_attempt(&both, 900, NOW).await.unwrap());
+    assert!(store.reserve_password_attempt(&both, 900, NOW + 5).await.unwrap());
+    assert_eq!(store.password_attempts(&user).await.unwrap(), AttemptWindow { failures: 2, window_start: NOW });
+    // The user's counter is full: all or nothing, the source's is not charged either.
+    assert!(!store.reserve_password_attempt(&both, 900, NOW + 899).await.unwrap());
+    assert_eq!(store.password_attempts(&source).await.unwrap().failures, 2);
+    // Settling: one back to the source, the user's cleared.
+    store.settle_password_attempt(std::slice::from_ref(&source), std::slice::from_ref(&user)).await.unwrap();
+    assert_eq!(store.password_attempts(&user).await.unwrap(), AttemptWindow::default());
+    assert_eq!(store.password_attempts(&source).await.unwrap(), AttemptWindow { failures: 1, window_start: NOW });
+    // A new window once the old one ends.
+    assert!(store.reserve_password_attempt(&both, 900, NOW + 900).await.unwrap());
+    assert_eq!(store.password_attempts(&source).await.unwrap(), AttemptWindow { failures: 1, window_start: NOW + 900 });
+}
+
 async fn sts_sessions(store: &dyn Store) {
     let account = fresh_account(store).await;
     let peggy = user(&account, "Peggy", "/dev/");
@@ -904,6 +924,7 @@ async fn concurrency(store: Arc<dyn Store>) {
     key_quota_under_contention(&store).await;
     failures_all_count(&store).await;
     reservations_never_exceed_the_limit(&store).await;
+    password_reservations_never_exceed_the_limit(&store).await;
     device_quota_under_contention(&store).await;
     user_quota_under_contention(&store).await;
     user_tag_quota_under_contention(&store).await;
@@ -1049,6 +1070,26 @@ async fn reservations_never_exceed_the_limit(store: &Arc<dyn Store>) {
     assert_eq!(granted, 10, "exactly the limit is granted: {results:?}");
     let state = store.mfa_throttle(&u.user_id).await.unwrap();
     assert_eq!(state, ThrottleState { failures: 0, locked_until: NOW + 300, locks: 1 });
+}
+
+/// Issue #13.1: password attempts are reserved before evaluation too; 60 at once on one user
+/// and one address grant exactly the smaller limit.
+async fn password_reservations_never_exceed_the_limit(store: &Arc<dyn Store>) {
+    let (user, source) = (format!("user:{}", fresh_id("AIDA")), format!("source:{}", fresh_id("")));
+    let results = race(60, |i| {
+        let store = store.clone();
+        // Both orders, so a backend locking rows in request order would deadlock.
+        let counters = if i % 2 == 0 {
+            [(user.clone(), 10), (source.clone(), 100)]
+        } else {
+            [(source.clone(), 100), (user.clone(), 10)]
+        };
+        async move { store.reserve_password_attempt(&counters, 900, NOW).await }
+    })
+    .await;
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    assert_eq!(results.iter().filter(|r| matches!(r, Ok(true))).count(), 10);
+    assert_eq!(store.password_attempts(&source).await.unwrap().failures, 10);
 }
 
 async fn device_quota_under_contention(store: &Arc<dyn Store>) {

@@ -9,6 +9,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_initial.sql"),
     include_str!("../../migrations/sqlite/0002_login.sql"),
     include_str!("../../migrations/sqlite/0003_policies.sql"),
+    // 0004 is the roles migration (on main); until it is merged, 0005 is the fourth entry.
+    include_str!("../../migrations/sqlite/0005_throttle.sql"),
 ];
 
 /// Brings the schema up to date in one transaction (all pending migrations or none).
