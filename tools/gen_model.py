@@ -88,6 +88,7 @@ COMMON_ERRORS = {
     "RequestExpired": (400, True),
     "ServiceUnavailable": (503, False),
     "SignatureDoesNotMatch": (403, True),
+    "Throttling": (400, True),
     "ValidationError": (400, True),
 }
 

@@ -64,6 +64,8 @@ pub enum ErrorCode {
     ServiceUnavailable,
     /// 403 Sender (common error)
     SignatureDoesNotMatch,
+    /// 400 Sender (common error)
+    Throttling,
     /// 400 Sender (modeled)
     UnmodifiableEntity,
     /// 400 Sender (common error)
@@ -101,6 +103,7 @@ impl ErrorCode {
         ErrorCode::ServiceFailure,
         ErrorCode::ServiceUnavailable,
         ErrorCode::SignatureDoesNotMatch,
+        ErrorCode::Throttling,
         ErrorCode::UnmodifiableEntity,
         ErrorCode::ValidationError,
     ];
@@ -136,6 +139,7 @@ impl ErrorCode {
             ErrorCode::ServiceFailure => "ServiceFailure",
             ErrorCode::ServiceUnavailable => "ServiceUnavailable",
             ErrorCode::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            ErrorCode::Throttling => "Throttling",
             ErrorCode::UnmodifiableEntity => "UnmodifiableEntity",
             ErrorCode::ValidationError => "ValidationError",
         }
@@ -172,6 +176,7 @@ impl ErrorCode {
             ErrorCode::ServiceFailure => 500,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::SignatureDoesNotMatch => 403,
+            ErrorCode::Throttling => 400,
             ErrorCode::UnmodifiableEntity => 400,
             ErrorCode::ValidationError => 400,
         }
@@ -208,6 +213,7 @@ impl ErrorCode {
             ErrorCode::ServiceFailure => false,
             ErrorCode::ServiceUnavailable => false,
             ErrorCode::SignatureDoesNotMatch => true,
+            ErrorCode::Throttling => true,
             ErrorCode::UnmodifiableEntity => true,
             ErrorCode::ValidationError => true,
         }

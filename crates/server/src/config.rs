@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use iamd_domain::entities::NewAccessKey;
 use iamd_domain::sealing::MasterKey;
-use iamd_domain::throttle::ThrottlePolicy;
+use iamd_domain::throttle::{PasswordThrottlePolicy, ThrottlePolicy};
 use iamd_domain::{Clock, SystemClock, ids};
 use iamd_store::SqliteStore;
 use iamd_store::prelude::*;
@@ -67,6 +67,22 @@ pub struct ServeArgs {
     /// The longest lock, in seconds.
     #[arg(long, env = "IAMD_MFA_MAX_LOCK_SECONDS", default_value_t = 3600)]
     pub mfa_max_lock_seconds: i64,
+    /// Password hashes (Argon2, 19 MiB each) computed at once; 0: one per CPU core.
+    #[arg(long, env = "IAMD_PASSWORD_HASHES_AT_ONCE", default_value_t = 0)]
+    pub password_hashes_at_once: usize,
+    /// Milliseconds a password check waits for a free hashing slot before it is refused.
+    #[arg(long, env = "IAMD_PASSWORD_HASH_WAIT_MS", default_value_t = 250)]
+    pub password_hash_wait_ms: u64,
+    /// Failed password attempts for one user within the window that make further attempts
+    /// fail unevaluated until the window ends.
+    #[arg(long, env = "IAMD_PASSWORD_FAILURES_PER_USER", default_value_t = 10)]
+    pub password_failures_per_user: u32,
+    /// The same, from one source address (IPv6: its /64).
+    #[arg(long, env = "IAMD_PASSWORD_FAILURES_PER_SOURCE", default_value_t = 100)]
+    pub password_failures_per_source: u32,
+    /// The password-failure window, in seconds from the first failure.
+    #[arg(long, env = "IAMD_PASSWORD_WINDOW_SECONDS", default_value_t = 900)]
+    pub password_window_seconds: i64,
 }
 
 const DATABASE_FILE: &str = "iamd.db";
@@ -222,5 +238,15 @@ pub async fn prepare(args: &ServeArgs) -> anyhow::Result<Arc<App>> {
         base_lock_seconds: args.mfa_lock_seconds,
         max_lock_seconds: args.mfa_max_lock_seconds,
     };
-    Ok(Arc::new(App { store, master_key, clock, limits: Limits::default(), throttle, credentials: Default::default() }))
+    let limits = Limits {
+        password_hashes_at_once: args.password_hashes_at_once,
+        password_hash_wait: std::time::Duration::from_millis(args.password_hash_wait_ms),
+        password_attempts: PasswordThrottlePolicy {
+            per_user: args.password_failures_per_user,
+            per_source: args.password_failures_per_source,
+            window_seconds: args.password_window_seconds,
+        },
+        ..Limits::default()
+    };
+    Ok(Arc::new(App::new(store, master_key, clock, limits, throttle)))
 }

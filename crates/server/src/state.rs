@@ -1,13 +1,17 @@
-//! What every request handler shares: the store, the master key, the clock, the quotas, the
-//! MFA throttle policy and the credential cache. Built once at start-up (`config::prepare`, or a
+//! What every request handler shares: the store, the master key, the clock, the quotas and
+//! limits, the MFA throttle policy, the gate in front of password hashing and the credential
+//! cache. Built once at start-up (`config::prepare`, or a
 //! test harness) and passed down as `Arc<App>`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use iamd_domain::Clock;
 use iamd_domain::sealing::MasterKey;
-use iamd_domain::throttle::ThrottlePolicy;
+use iamd_domain::throttle::{PasswordThrottlePolicy, ThrottlePolicy};
 use iamd_store::Store;
+use tokio::sync::Semaphore;
 
 use crate::credential_cache::CredentialCache;
 
@@ -36,6 +40,13 @@ pub struct Limits {
     pub role_inline_policy_chars: usize,
     /// A role's trust policy, in characters without whitespace (`ACLSizePerRole`).
     pub trust_policy_chars: usize,
+    /// Argon2 computations (19 MiB each) running at once; 0: one per CPU core.
+    pub password_hashes_at_once: usize,
+    /// How long a password check or hash waits for a free slot before it is refused
+    /// (console: 503, API: `Throttling`).
+    pub password_hash_wait: Duration,
+    /// Failed password attempts per user and per source address (iamd's rule, not AWS's).
+    pub password_attempts: PasswordThrottlePolicy,
 }
 
 impl Default for Limits {
@@ -57,7 +68,47 @@ impl Default for Limits {
             group_inline_policy_chars: 5120,
             role_inline_policy_chars: 10240,
             trust_policy_chars: 2048,
+            password_hashes_at_once: 0,
+            password_hash_wait: Duration::from_millis(250),
+            password_attempts: PasswordThrottlePolicy::default(),
         }
+    }
+}
+
+/// The gate every Argon2 computation passes: at most `permits` at once, so unauthenticated
+/// sign-ins cannot grow memory (19 MiB each) or threads without bound. Also remembers how long
+/// a verification takes, so a refusal that skips it can take about as long.
+pub struct PasswordHashing {
+    pub permits: Arc<Semaphore>,
+    pub size: usize,
+    pub wait: Duration,
+    typical_micros: AtomicU64,
+}
+
+impl PasswordHashing {
+    pub fn new(limits: &Limits) -> Self {
+        let size = match limits.password_hashes_at_once {
+            0 => std::thread::available_parallelism().map_or(2, usize::from),
+            n => n,
+        };
+        Self {
+            permits: Arc::new(Semaphore::new(size)),
+            size,
+            wait: limits.password_hash_wait,
+            typical_micros: AtomicU64::new(50_000),
+        }
+    }
+
+    /// How long a verification takes lately (a moving average).
+    pub fn typical(&self) -> Duration {
+        Duration::from_micros(self.typical_micros.load(Ordering::Relaxed))
+    }
+
+    /// Folds one measured verification into [`PasswordHashing::typical`].
+    pub fn observe(&self, took: Duration) {
+        let took = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let old = self.typical_micros.load(Ordering::Relaxed);
+        self.typical_micros.store(old - old / 8 + took / 8, Ordering::Relaxed);
     }
 }
 
@@ -67,11 +118,24 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
     pub throttle: ThrottlePolicy,
+    /// The gate in front of Argon2 (sized from `limits`).
+    pub password_hashing: PasswordHashing,
     /// Recently used credentials (see `credential_cache`).
     pub credentials: CredentialCache,
 }
 
 impl App {
+    pub fn new(
+        store: Arc<dyn Store>,
+        master_key: MasterKey,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+        throttle: ThrottlePolicy,
+    ) -> Self {
+        let password_hashing = PasswordHashing::new(&limits);
+        Self { store, master_key, clock, limits, throttle, password_hashing, credentials: Default::default() }
+    }
+
     pub fn now_unix(&self) -> i64 {
         self.clock.now().unix_timestamp()
     }

@@ -26,6 +26,7 @@ backend_tests!(
     response_envelopes_match_aws,
     every_result_shape_renders_like_aws,
     user_tags_round_trip,
+    password_operations_beyond_the_hashing_slots_are_throttled,
 );
 
 /// The shared [`TestApp`] (app, clock, `now`, `advance`) plus this file's signed-request helpers.
@@ -39,6 +40,7 @@ impl Deref for Harness {
     }
 }
 
+#[derive(Clone)]
 struct Creds {
     key: String,
     secret: String,
@@ -59,20 +61,27 @@ fn field(xml: &str, tag: &str) -> String {
 
 impl Harness {
     async fn new(backend: Backend) -> Self {
-        let setup =
-            Setup { account: ACCOUNT, start: 1_800_000_000, created_at: 0, root_key: Some((ROOT_KEY, ROOT_SECRET)) };
+        let setup = Setup {
+            account: ACCOUNT,
+            start: 1_800_000_000,
+            created_at: 0,
+            root_key: Some((ROOT_KEY, ROOT_SECRET)),
+            limits: Default::default(),
+        };
         Harness(TestApp::start(backend, setup).await)
     }
 
     /// Sends a signed query request at the injected time; returns status and body.
     async fn call(&self, service: &str, creds: &Creds, params: &[(&str, &str)]) -> (u16, String) {
         let version = if service == "sts" { "2011-06-15" } else { "2010-05-08" };
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("Version", version);
-        for (k, v) in params {
-            form.append_pair(k, v);
-        }
-        let body = form.finish();
+        let body = {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.append_pair("Version", version);
+            for (k, v) in params {
+                form.append_pair(k, v);
+            }
+            form.finish()
+        };
         let content_type = "application/x-www-form-urlencoded; charset=utf-8";
         let signed = iamd_sigv4::sign_headers(
             &iamd_sigv4::SignRequest {
@@ -201,6 +210,54 @@ async fn ten_failures_lock_mfa_checks_then_the_lock_expires(backend: Backend) {
     assert_eq!(events.len(), 12);
     assert_eq!(events[0].outcome, "success");
     assert_eq!(events[1].reason, "locked after repeated failures");
+}
+
+// Many requests at once: a multi-threaded runtime, so they really overlap.
+mod concurrent_wrong_codes {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite() {
+        concurrent_wrong_codes_never_get_more_than_the_limit_evaluated(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres() {
+        if Backend::Postgres.available() {
+            concurrent_wrong_codes_never_get_more_than_the_limit_evaluated(Backend::Postgres).await;
+        }
+    }
+}
+
+/// Issue #13.2: the lock used to be check-then-act, so concurrent wrong codes all passed the
+/// check before any failure was recorded (60 guesses: 20–60 evaluated against a limit of 10).
+/// The attempt is now reserved in the store before the code is evaluated.
+async fn concurrent_wrong_codes_never_get_more_than_the_limit_evaluated(backend: Backend) {
+    let h = std::sync::Arc::new(Harness::new(backend).await);
+    let (alice, serial, key) = h.user_with_device("alice").await;
+    assert_eq!(h.enable_at("alice", &serial, &key, h.now()).await.0, 200);
+    h.advance(30);
+    let right = key.code_at(h.now());
+    let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 500_000) % 1_000_000);
+    let mut guesses = tokio::task::JoinSet::new();
+    for _ in 0..60 {
+        let (h, alice, serial, wrong) = (h.clone(), alice.clone(), serial.clone(), wrong.clone());
+        guesses.spawn(async move { h.session_with_code(&alice, &serial, &wrong).await });
+    }
+    while let Some(answer) = guesses.join_next().await {
+        let (status, body) = answer.unwrap();
+        assert_eq!(status, 403, "{body}");
+        assert!(body.contains("invalid MFA one time pass code"), "{body}");
+    }
+    let events = h.app.store.auth_events(ACCOUNT, 1000).await.unwrap();
+    let count = |reason: &str| events.iter().filter(|e| e.reason == reason).count();
+    assert_eq!(events.len(), 60);
+    assert_eq!(count("wrong code"), 10, "evaluated: exactly the limit");
+    assert_eq!(count("locked after repeated failures"), 50);
+    // Locked: the right code is refused too, until the lock ends.
+    assert_eq!(h.session_with_code(&alice, &serial, &right).await.0, 403);
+    h.advance(300);
+    assert_eq!(h.session_with_code(&alice, &serial, &key.code_at(h.now())).await.0, 200, "lock over");
 }
 
 async fn sessions_expire_and_non_mfa_sessions_cannot_call_iam(backend: Backend) {
@@ -577,4 +634,22 @@ async fn user_tags_round_trip(backend: Backend) {
         "{body}"
     );
     assert!(!list().await.contains("self"), "nothing written");
+}
+
+/// Issue #13.1: every Argon2 path holds a hashing slot; with none free, the API answers AWS's
+/// `Throttling` (400, `Rate exceeded`) quickly and changes nothing.
+async fn password_operations_beyond_the_hashing_slots_are_throttled(backend: Backend) {
+    let h = Harness::new(backend).await;
+    h.ok("iam", &root(), &[("Action", "CreateUser"), ("UserName", "tess")]).await;
+    let all = u32::try_from(h.app.password_hashing.size).unwrap();
+    let held = h.app.password_hashing.permits.clone().acquire_many_owned(all).await.unwrap();
+    let create = [("Action", "CreateLoginProfile"), ("UserName", "tess"), ("Password", "Correct-Horse-9")];
+    let (status, body) = h.call("iam", &root(), &create).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(field(&body, "Code"), "Throttling");
+    assert_eq!(field(&body, "Message"), "Rate exceeded");
+    let (status, _) = h.call("iam", &root(), &[("Action", "GetLoginProfile"), ("UserName", "tess")]).await;
+    assert_eq!(status, 404, "nothing was created");
+    drop(held);
+    h.ok("iam", &root(), &create).await;
 }

@@ -17,6 +17,7 @@ use iamd_domain::password::PasswordPolicy;
 use iamd_domain::totp::{self, DeviceSync, TotpKey};
 use iamd_domain::{ids, mfa, password};
 use iamd_server::App;
+use iamd_server::state::Limits;
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
@@ -44,6 +45,9 @@ backend_tests!(
     a_new_password_set_through_the_api_ends_console_sessions,
     deactivating_an_mfa_device_ends_console_sessions,
     the_forced_change_ends_other_sessions_and_keeps_this_one,
+    repeated_wrong_passwords_lock_even_the_right_one_for_the_window,
+    repeated_failures_from_one_address_lock_every_user,
+    sign_ins_beyond_the_hashing_slots_get_a_quick_503,
 );
 
 /// The shared [`TestApp`] (app, clock, `now`, `advance`, `store`) plus this file's helpers.
@@ -64,7 +68,12 @@ struct Device {
 
 impl Harness {
     async fn new(backend: Backend) -> Self {
-        let setup = Setup { account: ACCOUNT, start: T0, created_at: T0, root_key: Some((ROOT_KEY, ROOT_SECRET)) };
+        Self::with_limits(backend, Limits::default()).await
+    }
+
+    async fn with_limits(backend: Backend, limits: Limits) -> Self {
+        let setup =
+            Setup { account: ACCOUNT, start: T0, created_at: T0, root_key: Some((ROOT_KEY, ROOT_SECRET)), limits };
         Harness(TestApp::start(backend, setup).await)
     }
 
@@ -779,4 +788,82 @@ async fn the_forced_change_ends_other_sessions_and_keeps_this_one(backend: Backe
     assert_ne!(after.csrf_token, before.csrf_token);
     assert_eq!(this.get("/console").await.status, StatusCode::OK);
     assert_eq!(other.get("/console").await.location(), "/signin");
+}
+
+/// Issue #13.1: wrong passwords were not throttled (40 wrong, then the right one succeeded).
+async fn repeated_wrong_passwords_lock_even_the_right_one_for_the_window(backend: Backend) {
+    let mut limits = Limits::default();
+    limits.password_attempts.per_user = 3;
+    let h = Harness::with_limits(backend, limits).await;
+    let user = h.user("pat", false).await;
+    h.user("quinn", false).await;
+    let mut browser = h.browser();
+    for _ in 0..3 {
+        h.advance(1);
+        let r = browser.sign_in(ACCOUNT, "pat", "Wrong-Guess-1").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    // Locked: the right password is refused with the same page, unevaluated.
+    let wrong = browser.sign_in(ACCOUNT, "pat", "Wrong-Guess-1").await;
+    let locked = browser.sign_in(ACCOUNT, "pat", PASSWORD).await;
+    assert_eq!(locked.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(locked.error(), wrong.error());
+    assert_eq!(locked.error(), Some(format!("<p role=\"alert\" id=\"error\">{INCORRECT}").as_str()));
+    assert!(browser.session_cookie().is_none());
+    let events = h.events().await;
+    assert_eq!(events.last().unwrap().reason, "password attempts throttled after repeated failures");
+    assert_eq!(events.iter().filter(|e| e.reason.starts_with("wrong password")).count(), 3);
+    // Another user (from the same address) is not affected.
+    assert_eq!(browser.sign_in(ACCOUNT, "quinn", PASSWORD).await.location(), "/console");
+    // The window (15 minutes from the first failure) ends; then a success clears the count.
+    h.advance(900);
+    let mut browser = h.browser();
+    assert_eq!(browser.sign_in(ACCOUNT, "pat", PASSWORD).await.location(), "/console");
+    let counter = h.store().password_attempts(&format!("user:{}", user.user_id)).await.unwrap();
+    assert_eq!(counter.failures, 0);
+}
+
+async fn repeated_failures_from_one_address_lock_every_user(backend: Backend) {
+    let mut limits = Limits::default();
+    limits.password_attempts.per_source = 4;
+    let h = Harness::with_limits(backend, limits).await;
+    h.user("rita", false).await;
+    let mut browser = h.browser();
+    // Successes give the address its charge back.
+    for _ in 0..6 {
+        assert_eq!(browser.sign_in(ACCOUNT, "rita", PASSWORD).await.location(), "/console");
+        browser.cookies.remove("iamd_session");
+    }
+    for i in 0..4 {
+        let r = browser.sign_in(ACCOUNT, &format!("nobody{i}"), "Guess-123").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(browser.sign_in(ACCOUNT, "rita", PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+    h.advance(900);
+    assert_eq!(browser.sign_in(ACCOUNT, "rita", PASSWORD).await.location(), "/console");
+}
+
+/// Issue #13.1: every sign-in ran a 19 MiB Argon2 on an unbounded blocking pool. With every
+/// hashing slot taken, a sign-in waits briefly and is refused with a 503 and `Retry-After`,
+/// charging nothing.
+async fn sign_ins_beyond_the_hashing_slots_get_a_quick_503(backend: Backend) {
+    let limits = Limits {
+        password_hashes_at_once: 2,
+        password_hash_wait: std::time::Duration::from_millis(20),
+        ..Limits::default()
+    };
+    let h = Harness::with_limits(backend, limits).await;
+    h.user("sam", false).await;
+    let mut browser = h.browser();
+    let held = h.app.password_hashing.permits.clone().acquire_many_owned(2).await.unwrap();
+    let started = std::time::Instant::now();
+    let busy = browser.sign_in(ACCOUNT, "sam", PASSWORD).await;
+    assert_eq!(busy.status, StatusCode::SERVICE_UNAVAILABLE, "{}", busy.body);
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert_eq!(busy.headers[header::RETRY_AFTER], "1");
+    assert!(browser.session_cookie().is_none());
+    let source = h.store().password_attempts("source:unknown").await.unwrap();
+    assert_eq!(source.failures, 0, "a refused attempt charges nothing");
+    drop(held);
+    assert_eq!(browser.sign_in(ACCOUNT, "sam", PASSWORD).await.location(), "/console");
 }

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 // `use iamd_store::{User, …}` keeps working.
 pub use iamd_domain::entities::*;
 pub use iamd_domain::password::PasswordPolicy;
-pub use iamd_domain::throttle::{ThrottlePolicy, ThrottleState};
+pub use iamd_domain::throttle::{AttemptWindow, PasswordThrottlePolicy, ThrottlePolicy, ThrottleState};
 pub use iamd_domain::totp::DeviceSync;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -264,6 +264,20 @@ pub trait Credentials: Send + Sync + 'static {
     async fn put_password_policy(&self, account_id: &str, policy: &PasswordPolicy) -> Result<()>;
     /// `NotFound(PasswordPolicy)` when there is none.
     async fn delete_password_policy(&self, account_id: &str) -> Result<()>;
+
+    // Password throttling: counters of password attempts keyed by `user:{id}` or
+    // `source:{address}` ([`AttemptWindow`]).
+    /// Charges one attempt to every counter in `counters` (key, limit) before the password is
+    /// evaluated, all or none, in one transaction: `false`, with nothing charged, when any of
+    /// them is full at `now` (windows last `window_seconds`). Concurrent reservations on any
+    /// node queue up, so no counter ever grants more than its limit per window.
+    async fn reserve_password_attempt(&self, counters: &[(String, u32)], window_seconds: i64, now: i64)
+    -> Result<bool>;
+    /// Gives one charged attempt back to each counter in `release` and deletes the counters in
+    /// `clear`, in one transaction.
+    async fn settle_password_attempt(&self, release: &[String], clear: &[String]) -> Result<()>;
+    /// One counter as stored (zero when there is none).
+    async fn password_attempts(&self, key: &str) -> Result<AttemptWindow>;
 }
 
 /// Virtual MFA devices: creation, assignment to a user (enable/deactivate), the sync state that
@@ -305,6 +319,18 @@ pub trait MfaDevices: Send + Sync + 'static {
     // MFA throttling, per user. Read-modify-write happens inside the store so concurrent
     // failures on any node all count.
     async fn mfa_throttle(&self, user_id: &str) -> Result<ThrottleState>;
+    /// Reserves one code check for `user_id` before the code is evaluated, in one transaction
+    /// ([`ThrottleState::reserve`]): `None` while the user is locked (nothing changes), otherwise
+    /// the new state, with this attempt already charged as a failure. A success clears it with
+    /// [`MfaDevices::clear_mfa_failures`]. Concurrent reservations on any node queue up, so at
+    /// most `policy.max_failures` are granted before the lock.
+    async fn reserve_mfa_attempt(
+        &self,
+        user_id: &str,
+        policy: &ThrottlePolicy,
+        now: i64,
+    ) -> Result<Option<ThrottleState>>;
+    /// Charges one failure unconditionally (also while locked).
     async fn record_mfa_failure(&self, user_id: &str, policy: &ThrottlePolicy, now: i64) -> Result<ThrottleState>;
     async fn clear_mfa_failures(&self, user_id: &str) -> Result<()>;
 }

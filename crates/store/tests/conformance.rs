@@ -14,8 +14,8 @@ use common::*;
 use iamd_domain::entities::*;
 use iamd_store::prelude::*;
 use iamd_store::{
-    Dependent, DeviceSync, Entity, Holder, PasswordPolicy, PgStore, Result, SqliteStore, StoreError, ThrottlePolicy,
-    ThrottleState, open,
+    AttemptWindow, Dependent, DeviceSync, Entity, Holder, PasswordPolicy, PgStore, Result, SqliteStore, StoreError,
+    ThrottlePolicy, ThrottleState, open,
 };
 use tokio::task::JoinSet;
 
@@ -32,6 +32,7 @@ async fn conformance(store: Arc<dyn Store>) {
     login_profiles(&*store).await;
     password_policy(&*store).await;
     throttle(&*store).await;
+    password_throttle(&*store).await;
     sts_sessions(&*store).await;
     console_sessions(&*store).await;
     console_sessions_of_user(&*store).await;
@@ -727,12 +728,47 @@ async fn throttle(store: &dyn Store) {
     store.clear_mfa_failures(&olivia.user_id).await.unwrap();
     assert_eq!(store.mfa_throttle(&olivia.user_id).await.unwrap(), ThrottleState::default());
     store.clear_mfa_failures(&olivia.user_id).await.unwrap();
+
+    // Reservations: each charges a failure up front; the one reaching the limit locks; while
+    // locked nothing is granted and nothing changes; a success clears the charge.
+    for i in 1..10 {
+        let state = store.reserve_mfa_attempt(&olivia.user_id, &policy, NOW).await.unwrap();
+        assert_eq!(state, Some(ThrottleState { failures: i, locked_until: 0, locks: 0 }));
+    }
+    let locked = store.reserve_mfa_attempt(&olivia.user_id, &policy, NOW).await.unwrap();
+    assert_eq!(locked, Some(ThrottleState { failures: 0, locked_until: NOW + 300, locks: 1 }));
+    assert_eq!(store.reserve_mfa_attempt(&olivia.user_id, &policy, NOW + 299).await.unwrap(), None);
+    assert_eq!(store.mfa_throttle(&olivia.user_id).await.unwrap(), locked.unwrap());
+    let after = store.reserve_mfa_attempt(&olivia.user_id, &policy, NOW + 300).await.unwrap();
+    assert_eq!(after, Some(ThrottleState { failures: 1, locked_until: NOW + 300, locks: 1 }));
+    store.clear_mfa_failures(&olivia.user_id).await.unwrap();
+    assert_eq!(store.mfa_throttle(&olivia.user_id).await.unwrap(), ThrottleState::default());
+
     let custom = ThrottlePolicy { max_failures: 2, base_lock_seconds: 10, max_lock_seconds: 15 };
     store.record_mfa_failure(&olivia.user_id, &custom, NOW).await.unwrap();
     assert_eq!(
         store.record_mfa_failure(&olivia.user_id, &custom, NOW).await.unwrap(),
         ThrottleState { failures: 0, locked_until: NOW + 10, locks: 1 }
     );
+}
+
+async fn password_throttle(store: &dyn Store) {
+    let (user, source) = (format!("user:{}", fresh_id("AIDA")), format!("source:{}", fresh_id("")));
+    let both = [(user.clone(), 2), (source.clone(), 3)];
+    assert_eq!(store.password_attempts(&user).await.unwrap(), AttemptWindow::default());
+    assert!(store.reserve_password_attempt(&both, 900, NOW).await.unwrap());
+    assert!(store.reserve_password_attempt(&both, 900, NOW + 5).await.unwrap());
+    assert_eq!(store.password_attempts(&user).await.unwrap(), AttemptWindow { failures: 2, window_start: NOW });
+    // The user's counter is full: all or nothing, the source's is not charged either.
+    assert!(!store.reserve_password_attempt(&both, 900, NOW + 899).await.unwrap());
+    assert_eq!(store.password_attempts(&source).await.unwrap().failures, 2);
+    // Settling: one back to the source, the user's cleared.
+    store.settle_password_attempt(std::slice::from_ref(&source), std::slice::from_ref(&user)).await.unwrap();
+    assert_eq!(store.password_attempts(&user).await.unwrap(), AttemptWindow::default());
+    assert_eq!(store.password_attempts(&source).await.unwrap(), AttemptWindow { failures: 1, window_start: NOW });
+    // A new window once the old one ends.
+    assert!(store.reserve_password_attempt(&both, 900, NOW + 900).await.unwrap());
+    assert_eq!(store.password_attempts(&source).await.unwrap(), AttemptWindow { failures: 1, window_start: NOW + 900 });
 }
 
 async fn sts_sessions(store: &dyn Store) {
@@ -888,6 +924,8 @@ async fn concurrency(store: Arc<dyn Store>) {
     one_step_many_requests(&store).await;
     key_quota_under_contention(&store).await;
     failures_all_count(&store).await;
+    reservations_never_exceed_the_limit(&store).await;
+    password_reservations_never_exceed_the_limit(&store).await;
     device_quota_under_contention(&store).await;
     user_quota_under_contention(&store).await;
     user_tag_quota_under_contention(&store).await;
@@ -1013,6 +1051,46 @@ async fn failures_all_count(store: &Arc<dyn Store>) {
     assert_eq!(states.iter().filter(|s| s.is_locked(NOW)).count(), 1, "{states:?}");
     let final_state = store.mfa_throttle(&v.user_id).await.unwrap();
     assert_eq!(final_state, ThrottleState { failures: 0, locked_until: NOW + 300, locks: 1 });
+}
+
+/// Issue #13.2: the budget is reserved before a code is evaluated, so of 60 concurrent guesses
+/// exactly the limit are granted and the rest find the user locked.
+async fn reservations_never_exceed_the_limit(store: &Arc<dyn Store>) {
+    let account = fresh_account(&**store).await;
+    let u = user(&account, "reserver", "/");
+    store.create_user(&u, 5000).await.unwrap();
+    let policy = ThrottlePolicy::default();
+    let results = race(60, |_| {
+        let store = store.clone();
+        let user_id = u.user_id.clone();
+        async move { store.reserve_mfa_attempt(&user_id, &policy, NOW).await }
+    })
+    .await;
+    let granted = results.iter().filter(|r| matches!(r, Ok(Some(_)))).count();
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    assert_eq!(granted, 10, "exactly the limit is granted: {results:?}");
+    let state = store.mfa_throttle(&u.user_id).await.unwrap();
+    assert_eq!(state, ThrottleState { failures: 0, locked_until: NOW + 300, locks: 1 });
+}
+
+/// Issue #13.1: password attempts are reserved before evaluation too; 60 at once on one user
+/// and one address grant exactly the smaller limit.
+async fn password_reservations_never_exceed_the_limit(store: &Arc<dyn Store>) {
+    let (user, source) = (format!("user:{}", fresh_id("AIDA")), format!("source:{}", fresh_id("")));
+    let results = race(60, |i| {
+        let store = store.clone();
+        // Both orders, so a backend locking rows in request order would deadlock.
+        let counters = if i % 2 == 0 {
+            [(user.clone(), 10), (source.clone(), 100)]
+        } else {
+            [(source.clone(), 100), (user.clone(), 10)]
+        };
+        async move { store.reserve_password_attempt(&counters, 900, NOW).await }
+    })
+    .await;
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    assert_eq!(results.iter().filter(|r| matches!(r, Ok(true))).count(), 10);
+    assert_eq!(store.password_attempts(&source).await.unwrap().failures, 10);
 }
 
 async fn device_quota_under_contention(store: &Arc<dyn Store>) {
@@ -1267,6 +1345,16 @@ async fn postgres_two_nodes() {
         assert!(results.iter().all(|r| r.is_ok()));
         assert!(a.mfa_throttle(&user_id).await.unwrap().is_locked(NOW));
         assert!(b.mfa_throttle(&user_id).await.unwrap().is_locked(NOW));
+        // Reservations across nodes: 60 at once, half on each, exactly the limit granted.
+        let user_id = a.get_user(ACCOUNT, "n2").await.unwrap().unwrap().user_id;
+        let results = race(60, |i| {
+            let store = nodes[i % 2].clone();
+            let user_id = user_id.clone();
+            async move { store.reserve_mfa_attempt(&user_id, &ThrottlePolicy::default(), NOW).await }
+        })
+        .await;
+        assert_eq!(results.iter().filter(|r| matches!(r, Ok(Some(_)))).count(), 10, "{results:?}");
+        assert!(results.iter().all(|r| r.is_ok()));
     })
     .await;
     db.drop_now().await;

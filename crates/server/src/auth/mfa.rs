@@ -44,6 +44,11 @@ pub fn device_key(app: &App, device: &MfaDevice) -> Result<TotpKey, ApiError> {
 
 /// Checks `code` from device `serial` for `user` at `now`. `Err` is an internal failure;
 /// `Ok(Err(_))` a refused code.
+///
+/// The attempt budget is spent before the code is looked at: the store reserves one attempt
+/// (charged as a failure) only if the user is not locked, in one transaction, and a success
+/// clears the charge. So concurrent guesses, on one node or many, get at most the limit
+/// evaluated; the rest are refused as `Locked` without the code being looked at.
 pub async fn check_code(
     app: &App,
     user: &User,
@@ -51,32 +56,29 @@ pub async fn check_code(
     code: &str,
     now: i64,
 ) -> Result<Result<(), Refusal>, ApiError> {
-    let throttle = app.store.mfa_throttle(&user.user_id).await.map_err(store_failure)?;
-    if throttle.is_locked(now) {
-        return Ok(Err(Refusal::Locked));
-    }
     let device = app.store.get_mfa_device(&user.account_id, serial).await.map_err(store_failure)?;
     let Some((device, assignment)) =
         device.and_then(|d| d.assignment.clone().filter(|a| a.user.user_id == user.user_id).map(|a| (d, a)))
     else {
-        return Ok(Err(Refusal::NotAssigned));
+        // Not one of the user's devices: not counted, but a locked user still hears "locked".
+        let throttle = app.store.mfa_throttle(&user.user_id).await.map_err(store_failure)?;
+        return Ok(Err(if throttle.is_locked(now) { Refusal::Locked } else { Refusal::NotAssigned }));
     };
+    if app.store.reserve_mfa_attempt(&user.user_id, &app.throttle, now).await.map_err(store_failure)?.is_none() {
+        return Ok(Err(Refusal::Locked));
+    }
     let key = device_key(app, &device)?;
-    let refusal = match totp::verify_code(&key, code, now, assignment.sync) {
-        None => Refusal::WrongCode,
+    match totp::verify_code(&key, code, now, assignment.sync) {
+        None => Ok(Err(Refusal::WrongCode)),
         Some(sync) => {
             match app.store.advance_mfa_sync(serial, &user.user_id, assignment.sync.last_accepted_step, sync).await {
                 Ok(()) => {
-                    if throttle != Default::default() {
-                        app.store.clear_mfa_failures(&user.user_id).await.map_err(store_failure)?;
-                    }
-                    return Ok(Ok(()));
+                    app.store.clear_mfa_failures(&user.user_id).await.map_err(store_failure)?;
+                    Ok(Ok(()))
                 }
-                Err(StoreError::Conflict) => Refusal::AlreadyUsed,
-                Err(e) => return Err(store_failure(e)),
+                Err(StoreError::Conflict) => Ok(Err(Refusal::AlreadyUsed)),
+                Err(e) => Err(store_failure(e)),
             }
         }
-    };
-    app.store.record_mfa_failure(&user.user_id, &app.throttle, now).await.map_err(store_failure)?;
-    Ok(Err(refusal))
+    }
 }

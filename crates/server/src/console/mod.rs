@@ -65,19 +65,26 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/signout", post(signout))
 }
 
-/// What a handler failed with: an internal error (store down, …), shown as a plain 500.
-struct Failure;
+/// What a handler failed with: an internal error (store down, …), shown as a plain 500, or no
+/// free password-hashing slot, shown as a 503 with `Retry-After`.
+enum Failure {
+    Internal,
+    Busy,
+}
 
 impl From<ApiError> for Failure {
-    fn from(_: ApiError) -> Self {
-        // The cause is logged where the ApiError was made (`internal`, `store_failure`).
-        Failure
+    fn from(e: ApiError) -> Self {
+        // The cause is logged where the ApiError was made (`internal`, `store_failure`, `busy`).
+        if e.code == ErrorCode::Throttling { Failure::Busy } else { Failure::Internal }
     }
 }
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        Reply::failure().into_response()
+        match self {
+            Failure::Internal => Reply::failure().into_response(),
+            Failure::Busy => Reply::busy().into_response(),
+        }
     }
 }
 
@@ -201,7 +208,10 @@ impl FromRequestParts<Arc<App>> for AwaitingMfa {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
-        match current_session(app, &parts.headers, app.now_unix()).await.map_err(|_| Failure.into_response())? {
+        match current_session(app, &parts.headers, app.now_unix())
+            .await
+            .map_err(|e| Failure::from(e).into_response())?
+        {
             Some(session) if session.state == ConsoleState::AwaitingMfa => Ok(AwaitingMfa(session)),
             Some(_) => Err(Reply::see_other("/console").into_response()),
             None => Err(Reply::see_other("/signin").into_response()),
@@ -220,7 +230,7 @@ impl FromRequestParts<Arc<App>> for SignedIn {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
-        let failure = |_: ApiError| Failure.into_response();
+        let failure = |e: ApiError| Failure::from(e).into_response();
         let session = match current_session(app, &parts.headers, app.now_unix()).await.map_err(failure)? {
             Some(session) if session.state == ConsoleState::SignedIn => session,
             Some(_) => return Err(Reply::see_other("/signin/mfa").into_response()),
@@ -274,10 +284,10 @@ async fn signin(State(app): State<Arc<App>>, parts: Parts, form: Result<Form<Sig
     let now = app.now_unix();
     let secure = cookies::is_https(headers);
     let source = source_address(&parts.extensions);
-    let profile = password::check(&app, &form.account_id, &form.user_name, &form.password).await?;
+    let profile = password::check(&app, &form.account_id, &form.user_name, &form.password, &source, now).await?;
     let user_name = match &profile {
-        Some(profile) => profile.user.name.clone(),
-        None => audit_user_name(&app, &form.account_id, &form.user_name).await,
+        Ok(profile) => profile.user.name.clone(),
+        Err(_) => audit_user_name(&app, &form.account_id, &form.user_name).await,
     };
     let attempt = Attempt {
         account_id: clipped(&form.account_id, 64),
@@ -286,15 +296,18 @@ async fn signin(State(app): State<Arc<App>>, parts: Parts, form: Result<Form<Sig
         kind: KIND_PASSWORD,
         mfa_used: false,
     };
-    let Some(profile) = profile else {
-        attempt.record(&app, now, false, "wrong password, or no such account, user or login profile").await;
-        let page = pages::SignIn {
-            csrf: expected,
-            account_id: &form.account_id,
-            user_name: &form.user_name,
-            error: Some(INCORRECT),
-        };
-        return Ok(Reply::page(StatusCode::UNAUTHORIZED, &page));
+    let profile = match profile {
+        Ok(profile) => profile,
+        Err(refusal) => {
+            attempt.record(&app, now, false, refusal.reason()).await;
+            let page = pages::SignIn {
+                csrf: expected,
+                account_id: &form.account_id,
+                user_name: &form.user_name,
+                error: Some(INCORRECT),
+            };
+            return Ok(Reply::page(StatusCode::UNAUTHORIZED, &page));
+        }
     };
     attempt.record(&app, now, true, "password accepted").await;
 
@@ -463,16 +476,16 @@ async fn password_submit(
         kind: KIND_PASSWORD,
         mfa_used: session.mfa_authenticated_at.is_some(),
     };
-    let old_matches = password::verify_blocking(&form.old_password, &profile.password_hash).await?;
-    attempt
-        .record(
-            &app,
-            now,
-            old_matches,
-            if old_matches { "old password accepted for a forced change" } else { "wrong old password" },
-        )
-        .await;
-    if !old_matches {
+    let checked =
+        password::attempt(&app, Some(&user.user_id), Some(&profile.password_hash), &form.old_password, &source, now)
+            .await?;
+    let reason = match checked {
+        Ok(()) => "old password accepted for a forced change",
+        Err(password::Refusal::Wrong) => "wrong old password",
+        Err(refusal) => refusal.reason(),
+    };
+    attempt.record(&app, now, checked.is_ok(), reason).await;
+    if checked.is_err() {
         return refuse(StatusCode::UNAUTHORIZED, INCORRECT);
     }
     if form.new_password != form.confirm_password {

@@ -57,6 +57,8 @@ pub struct Reply {
     status: StatusCode,
     body: String,
     location: Option<&'static str>,
+    /// `Retry-After`, in seconds.
+    retry_after: Option<&'static str>,
     cookies: Vec<HeaderValue>,
 }
 
@@ -65,7 +67,7 @@ impl Reply {
     /// plain 500.
     pub fn page(status: StatusCode, page: &impl Template) -> Self {
         match page.render() {
-            Ok(body) => Self { status, body, location: None, cookies: Vec::new() },
+            Ok(body) => Self { status, body, location: None, retry_after: None, cookies: Vec::new() },
             Err(e) => {
                 tracing::error!(error = %e, "console template failed");
                 Self::failure()
@@ -75,7 +77,13 @@ impl Reply {
 
     /// `303 See Other`: after a POST the browser fetches `location` with GET.
     pub fn see_other(location: &'static str) -> Self {
-        Self { status: StatusCode::SEE_OTHER, body: String::new(), location: Some(location), cookies: Vec::new() }
+        Self {
+            status: StatusCode::SEE_OTHER,
+            body: String::new(),
+            location: Some(location),
+            retry_after: None,
+            cookies: Vec::new(),
+        }
     }
 
     /// 403 for a form without the right CSRF token: nothing was done.
@@ -97,8 +105,23 @@ impl Reply {
                    <body><main><h1>Something went wrong</h1><p>Please try again later.</p></main></body></html>"
                 .to_owned(),
             location: None,
+            retry_after: None,
             cookies: Vec::new(),
         }
+    }
+
+    /// 503 when every password-hashing slot stayed busy: nothing was checked; try again soon.
+    pub fn busy() -> Self {
+        let mut reply = Self::page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &Message {
+                title: "Busy",
+                message: "Too many sign-ins are being checked right now. Nothing was checked. \
+                          Please try again in a moment.",
+            },
+        );
+        reply.retry_after = Some("1");
+        reply
     }
 
     pub fn cookie(mut self, value: HeaderValue) -> Self {
@@ -113,6 +136,9 @@ impl IntoResponse for Reply {
         let headers = response.headers_mut();
         if let Some(location) = self.location {
             headers.insert(header::LOCATION, HeaderValue::from_static(location));
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
         }
         if self.status != StatusCode::SEE_OTHER {
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));

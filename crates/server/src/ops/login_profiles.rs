@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::users::load_user;
 use super::{Ctx, Reply};
-use crate::auth::password::{self, verify_blocking};
+use crate::auth::password;
 use crate::failure::store_failure;
 use crate::wire::params::Params;
 use crate::wire::shapes::timestamp;
@@ -124,7 +124,13 @@ pub async fn change_password(ctx: &Ctx<'_>, p: &Params) -> Reply {
     };
     let profile =
         ctx.app.store.get_login_profile(ctx.account(), &user.name).await.map_err(profile_error(&user.name))?;
-    if !verify_blocking(p.required("OldPassword")?, &profile.password_hash).await? {
+    // A throttled attempt like a console sign-in: a stolen access key must not become a
+    // password-guessing oracle. A refusal while throttled answers as a wrong password.
+    let old = p.required("OldPassword")?;
+    let checked =
+        password::attempt(ctx.app, Some(&user.user_id), Some(&profile.password_hash), old, ctx.source, ctx.now_unix())
+            .await?;
+    if checked.is_err() {
         return Err(ApiError::new(ErrorCode::AccessDenied, "The old password is incorrect."));
     }
     let hash = hash_conforming(ctx, &user.name, p.required("NewPassword")?).await?;

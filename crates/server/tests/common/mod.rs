@@ -104,7 +104,7 @@ impl Clock for TestClock {
 }
 
 /// What the account under test looks like.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Setup {
     pub account: &'static str,
     /// Where the clock starts (Unix seconds).
@@ -113,6 +113,8 @@ pub struct Setup {
     pub created_at: i64,
     /// The account's root access key: (access key id, secret access key).
     pub root_key: Option<(&'static str, &'static str)>,
+    /// Quotas and limits (`Limits::default()` unless a test needs others).
+    pub limits: Limits,
 }
 
 /// An [`App`] over a fresh store on one backend, with a [`TestClock`]. Dropping it deletes the
@@ -157,14 +159,7 @@ impl TestApp {
         });
         store.ensure_account(setup.account, root_key, setup.created_at).await.expect("ensure account");
         let clock = Arc::new(TestClock::starting_at(setup.start));
-        let app = Arc::new(App {
-            store,
-            master_key,
-            clock: clock.clone(),
-            limits: Limits::default(),
-            throttle: ThrottlePolicy::default(),
-            credentials: Default::default(),
-        });
+        let app = Arc::new(App::new(store, master_key, clock.clone(), setup.limits.clone(), ThrottlePolicy::default()));
         TestApp { app, clock, backend, _storage: storage }
     }
 

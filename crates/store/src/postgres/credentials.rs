@@ -20,6 +20,22 @@ fn key_from_row(row: &PgRow, account_id: &str) -> std::result::Result<AccessKey,
     })
 }
 
+async fn attempt_window(conn: &mut sqlx::PgConnection, key: &str, lock: bool) -> Result<AttemptWindow> {
+    let sql = if lock {
+        "SELECT failures, window_start FROM password_throttle WHERE key = $1 FOR UPDATE"
+    } else {
+        "SELECT failures, window_start FROM password_throttle WHERE key = $1"
+    };
+    let row = sqlx::query(sql).bind(key).fetch_optional(&mut *conn).await.map_err(db)?;
+    Ok(match row {
+        Some(r) => AttemptWindow {
+            failures: to_u32(r.try_get("failures").map_err(db)?).map_err(db)?,
+            window_start: r.try_get("window_start").map_err(db)?,
+        },
+        None => AttemptWindow::default(),
+    })
+}
+
 #[async_trait]
 impl Credentials for PgStore {
     async fn find_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>> {
@@ -283,5 +299,71 @@ impl Credentials for PgStore {
             .await
             .map_err(db)?;
         changed(done.rows_affected(), StoreError::NotFound(Entity::PasswordPolicy))
+    }
+
+    async fn reserve_password_attempt(
+        &self,
+        counters: &[(String, u32)],
+        window_seconds: i64,
+        now: i64,
+    ) -> Result<bool> {
+        // Rows are locked in key order, so two reservations sharing counters cannot deadlock.
+        let mut sorted: Vec<&(String, u32)> = counters.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut charged = Vec::with_capacity(sorted.len());
+        for (key, max) in sorted {
+            sqlx::query(
+                "INSERT INTO password_throttle (key, failures, window_start) VALUES ($1, 0, 0) \
+                 ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            match attempt_window(&mut tx, key, true).await?.reserve(*max, window_seconds, now) {
+                Some(window) => charged.push((key, window)),
+                None => {
+                    tx.rollback().await.map_err(db)?;
+                    return Ok(false);
+                }
+            }
+        }
+        for (key, window) in charged {
+            sqlx::query("UPDATE password_throttle SET failures = $1, window_start = $2 WHERE key = $3")
+                .bind(i64::from(window.failures))
+                .bind(window.window_start)
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn settle_password_attempt(&self, release: &[String], clear: &[String]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        for key in release {
+            sqlx::query("UPDATE password_throttle SET failures = GREATEST(failures - 1, 0) WHERE key = $1")
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        for key in clear {
+            sqlx::query("DELETE FROM password_throttle WHERE key = $1")
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn password_attempts(&self, key: &str) -> Result<AttemptWindow> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        attempt_window(&mut conn, key, false).await
     }
 }

@@ -54,6 +54,32 @@ async fn insert_device_tags(conn: &mut PgConnection, serial: &str, tags: &[Tag])
     Ok(())
 }
 
+/// The user's throttle row, created if missing and locked until the transaction ends: concurrent
+/// transitions on any node queue up here and each one sees what the previous one wrote.
+async fn locked_throttle_state(conn: &mut PgConnection, user_id: &str) -> Result<ThrottleState> {
+    sqlx::query(
+        "INSERT INTO mfa_throttle (user_id, failures, locked_until, locks) VALUES ($1, 0, 0, 0) \
+         ON CONFLICT (user_id) DO NOTHING",
+    )
+    .bind(user_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    throttle_state(conn, user_id, true).await
+}
+
+async fn put_throttle_state(conn: &mut PgConnection, user_id: &str, state: &ThrottleState) -> Result<()> {
+    sqlx::query("UPDATE mfa_throttle SET failures = $1, locked_until = $2, locks = $3 WHERE user_id = $4")
+        .bind(i64::from(state.failures))
+        .bind(state.locked_until)
+        .bind(i64::from(state.locks))
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
 #[async_trait]
 impl MfaDevices for PgStore {
     async fn create_mfa_device(&self, device: &NewMfaDevice, max_in_account: u32) -> Result<()> {
@@ -258,27 +284,26 @@ impl MfaDevices for PgStore {
         throttle_state(&mut conn, user_id, false).await
     }
 
+    async fn reserve_mfa_attempt(
+        &self,
+        user_id: &str,
+        policy: &ThrottlePolicy,
+        now: i64,
+    ) -> Result<Option<ThrottleState>> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let Some(state) = locked_throttle_state(&mut tx, user_id).await?.reserve(policy, now) else {
+            tx.rollback().await.map_err(db)?;
+            return Ok(None);
+        };
+        put_throttle_state(&mut tx, user_id, &state).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(Some(state))
+    }
+
     async fn record_mfa_failure(&self, user_id: &str, policy: &ThrottlePolicy, now: i64) -> Result<ThrottleState> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        // Make sure the row exists, then lock it: concurrent failures on any node queue up here
-        // and each one sees the count the previous one wrote.
-        sqlx::query(
-            "INSERT INTO mfa_throttle (user_id, failures, locked_until, locks) VALUES ($1, 0, 0, 0) \
-             ON CONFLICT (user_id) DO NOTHING",
-        )
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        let state = throttle_state(&mut tx, user_id, true).await?.after_failure(policy, now);
-        sqlx::query("UPDATE mfa_throttle SET failures = $1, locked_until = $2, locks = $3 WHERE user_id = $4")
-            .bind(i64::from(state.failures))
-            .bind(state.locked_until)
-            .bind(i64::from(state.locks))
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        let state = locked_throttle_state(&mut tx, user_id).await?.after_failure(policy, now);
+        put_throttle_state(&mut tx, user_id, &state).await?;
         tx.commit().await.map_err(db)?;
         Ok(state)
     }

@@ -1,13 +1,30 @@
 //! [`Credentials`] on SQLite: access keys, login profiles and the account password policy.
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::engine::snapshot;
 use super::rows::{user_at, user_columns};
 use super::{SqliteStore, count, decode_all, unique_as, user_by_name, user_id_of};
 use crate::common::changed;
 use crate::*;
+
+fn attempt_window(conn: &Connection, key: &str) -> Result<AttemptWindow> {
+    let window = conn
+        .prepare_cached("SELECT failures, window_start FROM password_throttle WHERE key = ?")?
+        .query_row([key], |r| Ok(AttemptWindow { failures: r.get(0)?, window_start: r.get(1)? }))
+        .optional()?;
+    Ok(window.unwrap_or_default())
+}
+
+fn put_attempt_window(conn: &Connection, key: &str, window: &AttemptWindow) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO password_throttle (key, failures, window_start) VALUES (?, ?, ?) \
+         ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, window_start = excluded.window_start",
+    )?
+    .execute(params![key, window.failures, window.window_start])?;
+    Ok(())
+}
 
 #[async_trait]
 impl Credentials for SqliteStore {
@@ -272,5 +289,50 @@ impl Credentials for SqliteStore {
                 changed(rows as u64, StoreError::NotFound(Entity::PasswordPolicy))
             })
             .await
+    }
+
+    async fn reserve_password_attempt(
+        &self,
+        counters: &[(String, u32)],
+        window_seconds: i64,
+        now: i64,
+    ) -> Result<bool> {
+        let counters = counters.to_vec();
+        // One write on the writer thread: every read and update below is one transaction.
+        self.engine
+            .write(move |c| {
+                let mut charged = Vec::with_capacity(counters.len());
+                for (key, max) in &counters {
+                    match attempt_window(c, key)?.reserve(*max, window_seconds, now) {
+                        Some(window) => charged.push((key, window)),
+                        None => return Ok(false),
+                    }
+                }
+                for (key, window) in charged {
+                    put_attempt_window(c, key, &window)?;
+                }
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn settle_password_attempt(&self, release: &[String], clear: &[String]) -> Result<()> {
+        let (release, clear) = (release.to_vec(), clear.to_vec());
+        self.engine
+            .write(move |c| {
+                for key in &release {
+                    c.prepare_cached("UPDATE password_throttle SET failures = MAX(failures - 1, 0) WHERE key = ?")?
+                        .execute([key])?;
+                }
+                for key in &clear {
+                    c.prepare_cached("DELETE FROM password_throttle WHERE key = ?")?.execute([key])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn password_attempts(&self, key: &str) -> Result<AttemptWindow> {
+        self.engine.read(|c| attempt_window(c, key))
     }
 }

@@ -35,6 +35,16 @@ fn throttle_state(conn: &Connection, user_id: &str) -> Result<ThrottleState> {
     Ok(state.unwrap_or_default())
 }
 
+fn put_throttle_state(conn: &Connection, user_id: &str, state: &ThrottleState) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO mfa_throttle (user_id, failures, locked_until, locks) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (user_id) DO UPDATE SET failures = excluded.failures, \
+         locked_until = excluded.locked_until, locks = excluded.locks",
+    )?
+    .execute(params![user_id, state.failures, state.locked_until, state.locks])?;
+    Ok(())
+}
+
 #[async_trait]
 impl MfaDevices for SqliteStore {
     async fn create_mfa_device(&self, device: &NewMfaDevice, max_in_account: u32) -> Result<()> {
@@ -264,17 +274,32 @@ impl MfaDevices for SqliteStore {
         self.engine.read(|c| throttle_state(c, user_id))
     }
 
+    async fn reserve_mfa_attempt(
+        &self,
+        user_id: &str,
+        policy: &ThrottlePolicy,
+        now: i64,
+    ) -> Result<Option<ThrottleState>> {
+        let (user_id, policy) = (user_id.to_owned(), *policy);
+        // One write on the writer thread: the read and the conditional update are one
+        // transaction no other write interleaves with.
+        self.engine
+            .write(move |c| match throttle_state(c, &user_id)?.reserve(&policy, now) {
+                None => Ok(None),
+                Some(state) => {
+                    put_throttle_state(c, &user_id, &state)?;
+                    Ok(Some(state))
+                }
+            })
+            .await
+    }
+
     async fn record_mfa_failure(&self, user_id: &str, policy: &ThrottlePolicy, now: i64) -> Result<ThrottleState> {
         let (user_id, policy) = (user_id.to_owned(), *policy);
         self.engine
             .write(move |c| {
                 let state = throttle_state(c, &user_id)?.after_failure(&policy, now);
-                c.prepare_cached(
-                    "INSERT INTO mfa_throttle (user_id, failures, locked_until, locks) VALUES (?, ?, ?, ?) \
-                     ON CONFLICT (user_id) DO UPDATE SET failures = excluded.failures, \
-                     locked_until = excluded.locked_until, locks = excluded.locks",
-                )?
-                .execute(params![user_id, state.failures, state.locked_until, state.locks])?;
+                put_throttle_state(c, &user_id, &state)?;
                 Ok(state)
             })
             .await

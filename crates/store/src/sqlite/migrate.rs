@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_login.sql"),
     include_str!("../../migrations/sqlite/0003_policies.sql"),
     include_str!("../../migrations/sqlite/0004_roles.sql"),
+    include_str!("../../migrations/sqlite/0005_throttle.sql"),
 ];
 
 /// Brings the schema up to date in one transaction (all pending migrations or none).
