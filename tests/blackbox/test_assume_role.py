@@ -359,3 +359,15 @@ def test_source_identity_is_kept_through_chaining(make_user, make_role, client_f
     assert chained_sts.assume_role(RoleArn=second["Arn"], RoleSessionName="c1")["SourceIdentity"] == "alice"
     expect_error("ValidationError", 400, fn=client_factory("sts", user.creds).assume_role, RoleArn=role["Arn"],
                  RoleSessionName="s2", SourceIdentity="aws:me")
+
+
+def test_cli_assume_role_command(make_user, make_role, aws_cli):
+    user = make_user("arcli", with_key=True)
+    role = make_role(trust_for(user.arn))
+    out = aws_cli.run("sts", "assume-role", "--role-arn", role["Arn"], "--role-session-name", "cli",
+                      "--duration-seconds", "900", creds=user.creds).json
+    assert out["AssumedRoleUser"]["Arn"].endswith(f"/{role['RoleName']}/cli")
+    c = out["Credentials"]
+    as_role = S.Creds(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+    me = aws_cli.run("sts", "get-caller-identity", creds=as_role).json
+    assert me["UserId"] == f"{role['RoleId']}:cli"

@@ -221,3 +221,33 @@ def test_cli(aws_cli, tmp_path):
     aws_cli.run("iam", "delete-role-policy", "--role-name", name, "--policy-name", "Read")
     aws_cli.run("iam", "delete-role", "--role-name", name)
     S.cli_error(aws_cli.run("iam", "get-role", "--role-name", name, check=False), "NoSuchEntity", msg_no_role(name))
+
+
+def test_cli_every_role_operation(aws_cli, tmp_path, iam):
+    """Each role operation once through the AWS CLI (the tests above cover the semantics)."""
+    name = S.unique("rolecli")
+    policy = iam.create_policy(PolicyName=S.unique("rpcli"), PolicyDocument=READ_USERS)["Policy"]
+    run = aws_cli.run
+    run("iam", "create-role", "--role-name", name, "--assume-role-policy-document", ACCOUNT_TRUST,
+        "--max-session-duration", "7200", "--tags", "Key=a,Value=1")
+    run("iam", "update-role", "--role-name", name, "--description", "d1", "--max-session-duration", "3600")
+    assert run("iam", "update-role-description", "--role-name", name,
+               "--description", "d2").json["Role"]["Description"] == "d2"
+    run("iam", "update-assume-role-policy", "--role-name", name, "--policy-document", trust_for(S.ROOT_ARN))
+    run("iam", "tag-role", "--role-name", name, "--tags", "Key=b,Value=2")
+    run("iam", "untag-role", "--role-name", name, "--tag-keys", "a")
+    assert run("iam", "list-role-tags", "--role-name", name).json["Tags"] == [{"Key": "b", "Value": "2"}]
+    run("iam", "put-role-policy", "--role-name", name, "--policy-name", "Read", "--policy-document", READ_USERS)
+    got = run("iam", "get-role-policy", "--role-name", name, "--policy-name", "Read").json
+    assert got["PolicyDocument"] == json.loads(READ_USERS)
+    run("iam", "attach-role-policy", "--role-name", name, "--policy-arn", policy["Arn"])
+    attached = run("iam", "list-attached-role-policies", "--role-name", name).json["AttachedPolicies"]
+    assert [a["PolicyArn"] for a in attached] == [policy["Arn"]]
+    run("iam", "put-role-permissions-boundary", "--role-name", name, "--permissions-boundary", policy["Arn"])
+    role = run("iam", "get-role", "--role-name", name).json["Role"]
+    assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == policy["Arn"]
+    run("iam", "delete-role-permissions-boundary", "--role-name", name)
+    run("iam", "detach-role-policy", "--role-name", name, "--policy-arn", policy["Arn"])
+    run("iam", "delete-role-policy", "--role-name", name, "--policy-name", "Read")
+    run("iam", "delete-role", "--role-name", name)
+    run("iam", "delete-policy", "--policy-arn", policy["Arn"])

@@ -169,3 +169,14 @@ def test_cli(aws_cli, tmp_path):
     assert out["EvaluationResults"][0]["EvalDecision"] == "allowed"
     keys = aws_cli.run("iam", "get-context-keys-for-custom-policy", "--policy-input-list", f"file://{policy}").json
     assert keys["ContextKeyNames"] == ["aws:MultiFactorAuthPresent"]
+
+
+def test_cli_principal_simulation(aws_cli, make_user, iam):
+    user = make_user("simcli")
+    iam.put_user_policy(UserName=user.name, PolicyName="Get", PolicyDocument=GET_USER)
+    out = aws_cli.run("iam", "simulate-principal-policy", "--policy-source-arn", user.arn,
+                      "--action-names", "iam:GetUser", "iam:DeleteUser").json
+    assert [r["EvalDecision"] for r in out["EvaluationResults"]] == ["allowed", "implicitDeny"]
+    keys = aws_cli.run("iam", "get-context-keys-for-principal-policy", "--policy-source-arn", user.arn,
+                       "--policy-input-list", OWN_KEYS).json
+    assert keys["ContextKeyNames"] == ["aws:username"]
