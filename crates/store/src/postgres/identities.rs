@@ -1,41 +1,13 @@
 //! [`Identities`] on PostgreSQL: users and their tags.
 
 use async_trait::async_trait;
-use sqlx::{PgConnection, Row};
 
 use super::policies::{Lock, policy_visible};
 use super::rows::{USER_COLUMNS, user_from_row};
+use super::tags::USER_TAGS;
 use super::{PgStore, account_quota, count, db, lock_user, unique_as, user_by_name, user_id_of};
 use crate::common::name_key;
 use crate::*;
-
-/// The user's tags, ordered by key without regard to case.
-pub(super) async fn user_tags(conn: &mut PgConnection, user_id: &str) -> Result<Vec<Tag>> {
-    let rows = sqlx::query("SELECT tag_key, value FROM user_tags WHERE user_id = $1 ORDER BY key_norm")
-        .bind(user_id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?;
-    Ok(rows.iter().map(|r| Tag { key: r.get("tag_key"), value: r.get("value") }).collect())
-}
-
-/// Adds or overwrites a user's tags: a tag replaces the one whose key differs only in case.
-async fn upsert_user_tags(conn: &mut PgConnection, user_id: &str, tags: &[Tag]) -> Result<()> {
-    for tag in tags {
-        sqlx::query(
-            "INSERT INTO user_tags (user_id, tag_key, key_norm, value) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (user_id, key_norm) DO UPDATE SET tag_key = excluded.tag_key, value = excluded.value",
-        )
-        .bind(user_id)
-        .bind(&tag.key)
-        .bind(name_key(&tag.key))
-        .bind(&tag.value)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
-    }
-    Ok(())
-}
 
 #[async_trait]
 impl Identities for PgStore {
@@ -55,16 +27,7 @@ impl Identities for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(unique_as(Entity::User))?;
-        for tag in &user.tags {
-            sqlx::query("INSERT INTO user_tags (user_id, tag_key, key_norm, value) VALUES ($1, $2, $3, $4)")
-                .bind(&user.user_id)
-                .bind(&tag.key)
-                .bind(name_key(&tag.key))
-                .bind(&tag.value)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
+        USER_TAGS.upsert(&mut tx, &user.user_id, &user.tags).await?;
         if let Some(arn) = &user.permissions_boundary {
             policy_visible(&mut tx, &user.account_id, arn, Lock::Share).await?;
             sqlx::query("INSERT INTO user_permissions_boundaries (user_id, arn, account_id) VALUES ($1, $2, $3)")
@@ -85,7 +48,7 @@ impl Identities for PgStore {
             Err(StoreError::NotFound(Entity::User)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        user.tags = user_tags(&mut conn, &user.user_id).await?;
+        user.tags = USER_TAGS.list(&mut conn, &user.user_id).await?;
         user.permissions_boundary =
             sqlx::query_scalar("SELECT arn FROM user_permissions_boundaries WHERE user_id = $1")
                 .bind(&user.user_id)
@@ -156,30 +119,20 @@ impl Identities for PgStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         // The user row lock serialises tag changes on one user, so the count is exact.
         let user_id = lock_user(&mut tx, account_id, user_name).await?;
-        upsert_user_tags(&mut tx, &user_id, tags).await?;
-        if count(&mut tx, "SELECT COUNT(*) FROM user_tags WHERE user_id = $1", &user_id).await? > max as i64 {
-            // Dropping the transaction rolls the new tags back.
-            return Err(StoreError::LimitExceeded);
-        }
+        USER_TAGS.add(&mut tx, &user_id, tags, max).await?;
         tx.commit().await.map_err(db)
     }
 
     async fn untag_user(&self, account_id: &str, user_name: &str, keys: &[String]) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let user_id = lock_user(&mut tx, account_id, user_name).await?;
-        let norms: Vec<String> = keys.iter().map(|k| name_key(k)).collect();
-        sqlx::query("DELETE FROM user_tags WHERE user_id = $1 AND key_norm = ANY($2)")
-            .bind(&user_id)
-            .bind(&norms)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        USER_TAGS.remove(&mut tx, &user_id, keys).await?;
         tx.commit().await.map_err(db)
     }
 
     async fn user_tags(&self, account_id: &str, user_name: &str) -> Result<Vec<Tag>> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
         let user_id = user_id_of(&mut conn, account_id, user_name).await?;
-        user_tags(&mut conn, &user_id).await
+        USER_TAGS.list(&mut conn, &user_id).await
     }
 }

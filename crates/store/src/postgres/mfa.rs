@@ -4,8 +4,9 @@ use async_trait::async_trait;
 use sqlx::{PgConnection, Row};
 
 use super::rows::{DEVICE_COLUMNS, device_from_row};
+use super::tags::DEVICE_TAGS;
 use super::{PgStore, account_quota, count, db, lock_user, to_u32, unique_as, user_id_of};
-use crate::common::{changed, name_key};
+use crate::common::changed;
 use crate::*;
 
 async fn throttle_state(conn: &mut PgConnection, user_id: &str, lock: bool) -> Result<ThrottleState> {
@@ -35,23 +36,6 @@ async fn device_must_exist(conn: &mut PgConnection, account_id: &str, serial: &s
     let found: Option<i64> =
         sqlx::query_scalar(sql).bind(account_id).bind(serial).fetch_optional(&mut *conn).await.map_err(db)?;
     found.map(|_| ()).ok_or(StoreError::NotFound(Entity::MfaDevice))
-}
-
-async fn insert_device_tags(conn: &mut PgConnection, serial: &str, tags: &[Tag]) -> Result<()> {
-    for tag in tags {
-        sqlx::query(
-            "INSERT INTO mfa_device_tags (serial, tag_key, key_norm, value) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (serial, key_norm) DO UPDATE SET tag_key = excluded.tag_key, value = excluded.value",
-        )
-        .bind(serial)
-        .bind(&tag.key)
-        .bind(name_key(&tag.key))
-        .bind(&tag.value)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
-    }
-    Ok(())
 }
 
 /// The user's throttle row, created if missing and locked until the transaction ends: concurrent
@@ -99,7 +83,7 @@ impl MfaDevices for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(unique_as(Entity::MfaDevice))?;
-        insert_device_tags(&mut tx, &device.serial, &device.tags).await?;
+        DEVICE_TAGS.upsert(&mut tx, &device.serial, &device.tags).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -247,36 +231,21 @@ impl MfaDevices for PgStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         // The device row lock serialises tag changes on one device, so the count is exact.
         device_must_exist(&mut tx, account_id, serial, true).await?;
-        insert_device_tags(&mut tx, serial, tags).await?;
-        if count(&mut tx, "SELECT COUNT(*) FROM mfa_device_tags WHERE serial = $1", serial).await? > max as i64 {
-            // Dropping the transaction rolls the new tags back.
-            return Err(StoreError::LimitExceeded);
-        }
+        DEVICE_TAGS.add(&mut tx, serial, tags, max).await?;
         tx.commit().await.map_err(db)
     }
 
     async fn untag_mfa_device(&self, account_id: &str, serial: &str, keys: &[String]) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         device_must_exist(&mut tx, account_id, serial, true).await?;
-        let norms: Vec<String> = keys.iter().map(|k| name_key(k)).collect();
-        sqlx::query("DELETE FROM mfa_device_tags WHERE serial = $1 AND key_norm = ANY($2)")
-            .bind(serial)
-            .bind(&norms)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        DEVICE_TAGS.remove(&mut tx, serial, keys).await?;
         tx.commit().await.map_err(db)
     }
 
     async fn mfa_device_tags(&self, account_id: &str, serial: &str) -> Result<Vec<Tag>> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
         device_must_exist(&mut conn, account_id, serial, false).await?;
-        let rows = sqlx::query("SELECT tag_key, value FROM mfa_device_tags WHERE serial = $1 ORDER BY key_norm")
-            .bind(serial)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?;
-        Ok(rows.iter().map(|r| Tag { key: r.get("tag_key"), value: r.get("value") }).collect())
+        DEVICE_TAGS.list(&mut conn, serial).await
     }
 
     async fn mfa_throttle(&self, user_id: &str) -> Result<ThrottleState> {

@@ -34,6 +34,7 @@ mod policies;
 mod roles;
 mod rows;
 mod sessions;
+mod tags;
 
 use crate::common::name_key;
 use crate::*;

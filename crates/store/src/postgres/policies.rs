@@ -13,9 +13,9 @@ use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
-use super::identities::user_tags;
 use super::roles::role_id_of;
 use super::rows::{USER_COLUMNS, user_from_row};
+use super::tags::{POLICY_TAGS, USER_TAGS};
 use super::{PgStore, account_quota, count, db, lock_user, to_u32, unique_as, user_id_of};
 use crate::common::{changed, name_key};
 use crate::*;
@@ -140,34 +140,8 @@ async fn policy_by_arn(conn: &mut PgConnection, account_id: &str, arn: &str) -> 
         return Ok(None);
     };
     let mut policy = policy_from_row(&row).map_err(db)?;
-    policy.tags = policy_tags_of(conn, arn).await?;
+    policy.tags = POLICY_TAGS.list(conn, arn).await?;
     Ok(Some(policy))
-}
-
-async fn policy_tags_of(conn: &mut PgConnection, arn: &str) -> Result<Vec<Tag>> {
-    let rows = sqlx::query("SELECT tag_key, value FROM policy_tags WHERE arn = $1 ORDER BY key_norm")
-        .bind(arn)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?;
-    Ok(rows.iter().map(|r| Tag { key: r.get("tag_key"), value: r.get("value") }).collect())
-}
-
-async fn upsert_policy_tags(conn: &mut PgConnection, arn: &str, tags: &[Tag]) -> Result<()> {
-    for tag in tags {
-        sqlx::query(
-            "INSERT INTO policy_tags (arn, tag_key, key_norm, value) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (arn, key_norm) DO UPDATE SET tag_key = excluded.tag_key, value = excluded.value",
-        )
-        .bind(arn)
-        .bind(&tag.key)
-        .bind(name_key(&tag.key))
-        .bind(&tag.value)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
-    }
-    Ok(())
 }
 
 /// The holder's id with its row locked until the transaction ends (or, with `lock` false, not
@@ -582,7 +556,7 @@ impl Policies for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        upsert_policy_tags(&mut tx, &arn, &policy.tags).await?;
+        POLICY_TAGS.upsert(&mut tx, &arn, &policy.tags).await?;
         let created = policy_by_arn(&mut tx, &policy.account_id, &arn).await?;
         tx.commit().await.map_err(db)?;
         created.ok_or_else(|| StoreError::Backend("a created policy vanished".into()))
@@ -772,31 +746,21 @@ impl Policies for PgStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         // The policy row lock serialises tag changes on one policy, so the count is exact.
         policy_versions_of(&mut tx, arn, Lock::Update).await?;
-        upsert_policy_tags(&mut tx, arn, tags).await?;
-        if count(&mut tx, "SELECT COUNT(*) FROM policy_tags WHERE arn = $1", arn).await? > max as i64 {
-            // Dropping the transaction rolls the new tags back.
-            return Err(StoreError::LimitExceeded);
-        }
+        POLICY_TAGS.add(&mut tx, arn, tags, max).await?;
         tx.commit().await.map_err(db)
     }
 
     async fn untag_policy(&self, arn: &str, keys: &[String]) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         policy_versions_of(&mut tx, arn, Lock::Update).await?;
-        let norms: Vec<String> = keys.iter().map(|k| name_key(k)).collect();
-        sqlx::query("DELETE FROM policy_tags WHERE arn = $1 AND key_norm = ANY($2)")
-            .bind(arn)
-            .bind(&norms)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        POLICY_TAGS.remove(&mut tx, arn, keys).await?;
         tx.commit().await.map_err(db)
     }
 
     async fn policy_tags(&self, arn: &str) -> Result<Vec<Tag>> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
         policy_versions_of(&mut conn, arn, Lock::None).await?;
-        policy_tags_of(&mut conn, arn).await
+        POLICY_TAGS.list(&mut conn, arn).await
     }
 
     async fn ensure_aws_managed_policy(
@@ -1057,7 +1021,7 @@ impl Policies for PgStore {
             groups.push((row.get("name"), inline, managed));
         }
         let boundary = boundary_of(&mut tx, Holder::User, user_id).await?;
-        let tags = user_tags(&mut tx, user_id).await?;
+        let tags = USER_TAGS.list(&mut tx, user_id).await?;
         tx.commit().await.map_err(db)?;
         Ok(EffectivePolicies { tags, user_inline, user_managed, groups, boundary })
     }

@@ -9,6 +9,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use super::policies::{Lock, boundary_of, inline_of, managed_of, policy_visible};
+use super::tags::ROLE_TAGS;
 use super::{PgStore, account_quota, count, db, unique_as};
 use crate::common::name_key;
 use crate::*;
@@ -45,32 +46,6 @@ pub(super) async fn role_id_of(conn: &mut PgConnection, account_id: &str, name: 
         .ok_or(StoreError::NotFound(Entity::Role))
 }
 
-async fn tags_of(conn: &mut PgConnection, role_id: &str) -> Result<Vec<Tag>> {
-    let rows = sqlx::query("SELECT tag_key, value FROM role_tags WHERE role_id = $1 ORDER BY key_norm")
-        .bind(role_id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?;
-    Ok(rows.iter().map(|r| Tag { key: r.get("tag_key"), value: r.get("value") }).collect())
-}
-
-async fn upsert_tags(conn: &mut PgConnection, role_id: &str, tags: &[Tag]) -> Result<()> {
-    for tag in tags {
-        sqlx::query(
-            "INSERT INTO role_tags (role_id, tag_key, key_norm, value) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (role_id, key_norm) DO UPDATE SET tag_key = excluded.tag_key, value = excluded.value",
-        )
-        .bind(role_id)
-        .bind(&tag.key)
-        .bind(name_key(&tag.key))
-        .bind(&tag.value)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl Roles for PgStore {
     async fn create_role(&self, role: &Role, max_in_account: u32) -> Result<()> {
@@ -93,7 +68,7 @@ impl Roles for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(unique_as(Entity::Role))?;
-        upsert_tags(&mut tx, &role.role_id, &role.tags).await?;
+        ROLE_TAGS.upsert(&mut tx, &role.role_id, &role.tags).await?;
         if let Some(arn) = &role.permissions_boundary {
             policy_visible(&mut tx, &role.account_id, arn, Lock::Share).await?;
             sqlx::query("INSERT INTO role_permissions_boundaries (role_id, arn, account_id) VALUES ($1, $2, $3)")
@@ -122,7 +97,7 @@ impl Roles for PgStore {
             .map_err(db)?;
         let Some(row) = row else { return Ok(None) };
         let mut role = role_from_row(&row).map_err(db)?;
-        role.tags = tags_of(&mut tx, &role.role_id).await?;
+        role.tags = ROLE_TAGS.list(&mut tx, &role.role_id).await?;
         role.permissions_boundary = boundary_of(&mut tx, Holder::Role, &role.role_id).await?.map(|(arn, _)| arn);
         tx.commit().await.map_err(db)?;
         Ok(Some(role))
@@ -202,31 +177,21 @@ impl Roles for PgStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         // The role's row lock serialises tag changes on it, so the count is exact.
         let role_id = role_id_of(&mut tx, account_id, name, Lock::Update).await?;
-        upsert_tags(&mut tx, &role_id, tags).await?;
-        if count(&mut tx, "SELECT COUNT(*) FROM role_tags WHERE role_id = $1", &role_id).await? > max as i64 {
-            // Dropping the transaction rolls the new tags back.
-            return Err(StoreError::LimitExceeded);
-        }
+        ROLE_TAGS.add(&mut tx, &role_id, tags, max).await?;
         tx.commit().await.map_err(db)
     }
 
     async fn untag_role(&self, account_id: &str, name: &str, keys: &[String]) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let role_id = role_id_of(&mut tx, account_id, name, Lock::Update).await?;
-        let norms: Vec<String> = keys.iter().map(|k| name_key(k)).collect();
-        sqlx::query("DELETE FROM role_tags WHERE role_id = $1 AND key_norm = ANY($2)")
-            .bind(&role_id)
-            .bind(&norms)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        ROLE_TAGS.remove(&mut tx, &role_id, keys).await?;
         tx.commit().await.map_err(db)
     }
 
     async fn role_tags(&self, account_id: &str, name: &str) -> Result<Vec<Tag>> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
         let role_id = role_id_of(&mut conn, account_id, name, Lock::None).await?;
-        tags_of(&mut conn, &role_id).await
+        ROLE_TAGS.list(&mut conn, &role_id).await
     }
 
     async fn record_role_used(&self, role_id: &str, now: i64) -> Result<()> {
@@ -255,7 +220,7 @@ impl Roles for PgStore {
                 .map_err(db)?;
         found.ok_or(StoreError::NotFound(Entity::Role))?;
         let policies = RolePolicies {
-            tags: tags_of(&mut tx, role_id).await?,
+            tags: ROLE_TAGS.list(&mut tx, role_id).await?,
             inline: inline_of(&mut tx, Holder::Role, role_id).await?,
             managed: managed_of(&mut tx, Holder::Role, role_id).await?,
             boundary: boundary_of(&mut tx, Holder::Role, role_id).await?,

@@ -1,33 +1,15 @@
 //! [`Identities`] on SQLite: users and their tags.
 
 use async_trait::async_trait;
-use rusqlite::{Connection, params};
+use rusqlite::params;
 
 use super::engine::snapshot;
 use super::policies::put_boundary;
 use super::rows::{USER_WIDTH, user_at, user_columns};
+use super::tags::USER_TAGS;
 use super::{SqliteStore, count, decode_all, unique_as, user_id_of};
 use crate::common::name_key;
 use crate::*;
-
-/// Adds or overwrites a user's tags: a tag replaces the one whose key differs only in case.
-fn upsert_user_tags(conn: &Connection, user_id: &str, tags: &[Tag]) -> Result<()> {
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO user_tags (user_id, tag_key, key_norm, value) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (user_id, key_norm) DO UPDATE SET tag_key = excluded.tag_key, value = excluded.value",
-    )?;
-    for tag in tags {
-        insert.execute(params![user_id, tag.key, name_key(&tag.key), tag.value])?;
-    }
-    Ok(())
-}
-
-/// The user's tags, ordered by key without regard to case.
-pub(super) fn user_tags_of(conn: &Connection, user_id: &str) -> Result<Vec<Tag>> {
-    decode_all(conn, "SELECT tag_key, value FROM user_tags WHERE user_id = ? ORDER BY key_norm", [user_id], |r| {
-        Ok(Tag { key: r.get(0)?, value: r.get(1)? })
-    })
-}
 
 #[async_trait]
 impl Identities for SqliteStore {
@@ -54,11 +36,7 @@ impl Identities for SqliteStore {
                     user.created_at
                 ])
                 .map_err(unique_as(Entity::User))?;
-                let mut insert_tag =
-                    c.prepare_cached("INSERT INTO user_tags (user_id, tag_key, key_norm, value) VALUES (?, ?, ?, ?)")?;
-                for tag in &user.tags {
-                    insert_tag.execute(params![user.user_id, tag.key, name_key(&tag.key), tag.value])?;
-                }
+                USER_TAGS.upsert(c, &user.user_id, &user.tags)?;
                 if let Some(arn) = &user.permissions_boundary {
                     put_boundary(c, Holder::User, &user.account_id, &user.name, arn)?;
                 }
@@ -156,13 +134,7 @@ impl Identities for SqliteStore {
         self.engine
             .write(move |c| {
                 let user_id = user_id_of(c, &account_id, &user_name)?;
-                upsert_user_tags(c, &user_id, &tags)?;
-                // The writer runs one write at a time, so the count holds until this commits.
-                if count(c, "SELECT COUNT(*) FROM user_tags WHERE user_id = ?", &user_id)? > max as i64 {
-                    // Failing rolls the new tags back.
-                    return Err(StoreError::LimitExceeded);
-                }
-                Ok(())
+                USER_TAGS.add(c, &user_id, &tags, max)
             })
             .await
     }
@@ -172,16 +144,12 @@ impl Identities for SqliteStore {
         self.engine
             .write(move |c| {
                 let user_id = user_id_of(c, &account_id, &user_name)?;
-                let mut delete = c.prepare_cached("DELETE FROM user_tags WHERE user_id = ? AND key_norm = ?")?;
-                for key in &keys {
-                    delete.execute(params![user_id, name_key(key)])?;
-                }
-                Ok(())
+                USER_TAGS.remove(c, &user_id, &keys)
             })
             .await
     }
 
     async fn user_tags(&self, account_id: &str, user_name: &str) -> Result<Vec<Tag>> {
-        self.engine.read(|c| snapshot(c, |c| user_tags_of(c, &user_id_of(c, account_id, user_name)?)))
+        self.engine.read(|c| snapshot(c, |c| USER_TAGS.list(c, &user_id_of(c, account_id, user_name)?)))
     }
 }

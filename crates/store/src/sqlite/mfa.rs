@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::engine::snapshot;
 use super::rows::{device_at, device_columns};
+use super::tags::DEVICE_TAGS;
 use super::{SqliteStore, count, decode_all, unique_as, user_id_of};
 use crate::common::{changed, name_key};
 use crate::*;
@@ -14,17 +15,6 @@ fn device_must_exist(conn: &Connection, account_id: &str, serial: &str) -> Resul
         .query_row([account_id, serial], |_| Ok(()))
         .optional()?
         .ok_or(StoreError::NotFound(Entity::MfaDevice))
-}
-
-fn insert_device_tags(conn: &Connection, serial: &str, tags: &[Tag]) -> Result<()> {
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO mfa_device_tags (serial, tag_key, key_norm, value) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (serial, key_norm) DO UPDATE SET tag_key = excluded.tag_key, value = excluded.value",
-    )?;
-    for tag in tags {
-        insert.execute(params![serial, tag.key, name_key(&tag.key), tag.value])?;
-    }
-    Ok(())
 }
 
 fn throttle_state(conn: &Connection, user_id: &str) -> Result<ThrottleState> {
@@ -69,7 +59,7 @@ impl MfaDevices for SqliteStore {
                     device.created_at
                 ])
                 .map_err(unique_as(Entity::MfaDevice))?;
-                insert_device_tags(c, &device.serial, &device.tags)
+                DEVICE_TAGS.upsert(c, &device.serial, &device.tags)
             })
             .await
     }
@@ -232,12 +222,7 @@ impl MfaDevices for SqliteStore {
         self.engine
             .write(move |c| {
                 device_must_exist(c, &account_id, &serial)?;
-                insert_device_tags(c, &serial, &tags)?;
-                if count(c, "SELECT COUNT(*) FROM mfa_device_tags WHERE serial = ?", &serial)? > max as i64 {
-                    // Failing rolls the new tags back.
-                    return Err(StoreError::LimitExceeded);
-                }
-                Ok(())
+                DEVICE_TAGS.add(c, &serial, &tags, max)
             })
             .await
     }
@@ -247,11 +232,7 @@ impl MfaDevices for SqliteStore {
         self.engine
             .write(move |c| {
                 device_must_exist(c, &account_id, &serial)?;
-                let mut delete = c.prepare_cached("DELETE FROM mfa_device_tags WHERE serial = ? AND key_norm = ?")?;
-                for key in &keys {
-                    delete.execute(params![serial, name_key(key)])?;
-                }
-                Ok(())
+                DEVICE_TAGS.remove(c, &serial, &keys)
             })
             .await
     }
@@ -260,12 +241,7 @@ impl MfaDevices for SqliteStore {
         self.engine.read(|c| {
             snapshot(c, |c| {
                 device_must_exist(c, account_id, serial)?;
-                decode_all(
-                    c,
-                    "SELECT tag_key, value FROM mfa_device_tags WHERE serial = ? ORDER BY key_norm",
-                    [serial],
-                    |r| Ok(Tag { key: r.get(0)?, value: r.get(1)? }),
-                )
+                DEVICE_TAGS.list(c, serial)
             })
         })
     }

@@ -15,6 +15,7 @@ mod policies;
 mod roles;
 mod rows;
 mod sessions;
+mod tags;
 
 use std::path::Path;
 

@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::engine::snapshot;
-use super::identities::user_tags_of;
 use super::roles::role_id_of;
 use super::rows::{user_at, user_columns};
+use super::tags::{POLICY_TAGS, USER_TAGS};
 use super::{SqliteStore, count, decode_all, unique_as, user_id_of};
 use crate::common::{changed, name_key};
 use crate::*;
@@ -102,25 +102,8 @@ fn policy_by_arn(conn: &Connection, account_id: &str, arn: &str) -> Result<Optio
     let Some(mut policy) = conn.prepare_cached(SQL)?.query_row(params![account_id, arn], policy_at).optional()? else {
         return Ok(None);
     };
-    policy.tags = policy_tags_of(conn, arn)?;
+    policy.tags = POLICY_TAGS.list(conn, arn)?;
     Ok(Some(policy))
-}
-
-fn policy_tags_of(conn: &Connection, arn: &str) -> Result<Vec<Tag>> {
-    decode_all(conn, "SELECT tag_key, value FROM policy_tags WHERE arn = ? ORDER BY key_norm", [arn], |r| {
-        Ok(Tag { key: r.get(0)?, value: r.get(1)? })
-    })
-}
-
-fn upsert_policy_tags(conn: &Connection, arn: &str, tags: &[Tag]) -> Result<()> {
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO policy_tags (arn, tag_key, key_norm, value) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (arn, key_norm) DO UPDATE SET tag_key = excluded.tag_key, value = excluded.value",
-    )?;
-    for tag in tags {
-        insert.execute(params![arn, tag.key, name_key(&tag.key), tag.value])?;
-    }
-    Ok(())
 }
 
 /// The holder's id, or `NotFound(User|Group|Role)`.
@@ -426,7 +409,7 @@ impl Policies for SqliteStore {
                     "INSERT INTO policy_versions (arn, version, document, created_at) VALUES (?, 1, ?, ?)",
                 )?
                 .execute(params![arn, policy.document, policy.created_at])?;
-                upsert_policy_tags(c, &arn, &policy.tags)?;
+                POLICY_TAGS.upsert(c, &arn, &policy.tags)?;
                 let mut tags = policy.tags.clone();
                 tags.sort_by_key(|t| name_key(&t.key));
                 Ok(ManagedPolicy {
@@ -619,12 +602,7 @@ impl Policies for SqliteStore {
         self.engine
             .write(move |c| {
                 policy_versions_of(c, &arn)?;
-                upsert_policy_tags(c, &arn, &tags)?;
-                if count(c, "SELECT COUNT(*) FROM policy_tags WHERE arn = ?", &arn)? > max as i64 {
-                    // Failing rolls the new tags back.
-                    return Err(StoreError::LimitExceeded);
-                }
-                Ok(())
+                POLICY_TAGS.add(c, &arn, &tags, max)
             })
             .await
     }
@@ -634,11 +612,7 @@ impl Policies for SqliteStore {
         self.engine
             .write(move |c| {
                 policy_versions_of(c, &arn)?;
-                let mut delete = c.prepare_cached("DELETE FROM policy_tags WHERE arn = ? AND key_norm = ?")?;
-                for key in &keys {
-                    delete.execute(params![arn, name_key(key)])?;
-                }
-                Ok(())
+                POLICY_TAGS.remove(c, &arn, &keys)
             })
             .await
     }
@@ -647,7 +621,7 @@ impl Policies for SqliteStore {
         self.engine.read(|c| {
             snapshot(c, |c| {
                 policy_versions_of(c, arn)?;
-                policy_tags_of(c, arn)
+                POLICY_TAGS.list(c, arn)
             })
         })
     }
@@ -876,7 +850,7 @@ impl Policies for SqliteStore {
                     .collect::<Result<_>>()?;
                 let boundary = boundary_of(c, Holder::User, user_id)?;
                 Ok(EffectivePolicies {
-                    tags: user_tags_of(c, user_id)?,
+                    tags: USER_TAGS.list(c, user_id)?,
                     user_inline: inline_of(c, Holder::User, user_id)?,
                     user_managed: managed_of(c, Holder::User, user_id)?,
                     groups,

@@ -7,7 +7,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::engine::snapshot;
 use super::policies::{boundary_of, inline_of, managed_of, policy_visible};
-use super::{SqliteStore, count, decode_all, unique_as};
+use super::tags::ROLE_TAGS;
+use super::{SqliteStore, count, unique_as};
 use crate::common::name_key;
 use crate::*;
 
@@ -39,23 +40,6 @@ pub(super) fn role_id_of(conn: &Connection, account_id: &str, name: &str) -> Res
         .ok_or(StoreError::NotFound(Entity::Role))
 }
 
-fn tags_of(conn: &Connection, role_id: &str) -> Result<Vec<Tag>> {
-    decode_all(conn, "SELECT tag_key, value FROM role_tags WHERE role_id = ? ORDER BY key_norm", [role_id], |r| {
-        Ok(Tag { key: r.get(0)?, value: r.get(1)? })
-    })
-}
-
-fn upsert_tags(conn: &Connection, role_id: &str, tags: &[Tag]) -> Result<()> {
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO role_tags (role_id, tag_key, key_norm, value) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (role_id, key_norm) DO UPDATE SET tag_key = excluded.tag_key, value = excluded.value",
-    )?;
-    for tag in tags {
-        insert.execute(params![role_id, tag.key, name_key(&tag.key), tag.value])?;
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl Roles for SqliteStore {
     async fn create_role(&self, role: &Role, max_in_account: u32) -> Result<()> {
@@ -84,7 +68,7 @@ impl Roles for SqliteStore {
                     role.created_at
                 ])
                 .map_err(unique_as(Entity::Role))?;
-                upsert_tags(c, &role.role_id, &role.tags)?;
+                ROLE_TAGS.upsert(c, &role.role_id, &role.tags)?;
                 if let Some(arn) = &role.permissions_boundary {
                     policy_visible(c, &role.account_id, arn)?;
                     c.prepare_cached(
@@ -106,7 +90,7 @@ impl Roles for SqliteStore {
                 else {
                     return Ok(None);
                 };
-                role.tags = tags_of(c, &role.role_id)?;
+                role.tags = ROLE_TAGS.list(c, &role.role_id)?;
                 role.permissions_boundary = boundary_of(c, Holder::Role, &role.role_id)?.map(|(arn, _)| arn);
                 Ok(Some(role))
             })
@@ -187,12 +171,7 @@ impl Roles for SqliteStore {
         self.engine
             .write(move |c| {
                 let role_id = role_id_of(c, &account_id, &name)?;
-                upsert_tags(c, &role_id, &tags)?;
-                if count(c, "SELECT COUNT(*) FROM role_tags WHERE role_id = ?", &role_id)? > max as i64 {
-                    // Failing rolls the new tags back.
-                    return Err(StoreError::LimitExceeded);
-                }
-                Ok(())
+                ROLE_TAGS.add(c, &role_id, &tags, max)
             })
             .await
     }
@@ -202,17 +181,13 @@ impl Roles for SqliteStore {
         self.engine
             .write(move |c| {
                 let role_id = role_id_of(c, &account_id, &name)?;
-                let mut delete = c.prepare_cached("DELETE FROM role_tags WHERE role_id = ? AND key_norm = ?")?;
-                for key in &keys {
-                    delete.execute(params![role_id, name_key(key)])?;
-                }
-                Ok(())
+                ROLE_TAGS.remove(c, &role_id, &keys)
             })
             .await
     }
 
     async fn role_tags(&self, account_id: &str, name: &str) -> Result<Vec<Tag>> {
-        self.engine.read(|c| snapshot(c, |c| tags_of(c, &role_id_of(c, account_id, name)?)))
+        self.engine.read(|c| snapshot(c, |c| ROLE_TAGS.list(c, &role_id_of(c, account_id, name)?)))
     }
 
     async fn record_role_used(&self, role_id: &str, now: i64) -> Result<()> {
@@ -234,7 +209,7 @@ impl Roles for SqliteStore {
                     .optional()?
                     .ok_or(StoreError::NotFound(Entity::Role))?;
                 Ok(RolePolicies {
-                    tags: tags_of(c, role_id)?,
+                    tags: ROLE_TAGS.list(c, role_id)?,
                     inline: inline_of(c, Holder::Role, role_id)?,
                     managed: managed_of(c, Holder::Role, role_id)?,
                     boundary: boundary_of(c, Holder::Role, role_id)?,
