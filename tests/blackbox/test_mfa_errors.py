@@ -150,6 +150,19 @@ def test_create_device_bad_path(iam, path):
         iam.create_virtual_mfa_device(VirtualMFADeviceName=S.unique("bp"), Path=path)
 
 
+@pytest.mark.parametrize("path", ["/p&1/", "/p<2>/", "/p%3/", "/p!4/"])
+def test_create_device_refuses_a_path_no_serial_can_name(iam, path):
+    """The model allows these paths, but the serial built from them would fail the
+    SerialNumber pattern of every later operation: an undeletable device that fills the quota."""
+    name = S.unique("up")
+    with expect_error("ValidationError", 400,
+                      startswith=f"1 validation error detected: Value '{path}' at 'path' failed to satisfy constraint"):
+        iam.create_virtual_mfa_device(VirtualMFADeviceName=name, Path=path)
+    pages = iam.get_paginator("list_virtual_mfa_devices").paginate()
+    serials = [d["SerialNumber"] for page in pages for d in page["VirtualMFADevices"]]
+    assert not any(s.endswith(f"/{name}") for s in serials)
+
+
 def test_create_device_path_too_long(iam):
     path = "/" + "a" * 511 + "/"  # 513 chars
     with expect_error("ValidationError", 400, S.MSG_PATH_TOO_LONG):

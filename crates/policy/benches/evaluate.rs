@@ -3,7 +3,7 @@
 //! one conditional deny that apply.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use iamd_policy::{Policy, PolicyKind, Request, RequestContext, evaluate};
+use iamd_policy::{Caller, Policy, PolicyKind, PrincipalType, Request, RequestContext, evaluate};
 use std::hint::black_box;
 
 fn policies() -> Vec<Policy> {
@@ -50,6 +50,31 @@ fn bench(c: &mut Criterion) {
     assert!(!evaluate(&denied, &refs, None, &[]).is_allowed());
     c.bench_function("evaluate 10x10 allowed", |b| b.iter(|| evaluate(black_box(&get_user), &refs, None, &[])));
     c.bench_function("evaluate 10x10 implicit deny", |b| b.iter(|| evaluate(black_box(&denied), &refs, None, &[])));
+    // What the server does per request for a user: the principal's keys, the session and time
+    // keys, then the evaluation (authz::decide).
+    let caller = Caller {
+        principal_type: PrincipalType::User,
+        account: "123456789012".into(),
+        arn: "arn:aws:iam::123456789012:user/eng/alice".into(),
+        principal_arn: "arn:aws:iam::123456789012:user/eng/alice".into(),
+        user_id: "AIDAJ45Q7YFFAREXAMPLE".into(),
+        username: Some("alice".into()),
+        tags: vec![("team".into(), "t3".into())],
+    };
+    let now = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+    c.bench_function("context + evaluate 10x10 allowed", |b| {
+        b.iter(|| {
+            let mut ctx = RequestContext::new();
+            black_box(&caller).fill_context(&mut ctx);
+            ctx.insert("aws:MultiFactorAuthPresent", true);
+            ctx.insert("aws:MultiFactorAuthAge", 60i64);
+            ctx.insert("aws:CurrentTime", now);
+            ctx.insert("aws:EpochTime", now.unix_timestamp());
+            ctx.insert("aws:SourceIp", "10.1.2.3".parse::<std::net::IpAddr>().unwrap());
+            let request = Request::new("iam:GetUser", "arn:aws:iam::123456789012:user/eng/alice", ctx);
+            evaluate(&request, &refs, None, &[])
+        })
+    });
     let text = format!(
         r#"{{"Version":"2012-10-17","Statement":[{}]}}"#,
         std::iter::repeat_n(r#"{"Effect":"Allow","Action":["iam:Get*","iam:List*"],"Resource":"arn:aws:iam::*:user/${aws:username}","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"true"}}}"#, 10).collect::<Vec<_>>().join(",")

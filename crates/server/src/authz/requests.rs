@@ -177,14 +177,26 @@ fn named_in_message(action: Action, resource: &str) -> Option<String> {
     }
 }
 
-/// The serial (ARN) a new virtual device will have; AWS caps it at 256 characters.
+/// The serial (ARN) a new virtual device will have. Every later operation names the device by
+/// it, through the model's `SerialNumber` constraints (at most 256 characters of
+/// `[\w+=/:,.@-]`), so a path the model allows but a serial does not (`/p&1/`, `/p<2>/`, …)
+/// would make a device nobody could enable, tag or delete, yet counted against the quota: such
+/// paths are refused here.
 fn new_device_serial(account: &str, p: &Params) -> Result<String, ApiError> {
-    let serial = ids::mfa_arn(account, p.get("Path").unwrap_or("/"), p.required("VirtualMFADeviceName")?);
+    let path = p.get("Path").unwrap_or("/");
+    let serial = ids::mfa_arn(account, path, p.required("VirtualMFADeviceName")?);
     if serial.len() > 256 {
         return Err(ApiError::validation(
             "1 validation error detected: Value at 'virtualMFADeviceName' failed to satisfy constraint: \
              Member must make a serial number of at most 256 characters together with the path",
         ));
+    }
+    let serial_char = |c: char| c.is_ascii_alphanumeric() || "_+=/:,.@-".contains(c);
+    if !path.chars().all(serial_char) {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{path}' at 'path' failed to satisfy constraint: \
+             Member must make a serial number matching [\\w+=/:,.@-]+ together with the device name"
+        )));
     }
     Ok(serial)
 }
