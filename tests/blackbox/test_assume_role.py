@@ -371,3 +371,19 @@ def test_cli_assume_role_command(make_user, make_role, aws_cli):
     as_role = S.Creds(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
     me = aws_cli.run("sts", "get-caller-identity", creds=as_role).json
     assert me["UserId"] == f"{role['RoleId']}:cli"
+
+
+def test_mfa_requirement_holds_through_role_chaining(mfa_user, make_role, client_factory):
+    """A role session opened without a code cannot reach a role that requires MFA; one opened
+    with a code can (the MFA state is carried into the session)."""
+    user = mfa_user
+    first = make_role(trust_for(user.arn))
+    guarded = make_role(trust_for(first["Arn"], mfa=True))
+    plain = session_creds(user.sts.assume_role(RoleArn=first["Arn"], RoleSessionName="plain"))
+    expect_error("AccessDenied", 403,
+                 denied(f"arn:aws:sts::{S.ACCOUNT_ID}:assumed-role/{first['RoleName']}/plain", guarded["Arn"]),
+                 fn=client_factory("sts", plain).assume_role, RoleArn=guarded["Arn"], RoleSessionName="c1")
+    with_mfa = session_creds(user.sts.assume_role(RoleArn=first["Arn"], RoleSessionName="mfa",
+                                                  SerialNumber=user.device.serial, TokenCode=user.next_code))
+    chained = client_factory("sts", with_mfa).assume_role(RoleArn=guarded["Arn"], RoleSessionName="c2")
+    assert chained["AssumedRoleUser"]["Arn"].endswith(f"/{guarded['RoleName']}/c2")
