@@ -53,13 +53,14 @@ impl Request {
     /// Whether `statement` applies: action, resource (if the statement has one) and all
     /// conditions — cheapest test first.
     pub fn matches(&self, statement: &Statement) -> bool {
-        statement.matches_action(&self.action_lower)
+        self.matches_action(statement)
             && statement.matches_resource(&self.resource, &self.context)
             && statement.conditions_hold(&self.context)
     }
 
     pub(crate) fn matches_action(&self, statement: &Statement) -> bool {
-        statement.matches_action(&self.action_lower)
+        let service = self.action_lower.split_once(':').map_or(self.action_lower.as_str(), |(s, _)| s);
+        statement.matches_action(&self.action_lower, service)
     }
 }
 

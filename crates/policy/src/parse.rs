@@ -11,7 +11,6 @@ use serde_json::{Map, Value as Json};
 use crate::arn::ResourcePattern;
 use crate::condition::Condition;
 use crate::error::PolicyError;
-use crate::glob::Glob;
 use crate::policy::{
     ActionMatcher, Effect, Policy, PolicyKind, Position, PrincipalId, ResourceMatcher, Span, Statement, Version,
 };
@@ -168,11 +167,7 @@ fn statement(s: &Map<String, Json>, kind: PolicyKind, variables: bool) -> Result
             }
         }
     }
-    let actions = ActionMatcher {
-        not: not_action,
-        globs: raw_actions.iter().map(|a| Glob::new(&a.to_ascii_lowercase())).collect(),
-        raw: raw_actions,
-    };
+    let actions = ActionMatcher::new(not_action, raw_actions);
 
     let resources = match kind {
         PolicyKind::Trust => None,

@@ -112,6 +112,32 @@ pub(crate) struct ActionMatcher {
     pub(crate) raw: Vec<String>,
     /// Lower-cased, compiled.
     pub(crate) globs: Vec<Glob>,
+    /// The lower-cased services the patterns name (`iam` of `iam:Get*`), when none has a
+    /// wildcard before its `:`: a request for another service matches no pattern, which one
+    /// comparison each tells (most statements of a policy are about other services).
+    pub(crate) services: Option<Vec<Box<str>>>,
+}
+
+impl ActionMatcher {
+    pub(crate) fn new(not: bool, raw: Vec<String>) -> ActionMatcher {
+        let lower: Vec<String> = raw.iter().map(|a| a.to_ascii_lowercase()).collect();
+        let services = lower
+            .iter()
+            .map(|a| a.split_once(':').map(|(service, _)| service).filter(|s| !s.contains(['*', '?'])))
+            .map(|service| service.map(Box::from))
+            .collect::<Option<Vec<Box<str>>>>();
+        ActionMatcher { not, globs: lower.iter().map(|a| Glob::new(a)).collect(), raw, services }
+    }
+
+    /// Whether the statement's `Action` matches (or its `NotAction` does not). `action_lower` is
+    /// lower-cased; `service_lower` its part before the `:`.
+    pub(crate) fn matches(&self, action_lower: &str, service_lower: &str) -> bool {
+        let any = match &self.services {
+            Some(services) if !services.iter().any(|s| **s == *service_lower) => false,
+            _ => self.globs.iter().any(|g| g.matches(action_lower)),
+        };
+        any != self.not
+    }
 }
 
 /// `Resource` or `NotResource`.
@@ -168,9 +194,9 @@ impl Statement {
         &self.conditions
     }
 
-    /// `action_lower` must already be lower-cased.
-    pub(crate) fn matches_action(&self, action_lower: &str) -> bool {
-        self.actions.globs.iter().any(|g| g.matches(action_lower)) != self.actions.not
+    /// `action_lower` must already be lower-cased; `service_lower` is its part before `:`.
+    pub(crate) fn matches_action(&self, action_lower: &str, service_lower: &str) -> bool {
+        self.actions.matches(action_lower, service_lower)
     }
 
     pub(crate) fn matches_resource(&self, resource: &RequestResource, ctx: &RequestContext) -> bool {

@@ -38,6 +38,21 @@ fn actions_and_resources() {
 }
 
 #[test]
+fn service_names_are_compared_before_patterns() {
+    // Patterns naming other services never match; wildcards in the service part still do.
+    let other = p(r#"{"Effect":"Allow","Action":["S3:Get*","ec2:*"],"Resource":"*"}"#);
+    assert_eq!(decide(&req("iam:GetUser", "*"), &[&other]), Decision::ImplicitDeny);
+    assert_eq!(decide(&req("s3:getobject", "*"), &[&other]), Decision::Allow);
+    let wild = p(r#"{"Effect":"Allow","Action":["i?m:Get*","*:ListUsers"],"Resource":"*"}"#);
+    assert_eq!(decide(&req("iam:GetUser", "*"), &[&wild]), Decision::Allow);
+    assert_eq!(decide(&req("iam:ListUsers", "*"), &[&wild]), Decision::Allow);
+    // NotAction naming another service matches.
+    let not = p(r#"{"Effect":"Allow","NotAction":"s3:*","Resource":"*"}"#);
+    assert_eq!(decide(&req("iam:GetUser", "*"), &[&not]), Decision::Allow);
+    assert_eq!(decide(&req("s3:GetObject", "*"), &[&not]), Decision::ImplicitDeny);
+}
+
+#[test]
 fn not_action_and_not_resource() {
     // Allow + NotAction: everything but IAM; Deny + NotResource: deny all but one user.
     let pol = p(r#"{"Effect":"Allow","NotAction":"iam:*","Resource":"*"},
