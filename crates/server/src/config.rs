@@ -67,6 +67,13 @@ pub struct ServeArgs {
     /// The longest lock, in seconds.
     #[arg(long, env = "IAMD_MFA_MAX_LOCK_SECONDS", default_value_t = 3600)]
     pub mfa_max_lock_seconds: i64,
+    /// Open connections at most; a connection over it is closed at once.
+    #[arg(long, env = "IAMD_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers (and its body) before it is
+    /// disconnected (against clients that trickle bytes to hold connections open).
+    #[arg(long, env = "IAMD_REQUEST_READ_SECONDS", default_value_t = 10)]
+    pub request_read_seconds: u64,
     /// Password hashes (Argon2, 19 MiB each) computed at once; 0: one per CPU core.
     #[arg(long, env = "IAMD_PASSWORD_HASHES_AT_ONCE", default_value_t = 0)]
     pub password_hashes_at_once: usize,
@@ -246,7 +253,18 @@ pub async fn prepare(args: &ServeArgs) -> anyhow::Result<Arc<App>> {
             per_source: args.password_failures_per_source,
             window_seconds: args.password_window_seconds,
         },
+        request_read_timeout: std::time::Duration::from_secs(args.request_read_seconds),
         ..Limits::default()
     };
     Ok(Arc::new(App::new(store, master_key, clock, limits, throttle)))
+}
+
+impl ServeArgs {
+    /// What the accept loop holds connections to.
+    pub fn connection_limits(&self) -> crate::listener::ConnectionLimits {
+        crate::listener::ConnectionLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: std::time::Duration::from_secs(self.request_read_seconds),
+        }
+    }
 }

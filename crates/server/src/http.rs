@@ -63,10 +63,16 @@ async fn query_api(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let request_id =
         parts.extensions.get::<RequestId>().map_or_else(|| uuid::Uuid::new_v4().to_string(), |id| id.0.clone());
-    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        let e = ApiError::validation(format!("Request body is larger than {MAX_BODY_BYTES} bytes"));
-        return error::response(Service::Iam, &e, &request_id);
-    };
+    // A client trickling its body is cut off like one trickling its headers (`listener`).
+    let body =
+        match tokio::time::timeout(app.limits.request_read_timeout, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+            Ok(Ok(body)) => body,
+            Ok(Err(_)) => {
+                let e = ApiError::validation(format!("Request body is larger than {MAX_BODY_BYTES} bytes"));
+                return error::response(Service::Iam, &e, &request_id);
+            }
+            Err(_) => return (StatusCode::REQUEST_TIMEOUT, "request body not received in time\n").into_response(),
+        };
     let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
     let source = source_address(&parts.extensions);
     let request = iamd_sigv4::RequestParts {

@@ -5,7 +5,7 @@
 //!
 //! | layer | modules | what it owns |
 //! | --- | --- | --- |
-//! | HTTP | [`http`], [`config`] | routes, request ids and spans, body limit; start-up |
+//! | HTTP | [`http`], [`listener`], [`config`] | routes, request ids and spans, body limit and deadline; accepting connections (cap, header deadline, graceful shutdown); start-up |
 //! | adapters | [`ops`], [`console`] | the AWS query API (one handler per operation) and the HTML console, side by side |
 //! | authorization | [`authz`] | operation → IAM action, resource and context; one decision before dispatch |
 //! | authentication | [`auth`] | SigV4 callers, password and MFA code checks, the sign-in audit trail |
@@ -24,6 +24,7 @@ pub mod console;
 pub mod credential_cache;
 pub mod failure;
 pub mod http;
+pub mod listener;
 pub mod ops;
 pub mod state;
 pub mod wire;

@@ -20,8 +20,8 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(purge_expired_sessions(app.clone()));
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, "iamd serving IAM and STS");
-    let service = iamd_server::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
+    iamd_server::listener::serve(listener, iamd_server::router(app), args.connection_limits(), shutdown_signal())
+        .await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -47,6 +47,8 @@ pub struct Limits {
     pub password_hash_wait: Duration,
     /// Failed password attempts per user and per source address (iamd's rule, not AWS's).
     pub password_attempts: PasswordThrottlePolicy,
+    /// How long a client may take to send a request body once its headers arrived.
+    pub request_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -71,6 +73,7 @@ impl Default for Limits {
             password_hashes_at_once: 0,
             password_hash_wait: Duration::from_millis(250),
             password_attempts: PasswordThrottlePolicy::default(),
+            request_read_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -1,0 +1,63 @@
+"""What a client holding connections can do to iamd (issue #13 item 6): a connection that sends
+nothing, or trickles its headers or its body, is cut off after the request-read deadline; over
+the connection cap, a new connection is closed at once while the others keep working."""
+
+import socket
+import time
+
+import iamd_support as S
+
+
+def connect(srv) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    sock.settimeout(10)
+    return sock
+
+
+def closed_after(sock: socket.socket) -> float:
+    """Seconds until the server closes the connection (reads whatever it sends first)."""
+    start = time.monotonic()
+    while sock.recv(4096):
+        pass
+    return time.monotonic() - start
+
+
+def test_slow_clients_are_cut_off(server_factory):
+    srv = server_factory("slow", extra_env={"IAMD_REQUEST_READ_SECONDS": "1"})
+    # Sends nothing at all.
+    idle = connect(srv)
+    assert closed_after(idle) < 4
+    # Trickles its headers, one line every half second.
+    trickle = connect(srv)
+    start = time.monotonic()
+    trickle.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")
+    try:
+        for i in range(20):
+            time.sleep(0.5)
+            trickle.sendall(f"X-Slow-{i}: y\r\n".encode())
+    except OSError:
+        pass  # the server closed it
+    assert time.monotonic() - start < 5
+    # Sends its headers but not all of its body: 408.
+    body = connect(srv)
+    body.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                 b"Content-Length: 100\r\n\r\nAction=Get")
+    start = time.monotonic()
+    answer = body.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert time.monotonic() - start < 4
+    # Well-behaved clients are not affected.
+    assert S.make_client("sts", srv.endpoint).get_caller_identity()["Account"]
+
+
+def test_connections_over_the_cap_are_closed_at_once(server_factory):
+    srv = server_factory("capped", extra_env={"IAMD_MAX_CONNECTIONS": "3", "IAMD_REQUEST_READ_SECONDS": "30"})
+    held = [connect(srv) for _ in range(3)]
+    time.sleep(0.3)
+    over = connect(srv)
+    assert closed_after(over) < 2
+    held.pop().close()
+    time.sleep(0.3)
+    assert S.make_client("sts", srv.endpoint).get_caller_identity()["Account"]
+    for sock in held:
+        sock.close()
