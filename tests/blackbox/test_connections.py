@@ -2,8 +2,10 @@
 nothing, or trickles its headers or its body, is cut off after the request-read deadline; over
 the connection cap, a new connection is closed at once while the others keep working."""
 
+import resource
 import socket
 import time
+import urllib.request
 
 import iamd_support as S
 
@@ -61,3 +63,50 @@ def test_connections_over_the_cap_are_closed_at_once(server_factory):
     assert S.make_client("sts", srv.endpoint).get_caller_identity()["Account"]
     for sock in held:
         sock.close()
+
+
+def test_a_new_root_key_replaces_the_old_one(server_factory, tmp_path):
+    """Restarting with another configured root key rotates it: the old key stops working."""
+    data = tmp_path / "rotate-data"
+    first = server_factory("rotate1", data_dir=data)
+    assert S.make_client("sts", first.endpoint).get_caller_identity()["Account"] == S.ACCOUNT_ID
+    assert first.stop() == 0
+    new = S.Creds("AKIAIAMDROTATEDROOT1", "rotatedRootSecret0123456789abcdefghijKL")
+    second = server_factory("rotate2", data_dir=data, extra_env={
+        "IAMD_ROOT_ACCESS_KEY_ID": new.access_key_id, "IAMD_ROOT_SECRET_ACCESS_KEY": new.secret_access_key})
+    assert S.make_client("sts", second.endpoint, new).get_caller_identity()["Arn"] == S.ROOT_ARN
+    with S.expect_error("InvalidClientTokenId", 403):
+        S.make_client("sts", second.endpoint).get_caller_identity()
+
+
+def test_a_thousand_slow_sockets_do_not_stop_service(server_factory):
+    """A slowloris of 1,000 sockets trickling headers: /health and signed requests still answer,
+    and the sockets are gone after the deadline."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    srv = server_factory("loris", extra_env={"IAMD_REQUEST_READ_SECONDS": "3"})
+    sockets = []
+    for _ in range(1000):
+        sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")
+        sockets.append(sock)
+    try:
+        with urllib.request.urlopen(f"{srv.endpoint}/health", timeout=5) as r:
+            assert r.status == 200
+        assert S.make_client("sts", srv.endpoint).get_caller_identity()["Account"] == S.ACCOUNT_ID
+        time.sleep(4)
+        # After the deadline the server has closed them: each reads EOF (or a reset).
+        closed = 0
+        for sock in sockets:
+            sock.setblocking(False)
+            try:
+                closed += sock.recv(1) == b""
+            except ConnectionResetError:
+                closed += 1
+            except BlockingIOError:
+                pass
+        assert closed >= 990, closed
+    finally:
+        for sock in sockets:
+            sock.close()

@@ -152,7 +152,8 @@ impl<T> Store for T where
 #[async_trait]
 pub trait Accounts: Send + Sync + 'static {
     /// Creates the account if it does not exist, and the root access key if that key id is not
-    /// known yet (or sets its secret if it is already that account's root key). Idempotent, so
+    /// known yet (or sets its secret if it is already that account's root key); a key so
+    /// written replaces every other root key of the account (rotation). Idempotent, so
     /// every start-up may call it.
     async fn ensure_account(&self, account_id: &str, root_key: Option<NewAccessKey>, now: i64) -> Result<()>;
     async fn account_exists(&self, account_id: &str) -> Result<bool>;

@@ -114,6 +114,17 @@ async fn accounts_and_root_keys(store: &dyn Store) {
         counts,
         AccountCounts { users: 0, mfa_devices: 0, mfa_devices_in_use: 0, root_access_keys: 1, ..Default::default() }
     );
+
+    // Rotation: a new root key replaces the old one; a refused one replaces nothing.
+    store.ensure_account(ACCOUNT, Some(root_key("AKIAROOT0000000002", b"secret-3")), NOW + 20).await.unwrap();
+    assert_eq!(store.find_access_key("AKIAROOT0000000001").await.unwrap(), None);
+    assert!(store.find_access_key("AKIAROOT0000000002").await.unwrap().is_some());
+    store.ensure_account(OTHER_ACCOUNT, Some(root_key("AKIAROOT0000000002", b"stolen")), NOW).await.unwrap();
+    assert_eq!(store.find_access_key("AKIAROOT0000000002").await.unwrap().unwrap().account_id, ACCOUNT);
+    assert_eq!(store.account_counts(ACCOUNT).await.unwrap().root_access_keys, 1);
+    // Root keys of other accounts are left alone.
+    store.ensure_account(OTHER_ACCOUNT, Some(root_key("AKIAOTHERROOT00001", b"o")), NOW).await.unwrap();
+    assert!(store.find_access_key("AKIAROOT0000000002").await.unwrap().is_some());
 }
 
 async fn users(store: &dyn Store) {

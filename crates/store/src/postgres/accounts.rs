@@ -17,7 +17,7 @@ impl Accounts for PgStore {
             .await
             .map_err(db)?;
         if let Some(key) = root_key {
-            sqlx::query(
+            let written = sqlx::query(
                 "INSERT INTO access_keys (access_key_id, account_id, user_id, secret_sealed, status, created_at) \
                  VALUES ($1, $2, NULL, $3, 'Active', $4) \
                  ON CONFLICT (access_key_id) DO UPDATE SET secret_sealed = excluded.secret_sealed \
@@ -30,6 +30,17 @@ impl Accounts for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+            // The given key replaces every other root key of the account (rotation).
+            if written.rows_affected() == 1 {
+                sqlx::query(
+                    "DELETE FROM access_keys WHERE account_id = $1 AND user_id IS NULL AND access_key_id <> $2",
+                )
+                .bind(account_id)
+                .bind(&key.access_key_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            }
         }
         tx.commit().await.map_err(db)
     }

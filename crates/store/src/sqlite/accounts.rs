@@ -17,13 +17,21 @@ impl Accounts for SqliteStore {
                 )?
                 .execute(params![account_id, now])?;
                 if let Some(key) = root_key {
-                    c.prepare_cached(
-                        "INSERT INTO access_keys (access_key_id, account_id, user_id, secret_sealed, status, created_at) \
-                         VALUES (?, ?, NULL, ?, 'Active', ?) \
-                         ON CONFLICT (access_key_id) DO UPDATE SET secret_sealed = excluded.secret_sealed \
-                         WHERE access_keys.user_id IS NULL AND access_keys.account_id = excluded.account_id",
-                    )?
-                    .execute(params![key.access_key_id, account_id, key.secret_sealed, key.created_at])?;
+                    let written = c
+                        .prepare_cached(
+                            "INSERT INTO access_keys (access_key_id, account_id, user_id, secret_sealed, status, created_at) \
+                             VALUES (?, ?, NULL, ?, 'Active', ?) \
+                             ON CONFLICT (access_key_id) DO UPDATE SET secret_sealed = excluded.secret_sealed \
+                             WHERE access_keys.user_id IS NULL AND access_keys.account_id = excluded.account_id",
+                        )?
+                        .execute(params![key.access_key_id, account_id, key.secret_sealed, key.created_at])?;
+                    // The given key replaces every other root key of the account (rotation).
+                    if written == 1 {
+                        c.prepare_cached(
+                            "DELETE FROM access_keys WHERE account_id = ? AND user_id IS NULL AND access_key_id <> ?",
+                        )?
+                        .execute(params![account_id, key.access_key_id])?;
+                    }
                 }
                 Ok(())
             })
