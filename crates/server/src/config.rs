@@ -67,6 +67,10 @@ pub struct ServeArgs {
     /// The longest lock, in seconds.
     #[arg(long, env = "IAMD_MFA_MAX_LOCK_SECONDS", default_value_t = 3600)]
     pub mfa_max_lock_seconds: i64,
+    /// With the embedded store: free space (MiB) in the data directory under which `/health`
+    /// reports the node unhealthy.
+    #[arg(long, env = "IAMD_MIN_FREE_DISK_MB", default_value_t = 64)]
+    pub min_free_disk_mb: u64,
     /// Open connections at most; a connection over it is closed at once.
     #[arg(long, env = "IAMD_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
@@ -254,6 +258,10 @@ pub async fn prepare(args: &ServeArgs) -> anyhow::Result<Arc<App>> {
             window_seconds: args.password_window_seconds,
         },
         request_read_timeout: std::time::Duration::from_secs(args.request_read_seconds),
+        min_free_disk: match (&args.database_url, &args.data_dir) {
+            (None, Some(dir)) => Some((dir.clone(), args.min_free_disk_mb * 1024 * 1024)),
+            _ => None,
+        },
         ..Limits::default()
     };
     Ok(Arc::new(App::new(store, master_key, clock, limits, throttle)))

@@ -50,11 +50,25 @@ async fn with_request_span(mut request: Request, next: Next) -> Response {
 
 /// 200 once the server accepts requests and its database answers; 503 while it does not (so a
 /// load balancer stops sending traffic to a node that cannot serve it).
+/// Healthy when the database answers a read and takes a durable write, each within 2 s, and
+/// (embedded store) the data directory has room: a node whose disk is full (or whose writer
+/// stopped) is unhealthy even though it can still read.
 async fn health(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
-    match tokio::time::timeout(std::time::Duration::from_secs(2), app.store.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ok"),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    let within = |probe| tokio::time::timeout(std::time::Duration::from_secs(2), probe);
+    if !matches!(within(app.store.ping()).await, Ok(Ok(()))) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
     }
+    if !matches!(within(app.store.probe_write(app.now_unix())).await, Ok(Ok(()))) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "database cannot take writes");
+    }
+    // A small write can still fit in pages SQLite already has while a real one cannot.
+    if let Some((dir, min_free)) = &app.limits.min_free_disk {
+        let free = rustix::fs::statvfs(dir).map(|s| s.f_bavail.saturating_mul(s.f_frsize));
+        if free.is_ok_and(|free| free < *min_free) {
+            return (StatusCode::SERVICE_UNAVAILABLE, "data directory almost full");
+        }
+    }
+    (StatusCode::OK, "ok")
 }
 
 async fn query_api(State(app): State<Arc<App>>, request: Request) -> Response {

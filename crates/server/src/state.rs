@@ -49,6 +49,9 @@ pub struct Limits {
     pub password_attempts: PasswordThrottlePolicy,
     /// How long a client may take to send a request body once its headers arrived.
     pub request_read_timeout: Duration,
+    /// The embedded store's directory and the free space (bytes) under which `/health` reports
+    /// the node unhealthy, before writes start failing.
+    pub min_free_disk: Option<(std::path::PathBuf, u64)>,
 }
 
 impl Default for Limits {
@@ -74,6 +77,7 @@ impl Default for Limits {
             password_hash_wait: Duration::from_millis(250),
             password_attempts: PasswordThrottlePolicy::default(),
             request_read_timeout: Duration::from_secs(10),
+            min_free_disk: None,
         }
     }
 }

@@ -166,6 +166,9 @@ pub trait Accounts: Send + Sync + 'static {
     async fn ping(&self) -> Result<()> {
         self.account_exists("").await.map(|_| ())
     }
+    /// A small durable write (the time of the last health check): fails when the database
+    /// cannot take writes — a full disk, a stopped writer, a read-only replica.
+    async fn probe_write(&self, now: i64) -> Result<()>;
 
     // Deployment facts.
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>>;

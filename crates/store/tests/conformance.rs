@@ -926,6 +926,10 @@ async fn meta(store: &dyn Store) {
     assert_eq!(store.put_meta_if_absent("master-key-check", b"second").await.unwrap(), b"first");
     assert_eq!(store.get_meta("master-key-check").await.unwrap(), Some(b"first".to_vec()));
     assert_eq!(store.put_meta_if_absent("other", b"").await.unwrap(), b"");
+    // The health probe's write: repeatable, and readable as the time it was given.
+    store.probe_write(NOW).await.unwrap();
+    store.probe_write(NOW + 1).await.unwrap();
+    assert_eq!(store.get_meta("last-health-check").await.unwrap(), Some((NOW + 1).to_be_bytes().to_vec()));
 }
 
 // Concurrency ---------------------------------------------------------------------------------

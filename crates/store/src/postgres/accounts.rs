@@ -91,6 +91,18 @@ impl Accounts for PgStore {
         })
     }
 
+    async fn probe_write(&self, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO meta (name, value) VALUES ('last-health-check', $1) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(now.to_be_bytes().to_vec())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
         sqlx::query_scalar("SELECT value FROM meta WHERE name = $1")
             .bind(name)

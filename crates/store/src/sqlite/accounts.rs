@@ -79,6 +79,19 @@ impl Accounts for SqliteStore {
         })
     }
 
+    async fn probe_write(&self, now: i64) -> Result<()> {
+        self.engine
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO meta (name, value) VALUES ('last-health-check', ?) \
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                )?
+                .execute([now.to_be_bytes().to_vec()])?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
         self.engine.read(|c| {
             Ok(c.prepare_cached("SELECT value FROM meta WHERE name = ?")?.query_row([name], |r| r.get(0)).optional()?)

@@ -18,7 +18,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -28,6 +28,9 @@ use crate::{Result, StoreError};
 
 /// Writes taken into one transaction at most; bounds the work lost to one failed commit.
 const MAX_GROUP: usize = 256;
+/// Writes waiting for the writer at most; more wait to be queued (back-pressure on their
+/// requests) instead of piling up in memory while the disk is slow or full.
+const MAX_QUEUED: usize = 4096;
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 16;
 /// Prepared statements kept per connection.
@@ -39,7 +42,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub(super) struct Engine {
     path: PathBuf,
     idle_readers: Mutex<Vec<Connection>>,
-    writes: mpsc::Sender<Box<dyn Write>>,
+    writes: tokio::sync::mpsc::Sender<Box<dyn Write>>,
     #[cfg(test)]
     stats: Arc<WriteStats>,
 }
@@ -66,11 +69,11 @@ impl Engine {
         migrate::apply(&mut conn)?;
 
         let stats = Arc::new(WriteStats::default());
-        let (writes, queue) = mpsc::channel();
+        let (writes, queue) = tokio::sync::mpsc::channel(MAX_QUEUED);
         let thread_stats = Arc::clone(&stats);
         std::thread::Builder::new()
             .name("iamd-sqlite-writer".into())
-            .spawn(move || run_writer(&conn, &queue, &thread_stats))
+            .spawn(move || run_writer(&conn, queue, &thread_stats))
             .map_err(|e| StoreError::Backend(format!("starting the SQLite writer thread: {e}")))?;
         Ok(Self {
             path: path.to_owned(),
@@ -110,7 +113,7 @@ impl Engine {
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Job { work: Some(write), outcome: None, reply };
-        self.writes.send(Box::new(job)).map_err(|_| writer_gone())?;
+        self.writes.send(Box::new(job)).await.map_err(|_| writer_gone())?;
         answer.await.map_err(|_| writer_gone())?
     }
 
@@ -188,8 +191,8 @@ where
     }
 }
 
-fn run_writer(conn: &Connection, queue: &mpsc::Receiver<Box<dyn Write>>, stats: &WriteStats) {
-    while let Ok(first) = queue.recv() {
+fn run_writer(conn: &Connection, mut queue: tokio::sync::mpsc::Receiver<Box<dyn Write>>, stats: &WriteStats) {
+    while let Some(first) = queue.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match queue.try_recv() {
