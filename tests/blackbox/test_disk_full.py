@@ -13,6 +13,12 @@ import pytest
 import iamd_support as S
 
 
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("IAMD_TEST_DATABASE_URL")),
+    reason="the embedded store's disk: with PostgreSQL, the database is not in the data directory",
+)
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     mount = tmp_path / "small"
