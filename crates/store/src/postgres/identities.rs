@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use super::policies::{Lock, policy_visible};
 use super::rows::{USER_COLUMNS, user_from_row};
 use super::tags::USER_TAGS;
-use super::{PgStore, account_quota, count, db, lock_user, unique_as, user_by_name, user_id_of};
+use super::{PgStore, account_quota, count, db, lock_user, path_page, unique_as, user_by_name, user_id_of};
 use crate::common::name_key;
 use crate::*;
 
@@ -59,19 +59,7 @@ impl Identities for PgStore {
     }
 
     async fn list_users(&self, account_id: &str, path_prefix: &str, page: &Page) -> Result<Vec<User>> {
-        let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE u.account_id = $1 AND left(u.path, length($2)) = $2 \
-             AND u.name_key > $3 ORDER BY u.name_key LIMIT $4"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(account_id)
-            .bind(path_prefix)
-            .bind(page.after.as_deref().unwrap_or(""))
-            .bind(page.limit as i64 + 1)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-        rows.iter().map(user_from_row).collect::<std::result::Result<_, _>>().map_err(db)
+        path_page(&self.pool, (USER_COLUMNS, "users", "u"), account_id, path_prefix, page, |r| user_from_row(r)).await
     }
 
     async fn update_user(

@@ -165,6 +165,31 @@ async fn user_by_name(conn: &mut PgConnection, account_id: &str, name: &str, loc
     user_from_row(&row).map_err(db)
 }
 
+/// One page of an account's users, groups or roles whose path starts with `path_prefix`,
+/// ordered by name key: `columns` of `table alias` (`users u`), decoded by `decode`.
+async fn path_page<T>(
+    pool: &sqlx::PgPool,
+    (columns, table, alias): (&str, &str, &str),
+    account_id: &str,
+    path_prefix: &str,
+    page: &Page,
+    decode: impl Fn(&sqlx::postgres::PgRow) -> std::result::Result<T, sqlx::Error>,
+) -> Result<Vec<T>> {
+    let sql = format!(
+        "SELECT {columns} FROM {table} {alias} WHERE {alias}.account_id = $1 \
+         AND left({alias}.path, length($2)) = $2 AND {alias}.name_key > $3 ORDER BY {alias}.name_key LIMIT $4"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(account_id)
+        .bind(path_prefix)
+        .bind(page.after.as_deref().unwrap_or(""))
+        .bind(page.limit as i64 + 1)
+        .fetch_all(pool)
+        .await
+        .map_err(db)?;
+    rows.iter().map(decode).collect::<std::result::Result<_, _>>().map_err(db)
+}
+
 async fn count(conn: &mut PgConnection, sql: &'static str, arg: &str) -> Result<i64> {
     sqlx::query_scalar(sql).bind(arg).fetch_one(&mut *conn).await.map_err(db)
 }

@@ -16,7 +16,7 @@ use sqlx::{PgConnection, Row};
 use super::roles::role_id_of;
 use super::rows::{USER_COLUMNS, user_from_row};
 use super::tags::{POLICY_TAGS, USER_TAGS};
-use super::{PgStore, account_quota, count, db, lock_user, to_u32, unique_as, user_id_of};
+use super::{PgStore, account_quota, count, db, lock_user, path_page, to_u32, unique_as, user_id_of};
 use crate::common::{changed, name_key};
 use crate::*;
 
@@ -398,19 +398,7 @@ impl Policies for PgStore {
     }
 
     async fn list_groups(&self, account_id: &str, path_prefix: &str, page: &Page) -> Result<Vec<Group>> {
-        let sql = format!(
-            "SELECT {GROUP_COLUMNS} FROM iam_groups g WHERE g.account_id = $1 AND left(g.path, length($2)) = $2 \
-             AND g.name_key > $3 ORDER BY g.name_key LIMIT $4"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(account_id)
-            .bind(path_prefix)
-            .bind(page.after.as_deref().unwrap_or(""))
-            .bind(page.limit as i64 + 1)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-        rows.iter().map(group_from_row).collect::<std::result::Result<_, _>>().map_err(db)
+        path_page(&self.pool, (GROUP_COLUMNS, "iam_groups", "g"), account_id, path_prefix, page, group_from_row).await
     }
 
     async fn update_group(

@@ -10,7 +10,7 @@ use sqlx::{PgConnection, Row};
 
 use super::policies::{Lock, boundary_of, inline_of, managed_of, policy_visible};
 use super::tags::ROLE_TAGS;
-use super::{PgStore, account_quota, count, db, unique_as};
+use super::{PgStore, account_quota, count, db, path_page, unique_as};
 use crate::common::name_key;
 use crate::*;
 
@@ -104,19 +104,7 @@ impl Roles for PgStore {
     }
 
     async fn list_roles(&self, account_id: &str, path_prefix: &str, page: &Page) -> Result<Vec<Role>> {
-        let sql = format!(
-            "SELECT {ROLE_COLUMNS} FROM roles r WHERE r.account_id = $1 AND left(r.path, length($2)) = $2 \
-             AND r.name_key > $3 ORDER BY r.name_key LIMIT $4"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(account_id)
-            .bind(path_prefix)
-            .bind(page.after.as_deref().unwrap_or(""))
-            .bind(page.limit as i64 + 1)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-        rows.iter().map(role_from_row).collect::<std::result::Result<_, _>>().map_err(db)
+        path_page(&self.pool, (ROLE_COLUMNS, "roles", "r"), account_id, path_prefix, page, role_from_row).await
     }
 
     async fn update_role(
