@@ -78,11 +78,14 @@ fn refusal(e: ApiError) -> Result<Refusal, Failure> {
 }
 
 /// An AWS error as the page says it: its message, introduced by what it means where the bare
-/// message would not say (a refusal by policy, a quota).
+/// message would not say (a refusal by policy — AWS's `User: … is not authorized to perform: …`
+/// —, a quota).
 fn in_words(e: &ApiError) -> String {
     let message = e.message.trim();
     match e.code {
-        ErrorCode::AccessDenied => format!("Your permissions do not allow this. {message}"),
+        ErrorCode::AccessDenied if message.starts_with("User: ") => {
+            format!("Your permissions do not allow this. {message}")
+        }
         ErrorCode::LimitExceeded => format!("A limit was reached. {message}"),
         _ if message.is_empty() => format!("The request was refused ({}).", e.code.as_str()),
         _ => message.to_owned(),
@@ -92,7 +95,12 @@ fn in_words(e: &ApiError) -> String {
 impl Acting {
     /// The signed-in user of `signed` as a caller, once the form's CSRF token is checked
     /// (`None`: the token is wrong, nothing may happen).
-    async fn start(app: Arc<App>, signed: SignedIn, parts: &Parts, csrf: Option<&str>) -> Result<Option<Self>, Failure> {
+    async fn start(
+        app: Arc<App>,
+        signed: SignedIn,
+        parts: &Parts,
+        csrf: Option<&str>,
+    ) -> Result<Option<Self>, Failure> {
         if let Some(submitted) = csrf
             && !tokens_match(submitted, &signed.session.csrf_token)
         {
@@ -119,7 +127,8 @@ impl Acting {
     /// the same MFA time and end.
     async fn keep_browser_signed_in(&mut self, parts: &Parts) -> Result<(), Failure> {
         let now = self.app.now_unix();
-        let (cookie, session) = reissue_session(&self.app, &self.session, now, cookies::is_https(&parts.headers)).await?;
+        let (cookie, session) =
+            reissue_session(&self.app, &self.session, now, cookies::is_https(&parts.headers)).await?;
         self.session = session;
         self.cookie = Some(cookie);
         Ok(())
@@ -409,7 +418,8 @@ pub(super) async fn mfa_remove(
     let mut acting = acting!(app, signed, parts, &form.csrf);
     let user = acting.session.user.name.clone();
     let serial = form.serial.as_str();
-    if let Err(e) = acting.call(Action::DeactivateMFADevice, &[("UserName", user.as_str()), ("SerialNumber", serial)]).await
+    if let Err(e) =
+        acting.call(Action::DeactivateMFADevice, &[("UserName", user.as_str()), ("SerialNumber", serial)]).await
     {
         let refused = refusal(e)?;
         return acting.page(refused.status, Feedback::error("device", serial, refused.text)).await;
@@ -538,7 +548,9 @@ pub(super) async fn key_delete(
     let acting = acting!(app, signed, parts, &form.csrf);
     let id = form.access_key_id.as_str();
     match acting.call(Action::DeleteAccessKey, &[("AccessKeyId", id)]).await {
-        Ok(_) => acting.page(StatusCode::OK, Feedback::notice("keys", "", format!("The access key {id} was deleted."))).await,
+        Ok(_) => {
+            acting.page(StatusCode::OK, Feedback::notice("keys", "", format!("The access key {id} was deleted."))).await
+        }
         Err(e) => {
             let refused = refusal(e)?;
             acting.page(refused.status, Feedback::error("key", id, refused.text)).await
@@ -585,6 +597,8 @@ mod tests {
         let shown = refusal(denied).ok().unwrap();
         assert_eq!(shown.status, StatusCode::FORBIDDEN);
         assert_eq!(shown.text, "Your permissions do not allow this. User: x is not authorized");
+        let wrong = ApiError::new(ErrorCode::AccessDenied, "The old password is incorrect.");
+        assert_eq!(refusal(wrong).ok().unwrap().text, "The old password is incorrect.");
         let bad = ApiError::new(ErrorCode::InvalidAuthenticationCode, "Authentication code for device is not valid.");
         assert_eq!(refusal(bad).ok().unwrap().text, "Authentication code for device is not valid.");
         assert!(refusal(ApiError::service_failure()).is_err());
