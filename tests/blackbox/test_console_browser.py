@@ -167,6 +167,7 @@ class Page:
         self.find("#secret-toggle summary").click()
         assert secret.is_displayed()
         totp = S.Totp(secret.text.strip())
+        self.shot("enrol")
         if shutil.which("zbarimg"):
             uri = S.zbar_decode(png)
             assert uri and totp.seed in uri, uri

@@ -1048,6 +1048,15 @@ async fn removing_a_device_ends_other_sessions_and_keeps_this_browser(backend: B
     assert_ne!(before, after);
     let session = h.store().find_console_session(&hash(&after)).await.unwrap().unwrap();
     assert!(session.mfa_authenticated_at.is_some());
-    assert_eq!(browser.get("/console/security").await.status, StatusCode::OK);
+    let page = browser.get("/console/security").await;
+    assert_eq!(page.status, StatusCode::OK);
     assert_eq!(other.get("/console").await.location(), "/signin");
+
+    // Removing it again (a stale page): the operation's answer, shown although no row lists it.
+    let again = browser
+        .post("/console/security/mfa/remove", &[("csrf", &page.field("csrf")), ("serial", &device.serial)])
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "{}", again.body);
+    let error = element_text(&again.body, "mfa-error").unwrap();
+    assert!(error.contains("does not exist"), "{error}");
 }

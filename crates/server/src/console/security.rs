@@ -135,7 +135,7 @@ impl Acting {
     }
 
     /// The security page with `feedback` placed next to its form.
-    async fn page(&self, status: StatusCode, feedback: Feedback) -> Handled {
+    async fn page(&self, status: StatusCode, mut feedback: Feedback) -> Handled {
         let devices = match self.call(Action::ListMFADevices, &[]).await {
             Ok(xml) => Listing::Shown(results::mfa_devices(xml)?),
             Err(e) => Listing::Refused(refusal(e)?.text),
@@ -149,6 +149,7 @@ impl Acting {
             Err(e) if e.code == ErrorCode::NoSuchEntity => Listing::Shown(results::default_password_rules()),
             Err(e) => Listing::Refused(refusal(e)?.text),
         };
+        feedback.place(&devices, &keys);
         let user = &self.session.user;
         let page = pages::Security {
             csrf: &self.session.csrf_token,
@@ -203,6 +204,21 @@ impl Feedback {
 
     fn notice(form: &'static str, serial: &str, text: String) -> Self {
         Feedback { form, serial: serial.to_owned(), notice: Some(text), ..Default::default() }
+    }
+
+    /// Feedback about a device or key the page does not list (gone meanwhile, a stale page, a
+    /// forged serial) moves to its section, so it is still shown.
+    fn place(&mut self, devices: &Listing<results::Device>, keys: &Listing<results::AccessKey>) {
+        let listed = match (self.form, devices, keys) {
+            ("device", Listing::Shown(list), _) => list.iter().any(|d| d.serial_number == self.serial),
+            ("key", _, Listing::Shown(list)) => list.iter().any(|k| k.access_key_id == self.serial),
+            ("device" | "key", _, _) => false,
+            _ => return,
+        };
+        if !listed {
+            self.form = if self.form == "device" { "mfa" } else { "keys" };
+            self.serial.clear();
+        }
     }
 
     /// The error for `form` (and the device or key `serial`, for per-row forms).
@@ -602,6 +618,22 @@ mod tests {
         let bad = ApiError::new(ErrorCode::InvalidAuthenticationCode, "Authentication code for device is not valid.");
         assert_eq!(refusal(bad).ok().unwrap().text, "Authentication code for device is not valid.");
         assert!(refusal(ApiError::service_failure()).is_err());
+    }
+
+    #[test]
+    fn feedback_about_an_unlisted_row_moves_to_its_section() {
+        let device = |serial: &str| results::Device { serial_number: serial.to_owned(), enable_date: String::new() };
+        let devices = Listing::Shown(vec![device("arn:a")]);
+        let keys = Listing::Refused("no".to_owned());
+        let mut listed = Feedback::error("device", "arn:a", "x".to_owned());
+        listed.place(&devices, &keys);
+        assert_eq!(listed.error_for("device", "arn:a"), Some("x"));
+        let mut gone = Feedback::error("device", "arn:b", "x".to_owned());
+        gone.place(&devices, &keys);
+        assert_eq!(gone.error_for("mfa", ""), Some("x"));
+        let mut key = Feedback::error("key", "AKIA", "y".to_owned());
+        key.place(&devices, &keys);
+        assert_eq!(key.error_for("keys", ""), Some("y"));
     }
 
     #[test]
