@@ -53,6 +53,7 @@ backend_tests!(
     console_actions_are_decided_by_the_users_policies,
     mfa_at_sign_in_is_what_mfa_conditions_see,
     removing_a_device_ends_other_sessions_and_keeps_this_browser,
+    an_unfinished_enrolment_can_be_deleted_and_started_again,
 );
 
 /// Allows managing the user's own access keys (the harness's users live on path `/team/`).
@@ -1059,4 +1060,43 @@ async fn removing_a_device_ends_other_sessions_and_keeps_this_browser(backend: B
     assert_eq!(again.status, StatusCode::NOT_FOUND, "{}", again.body);
     let error = element_text(&again.body, "mfa-error").unwrap();
     assert!(error.contains("does not exist"), "{error}");
+}
+
+async fn an_unfinished_enrolment_can_be_deleted_and_started_again(backend: Backend) {
+    let h = Harness::new(backend).await;
+    h.user("erin", false).await;
+    let own_devices = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+      "Action":["iam:CreateVirtualMFADevice","iam:DeleteVirtualMFADevice"],"Resource":"arn:aws:iam::*:mfa/${aws:username}"},
+      {"Effect":"Allow","Action":["iam:ListMFADevices","iam:EnableMFADevice"],"Resource":"*"}]}"#;
+    h.put_policy("erin", own_devices).await;
+    let mut browser = h.browser();
+    browser.sign_in(ACCOUNT, "erin", PASSWORD).await;
+    let csrf = browser.get("/console/security").await.field("csrf");
+    let enrol = browser.post("/console/security/mfa", &[("csrf", &csrf), ("name", "erin")]).await;
+    assert_eq!(enrol.status, StatusCode::OK, "{}", enrol.body);
+    assert!(enrol.body.contains("src=\"data:image/png;base64,iVBOR"), "the QR code inline");
+    let serial = ids::mfa_arn(ACCOUNT, "/", "erin");
+    assert_eq!(element_text(&enrol.body, "serial"), Some(serial.as_str()));
+
+    // Left unfinished; asking again names the device and offers to delete it.
+    let again = browser.post("/console/security/mfa", &[("csrf", &csrf), ("name", "erin")]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(element_text(&again.body, "mfa-error"), Some("MFA device already exists."));
+    assert!(again.body.contains("id=\"leftover-form\""), "{}", again.body);
+    let deleted = browser.post("/console/security/mfa/cancel", &[("csrf", &csrf), ("serial", &serial)]).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    assert_eq!(
+        element_text(&deleted.body, "mfa-notice"),
+        Some(format!("The MFA device {serial} was deleted.").as_str())
+    );
+    assert!(h.store().get_mfa_device(ACCOUNT, &serial).await.unwrap().is_none());
+
+    // Wrong codes on the enrolment page: the operation's message, and the seed is not shown again.
+    let enrol = browser.post("/console/security/mfa", &[("csrf", &csrf), ("name", "erin")]).await;
+    assert_eq!(enrol.status, StatusCode::OK);
+    let form = [("csrf", csrf.as_str()), ("serial", serial.as_str()), ("code1", "000000"), ("code2", "000001")];
+    let wrong = browser.post("/console/security/mfa/enable", &form).await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN, "{}", wrong.body);
+    assert_eq!(element_text(&wrong.body, "enrol-error"), Some("Authentication code for device is not valid."));
+    assert!(!wrong.body.contains("id=\"secret\"") && !wrong.body.contains("data:image/png"));
 }

@@ -195,6 +195,9 @@ pub struct Feedback {
     pub warning: Option<String>,
     /// The key just created: shown once.
     pub new_key: Option<results::NewAccessKey>,
+    /// The serial of an existing device whose name a new one asked for: perhaps an unfinished
+    /// enrolment, which the page offers to delete.
+    pub leftover: Option<String>,
 }
 
 impl Feedback {
@@ -277,8 +280,15 @@ pub(super) async fn mfa_create(
     let device = match acting.call(Action::CreateVirtualMFADevice, &[("VirtualMFADeviceName", name)]).await {
         Ok(xml) => results::new_device(xml)?,
         Err(e) => {
+            let exists = e.code == ErrorCode::EntityAlreadyExists;
             let refused = refusal(e)?;
-            return acting.page(refused.status, Feedback::error("mfa", "", refused.text)).await;
+            let mut feedback = Feedback::error("mfa", "", refused.text);
+            if exists {
+                // Most likely an enrolment left unfinished: offer to delete it (DeleteVirtualMFADevice,
+                // decided by the user's policies; a device in use cannot be deleted).
+                feedback.leftover = Some(ids::mfa_arn(&acting.session.account_id, "/", name));
+            }
+            return acting.page(refused.status, feedback).await;
         }
     };
     let qr = format!("data:image/png;base64,{}", device.qr_png_base64);
