@@ -151,10 +151,8 @@ async fn run(
     }
     let version = params.get("Version").unwrap_or_default();
     let action = Action::from_name(service, action).ok_or_else(|| error::invalid_action(action, version))?;
-    params.check_paths()?;
-    iamd_model::validate(action.operation(), params.pairs()).map_err(|e| ApiError::validation(e.message))?;
     let ctx = Ctx { app, caller, action, now, source };
-    ops::dispatch(&ctx, params).await
+    ops::perform(&ctx, params).await
 }
 
 fn is_form(headers: &HeaderMap) -> bool {

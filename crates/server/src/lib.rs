@@ -6,7 +6,8 @@
 //! | layer | modules | what it owns |
 //! | --- | --- | --- |
 //! | HTTP | [`http`], [`listener`], [`config`] | routes, request ids and spans, body limit and deadline; accepting connections (cap, header deadline, graceful shutdown); start-up |
-//! | adapters | [`ops`], [`console`] | the AWS query API (one handler per operation) and the HTML console, side by side |
+//! | console | [`console`] | the HTML console: sign-in, and "My security credentials", whose every action is the user's own operation through [`ops::perform`] |
+//! | operations | [`ops`] | the AWS query API: validation, one authorization decision, one handler per operation |
 //! | authorization | [`authz`] | operation → IAM action, resource and context; one decision before dispatch |
 //! | authentication | [`auth`] | SigV4 callers, password and MFA code checks, the sign-in audit trail |
 //! | shared leaves | [`state`], [`caller`], [`credential_cache`], [`failure`], [`wire`] | application state, who is calling, cached credentials, internal/store failures, the query protocol's encoding |

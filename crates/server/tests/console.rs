@@ -48,7 +48,24 @@ backend_tests!(
     repeated_wrong_passwords_lock_even_the_right_one_for_the_window,
     repeated_failures_from_one_address_lock_every_user,
     sign_ins_beyond_the_hashing_slots_get_a_quick_503,
+    the_security_page_needs_a_signed_in_browser,
+    security_forms_without_the_right_csrf_token_change_nothing,
+    console_actions_are_decided_by_the_users_policies,
+    mfa_at_sign_in_is_what_mfa_conditions_see,
+    removing_a_device_ends_other_sessions_and_keeps_this_browser,
+    an_unfinished_enrolment_can_be_deleted_and_started_again,
 );
+
+/// Allows managing the user's own access keys (the harness's users live on path `/team/`).
+const OWN_KEYS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+  "Action":["iam:ListAccessKeys","iam:CreateAccessKey"],"Resource":"arn:aws:iam::*:user/team/${aws:username}"}]}"#;
+
+/// Allows CreateAccessKey, ListAccessKeys and device management on the user itself only with MFA
+/// in the session (AWS's `Bool aws:MultiFactorAuthPresent true` pattern).
+const KEYS_WITH_MFA_ONLY: &str = r#"{"Version":"2012-10-17","Statement":[
+  {"Effect":"Allow","Action":["iam:ListAccessKeys","iam:ListMFADevices"],"Resource":"arn:aws:iam::*:user/team/${aws:username}"},
+  {"Effect":"Allow","Action":["iam:CreateAccessKey","iam:DeactivateMFADevice","iam:DeleteVirtualMFADevice"],"Resource":"*",
+   "Condition":{"Bool":{"aws:MultiFactorAuthPresent":"true"}}}]}"#;
 
 /// The shared [`TestApp`] (app, clock, `now`, `advance`, `store`) plus this file's helpers.
 struct Harness(TestApp);
@@ -131,6 +148,17 @@ impl Harness {
 
     async fn password_last_used(&self, name: &str) -> Option<i64> {
         self.store().get_user(ACCOUNT, name).await.unwrap().unwrap().password_last_used
+    }
+
+    async fn put_policy(&self, user_name: &str, document: &str) {
+        self.store()
+            .put_inline_policy(ACCOUNT, iamd_store::Holder::User, user_name, "console", document, 10_240)
+            .await
+            .unwrap();
+    }
+
+    async fn key_count(&self, user_name: &str) -> usize {
+        self.store().list_access_keys(ACCOUNT, user_name).await.unwrap().len()
     }
 
     fn browser(&self) -> Browser {
@@ -866,4 +894,209 @@ async fn sign_ins_beyond_the_hashing_slots_get_a_quick_503(backend: Backend) {
     assert_eq!(source.failures, 0, "a refused attempt charges nothing");
     drop(held);
     assert_eq!(browser.sign_in(ACCOUNT, "sam", PASSWORD).await.location(), "/console");
+}
+
+// --- My security credentials ------------------------------------------------------------------
+
+/// The text of the element with `id` (up to its closing tag).
+fn element_text<'a>(body: &'a str, id: &str) -> Option<&'a str> {
+    let start = body.find(&format!("id=\"{id}\""))?;
+    let text = &body[start..];
+    let text = &text[text.find('>')? + 1..];
+    Some(&text[..text.find("</")?])
+}
+
+async fn the_security_page_needs_a_signed_in_browser(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let mut browser = h.browser();
+    let page = browser.get("/console/security").await;
+    assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/signin"));
+    let posted = browser.post("/console/security/keys", &[("csrf", "x")]).await;
+    assert_eq!((posted.status, posted.location()), (StatusCode::SEE_OTHER, "/signin"));
+
+    // Awaiting the code is not signed in.
+    h.user("mallory", false).await;
+    let device = h.device("mallory", "mallory-phone").await;
+    browser.sign_in(ACCOUNT, "mallory", PASSWORD).await;
+    let page = browser.get("/console/security").await;
+    assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/signin/mfa"));
+    browser.submit_code(None, &h.code(&device)).await;
+    let page = browser.get("/console/security").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(element_text(&page.body, "user"), Some("mallory"));
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+
+    // A forced password change comes first.
+    h.user("rita", true).await;
+    let mut rita = h.browser();
+    rita.sign_in(ACCOUNT, "rita", PASSWORD).await;
+    let page = rita.get("/console/security").await;
+    assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/console/password"));
+    let csrf = {
+        let form = rita.get("/console/password").await;
+        form.field("csrf")
+    };
+    let posted = rita.post("/console/security/keys", &[("csrf", &csrf)]).await;
+    assert_eq!((posted.status, posted.location()), (StatusCode::SEE_OTHER, "/console/password"));
+    assert_eq!(h.key_count("rita").await, 0);
+
+    let css = browser.get("/console/assets/console.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/css"));
+    assert_eq!(browser.get("/console/assets/nothing.js").await.status, StatusCode::NOT_FOUND);
+}
+
+async fn security_forms_without_the_right_csrf_token_change_nothing(backend: Backend) {
+    let h = Harness::new(backend).await;
+    h.user("alice", false).await;
+    h.put_policy("alice", OWN_KEYS).await;
+    let mut browser = h.browser();
+    browser.sign_in(ACCOUNT, "alice", PASSWORD).await;
+    let csrf = browser.get("/console/security").await.field("csrf");
+    for token in ["", "wrong"] {
+        let refused = browser.post("/console/security/keys", &[("csrf", token)]).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    }
+    // Not a form at all.
+    let refused = browser.send("POST", "/console/security/keys", None).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(h.key_count("alice").await, 0);
+    let created = browser.post("/console/security/keys", &[("csrf", &csrf)]).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    assert!(element_text(&created.body, "new-key-secret").is_some_and(|s| s.len() == 40), "{}", created.body);
+    assert_eq!(h.key_count("alice").await, 1);
+}
+
+async fn console_actions_are_decided_by_the_users_policies(backend: Backend) {
+    let h = Harness::new(backend).await;
+    h.user("nobody", false).await;
+    let mut browser = h.browser();
+    browser.sign_in(ACCOUNT, "nobody", PASSWORD).await;
+    let page = browser.get("/console/security").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let refused = element_text(&page.body, "keys-refused").unwrap();
+    assert!(
+        refused.contains(&format!(
+            "User: arn:aws:iam::{ACCOUNT}:user/team/nobody is not authorized to perform: iam:ListAccessKeys"
+        )),
+        "{refused}"
+    );
+    let csrf = page.field("csrf");
+    let denied = browser.post("/console/security/keys", &[("csrf", &csrf)]).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    let error = element_text(&denied.body, "keys-error").unwrap();
+    assert!(error.starts_with("Your permissions do not allow this. User: "), "{error}");
+    assert!(error.contains("because no identity-based policy allows the iam:CreateAccessKey action"), "{error}");
+    assert_eq!(h.key_count("nobody").await, 0);
+
+    // Model validation runs as for the API: a device name the model refuses, in words.
+    let invalid = browser.post("/console/security/mfa", &[("csrf", &csrf), ("name", "no spaces allowed")]).await;
+    assert_eq!(invalid.status, StatusCode::BAD_REQUEST);
+    let error = element_text(&invalid.body, "mfa-error").unwrap();
+    assert!(error.contains("virtualMFADeviceName"), "{error}");
+}
+
+async fn mfa_at_sign_in_is_what_mfa_conditions_see(backend: Backend) {
+    let h = Harness::new(backend).await;
+    h.user("carol", false).await;
+    h.put_policy("carol", KEYS_WITH_MFA_ONLY).await;
+
+    // Without a device the password alone signs in: aws:MultiFactorAuthPresent is false.
+    let mut browser = h.browser();
+    browser.sign_in(ACCOUNT, "carol", PASSWORD).await;
+    let csrf = browser.get("/console/security").await.field("csrf");
+    let denied = browser.post("/console/security/keys", &[("csrf", &csrf)]).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN, "{}", denied.body);
+    assert_eq!(h.key_count("carol").await, 0);
+
+    // With a device and its code, the same request is allowed.
+    let device = h.device("carol", "carol-phone").await;
+    let mut browser = h.browser();
+    browser.sign_in(ACCOUNT, "carol", PASSWORD).await;
+    browser.submit_code(None, &h.code(&device)).await;
+    let page = browser.get("/console/security").await;
+    let created = browser.post("/console/security/keys", &[("csrf", &page.field("csrf"))]).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    assert_eq!(h.key_count("carol").await, 1);
+}
+
+async fn removing_a_device_ends_other_sessions_and_keeps_this_browser(backend: Backend) {
+    let h = Harness::new(backend).await;
+    h.user("dave", false).await;
+    h.put_policy("dave", KEYS_WITH_MFA_ONLY).await;
+    let device = h.device("dave", "dave-phone").await;
+    let mut other = h.browser();
+    other.sign_in(ACCOUNT, "dave", PASSWORD).await;
+    other.submit_code(None, &h.code(&device)).await;
+    h.advance(30);
+    let mut browser = h.browser();
+    browser.sign_in(ACCOUNT, "dave", PASSWORD).await;
+    browser.submit_code(None, &h.code(&device)).await;
+    let before = browser.session_cookie().unwrap();
+    let page = browser.get("/console/security").await;
+    assert!(page.body.contains(&device.serial));
+
+    let removed = browser
+        .post("/console/security/mfa/remove", &[("csrf", &page.field("csrf")), ("serial", &device.serial)])
+        .await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.body);
+    let notice = element_text(&removed.body, "mfa-notice").unwrap();
+    assert_eq!(notice, format!("The MFA device {} was deactivated and deleted.", device.serial));
+    assert!(h.store().get_mfa_device(ACCOUNT, &device.serial).await.unwrap().is_none());
+    // This browser continues under a new session id, still with its MFA time; the other is out.
+    let after = browser.session_cookie().unwrap();
+    assert_ne!(before, after);
+    let session = h.store().find_console_session(&hash(&after)).await.unwrap().unwrap();
+    assert!(session.mfa_authenticated_at.is_some());
+    let page = browser.get("/console/security").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(other.get("/console").await.location(), "/signin");
+
+    // Removing it again (a stale page): the operation's answer, shown although no row lists it.
+    let again = browser
+        .post("/console/security/mfa/remove", &[("csrf", &page.field("csrf")), ("serial", &device.serial)])
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "{}", again.body);
+    let error = element_text(&again.body, "mfa-error").unwrap();
+    assert!(error.contains("does not exist"), "{error}");
+}
+
+async fn an_unfinished_enrolment_can_be_deleted_and_started_again(backend: Backend) {
+    let h = Harness::new(backend).await;
+    h.user("erin", false).await;
+    let own_devices = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+      "Action":["iam:CreateVirtualMFADevice","iam:DeleteVirtualMFADevice"],"Resource":"arn:aws:iam::*:mfa/${aws:username}"},
+      {"Effect":"Allow","Action":["iam:ListMFADevices","iam:EnableMFADevice"],"Resource":"*"}]}"#;
+    h.put_policy("erin", own_devices).await;
+    let mut browser = h.browser();
+    browser.sign_in(ACCOUNT, "erin", PASSWORD).await;
+    let csrf = browser.get("/console/security").await.field("csrf");
+    let enrol = browser.post("/console/security/mfa", &[("csrf", &csrf), ("name", "erin")]).await;
+    assert_eq!(enrol.status, StatusCode::OK, "{}", enrol.body);
+    assert!(enrol.body.contains("src=\"data:image/png;base64,iVBOR"), "the QR code inline");
+    let serial = ids::mfa_arn(ACCOUNT, "/", "erin");
+    assert_eq!(element_text(&enrol.body, "serial"), Some(serial.as_str()));
+
+    // Left unfinished; asking again names the device and offers to delete it.
+    let again = browser.post("/console/security/mfa", &[("csrf", &csrf), ("name", "erin")]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(element_text(&again.body, "mfa-error"), Some("MFA device already exists."));
+    assert!(again.body.contains("id=\"leftover-form\""), "{}", again.body);
+    let deleted = browser.post("/console/security/mfa/cancel", &[("csrf", &csrf), ("serial", &serial)]).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    assert_eq!(
+        element_text(&deleted.body, "mfa-notice"),
+        Some(format!("The MFA device {serial} was deleted.").as_str())
+    );
+    assert!(h.store().get_mfa_device(ACCOUNT, &serial).await.unwrap().is_none());
+
+    // Wrong codes on the enrolment page: the operation's message, and the seed is not shown again.
+    let enrol = browser.post("/console/security/mfa", &[("csrf", &csrf), ("name", "erin")]).await;
+    assert_eq!(enrol.status, StatusCode::OK);
+    let form = [("csrf", csrf.as_str()), ("serial", serial.as_str()), ("code1", "000000"), ("code2", "000001")];
+    let wrong = browser.post("/console/security/mfa/enable", &form).await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN, "{}", wrong.body);
+    assert_eq!(element_text(&wrong.body, "enrol-error"), Some("Authentication code for device is not valid."));
+    assert!(!wrong.body.contains("id=\"secret\"") && !wrong.body.contains("data:image/png"));
 }

@@ -9,7 +9,7 @@ pub mod password;
 
 use std::sync::Arc;
 
-use iamd_domain::entities::{InlinePolicy, KeyStatus, ManagedDocument, SessionTag, StsSession, Tag};
+use iamd_domain::entities::{ConsoleSession, InlinePolicy, KeyStatus, ManagedDocument, SessionTag, StsSession, Tag};
 use iamd_domain::{ApiError, ErrorCode};
 use iamd_sigv4::{RequestParts, SigError};
 use iamd_store::StoreError;
@@ -160,6 +160,28 @@ async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiErr
     let resolved = Arc::new(Resolved::new(secret, caller, token_hash, expires_at));
     app.credentials.insert(access_key_id, resolved.clone(), generation);
     Ok(resolved)
+}
+
+/// The caller a signed-in console session acts as: its user, with the policies that apply to the
+/// user now (read afresh for every console request) and its tags, and the session as temporary
+/// credentials carry one: `aws:MultiFactorAuthPresent` is true only when the sign-in passed the
+/// code step, `aws:MultiFactorAuthAge` counts from that code, `aws:TokenIssueTime` is when the
+/// session was opened. A console session has no access key; its id is left empty.
+pub async fn console_caller(app: &App, session: &ConsoleSession) -> Result<Caller, ApiError> {
+    let mut user = session.user.clone();
+    let (permissions, tags) = permissions_of(app, &session.account_id, &user.user_id).await?;
+    user.tags = tags;
+    Ok(Caller {
+        account_id: session.account_id.clone(),
+        access_key_id: String::new(),
+        principal: Principal::User(user),
+        session: Some(SessionInfo {
+            issued_at: session.created_at,
+            expires_at: session.expires_at,
+            mfa_authenticated_at: session.mfa_authenticated_at,
+        }),
+        permissions: Arc::new(permissions),
+    })
 }
 
 /// Compiles a stored policy. A stored document that no longer parses (they are validated when

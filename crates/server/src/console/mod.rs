@@ -22,6 +22,8 @@
 
 mod cookies;
 mod pages;
+mod results;
+mod security;
 
 use std::sync::Arc;
 
@@ -63,6 +65,17 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/console", get(console))
         .route("/console/password", get(password_form).post(password_submit))
         .route("/signout", post(signout))
+        .route("/console/security", get(security::security))
+        .route("/console/security/mfa", post(security::mfa_create))
+        .route("/console/security/mfa/enable", post(security::mfa_enable))
+        .route("/console/security/mfa/cancel", post(security::mfa_cancel))
+        .route("/console/security/mfa/resync", post(security::mfa_resync))
+        .route("/console/security/mfa/remove", post(security::mfa_remove))
+        .route("/console/security/password", post(security::password))
+        .route("/console/security/keys", post(security::key_create))
+        .route("/console/security/keys/status", post(security::key_status))
+        .route("/console/security/keys/delete", post(security::key_delete))
+        .route("/console/assets/{file}", get(security::asset))
 }
 
 /// What a handler failed with: an internal error (store down, …), shown as a plain 500, or no
@@ -167,18 +180,18 @@ async fn open_session(
 }
 
 /// A copy of `old` under a new id and CSRF token, expiring when `old` would have; returns the
-/// cookie that names it.
+/// cookie that names it and the new session.
 async fn reissue_session(
     app: &App,
     old: &ConsoleSession,
     now: i64,
     secure: bool,
-) -> Result<http::HeaderValue, ApiError> {
+) -> Result<(http::HeaderValue, ConsoleSession), ApiError> {
     let id = ids::new_url_token();
     let session =
         ConsoleSession { id_hash: token_hash(&id), csrf_token: ids::new_url_token(), created_at: now, ..old.clone() };
     app.store.create_console_session(&session).await.map_err(store_failure)?;
-    Ok(cookies::set(cookies::SESSION, &id, Some(old.expires_at - now), secure))
+    Ok((cookies::set(cookies::SESSION, &id, Some(old.expires_at - now), secure), session))
 }
 
 /// The end of a successful sign-in: a signed-in session, `PasswordLastUsed`, off to the console.
@@ -507,7 +520,7 @@ async fn password_submit(
     // user, this one included; this browser, which just proved the old password, gets a fresh
     // session under a new id (same MFA time, same expiry), so it stays signed in.
     app.store.delete_console_sessions_of_user(&user.user_id).await.map_err(store_failure)?;
-    let cookie = reissue_session(&app, &session, now, cookies::is_https(&parts.headers)).await?;
+    let (cookie, _) = reissue_session(&app, &session, now, cookies::is_https(&parts.headers)).await?;
     Ok(Reply::see_other("/console").cookie(cookie))
 }
 

@@ -5,6 +5,9 @@ use askama::Template;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 
+use super::results::{AccessKey, Device};
+use super::security::{Feedback, Listing};
+
 #[derive(Template)]
 #[template(path = "console/signin.html")]
 pub struct SignIn<'a> {
@@ -43,6 +46,37 @@ pub struct Console<'a> {
     /// RFC 3339, when MFA was used.
     pub mfa_at: Option<String>,
     pub expires_at: String,
+}
+
+/// "My security credentials": who is signed in, its MFA devices, password and access keys (each
+/// list as its operation answered, or that operation's refusal), and the last action's feedback.
+#[derive(Template)]
+#[template(path = "console/security.html")]
+pub struct Security<'a> {
+    pub csrf: &'a str,
+    pub account_id: &'a str,
+    pub user_name: &'a str,
+    pub arn: &'a str,
+    pub mfa_at: Option<String>,
+    pub expires_at: String,
+    pub devices: Listing<Device>,
+    pub keys: Listing<AccessKey>,
+    pub password_rules: Listing<String>,
+    pub feedback: Feedback,
+}
+
+/// Assigning a virtual MFA device: the QR code and secret (only right after the device was
+/// created), then two consecutive codes.
+#[derive(Template)]
+#[template(path = "console/enrol.html")]
+pub struct Enrol<'a> {
+    pub csrf: &'a str,
+    pub serial: &'a str,
+    pub name: &'a str,
+    /// A `data:image/png;base64,…` URL.
+    pub qr: Option<&'a str>,
+    pub secret: Option<&'a str>,
+    pub error: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -146,8 +180,9 @@ impl IntoResponse for Reply {
         for cookie in self.cookies {
             headers.append(header::SET_COOKIE, cookie);
         }
-        // Pages hold CSRF tokens and account details: never cache them, never frame them, send no
-        // referrer off-site, and run no script (there is none).
+        // Pages hold CSRF tokens, account details and, once, secrets: never cache them, never
+        // frame them, send no referrer off-site. Styles and scripts only from iamd's own files
+        // (no inline code), images only inline (the QR code's data URL).
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -155,7 +190,10 @@ impl IntoResponse for Reply {
         headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+            HeaderValue::from_static(
+                "default-src 'none'; img-src data:; style-src 'self'; script-src 'self'; form-action 'self'; \
+                 frame-ancestors 'none'; base-uri 'none'",
+            ),
         );
         response
     }

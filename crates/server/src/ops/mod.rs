@@ -3,6 +3,10 @@
 //! exhaustive match on the model's `Action`. A handler receives validated parameters and returns
 //! the XML of its `{Op}Result` element, or nothing for operations without output. Handlers do
 //! not authorize: by the time one runs, the caller may do what it asks.
+//!
+//! [`perform`] is the entry point of both adapters above this layer: the query API (`http`) and
+//! the console, which runs a signed-in user's actions as that user's operations — validated,
+//! authorized and handled exactly as the same call through the API.
 
 mod access_keys;
 mod account;
@@ -49,6 +53,14 @@ pub struct Ctx<'a> {
     pub now: OffsetDateTime,
     /// The client's address, for the audit trail.
     pub source: &'a str,
+}
+
+/// Validates `p` against the operation's model (path formats, then required members, lengths,
+/// patterns, enums and ranges: AWS's `ValidationError`), then [`dispatch`]es it.
+pub async fn perform(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    p.check_paths()?;
+    iamd_model::validate(ctx.action.operation(), p.pairs()).map_err(|e| ApiError::validation(e.message))?;
+    dispatch(ctx, p).await
 }
 
 /// Authorizes the request, then runs its operation.

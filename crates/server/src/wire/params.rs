@@ -15,6 +15,11 @@ impl Params {
         self.pairs.extend(form_urlencoded::parse(form).map(|(k, v)| (k.into_owned(), v.into_owned())));
     }
 
+    /// Parameters given as name/value pairs (the console's, built from its forms).
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        Params { pairs: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+    }
+
     /// Drops the SigV4 parameters of a pre-signed request: they authenticate, they are not input.
     pub fn without_signature_params(mut self) -> Self {
         self.pairs.retain(|(k, _)| !k.starts_with("X-Amz-"));
