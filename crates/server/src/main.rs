@@ -36,7 +36,8 @@ async fn shutdown_signal() {
     }
 }
 
-/// Expired STS and console sessions are refused on sight; this only keeps the tables small.
+/// Expired STS and console sessions are refused on sight, and password-attempt counters of
+/// ended windows count nothing; this only keeps the tables small.
 async fn purge_expired_sessions(app: std::sync::Arc<iamd_server::App>) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
@@ -50,6 +51,12 @@ async fn purge_expired_sessions(app: std::sync::Arc<iamd_server::App>) {
             Ok((0, 0)) => {}
             Ok((sts, console)) => tracing::info!(sts, console, "purged expired sessions"),
             Err(e) => tracing::warn!(error = %e, "could not purge expired sessions"),
+        }
+        let window = app.limits.password_attempts.window_seconds;
+        match app.store.purge_password_attempts(now - window).await {
+            Ok(0) => {}
+            Ok(counters) => tracing::info!(counters, "purged ended password-attempt windows"),
+            Err(e) => tracing::warn!(error = %e, "could not purge password-attempt windows"),
         }
     }
 }

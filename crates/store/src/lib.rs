@@ -282,6 +282,10 @@ pub trait Credentials: Send + Sync + 'static {
     async fn settle_password_attempt(&self, release: &[String], clear: &[String]) -> Result<()>;
     /// One counter as stored (zero when there is none).
     async fn password_attempts(&self, key: &str) -> Result<AttemptWindow>;
+    /// Deletes the counters whose window started before `before` (they count nothing any more;
+    /// without this, a caller trying from ever new addresses would grow the table for ever).
+    /// Returns how many.
+    async fn purge_password_attempts(&self, before: i64) -> Result<u64>;
 }
 
 /// Virtual MFA devices: creation, assignment to a user (enable/deactivate), the sync state that

@@ -780,6 +780,12 @@ async fn password_throttle(store: &dyn Store) {
     // A new window once the old one ends.
     assert!(store.reserve_password_attempt(&both, 900, NOW + 900).await.unwrap());
     assert_eq!(store.password_attempts(&source).await.unwrap(), AttemptWindow { failures: 1, window_start: NOW + 900 });
+    // Counters of ended windows are purged; current ones stay.
+    let old = format!("source:{}", fresh_id(""));
+    assert!(store.reserve_password_attempt(&[(old.clone(), 5)], 900, NOW - 1000).await.unwrap());
+    assert!(store.purge_password_attempts(NOW).await.unwrap() >= 1);
+    assert_eq!(store.password_attempts(&old).await.unwrap(), AttemptWindow::default());
+    assert_eq!(store.password_attempts(&source).await.unwrap(), AttemptWindow { failures: 1, window_start: NOW + 900 });
 }
 
 async fn sts_sessions(store: &dyn Store) {

@@ -366,4 +366,13 @@ impl Credentials for PgStore {
         let mut conn = self.pool.acquire().await.map_err(db)?;
         attempt_window(&mut conn, key, false).await
     }
+
+    async fn purge_password_attempts(&self, before: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM password_throttle WHERE window_start < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected())
+    }
 }

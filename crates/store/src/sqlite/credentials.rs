@@ -335,4 +335,12 @@ impl Credentials for SqliteStore {
     async fn password_attempts(&self, key: &str) -> Result<AttemptWindow> {
         self.engine.read(|c| attempt_window(c, key))
     }
+
+    async fn purge_password_attempts(&self, before: i64) -> Result<u64> {
+        self.engine
+            .write(move |c| {
+                Ok(c.prepare_cached("DELETE FROM password_throttle WHERE window_start < ?")?.execute([before])? as u64)
+            })
+            .await
+    }
 }
