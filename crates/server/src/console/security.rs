@@ -134,6 +134,13 @@ impl Acting {
         Ok(())
     }
 
+    /// The security page showing why `e` was refused next to `form` (for `target`), or the
+    /// failure page when `e` is a server fault.
+    async fn refused(&self, e: ApiError, form: &'static str, target: &str) -> Handled {
+        let refused = refusal(e)?;
+        self.page(refused.status, Feedback::error(form, target, refused.text)).await
+    }
+
     /// The security page with `feedback` placed next to its form.
     async fn page(&self, status: StatusCode, mut feedback: Feedback) -> Handled {
         let devices = match self.call(Action::ListMFADevices, &[]).await {
@@ -425,10 +432,7 @@ pub(super) async fn mfa_resync(
             let text = "The device is in sync again.".to_owned();
             acting.page(StatusCode::OK, Feedback::notice("device", &form.serial, text)).await
         }
-        Err(e) => {
-            let refused = refusal(e)?;
-            acting.page(refused.status, Feedback::error("device", &form.serial, refused.text)).await
-        }
+        Err(e) => acting.refused(e, "device", &form.serial).await,
     }
 }
 
@@ -447,8 +451,7 @@ pub(super) async fn mfa_remove(
     if let Err(e) =
         acting.call(Action::DeactivateMFADevice, &[("UserName", user.as_str()), ("SerialNumber", serial)]).await
     {
-        let refused = refusal(e)?;
-        return acting.page(refused.status, Feedback::error("device", serial, refused.text)).await;
+        return acting.refused(e, "device", serial).await;
     }
     acting.keep_browser_signed_in(&parts).await?;
     let feedback = match acting.call(Action::DeleteVirtualMFADevice, &[("SerialNumber", serial)]).await {
@@ -498,10 +501,7 @@ pub(super) async fn password(
             let text = "Your password was changed. Your other console sessions have ended.".to_owned();
             acting.page(StatusCode::OK, Feedback::notice("password", "", text)).await
         }
-        Err(e) => {
-            let refused = refusal(e)?;
-            acting.page(refused.status, Feedback::error("password", "", refused.text)).await
-        }
+        Err(e) => acting.refused(e, "password", "").await,
     }
 }
 
@@ -527,10 +527,7 @@ pub(super) async fn key_create(
             let feedback = Feedback { form: "keys", new_key: Some(key), ..Default::default() };
             acting.page(StatusCode::OK, feedback).await
         }
-        Err(e) => {
-            let refused = refusal(e)?;
-            acting.page(refused.status, Feedback::error("keys", "", refused.text)).await
-        }
+        Err(e) => acting.refused(e, "keys", "").await,
     }
 }
 
@@ -557,10 +554,7 @@ pub(super) async fn key_status(
             let text = format!("The access key is now {}.", form.status.to_ascii_lowercase());
             acting.page(StatusCode::OK, Feedback::notice("key", id, text)).await
         }
-        Err(e) => {
-            let refused = refusal(e)?;
-            acting.page(refused.status, Feedback::error("key", id, refused.text)).await
-        }
+        Err(e) => acting.refused(e, "key", id).await,
     }
 }
 
@@ -577,10 +571,7 @@ pub(super) async fn key_delete(
         Ok(_) => {
             acting.page(StatusCode::OK, Feedback::notice("keys", "", format!("The access key {id} was deleted."))).await
         }
-        Err(e) => {
-            let refused = refusal(e)?;
-            acting.page(refused.status, Feedback::error("key", id, refused.text)).await
-        }
+        Err(e) => acting.refused(e, "key", id).await,
     }
 }
 
