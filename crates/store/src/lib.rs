@@ -17,6 +17,7 @@
 mod common;
 mod postgres;
 mod sqlite;
+mod transfer;
 
 use async_trait::async_trait;
 // The records the store keeps live in `iamd_domain::entities`; re-exported so
@@ -27,6 +28,8 @@ pub use iamd_domain::throttle::{AttemptWindow, PasswordThrottlePolicy, ThrottleP
 pub use iamd_domain::totp::DeviceSync;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use sqlite::backup::{DatabaseFile, copy_database, inspect_database};
+pub use transfer::copy_sqlite_to_postgres;
 
 use std::sync::Arc;
 

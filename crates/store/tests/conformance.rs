@@ -2396,3 +2396,93 @@ async fn delete_policy_against_attach(store: &Arc<dyn Store>) {
         }
     }
 }
+
+/// `iamd migrate`: everything the conformance suite leaves in an embedded database arrives in
+/// PostgreSQL row for row (sealed bytes, sync state, booleans, NULLs, audit ids); a second run
+/// into the now non-empty target is refused and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_moves_to_postgres() {
+    let Some(admin) = admin_url() else {
+        eprintln!("IAMD_TEST_DATABASE_URL not set: skipping");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("iamd.db");
+    let source: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    conformance(source.clone()).await;
+    drop(source);
+    let target = TestDatabase::create(&admin).await;
+
+    let copied = iamd_store::copy_sqlite_to_postgres(&path, &target.url).await.unwrap();
+    let empty: Vec<&str> = copied.iter().filter(|(_, n)| *n == 0).map(|(t, _)| t.as_str()).collect();
+    for busy in ["users", "access_keys", "mfa_devices", "policies", "roles", "auth_events", "sts_sessions"] {
+        assert!(!empty.contains(&busy), "the suite leaves rows in {busy}; copied: {copied:?}");
+    }
+
+    let pg = PgStore::connect(&target.url).await.unwrap();
+    let sqlite = rusqlite::Connection::open(&path).unwrap();
+    for (table, rows) in &copied {
+        let columns: Vec<(String, String)> = sqlx::query_as(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+        )
+        .bind(table)
+        .fetch_all(pg.pool())
+        .await
+        .unwrap();
+        let (pg_exprs, sqlite_exprs): (Vec<String>, Vec<String>) = columns
+            .iter()
+            .map(|(c, ty)| match ty.as_str() {
+                "bytea" => {
+                    (format!("coalesce(upper(encode(\"{c}\", 'hex')), '-')"), format!("coalesce(hex(\"{c}\"), '-')"))
+                }
+                "boolean" => (format!("coalesce((\"{c}\")::int::text, '-')"), format!("coalesce(\"{c}\", '-')")),
+                _ => (format!("coalesce((\"{c}\")::text, '-')"), format!("coalesce(\"{c}\", '-')")),
+            })
+            .unzip();
+        let mut in_pg: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT concat_ws('|', {}) FROM \"{table}\"",
+            pg_exprs.join(", ")
+        )))
+        .fetch_all(pg.pool())
+        .await
+        .unwrap();
+        let mut in_sqlite: Vec<String> = sqlite
+            .prepare(&format!("SELECT {} FROM \"{table}\"", sqlite_exprs.join(" || '|' || ")))
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        in_pg.sort();
+        in_sqlite.sort();
+        assert_eq!(in_pg.len() as u64, *rows, "{table}");
+        assert_eq!(in_pg, in_sqlite, "{table}: rows differ after the move");
+    }
+    // New audit events get ids after the copied ones.
+    let copied_max: i64 = sqlx::query_scalar("SELECT max(id) FROM auth_events").fetch_one(pg.pool()).await.unwrap();
+    pg.record_auth_event(&AuthEvent {
+        at: NOW,
+        account_id: ACCOUNT.into(),
+        user_name: "after-move".into(),
+        source: "test".into(),
+        kind: "console-password".into(),
+        mfa_used: false,
+        outcome: "success".into(),
+        reason: String::new(),
+    })
+    .await
+    .unwrap();
+    let new_id: i64 = sqlx::query_scalar("SELECT id FROM auth_events WHERE user_name = 'after-move'")
+        .fetch_one(pg.pool())
+        .await
+        .unwrap();
+    assert!(new_id > copied_max, "new id {new_id} after the copied {copied_max}");
+
+    match iamd_store::copy_sqlite_to_postgres(&path, &target.url).await {
+        Err(StoreError::Backend(message)) => assert!(message.contains("not empty"), "{message}"),
+        other => panic!("a second move into a used database: {other:?}"),
+    }
+    pg.close().await;
+    target.drop_now().await;
+}

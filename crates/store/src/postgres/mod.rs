@@ -54,7 +54,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Maps a driver error: lost connections and a database that is shutting down or starting up are
 /// `Unavailable` (worth retrying, answered with 503); unique violations are left to the callers,
 /// which know which entity collided.
-fn db(e: sqlx::Error) -> StoreError {
+pub(crate) fn db(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut

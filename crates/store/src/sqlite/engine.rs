@@ -37,7 +37,7 @@ const MAX_IDLE_READERS: usize = 16;
 const STATEMENT_CACHE: usize = 64;
 /// How long a statement waits for a lock before failing (only checkpoints and start-up
 /// recovery take locks a reader can meet).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(super) struct Engine {
     path: PathBuf,

@@ -13,6 +13,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0005_throttle.sql"),
 ];
 
+/// The schema version of a database with every migration applied.
+pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
 /// Brings the schema up to date in one transaction (all pending migrations or none).
 pub(super) fn apply(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -20,7 +23,7 @@ pub(super) fn apply(conn: &mut Connection) -> Result<()> {
     if version == 0 {
         version = sqlx_history(&tx)?;
     }
-    let known = MIGRATIONS.len() as i64;
+    let known = SCHEMA_VERSION;
     if version > known {
         return Err(StoreError::Backend(format!(
             "the database has schema version {version}, newer than this build of iamd knows ({known}); \
