@@ -549,7 +549,11 @@ def database_args(data_dir: Path) -> list[str]:
 class IamdServer:
     """An `iamd serve` child process with its own data dir and log file."""
 
-    def __init__(self, data_dir: Path, log_path: Path, name: str = "iamd", extra_env: dict | None = None):
+    def __init__(self, data_dir: Path, log_path: Path, name: str = "iamd", extra_env: dict | None = None,
+                 storage: list[str] | None = None):
+        """`storage`: the storage flags after `--data-dir` (default: `database_args`, which follows
+        IAMD_TEST_DATABASE_URL); `[]` keeps the embedded store whatever the suite's backend."""
+        self.storage = storage
         self.data_dir = Path(data_dir)
         self.log_path = Path(log_path)
         self.name = name
@@ -585,7 +589,7 @@ class IamdServer:
             self._log.flush()
             self.proc = subprocess.Popen(
                 [binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir)]
-                + database_args(self.data_dir),
+                + (database_args(self.data_dir) if self.storage is None else self.storage),
                 env=self.env(),
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,

@@ -1,14 +1,11 @@
 //! Start-up: the command line, the data directory (database, master key, generated root
 //! credentials) and the account's root credentials (spec README §2–§3).
 
-use std::fs;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
 use iamd_domain::entities::NewAccessKey;
 use iamd_domain::sealing::MasterKey;
@@ -17,6 +14,10 @@ use iamd_domain::{Clock, SystemClock, ids};
 use iamd_store::SqliteStore;
 use iamd_store::prelude::*;
 
+use crate::data_dir::{
+    DATABASE_FILE, KEY_CHECK, KEY_CHECK_PLAINTEXT, MASTER_KEY_FILE, existing_master_key, opens_key_check, private_dir,
+    write_private,
+};
 use crate::state::{App, Limits};
 
 #[derive(Parser)]
@@ -30,6 +31,14 @@ pub struct Cli {
 pub enum Command {
     /// Serve IAM and STS on one HTTP endpoint.
     Serve(ServeArgs),
+    /// Write a consistent copy of the embedded database, even while iamd serves it.
+    Backup(crate::admin::BackupArgs),
+    /// Put a backup in place as a data directory's database (iamd stopped).
+    Restore(crate::admin::RestoreArgs),
+    /// Move the embedded database into an empty PostgreSQL database (iamd stopped).
+    Migrate(crate::admin::MigrateArgs),
+    /// Read the sign-in audit trail: console sign-ins, MFA checks and STS sessions.
+    Audit(crate::admin::AuditArgs),
 }
 
 #[derive(Args, Clone)]
@@ -96,60 +105,20 @@ pub struct ServeArgs {
     pub password_window_seconds: i64,
 }
 
-const DATABASE_FILE: &str = "iamd.db";
-const MASTER_KEY_FILE: &str = "master.key";
-const GENERATED_CREDENTIALS_FILE: &str = "root-credentials";
-
-/// Creates the data directory if needed and gives it mode 0700 whatever the umask (it holds
-/// the master key and the database); an existing directory is tightened too.
-fn private_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("creating {}", dir.display()))?;
-    if fs::metadata(dir)?.permissions().mode() & 0o777 != 0o700 {
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("making {} private (mode 0700)", dir.display()))?;
-    }
-    Ok(())
-}
-
-/// Writes `contents` to a new file readable by its owner only.
-fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()?;
-    Ok(())
-}
-
 fn load_master_key(args: &ServeArgs) -> anyhow::Result<MasterKey> {
-    if let Some(hex) = &args.master_key {
-        return MasterKey::from_hex(hex).context("IAMD_MASTER_KEY");
+    if let Some(key) = existing_master_key(args.master_key.as_deref(), args.data_dir.as_deref())? {
+        return Ok(key);
     }
     let Some(data_dir) = &args.data_dir else {
         bail!("a shared database needs the master key from IAMD_MASTER_KEY (or --master-key), the same on every node");
     };
-    let path = data_dir.join(MASTER_KEY_FILE);
-    if path.exists() {
-        let mode = fs::metadata(&path)?.permissions().mode();
-        if mode & 0o077 != 0 {
-            tracing::warn!(path = %path.display(), "master key file is readable by others; chmod 600 it");
-        }
-        let hex = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        return MasterKey::from_hex(&hex).with_context(|| format!("{}", path.display()));
-    }
     let (key, hex) = MasterKey::generate();
-    write_private(&path, &hex)?;
-    tracing::info!(path = %path.display(), "generated a new master key");
+    write_private(&data_dir.join(MASTER_KEY_FILE), &hex)?;
+    tracing::info!(path = %data_dir.join(MASTER_KEY_FILE).display(), "generated a new master key");
     Ok(key)
 }
+
+const GENERATED_CREDENTIALS_FILE: &str = "root-credentials";
 
 /// Creates or confirms the account and its root credentials.
 async fn ensure_root(store: &dyn Store, key: &MasterKey, args: &ServeArgs, now: i64) -> anyhow::Result<String> {
@@ -206,22 +175,18 @@ async fn ensure_root(store: &dyn Store, key: &MasterKey, args: &ServeArgs, now: 
     Ok(account_id)
 }
 
-/// The name of the value that tells whether the master key is the one the data was sealed with.
-const KEY_CHECK: &str = "master_key_check";
-const KEY_CHECK_PLAINTEXT: &[u8] = b"iamd master key check";
-
 /// Refuses to start with a master key other than the one the database's secrets were sealed
 /// with: better a clear error now than undecryptable secrets later.
 async fn check_master_key(store: &dyn Store, key: &MasterKey) -> anyhow::Result<()> {
     let sealed = key.seal(KEY_CHECK_PLAINTEXT, KEY_CHECK);
     let stored = store.put_meta_if_absent(KEY_CHECK, &sealed).await?;
-    match key.open(&stored, KEY_CHECK) {
-        Ok(plain) if plain == KEY_CHECK_PLAINTEXT => Ok(()),
-        _ => bail!(
+    if !opens_key_check(key, &stored) {
+        bail!(
             "the master key does not match the one this database was created with \
              (check IAMD_MASTER_KEY or the data directory's master.key)"
-        ),
+        );
     }
+    Ok(())
 }
 
 /// Opens the data directory and builds the application state.

@@ -6,6 +6,8 @@
 //! | layer | modules | what it owns |
 //! | --- | --- | --- |
 //! | HTTP | [`http`], [`listener`], [`config`] | routes, request ids and spans, body limit and deadline; accepting connections (cap, header deadline, graceful shutdown); start-up |
+//! | operator commands | [`admin`] | `backup`, `restore`, `migrate`, `audit`: the store's files and rows, beside `serve` |
+//! | data directory | [`data_dir`] | the embedded database's and master key's files, the master-key check |
 //! | console | [`console`] | the HTML console: sign-in, and "My security credentials", whose every action is the user's own operation through [`ops::perform`] |
 //! | operations | [`ops`] | the AWS query API: validation, one authorization decision, one handler per operation |
 //! | authorization | [`authz`] | operation → IAM action, resource and context; one decision before dispatch |
@@ -16,6 +18,7 @@
 //! `iamd_store` (one transaction per state change), `iamd_model` (the botocore models as tables),
 //! `iamd_sigv4` (signature verification).
 
+pub mod admin;
 pub mod auth;
 pub mod authz;
 pub mod aws_policies;
@@ -23,6 +26,7 @@ pub mod caller;
 pub mod config;
 pub mod console;
 pub mod credential_cache;
+pub mod data_dir;
 pub mod failure;
 pub mod http;
 pub mod listener;

@@ -15,7 +15,13 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let Cli { command: Command::Serve(args) } = Cli::parse();
+    let args = match Cli::parse().command {
+        Command::Serve(args) => args,
+        Command::Backup(args) => return iamd_server::admin::backup(&args),
+        Command::Restore(args) => return iamd_server::admin::restore(&args),
+        Command::Migrate(args) => return iamd_server::admin::migrate(&args).await,
+        Command::Audit(args) => return iamd_server::admin::audit(&args).await,
+    };
     let app = iamd_server::config::prepare(&args).await?;
     tokio::spawn(purge_expired_sessions(app.clone()));
     let listener = TcpListener::bind(args.listen).await?;

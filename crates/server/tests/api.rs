@@ -12,6 +12,7 @@ use data_encoding::{BASE32_NOPAD, BASE64};
 use http::Request;
 use iamd_domain::Clock;
 use iamd_domain::totp::TotpKey;
+use iamd_store::AuthEventQuery;
 use tower::ServiceExt;
 
 const ACCOUNT: &str = "123456789012";
@@ -206,7 +207,7 @@ async fn ten_failures_lock_mfa_checks_then_the_lock_expires(backend: Backend) {
     assert!(locked_body.contains("invalid MFA one time pass code"), "same answer as a wrong code");
     h.advance(300);
     assert_eq!(h.session_with_code(&alice, &serial, &key.code_at(h.now())).await.0, 200, "lock over");
-    let events = h.app.store.auth_events(ACCOUNT, 100).await.unwrap();
+    let events = h.app.store.auth_events(&AuthEventQuery::newest(ACCOUNT, 100)).await.unwrap();
     assert_eq!(events.len(), 12);
     assert_eq!(events[0].outcome, "success");
     assert_eq!(events[1].reason, "locked after repeated failures");
@@ -249,7 +250,7 @@ async fn concurrent_wrong_codes_never_get_more_than_the_limit_evaluated(backend:
         assert_eq!(status, 403, "{body}");
         assert!(body.contains("invalid MFA one time pass code"), "{body}");
     }
-    let events = h.app.store.auth_events(ACCOUNT, 1000).await.unwrap();
+    let events = h.app.store.auth_events(&AuthEventQuery::newest(ACCOUNT, 1000)).await.unwrap();
     let count = |reason: &str| events.iter().filter(|e| e.reason == reason).count();
     assert_eq!(events.len(), 60);
     assert_eq!(count("wrong code"), 10, "evaluated: exactly the limit");

@@ -18,6 +18,7 @@ use iamd_domain::totp::{self, DeviceSync, TotpKey};
 use iamd_domain::{ids, mfa, password};
 use iamd_server::App;
 use iamd_server::state::Limits;
+use iamd_store::AuthEventQuery;
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
@@ -141,7 +142,7 @@ impl Harness {
     }
 
     async fn events(&self) -> Vec<AuthEvent> {
-        let mut events = self.store().auth_events(ACCOUNT, 1000).await.unwrap();
+        let mut events = self.store().auth_events(&AuthEventQuery::newest(ACCOUNT, 1000)).await.unwrap();
         events.reverse();
         events
     }
@@ -459,7 +460,7 @@ async fn every_failure_looks_the_same(backend: Backend) {
     assert_eq!(events[3].reason, "wrong code");
     assert_eq!(events[4].reason, "serial not assigned to user");
     for other in ["999988887777", "not an account"] {
-        let events = h.store().auth_events(other, 10).await.unwrap();
+        let events = h.store().auth_events(&AuthEventQuery::newest(other, 10)).await.unwrap();
         assert_eq!(events.len(), 1, "{other}");
         assert_eq!((events[0].kind.as_str(), events[0].outcome.as_str()), ("console-password", "failure"));
     }

@@ -371,8 +371,25 @@ pub trait Sessions: Send + Sync + 'static {
 #[async_trait]
 pub trait Audit: Send + Sync + 'static {
     async fn record_auth_event(&self, event: &AuthEvent) -> Result<()>;
-    /// The newest events of an account, newest first.
-    async fn auth_events(&self, account_id: &str, limit: u32) -> Result<Vec<AuthEvent>>;
+    /// The newest events the query selects, newest first.
+    async fn auth_events(&self, query: &AuthEventQuery) -> Result<Vec<AuthEvent>>;
+}
+
+/// Which audit events to read: an account's, at or after `since` (Unix seconds), of one user
+/// name (compared without regard to case, as IAM names are) when given, `limit` at most.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthEventQuery {
+    pub account_id: String,
+    pub since: i64,
+    pub user_name: Option<String>,
+    pub limit: u32,
+}
+
+impl AuthEventQuery {
+    /// The account's newest `limit` events.
+    pub fn newest(account_id: &str, limit: u32) -> Self {
+        Self { account_id: account_id.to_owned(), since: i64::MIN, user_name: None, limit }
+    }
 }
 
 /// Groups, managed policies (customer and AWS managed, their versions and tags), inline policies

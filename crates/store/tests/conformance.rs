@@ -14,8 +14,8 @@ use common::*;
 use iamd_domain::entities::*;
 use iamd_store::prelude::*;
 use iamd_store::{
-    AttemptWindow, Dependent, DeviceSync, Entity, Holder, PasswordPolicy, PgStore, Result, SqliteStore, StoreError,
-    ThrottlePolicy, ThrottleState, open,
+    AttemptWindow, AuthEventQuery, Dependent, DeviceSync, Entity, Holder, PasswordPolicy, PgStore, Result, SqliteStore,
+    StoreError, ThrottlePolicy, ThrottleState, open,
 };
 use tokio::task::JoinSet;
 
@@ -916,14 +916,24 @@ async fn auth_events(store: &dyn Store) {
         outcome: outcome.to_owned(),
         reason: if outcome == "failure" { "bad password".to_owned() } else { String::new() },
     };
-    assert!(store.auth_events(&account, 10).await.unwrap().is_empty());
+    assert!(store.auth_events(&AuthEventQuery::newest(&account, 10)).await.unwrap().is_empty());
     for i in 0..5 {
         store.record_auth_event(&event(i, if i == 3 { "failure" } else { "success" })).await.unwrap();
     }
-    let newest = store.auth_events(&account, 3).await.unwrap();
+    let newest = store.auth_events(&AuthEventQuery::newest(&account, 3)).await.unwrap();
     assert_eq!(newest, vec![event(4, "success"), event(3, "failure"), event(2, "success")]);
-    assert_eq!(store.auth_events(&account, 100).await.unwrap().len(), 5);
-    assert!(store.auth_events("000000000000", 100).await.unwrap().is_empty());
+    assert_eq!(store.auth_events(&AuthEventQuery::newest(&account, 100)).await.unwrap().len(), 5);
+    assert!(store.auth_events(&AuthEventQuery::newest("000000000000", 100)).await.unwrap().is_empty());
+    // `iamd audit --since … --user …`: a time bound and one user, whatever the case.
+    let query = |since: i64, user: Option<&str>| AuthEventQuery {
+        account_id: account.clone(),
+        since,
+        user_name: user.map(str::to_owned),
+        limit: 100,
+    };
+    assert_eq!(store.auth_events(&query(NOW + 3, None)).await.unwrap(), vec![event(4, "success"), event(3, "failure")]);
+    assert_eq!(store.auth_events(&query(NOW, Some("USER3"))).await.unwrap(), vec![event(3, "failure")]);
+    assert!(store.auth_events(&query(NOW + 4, Some("user3"))).await.unwrap().is_empty());
 }
 
 async fn meta(store: &dyn Store) {

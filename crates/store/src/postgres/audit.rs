@@ -27,13 +27,18 @@ impl Audit for PgStore {
         Ok(())
     }
 
-    async fn auth_events(&self, account_id: &str, limit: u32) -> Result<Vec<AuthEvent>> {
-        let rows = sqlx::query("SELECT * FROM auth_events WHERE account_id = $1 ORDER BY id DESC LIMIT $2")
-            .bind(account_id)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+    async fn auth_events(&self, query: &AuthEventQuery) -> Result<Vec<AuthEvent>> {
+        let rows = sqlx::query(
+            "SELECT * FROM auth_events WHERE account_id = $1 AND at >= $2 \
+             AND ($3::text IS NULL OR lower(user_name) = lower($3)) ORDER BY id DESC LIMIT $4",
+        )
+        .bind(&query.account_id)
+        .bind(query.since)
+        .bind(query.user_name.as_deref())
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
         rows.iter()
             .map(|r| {
                 Ok(AuthEvent {

@@ -31,11 +31,13 @@ impl Audit for SqliteStore {
             .await
     }
 
-    async fn auth_events(&self, account_id: &str, limit: u32) -> Result<Vec<AuthEvent>> {
+    async fn auth_events(&self, query: &AuthEventQuery) -> Result<Vec<AuthEvent>> {
         const SQL: &str = "SELECT at, account_id, user_name, source, kind, mfa_used, outcome, reason \
-             FROM auth_events WHERE account_id = ? ORDER BY id DESC LIMIT ?";
+             FROM auth_events WHERE account_id = ?1 AND at >= ?2 \
+             AND (?3 IS NULL OR lower(user_name) = lower(?3)) ORDER BY id DESC LIMIT ?4";
+        let AuthEventQuery { account_id, since, user_name, limit } = query;
         self.engine.read(|c| {
-            decode_all(c, SQL, params![account_id, limit], |r| {
+            decode_all(c, SQL, params![account_id, since, user_name, limit], |r| {
                 Ok(AuthEvent {
                     at: r.get(0)?,
                     account_id: r.get(1)?,
