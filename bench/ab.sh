@@ -3,11 +3,11 @@
 # same signed load, interleaved A B B A per scenario so machine drift hits both alike. Prints
 # ops/s per run and B/A and B/ceiling ratios.
 #
-#   bench/ab.sh /path/to/iamd-before target/release/iamd
+#   bench/ab.sh /path/to/iamd-before target/dist/iamd
 #   SCENARIOS="get-user" DURATION=5s bench/ab.sh A B
 #
-# Build each binary with the release profile first (e.g. a `git worktree` of the older commit
-# with its own CARGO_TARGET_DIR). The load generator is this checkout's target/release/iamd-bench.
+# Build each binary with the dist profile first (`cargo build --profile dist`; e.g. a `git worktree`
+# of the older commit with its own CARGO_TARGET_DIR). The load generator is this checkout's target/dist/iamd-bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,8 +21,8 @@ DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-1s}
 SCENARIOS=${SCENARIOS:-"get-user list-mfa-devices create-enable"}
 
-cargo build --release --quiet -p iamd-bench
-BENCH=target/release/iamd-bench
+cargo build --profile dist --quiet -p iamd-bench
+BENCH=target/dist/iamd-bench
 # shellcheck source=bench/placement.sh
 . bench/placement.sh
 

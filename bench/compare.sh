@@ -17,9 +17,9 @@ WARMUP=${WARMUP:-2s}
 SCENARIOS=${SCENARIOS:-"get-user list-mfa-devices create-enable"}
 SERVERS=${SERVERS:-"iamd moto hello"}
 
-cargo build --release --quiet -p iamd-bench -p iamd-server
-BENCH=target/release/iamd-bench
-IAMD=target/release/iamd
+cargo build --profile dist --quiet -p iamd-bench -p iamd-server
+BENCH=target/dist/iamd-bench
+IAMD=target/dist/iamd
 
 # shellcheck source=bench/placement.sh
 . bench/placement.sh

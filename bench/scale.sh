@@ -14,9 +14,9 @@ CONNECTIONS=${CONNECTIONS:-"1 64"}
 DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-1s}
 
-cargo build --release --quiet -p iamd-bench -p iamd-server
-BENCH=target/release/iamd-bench
-IAMD=target/release/iamd
+cargo build --profile dist --quiet -p iamd-bench -p iamd-server
+BENCH=target/dist/iamd-bench
+IAMD=target/dist/iamd
 
 # shellcheck source=bench/placement.sh
 . bench/placement.sh

@@ -1,11 +1,14 @@
 //! The operator's commands beside `serve`: `backup` and `restore` of the embedded database,
-//! `migrate` from it to PostgreSQL, and `audit` to read the sign-in audit trail. Each prints
+//! `migrate` from it to PostgreSQL, `audit` to read the sign-in audit trail, and `health` for
+//! container health checks. Each prints
 //! what it did for a person to read and fails with a message saying what to do instead.
 
 use std::fs;
 use std::io::Write;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
@@ -77,6 +80,13 @@ pub struct AuditArgs {
     pub limit: u32,
     #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
     pub format: AuditFormat,
+}
+
+#[derive(Args)]
+pub struct HealthArgs {
+    /// The address iamd serves on (an unspecified address such as 0.0.0.0 is asked on loopback).
+    #[arg(long, env = "IAMD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -227,6 +237,32 @@ pub async fn audit(args: &AuditArgs) -> anyhow::Result<()> {
         };
         writeln!(out, "{line}")?;
     }
+    Ok(())
+}
+
+/// `iamd health`: asks a running iamd's `/health` (so a container image needs no HTTP client);
+/// fails unless it answers 200.
+pub fn health(args: &HealthArgs) -> anyhow::Result<()> {
+    use std::io::Read;
+    let mut address = args.listen;
+    if address.ip().is_unspecified() {
+        address.set_ip(if address.is_ipv4() { Ipv4Addr::LOCALHOST.into() } else { Ipv6Addr::LOCALHOST.into() });
+    }
+    let timeout = Duration::from_secs(5);
+    let mut stream =
+        TcpStream::connect_timeout(&address, timeout).with_context(|| format!("connecting to {address}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(stream, "GET /health HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")?;
+    let mut answer = Vec::new();
+    stream.take(64 * 1024).read_to_end(&mut answer).with_context(|| format!("reading {address}'s answer"))?;
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer.lines().next().unwrap_or_default();
+    if status.split(' ').nth(1) != Some("200") {
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default().trim();
+        bail!("{address} is not healthy: {status} {body}");
+    }
+    println!("{address}: healthy");
     Ok(())
 }
 

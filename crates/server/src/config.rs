@@ -39,6 +39,8 @@ pub enum Command {
     Migrate(crate::admin::MigrateArgs),
     /// Read the sign-in audit trail: console sign-ins, MFA checks and STS sessions.
     Audit(crate::admin::AuditArgs),
+    /// Exit 0 if the iamd at IAMD_LISTEN answers its health check (for containers).
+    Health(crate::admin::HealthArgs),
 }
 
 #[derive(Args, Clone)]
@@ -160,12 +162,18 @@ async fn ensure_root(store: &dyn Store, key: &MasterKey, args: &ServeArgs, now: 
                 store.ensure_account(&account_id, Some(root), now).await?;
                 let text =
                     format!("IAMD_ACCOUNT_ID={account_id}\nAWS_ACCESS_KEY_ID={id}\nAWS_SECRET_ACCESS_KEY={secret}\n");
-                // Shown once, on the terminal of whoever started iamd; never logged.
+                // Shown once, on the terminal of whoever started iamd; never logged. When standard
+                // output is not a terminal it is usually a log (systemd's journal, a container's
+                // log), so the secret stays in the private file only.
                 match &args.data_dir {
                     Some(dir) => {
                         let path = dir.join(GENERATED_CREDENTIALS_FILE);
                         write_private(&path, &text)?;
-                        println!("Generated root credentials (also saved to {}):\n{text}", path.display());
+                        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                            println!("Generated root credentials (also saved to {}):\n{text}", path.display());
+                        } else {
+                            println!("Generated root credentials: saved to {} (mode 0600)", path.display());
+                        }
                     }
                     None => println!("Generated root credentials (shown only now):\n{text}"),
                 }

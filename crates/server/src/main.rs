@@ -21,6 +21,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Restore(args) => return iamd_server::admin::restore(&args),
         Command::Migrate(args) => return iamd_server::admin::migrate(&args).await,
         Command::Audit(args) => return iamd_server::admin::audit(&args).await,
+        Command::Health(args) => return iamd_server::admin::health(&args),
     };
     let app = iamd_server::config::prepare(&args).await?;
     tokio::spawn(purge_expired_sessions(app.clone()));
