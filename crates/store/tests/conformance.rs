@@ -2496,3 +2496,46 @@ async fn sqlite_moves_to_postgres() {
     pg.close().await;
     target.drop_now().await;
 }
+
+/// Migration 0006 on PostgreSQL: the unassigned devices whose serial no request can name are
+/// removed with their tags; every addressable device stays (the SQLite twin is tested in
+/// `sqlite::migrate`).
+#[tokio::test]
+async fn postgres_removes_devices_no_request_can_name() {
+    let Some(admin) = admin_url() else {
+        eprintln!("IAMD_TEST_DATABASE_URL not set: skipping");
+        return;
+    };
+    let db = TestDatabase::create(&admin).await;
+    let store = PgStore::connect(&db.url).await.unwrap();
+    store.ensure_account(ACCOUNT, None, NOW).await.unwrap();
+    let bad =
+        ["p&1/d", "p<2>/d", "p%3/d", "p!4/d", "caf\u{e9}/d", "p]/d"].map(|p| format!("arn:aws:iam::{ACCOUNT}:mfa/{p}"));
+    let kept = [format!("arn:aws:iam::{ACCOUNT}:mfa/a_b+c=d,e.f@g-h/d")];
+    for serial in bad.iter().chain(&kept) {
+        sqlx::query(
+            "INSERT INTO mfa_devices (serial, account_id, path, name, seed_sealed, created_at) \
+             VALUES ($1, $2, '/', 'd', '\\x00', 0)",
+        )
+        .bind(serial)
+        .bind(ACCOUNT)
+        .execute(store.pool())
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO mfa_device_tags VALUES ($1, 'k', 'k', 'v')")
+            .bind(serial)
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    sqlx::raw_sql(include_str!("../migrations/postgres/0006_unaddressable_devices.sql"))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let left: Vec<String> = sqlx::query_scalar("SELECT serial FROM mfa_devices").fetch_all(store.pool()).await.unwrap();
+    assert_eq!(left, kept);
+    let tags: i64 = sqlx::query_scalar("SELECT count(*) FROM mfa_device_tags").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(tags, 1);
+    store.close().await;
+    db.drop_now().await;
+}

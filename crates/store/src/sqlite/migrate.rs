@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_policies.sql"),
     include_str!("../../migrations/sqlite/0004_roles.sql"),
     include_str!("../../migrations/sqlite/0005_throttle.sql"),
+    include_str!("../../migrations/sqlite/0006_unaddressable_devices.sql"),
 ];
 
 /// The schema version of a database with every migration applied.
@@ -80,6 +81,54 @@ mod tests {
         apply(&mut conn).expect("only the later migrations run");
         assert_eq!(version(&conn), MIGRATIONS.len() as i64);
         conn.query_row("SELECT COUNT(*) FROM login_profiles", [], |_| Ok(())).unwrap();
+    }
+
+    #[test]
+    fn devices_no_request_can_name_are_removed() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&MIGRATIONS[..5].concat()).unwrap();
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        conn.execute_batch(
+            "INSERT INTO accounts VALUES ('123456789012', 0);
+             INSERT INTO users (user_id, account_id, name, name_key, path, created_at)
+                 VALUES ('AIDAUSER', '123456789012', 'u', 'u', '/', 0);",
+        )
+        .unwrap();
+        let device = |serial: &str, user: Option<&str>| {
+            conn.execute(
+                "INSERT INTO mfa_devices (serial, account_id, path, name, seed_sealed, created_at, user_id) \
+                 VALUES (?1, '123456789012', '/', 'd', x'00', 0, ?2)",
+                rusqlite::params![serial, user],
+            )
+            .unwrap();
+        };
+        for bad in [
+            "arn:aws:iam::123456789012:mfa/p&1/d",
+            "arn:aws:iam::123456789012:mfa/p<2>/d",
+            "arn:aws:iam::123456789012:mfa/p%3/d",
+            "arn:aws:iam::123456789012:mfa/p!4/d",
+            "arn:aws:iam::123456789012:mfa/caf\u{e9}/d",
+            "arn:aws:iam::123456789012:mfa/p]/d",
+        ] {
+            device(bad, None);
+        }
+        let kept = ["arn:aws:iam::123456789012:mfa/a_b+c=d,e.f@g-h/d", "arn:aws:iam::123456789012:mfa/plain"];
+        device(kept[0], None);
+        device(kept[1], Some("AIDAUSER"));
+        conn.execute("INSERT INTO mfa_device_tags VALUES (?1, 'k', 'k', 'v')", [kept[0]]).unwrap();
+
+        apply(&mut conn).unwrap();
+
+        let left: Vec<String> = conn
+            .prepare("SELECT serial FROM mfa_devices ORDER BY serial")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(left, kept);
+        let tags: i64 = conn.query_row("SELECT count(*) FROM mfa_device_tags", [], |row| row.get(0)).unwrap();
+        assert_eq!(tags, 1);
     }
 
     #[test]
