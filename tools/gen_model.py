@@ -32,7 +32,8 @@ import sys
 # --------------------------------------------------------------------------
 IAM_OPERATIONS = """
     CreateUser GetUser ListUsers UpdateUser DeleteUser
-    CreateAccessKey ListAccessKeys UpdateAccessKey DeleteAccessKey
+    CreateAccessKey ListAccessKeys UpdateAccessKey DeleteAccessKey GetAccessKeyLastUsed
+    GenerateCredentialReport GetCredentialReport
     CreateVirtualMFADevice EnableMFADevice ResyncMFADevice DeactivateMFADevice
     DeleteVirtualMFADevice ListMFADevices ListVirtualMFADevices GetMFADevice
     TagMFADevice UntagMFADevice ListMFADeviceTags

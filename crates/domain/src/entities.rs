@@ -59,6 +59,16 @@ pub struct AccessKey {
     pub secret_sealed: Vec<u8>,
     pub status: KeyStatus,
     pub created_at: i64,
+    /// The first use in the latest 15-minute span it was used in (GetAccessKeyLastUsed).
+    pub last_used: Option<KeyUse>,
+}
+
+/// When, for which service and in which region an access key signed a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUse {
+    pub at: i64,
+    pub service: String,
+    pub region: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +130,8 @@ pub struct LoginProfile {
     pub password_hash: String,
     pub reset_required: bool,
     pub created_at: i64,
+    /// When the password was last set (at creation, by UpdateLoginProfile or ChangePassword).
+    pub password_changed_at: i64,
 }
 
 /// Temporary credentials issued by STS. `user` is `None` for sessions of the root user.

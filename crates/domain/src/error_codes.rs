@@ -56,6 +56,12 @@ pub enum ErrorCode {
     PolicyNotAttachable,
     /// 403 Sender (modeled)
     RegionDisabledException,
+    /// 410 Sender (modeled)
+    ReportExpired,
+    /// 404 Sender (modeled)
+    ReportInProgress,
+    /// 410 Sender (modeled)
+    ReportNotPresent,
     /// 400 Sender (common error)
     RequestExpired,
     /// 500 Receiver (modeled)
@@ -99,6 +105,9 @@ impl ErrorCode {
         ErrorCode::PolicyEvaluation,
         ErrorCode::PolicyNotAttachable,
         ErrorCode::RegionDisabledException,
+        ErrorCode::ReportExpired,
+        ErrorCode::ReportInProgress,
+        ErrorCode::ReportNotPresent,
         ErrorCode::RequestExpired,
         ErrorCode::ServiceFailure,
         ErrorCode::ServiceUnavailable,
@@ -135,6 +144,9 @@ impl ErrorCode {
             ErrorCode::PolicyEvaluation => "PolicyEvaluation",
             ErrorCode::PolicyNotAttachable => "PolicyNotAttachable",
             ErrorCode::RegionDisabledException => "RegionDisabledException",
+            ErrorCode::ReportExpired => "ReportExpired",
+            ErrorCode::ReportInProgress => "ReportInProgress",
+            ErrorCode::ReportNotPresent => "ReportNotPresent",
             ErrorCode::RequestExpired => "RequestExpired",
             ErrorCode::ServiceFailure => "ServiceFailure",
             ErrorCode::ServiceUnavailable => "ServiceUnavailable",
@@ -172,6 +184,9 @@ impl ErrorCode {
             ErrorCode::PolicyEvaluation => 500,
             ErrorCode::PolicyNotAttachable => 400,
             ErrorCode::RegionDisabledException => 403,
+            ErrorCode::ReportExpired => 410,
+            ErrorCode::ReportInProgress => 404,
+            ErrorCode::ReportNotPresent => 410,
             ErrorCode::RequestExpired => 400,
             ErrorCode::ServiceFailure => 500,
             ErrorCode::ServiceUnavailable => 503,
@@ -209,6 +224,9 @@ impl ErrorCode {
             ErrorCode::PolicyEvaluation => false,
             ErrorCode::PolicyNotAttachable => true,
             ErrorCode::RegionDisabledException => true,
+            ErrorCode::ReportExpired => true,
+            ErrorCode::ReportInProgress => true,
+            ErrorCode::ReportNotPresent => true,
             ErrorCode::RequestExpired => true,
             ErrorCode::ServiceFailure => false,
             ErrorCode::ServiceUnavailable => false,

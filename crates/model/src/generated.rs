@@ -1023,6 +1023,20 @@ static IAM_OP_ENABLE_MFA_DEVICE: Operation = Operation {
     ],
     errors: &["EntityAlreadyExists", "EntityTemporarilyUnmodifiable", "InvalidAuthenticationCode", "LimitExceeded", "NoSuchEntity", "ServiceFailure", "ConcurrentModification"],
 };
+static IAM_OP_GENERATE_CREDENTIAL_REPORT: Operation = Operation {
+    name: "GenerateCredentialReport",
+    service: Service::Iam,
+    input: &[],
+    errors: &["LimitExceeded", "ServiceFailure"],
+};
+static IAM_OP_GET_ACCESS_KEY_LAST_USED: Operation = Operation {
+    name: "GetAccessKeyLastUsed",
+    service: Service::Iam,
+    input: &[
+        Member { name: "AccessKeyId", required: true, shape: &IAM_ACCESS_KEY_ID_TYPE },
+    ],
+    errors: &[],
+};
 static IAM_OP_GET_ACCOUNT_AUTHORIZATION_DETAILS: Operation = Operation {
     name: "GetAccountAuthorizationDetails",
     service: Service::Iam,
@@ -1061,6 +1075,12 @@ static IAM_OP_GET_CONTEXT_KEYS_FOR_PRINCIPAL_POLICY: Operation = Operation {
         Member { name: "PolicyInputList", required: false, shape: &IAM_SIMULATION_POLICY_LIST_TYPE },
     ],
     errors: &["NoSuchEntity", "InvalidInput"],
+};
+static IAM_OP_GET_CREDENTIAL_REPORT: Operation = Operation {
+    name: "GetCredentialReport",
+    service: Service::Iam,
+    input: &[],
+    errors: &["ReportNotPresent", "ReportExpired", "ReportInProgress", "ServiceFailure"],
 };
 static IAM_OP_GET_GROUP: Operation = Operation {
     name: "GetGroup",
@@ -1669,11 +1689,14 @@ pub(crate) static IAM_OPERATIONS: &[&Operation] = &[
     &IAM_OP_DETACH_ROLE_POLICY,
     &IAM_OP_DETACH_USER_POLICY,
     &IAM_OP_ENABLE_MFA_DEVICE,
+    &IAM_OP_GENERATE_CREDENTIAL_REPORT,
+    &IAM_OP_GET_ACCESS_KEY_LAST_USED,
     &IAM_OP_GET_ACCOUNT_AUTHORIZATION_DETAILS,
     &IAM_OP_GET_ACCOUNT_PASSWORD_POLICY,
     &IAM_OP_GET_ACCOUNT_SUMMARY,
     &IAM_OP_GET_CONTEXT_KEYS_FOR_CUSTOM_POLICY,
     &IAM_OP_GET_CONTEXT_KEYS_FOR_PRINCIPAL_POLICY,
+    &IAM_OP_GET_CREDENTIAL_REPORT,
     &IAM_OP_GET_GROUP,
     &IAM_OP_GET_GROUP_POLICY,
     &IAM_OP_GET_LOGIN_PROFILE,
@@ -1911,6 +1934,10 @@ pub enum Action {
     DetachUserPolicy,
     /// `iam:EnableMFADevice`
     EnableMFADevice,
+    /// `iam:GenerateCredentialReport`
+    GenerateCredentialReport,
+    /// `iam:GetAccessKeyLastUsed`
+    GetAccessKeyLastUsed,
     /// `iam:GetAccountAuthorizationDetails`
     GetAccountAuthorizationDetails,
     /// `iam:GetAccountPasswordPolicy`
@@ -1921,6 +1948,8 @@ pub enum Action {
     GetContextKeysForCustomPolicy,
     /// `iam:GetContextKeysForPrincipalPolicy`
     GetContextKeysForPrincipalPolicy,
+    /// `iam:GetCredentialReport`
+    GetCredentialReport,
     /// `iam:GetGroup`
     GetGroup,
     /// `iam:GetGroupPolicy`
@@ -2076,11 +2105,14 @@ impl Action {
         Action::DetachRolePolicy,
         Action::DetachUserPolicy,
         Action::EnableMFADevice,
+        Action::GenerateCredentialReport,
+        Action::GetAccessKeyLastUsed,
         Action::GetAccountAuthorizationDetails,
         Action::GetAccountPasswordPolicy,
         Action::GetAccountSummary,
         Action::GetContextKeysForCustomPolicy,
         Action::GetContextKeysForPrincipalPolicy,
+        Action::GetCredentialReport,
         Action::GetGroup,
         Action::GetGroupPolicy,
         Action::GetLoginProfile,
@@ -2177,11 +2209,14 @@ impl Action {
             Action::DetachRolePolicy => &IAM_OP_DETACH_ROLE_POLICY,
             Action::DetachUserPolicy => &IAM_OP_DETACH_USER_POLICY,
             Action::EnableMFADevice => &IAM_OP_ENABLE_MFA_DEVICE,
+            Action::GenerateCredentialReport => &IAM_OP_GENERATE_CREDENTIAL_REPORT,
+            Action::GetAccessKeyLastUsed => &IAM_OP_GET_ACCESS_KEY_LAST_USED,
             Action::GetAccountAuthorizationDetails => &IAM_OP_GET_ACCOUNT_AUTHORIZATION_DETAILS,
             Action::GetAccountPasswordPolicy => &IAM_OP_GET_ACCOUNT_PASSWORD_POLICY,
             Action::GetAccountSummary => &IAM_OP_GET_ACCOUNT_SUMMARY,
             Action::GetContextKeysForCustomPolicy => &IAM_OP_GET_CONTEXT_KEYS_FOR_CUSTOM_POLICY,
             Action::GetContextKeysForPrincipalPolicy => &IAM_OP_GET_CONTEXT_KEYS_FOR_PRINCIPAL_POLICY,
+            Action::GetCredentialReport => &IAM_OP_GET_CREDENTIAL_REPORT,
             Action::GetGroup => &IAM_OP_GET_GROUP,
             Action::GetGroupPolicy => &IAM_OP_GET_GROUP_POLICY,
             Action::GetLoginProfile => &IAM_OP_GET_LOGIN_PROFILE,
@@ -2279,11 +2314,14 @@ impl Action {
             Action::DetachRolePolicy => "iam:DetachRolePolicy",
             Action::DetachUserPolicy => "iam:DetachUserPolicy",
             Action::EnableMFADevice => "iam:EnableMFADevice",
+            Action::GenerateCredentialReport => "iam:GenerateCredentialReport",
+            Action::GetAccessKeyLastUsed => "iam:GetAccessKeyLastUsed",
             Action::GetAccountAuthorizationDetails => "iam:GetAccountAuthorizationDetails",
             Action::GetAccountPasswordPolicy => "iam:GetAccountPasswordPolicy",
             Action::GetAccountSummary => "iam:GetAccountSummary",
             Action::GetContextKeysForCustomPolicy => "iam:GetContextKeysForCustomPolicy",
             Action::GetContextKeysForPrincipalPolicy => "iam:GetContextKeysForPrincipalPolicy",
+            Action::GetCredentialReport => "iam:GetCredentialReport",
             Action::GetGroup => "iam:GetGroup",
             Action::GetGroupPolicy => "iam:GetGroupPolicy",
             Action::GetLoginProfile => "iam:GetLoginProfile",
@@ -2381,11 +2419,14 @@ pub(crate) static IAM_ACTIONS: &[Action] = &[
     Action::DetachRolePolicy,
     Action::DetachUserPolicy,
     Action::EnableMFADevice,
+    Action::GenerateCredentialReport,
+    Action::GetAccessKeyLastUsed,
     Action::GetAccountAuthorizationDetails,
     Action::GetAccountPasswordPolicy,
     Action::GetAccountSummary,
     Action::GetContextKeysForCustomPolicy,
     Action::GetContextKeysForPrincipalPolicy,
+    Action::GetCredentialReport,
     Action::GetGroup,
     Action::GetGroupPolicy,
     Action::GetLoginProfile,

@@ -7,6 +7,7 @@
 //! immediately. Per-request checks (session token, expiry, signature) still run every time.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,11 +26,35 @@ pub struct Resolved {
     pub expires_at: Option<i64>,
     /// The last derived signing key and the scope (`date/region/service`) it is for.
     signing_key: Mutex<Option<(String, [u8; 32])>>,
+    /// When this key's use was last recorded (Unix seconds; `i64::MIN`: never), so that a node
+    /// writes a long-term key's last use at most once per span however busy the key is.
+    use_recorded_at: AtomicI64,
 }
 
 impl Resolved {
     pub fn new(secret: String, caller: Caller, session_token_hash: Option<Vec<u8>>, expires_at: Option<i64>) -> Self {
-        Self { secret, caller, session_token_hash, expires_at, signing_key: Mutex::new(None) }
+        Self {
+            secret,
+            caller,
+            session_token_hash,
+            expires_at,
+            signing_key: Mutex::new(None),
+            use_recorded_at: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// The key's last use as the store knows it.
+    pub fn with_use_recorded_at(self, at: Option<i64>) -> Self {
+        self.use_recorded_at.store(at.unwrap_or(i64::MIN), Ordering::Relaxed);
+        self
+    }
+
+    /// Whether a use at `now` is the first in `span` seconds, i.e. one to record; claims it, so
+    /// that of concurrent requests exactly one is told yes.
+    pub fn claim_use_record(&self, now: i64, span: i64) -> bool {
+        let seen = self.use_recorded_at.load(Ordering::Relaxed);
+        now.saturating_sub(seen) >= span
+            && self.use_recorded_at.compare_exchange(seen, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
     }
 
     /// The SigV4 signing key for a scope, derived once per scope (clients keep one scope a day).

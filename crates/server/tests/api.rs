@@ -28,6 +28,8 @@ backend_tests!(
     every_result_shape_renders_like_aws,
     user_tags_round_trip,
     password_operations_beyond_the_hashing_slots_are_throttled,
+    credential_reports_last_four_hours,
+    a_key_records_its_first_use_in_each_quarter_hour,
 );
 
 /// The shared [`TestApp`] (app, clock, `now`, `advance`) plus this file's signed-request helpers.
@@ -653,4 +655,64 @@ async fn password_operations_beyond_the_hashing_slots_are_throttled(backend: Bac
     assert_eq!(status, 404, "nothing was created");
     drop(held);
     h.ok("iam", &root(), &create).await;
+}
+
+async fn credential_reports_last_four_hours(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let (_, serial, key) = h.user_with_device("alice").await;
+    assert_eq!(h.enable_at("alice", &serial, &key, h.now()).await.0, 200);
+    let get = [("Action", "GetCredentialReport")];
+    let generate = [("Action", "GenerateCredentialReport")];
+
+    let (status, body) = h.call("iam", &root(), &get).await;
+    assert_eq!((status, field(&body, "Code")), (410, "ReportNotPresent".to_owned()), "{body}");
+    assert_eq!(field(&h.ok("iam", &root(), &generate).await, "State"), "STARTED");
+    assert_eq!(field(&h.ok("iam", &root(), &generate).await, "State"), "COMPLETE", "kept for 4 hours");
+    let body = h.ok("iam", &root(), &get).await;
+    let csv = String::from_utf8(BASE64.decode(field(&body, "Content").as_bytes()).unwrap()).unwrap();
+    assert_eq!(field(&body, "ReportFormat"), "text/csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("user,arn,user_creation_time,password_enabled,"), "{csv}");
+    assert!(lines[1].starts_with(&format!("<root_account>,arn:aws:iam::{ACCOUNT}:root,")), "{csv}");
+    let alice: Vec<&str> = lines[2].split(',').collect();
+    assert_eq!((alice[0], alice[3], alice[7], alice[8]), ("alice", "false", "true", "true"), "{csv}");
+
+    h.advance(4 * 3600);
+    let (status, body) = h.call("iam", &root(), &get).await;
+    assert_eq!((status, field(&body, "Code")), (410, "ReportExpired".to_owned()), "{body}");
+    assert_eq!(field(&h.ok("iam", &root(), &generate).await, "State"), "STARTED", "an expired report is rebuilt");
+    assert_eq!(h.call("iam", &root(), &get).await.0, 200);
+}
+
+async fn a_key_records_its_first_use_in_each_quarter_hour(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let (alice, _, _) = h.user_with_device("alice").await;
+    let last_used = async || {
+        let body = h.ok("iam", &root(), &[("Action", "GetAccessKeyLastUsed"), ("AccessKeyId", &alice.key)]).await;
+        (body.contains("<LastUsedDate>").then(|| field(&body, "LastUsedDate")), field(&body, "ServiceName"))
+    };
+    // The use is written beside the request; wait for it a little.
+    let settled = async |expect: &(Option<String>, String)| {
+        for _ in 0..100 {
+            if last_used().await == *expect {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(last_used().await, *expect);
+    };
+    assert_eq!(last_used().await, (None, "N/A".to_owned()));
+
+    let first = h.now();
+    h.ok("sts", &alice, &[("Action", "GetCallerIdentity")]).await;
+    let recorded = (Some(iamd_server::wire::shapes::timestamp(first)), "sts".to_owned());
+    settled(&recorded).await;
+    // Within 15 minutes a use changes nothing, whatever the service (even a refused call).
+    h.advance(14 * 60);
+    h.call("iam", &alice, &[("Action", "ListUsers")]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(last_used().await, recorded);
+    h.advance(60);
+    h.call("iam", &alice, &[("Action", "ListUsers")]).await;
+    settled(&(Some(iamd_server::wire::shapes::timestamp(first + 15 * 60)), "iam".to_owned())).await;
 }

@@ -758,7 +758,7 @@ async fn a_new_password_set_through_the_api_ends_console_sessions(backend: Backe
     assert!(first.sign_in(ACCOUNT, "mia", PASSWORD).await.error().is_some(), "the old password is gone");
 
     // ChangePassword, made by the user through the API with its own access key.
-    h.store().update_login_profile(ACCOUNT, "mia", Some(&password::hash(PASSWORD)), Some(false)).await.unwrap();
+    h.store().update_login_profile(ACCOUNT, "mia", Some(&password::hash(PASSWORD)), Some(false), 0).await.unwrap();
     let mut browser = h.signed_in("mia").await;
     let (status, body) = h.iam((ROOT_KEY, ROOT_SECRET), &[("Action", "CreateAccessKey"), ("UserName", "mia")]).await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -8,6 +8,11 @@ pub(crate) fn name_key(name: &str) -> String {
 }
 
 /// Fails with `not_found` when a statement changed nothing.
+/// The last use of a key from its three nullable columns (all set together, or none).
+pub(crate) fn key_use(at: Option<i64>, service: Option<String>, region: Option<String>) -> Option<crate::KeyUse> {
+    Some(crate::KeyUse { at: at?, service: service.unwrap_or_default(), region: region.unwrap_or_default() })
+}
+
 pub(crate) fn changed(rows: u64, not_found: StoreError) -> Result<()> {
     if rows == 0 { Err(not_found) } else { Ok(()) }
 }

@@ -160,6 +160,8 @@ pub trait Accounts: Send + Sync + 'static {
     /// every start-up may call it.
     async fn ensure_account(&self, account_id: &str, root_key: Option<NewAccessKey>, now: i64) -> Result<()>;
     async fn account_exists(&self, account_id: &str) -> Result<bool>;
+    /// When the account was created (its first start), `None` for an unknown account.
+    async fn account_created_at(&self, account_id: &str) -> Result<Option<i64>>;
     /// Every account this store serves, in id order.
     async fn accounts(&self) -> Result<Vec<String>>;
 
@@ -224,6 +226,9 @@ pub trait Credentials: Send + Sync + 'static {
     /// Any access key (root or user), with its user, for authentication.
     async fn find_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>>;
 
+    /// The root user's access keys, oldest first.
+    async fn root_access_keys(&self, account_id: &str) -> Result<Vec<AccessKey>>;
+
     // Access keys of IAM users.
     /// Refuses with `LimitExceeded` when the user already has `max_per_user` keys.
     async fn create_access_key(
@@ -261,10 +266,17 @@ pub trait Credentials: Send + Sync + 'static {
         user_name: &str,
         password_hash: Option<&str>,
         reset_required: Option<bool>,
+        now: i64,
     ) -> Result<()>;
     async fn delete_login_profile(&self, account_id: &str, user_name: &str) -> Result<()>;
     /// Sets `PasswordLastUsed`.
     async fn record_password_use(&self, user_id: &str, now: i64) -> Result<()>;
+    /// Sets an access key's last use (a key that is gone meanwhile is no error).
+    async fn record_access_key_use(&self, access_key_id: &str, last_use: &KeyUse) -> Result<()>;
+    /// Keeps the account's latest credential report, replacing the previous one.
+    async fn put_credential_report(&self, account_id: &str, generated_at: i64, content: &[u8]) -> Result<()>;
+    /// The account's latest credential report: when it was generated, and its CSV.
+    async fn credential_report(&self, account_id: &str) -> Result<Option<(i64, Vec<u8>)>>;
 
     // The account password policy.
     async fn get_password_policy(&self, account_id: &str) -> Result<Option<PasswordPolicy>>;

@@ -37,6 +37,7 @@ async fn conformance(store: Arc<dyn Store>) {
     console_sessions(&*store).await;
     console_sessions_of_user(&*store).await;
     auth_events(&*store).await;
+    credential_reports(&*store).await;
     meta(&*store).await;
     policies_suite(&*store).await;
 }
@@ -122,6 +123,12 @@ async fn accounts_and_root_keys(store: &dyn Store) {
     store.ensure_account(OTHER_ACCOUNT, Some(root_key("AKIAROOT0000000002", b"stolen")), NOW).await.unwrap();
     assert_eq!(store.find_access_key("AKIAROOT0000000002").await.unwrap().unwrap().account_id, ACCOUNT);
     assert_eq!(store.account_counts(ACCOUNT).await.unwrap().root_access_keys, 1);
+    let roots = store.root_access_keys(ACCOUNT).await.unwrap();
+    assert_eq!(
+        roots.iter().map(|k| (k.access_key_id.as_str(), k.user.is_none())).collect::<Vec<_>>(),
+        [("AKIAROOT0000000002", true)]
+    );
+    assert_eq!(store.account_created_at(ACCOUNT).await.unwrap(), Some(NOW));
     // Root keys of other accounts are left alone.
     store.ensure_account(OTHER_ACCOUNT, Some(root_key("AKIAOTHERROOT00001", b"o")), NOW).await.unwrap();
     assert!(store.find_access_key("AKIAROOT0000000002").await.unwrap().is_some());
@@ -338,6 +345,19 @@ async fn access_keys(store: &dyn Store) {
     let found = store.find_access_key(&k1.access_key_id).await.unwrap().unwrap();
     assert_eq!(found.user.as_ref().unwrap().path, "/ops/");
     assert_eq!(found.account_id, account);
+    assert_eq!(found.last_used, None);
+
+    // Last use (GetAccessKeyLastUsed, the credential report): set as a whole, read everywhere.
+    let used = KeyUse { at: NOW + 7, service: "sts".into(), region: "eu-west-1".into() };
+    store.record_access_key_use(&k1.access_key_id, &used).await.unwrap();
+    assert_eq!(store.find_access_key(&k1.access_key_id).await.unwrap().unwrap().last_used, Some(used.clone()));
+    let listed = store.list_access_keys(&account, "frank").await.unwrap();
+    assert_eq!(listed.iter().find(|k| k.access_key_id == k1.access_key_id).unwrap().last_used, Some(used));
+    store
+        .record_access_key_use("AKIAGONE", &KeyUse { at: NOW, service: "iam".into(), region: "x".into() })
+        .await
+        .unwrap();
+    assert!(store.root_access_keys(&account).await.unwrap().is_empty());
 
     store.update_access_key(&account, "frank", &k1.access_key_id, KeyStatus::Inactive).await.unwrap();
     assert_eq!(store.find_access_key(&k1.access_key_id).await.unwrap().unwrap().status, KeyStatus::Inactive);
@@ -645,19 +665,22 @@ async fn login_profiles(store: &dyn Store) {
     assert_eq!(store.get_login_profile(&account, "mallory").await.unwrap(), created);
 
     // Partial updates.
-    store.update_login_profile(&account, "mallory", Some("hash-3"), None).await.unwrap();
+    assert_eq!(created.password_changed_at, NOW + 3);
+    store.update_login_profile(&account, "mallory", Some("hash-3"), None, NOW + 5).await.unwrap();
     let got = store.get_login_profile(&account, "mallory").await.unwrap();
     assert_eq!((got.password_hash.as_str(), got.reset_required, got.created_at), ("hash-3", true, NOW + 3));
-    store.update_login_profile(&account, "mallory", None, Some(false)).await.unwrap();
+    assert_eq!(got.password_changed_at, NOW + 5, "a new password is dated");
+    store.update_login_profile(&account, "mallory", None, Some(false), NOW + 9).await.unwrap();
     let got = store.get_login_profile(&account, "mallory").await.unwrap();
     assert_eq!((got.password_hash.as_str(), got.reset_required), ("hash-3", false));
-    store.update_login_profile(&account, "mallory", None, None).await.unwrap();
+    assert_eq!(got.password_changed_at, NOW + 5, "only the reset flag changed");
+    store.update_login_profile(&account, "mallory", None, None, NOW + 5).await.unwrap();
     assert_eq!(
-        store.update_login_profile(&account, "niaj", Some("h"), None).await,
+        store.update_login_profile(&account, "niaj", Some("h"), None, NOW + 5).await,
         Err(StoreError::NotFound(Entity::LoginProfile))
     );
     assert_eq!(
-        store.update_login_profile(&account, "nobody", Some("h"), None).await,
+        store.update_login_profile(&account, "nobody", Some("h"), None, NOW + 5).await,
         Err(StoreError::NotFound(Entity::User))
     );
 
@@ -902,6 +925,18 @@ async fn console_sessions_of_user(store: &dyn Store) {
     assert_eq!(store.delete_console_sessions_of_user("AIDANOSUCHUSER").await.unwrap(), 0);
     assert_eq!(store.delete_console_sessions_of_user(&tom.user_id).await.unwrap(), 1);
     assert_eq!(store.find_console_session(&t1).await.unwrap(), None);
+}
+
+async fn credential_reports(store: &dyn Store) {
+    let account = fresh_account(store).await;
+    assert_eq!(store.credential_report(&account).await.unwrap(), None);
+    store.put_credential_report(&account, NOW, b"user,arn\n").await.unwrap();
+    assert_eq!(store.credential_report(&account).await.unwrap(), Some((NOW, b"user,arn\n".to_vec())));
+    store.put_credential_report(&account, NOW + 60, b"newer").await.unwrap();
+    assert_eq!(store.credential_report(&account).await.unwrap(), Some((NOW + 60, b"newer".to_vec())));
+    assert_eq!(store.credential_report("000000000000").await.unwrap(), None);
+    assert!(store.account_created_at(&account).await.unwrap().is_some());
+    assert_eq!(store.account_created_at("000000000000").await.unwrap(), None);
 }
 
 async fn auth_events(store: &dyn Store) {

@@ -9,7 +9,9 @@ pub mod password;
 
 use std::sync::Arc;
 
-use iamd_domain::entities::{ConsoleSession, InlinePolicy, KeyStatus, ManagedDocument, SessionTag, StsSession, Tag};
+use iamd_domain::entities::{
+    ConsoleSession, InlinePolicy, KeyStatus, KeyUse, ManagedDocument, SessionTag, StsSession, Tag,
+};
 use iamd_domain::{ApiError, ErrorCode};
 use iamd_sigv4::{RequestParts, SigError};
 use iamd_store::StoreError;
@@ -75,6 +77,9 @@ pub async fn authenticate(
     }
     let signing_key = resolved.signing_key(&presented.date, &presented.region, &presented.service);
     iamd_sigv4::verify(request, &presented, &signing_key, now).map_err(|e| fail(from_sig_error(e)))?;
+    if resolved.session_token_hash.is_none() {
+        record_key_use(app, &resolved, now_unix, &presented.service, &presented.region);
+    }
 
     // GetSessionToken sessions opened without MFA may not call IAM; AWS answers as for an
     // unknown token. (Role sessions may, as their policies allow.)
@@ -86,6 +91,25 @@ pub async fn authenticate(
     Ok((service, caller))
 }
 
+/// AWS records an access key's use for GetAccessKeyLastUsed and the credential report once per
+/// 15 minutes: the first use in a span. The write runs beside the request, which neither waits
+/// for it nor fails with it.
+const KEY_USE_SPAN_SECONDS: i64 = 15 * 60;
+
+fn record_key_use(app: &App, resolved: &Resolved, now: i64, service: &str, region: &str) {
+    if !resolved.claim_use_record(now, KEY_USE_SPAN_SECONDS) {
+        return;
+    }
+    let store = app.store.clone();
+    let key_id = resolved.caller.access_key_id.clone();
+    let last_use = KeyUse { at: now, service: service.to_owned(), region: region.to_owned() };
+    tokio::spawn(async move {
+        if let Err(e) = store.record_access_key_use(&key_id, &last_use).await {
+            tracing::warn!(error = %e, access_key_id = %key_id, "could not record an access key's use");
+        }
+    });
+}
+
 /// The credentials an access key id names, from the cache or the store.
 async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiError> {
     if let Some(resolved) = app.credentials.get(access_key_id) {
@@ -93,6 +117,7 @@ async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiErr
     }
     // Before the store read: a change evicting this key while we read keeps us from caching it.
     let generation = app.credentials.generation();
+    let mut last_used_at = None;
     let (sealed_secret, caller, token_hash, expires_at, session_policies) = if access_key_id.starts_with("ASIA") {
         let session: StsSession =
             app.store.find_sts_session(access_key_id).await.map_err(store_failure)?.ok_or_else(invalid_token)?;
@@ -131,6 +156,7 @@ async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiErr
             .map_err(store_failure)?
             .filter(|k| k.status == KeyStatus::Active)
             .ok_or_else(invalid_token)?;
+        last_used_at = key.last_used.as_ref().map(|u| u.at);
         let caller = Caller {
             account_id: key.account_id,
             access_key_id: key.access_key_id,
@@ -157,7 +183,7 @@ async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiErr
     }
     let secret = app.master_key.open(&sealed_secret, access_key_id).map_err(internal)?;
     let secret = String::from_utf8(secret).map_err(internal)?;
-    let resolved = Arc::new(Resolved::new(secret, caller, token_hash, expires_at));
+    let resolved = Arc::new(Resolved::new(secret, caller, token_hash, expires_at).with_use_recorded_at(last_used_at));
     app.credentials.insert(access_key_id, resolved.clone(), generation);
     Ok(resolved)
 }

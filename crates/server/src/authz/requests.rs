@@ -2,6 +2,7 @@
 //! it contributes. The match is exhaustive over `Action`, so an operation added to the model's
 //! list does not compile until it says how it is authorized.
 
+use iamd_domain::entities::AccessKey;
 use iamd_domain::{ApiError, ids};
 use iamd_model::Action;
 
@@ -59,6 +60,17 @@ pub async fn request_for(app: &App, caller: &Caller, action: Action, p: &Params)
         }
 
         CreateAccessKey | ListAccessKeys | UpdateAccessKey | DeleteAccessKey => target_user(),
+        // The key's owner: a key of this account's user, its root, or (unknown, another account's)
+        // any user, so that only a caller allowed to ask about every user learns it does not exist.
+        GetAccessKeyLastUsed => {
+            let key = app.store.find_access_key(p.required("AccessKeyId")?).await.map_err(store_failure)?;
+            Ok(match key.filter(|k| k.account_id == account) {
+                Some(AccessKey { user: Some(user), .. }) => ids::user_arn(account, &user.path, &user.name),
+                Some(AccessKey { user: None, .. }) => format!("arn:aws:iam::{account}:root"),
+                None => format!("arn:aws:iam::{account}:user/*"),
+            })
+        }
+        GenerateCredentialReport | GetCredentialReport => anything(),
 
         CreateVirtualMFADevice => {
             request_tags(&mut context, p);

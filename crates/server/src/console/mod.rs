@@ -513,7 +513,7 @@ async fn password_submit(
         Err(e) => return Err(e.into()),
     };
     app.store
-        .update_login_profile(&session.account_id, &user.name, Some(&hash), Some(false))
+        .update_login_profile(&session.account_id, &user.name, Some(&hash), Some(false), now)
         .await
         .map_err(store_failure)?;
     // iamd's rule (docs/behaviour.md §4): a new password ends every console session of the

@@ -1,4 +1,5 @@
-//! Access keys of IAM users: CreateAccessKey, ListAccessKeys, UpdateAccessKey, DeleteAccessKey.
+//! Access keys of IAM users: CreateAccessKey, ListAccessKeys, UpdateAccessKey, DeleteAccessKey,
+//! GetAccessKeyLastUsed.
 
 use iamd_domain::entities::{KeyStatus, NewAccessKey};
 use iamd_domain::{ApiError, ErrorCode, ids};
@@ -119,4 +120,45 @@ pub async fn delete_access_key(ctx: &Ctx<'_>, p: &Params) -> Reply {
     ctx.app.store.delete_access_key(ctx.account(), &user, key_id).await.map_err(key_error(&user, key_id))?;
     ctx.app.credentials.forget(key_id);
     Ok(None)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AccessKeyLastUsed {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_used_date: Option<String>,
+    service_name: String,
+    region: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetAccessKeyLastUsedResult {
+    /// Absent for the root user's keys, which belong to no IAM user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_name: Option<String>,
+    access_key_last_used: AccessKeyLastUsed,
+}
+
+/// When the key last signed a request (the first use in its latest 15-minute span, as AWS
+/// records it), for which service and where; `N/A` for a key never used.
+pub async fn get_access_key_last_used(ctx: &Ctx<'_>, p: &Params) -> Reply {
+    let id = p.required("AccessKeyId")?;
+    let key = ctx
+        .app
+        .store
+        .find_access_key(id)
+        .await
+        .map_err(store_failure)?
+        .filter(|k| k.account_id == ctx.account())
+        .ok_or_else(|| no_such_key(id))?;
+    let not_used = || "N/A".to_owned();
+    ctx.reply(&GetAccessKeyLastUsedResult {
+        user_name: key.user.map(|u| u.name),
+        access_key_last_used: AccessKeyLastUsed {
+            last_used_date: key.last_used.as_ref().map(|u| timestamp(u.at)),
+            service_name: key.last_used.as_ref().map_or_else(not_used, |u| u.service.clone()),
+            region: key.last_used.as_ref().map_or_else(not_used, |u| u.region.clone()),
+        },
+    })
 }

@@ -93,7 +93,7 @@ pub async fn update_login_profile(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let reset_required = p.get("PasswordResetRequired").map(|v| v == "true");
     ctx.app
         .store
-        .update_login_profile(ctx.account(), user, hash.as_deref(), reset_required)
+        .update_login_profile(ctx.account(), user, hash.as_deref(), reset_required, ctx.now_unix())
         .await
         .map_err(profile_error(user))?;
     if let Some(user_id) = user_id {
@@ -136,7 +136,7 @@ pub async fn change_password(ctx: &Ctx<'_>, p: &Params) -> Reply {
     let hash = hash_conforming(ctx, &user.name, p.required("NewPassword")?).await?;
     ctx.app
         .store
-        .update_login_profile(ctx.account(), &user.name, Some(&hash), Some(false))
+        .update_login_profile(ctx.account(), &user.name, Some(&hash), Some(false), ctx.now_unix())
         .await
         .map_err(profile_error(&user.name))?;
     end_console_sessions(ctx, &user.user_id).await?;

@@ -12,6 +12,7 @@ mod access_keys;
 mod account;
 mod attachments;
 mod authorization_details;
+mod credential_report;
 mod groups;
 mod holders;
 mod inline_policies;
@@ -82,6 +83,9 @@ pub async fn dispatch(ctx: &Ctx<'_>, p: &Params) -> Reply {
         ListAccessKeys => access_keys::list_access_keys(ctx, p).await,
         UpdateAccessKey => access_keys::update_access_key(ctx, p).await,
         DeleteAccessKey => access_keys::delete_access_key(ctx, p).await,
+        GetAccessKeyLastUsed => access_keys::get_access_key_last_used(ctx, p).await,
+        GenerateCredentialReport => credential_report::generate_credential_report(ctx, p).await,
+        GetCredentialReport => credential_report::get_credential_report(ctx, p).await,
         CreateVirtualMFADevice => mfa_devices::create_virtual_mfa_device(ctx, p).await,
         EnableMFADevice => mfa_devices::enable_mfa_device(ctx, p).await,
         ResyncMFADevice => mfa_devices::resync_mfa_device(ctx, p).await,

@@ -54,6 +54,14 @@ impl Accounts for PgStore {
         Ok(found.is_some())
     }
 
+    async fn account_created_at(&self, account_id: &str) -> Result<Option<i64>> {
+        sqlx::query_scalar("SELECT created_at FROM accounts WHERE account_id = $1")
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
+    }
+
     async fn accounts(&self) -> Result<Vec<String>> {
         sqlx::query_scalar("SELECT account_id FROM accounts ORDER BY account_id")
             .fetch_all(&self.pool)

@@ -6,7 +6,7 @@ use sqlx::postgres::PgRow;
 
 use super::rows::{USER_COLUMNS, user_from_row};
 use super::{PgStore, count, db, lock_user, to_u32, unique_as, user_by_name, user_id_of};
-use crate::common::changed;
+use crate::common::{changed, key_use};
 use crate::*;
 
 fn key_from_row(row: &PgRow, account_id: &str) -> std::result::Result<AccessKey, sqlx::Error> {
@@ -17,6 +17,11 @@ fn key_from_row(row: &PgRow, account_id: &str) -> std::result::Result<AccessKey,
         secret_sealed: row.try_get("secret_sealed")?,
         status: KeyStatus::parse(row.try_get("status")?).unwrap_or(KeyStatus::Inactive),
         created_at: row.try_get("key_created")?,
+        last_used: key_use(
+            row.try_get("last_used_at")?,
+            row.try_get("last_used_service")?,
+            row.try_get("last_used_region")?,
+        ),
     })
 }
 
@@ -40,7 +45,7 @@ async fn attempt_window(conn: &mut sqlx::PgConnection, key: &str, lock: bool) ->
 impl Credentials for PgStore {
     async fn find_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>> {
         let sql = "SELECT k.access_key_id, k.account_id AS key_account, k.secret_sealed, k.status, \
-                   k.created_at AS key_created, \
+                   k.created_at AS key_created, k.last_used_at, k.last_used_service, k.last_used_region, \
                    u.user_id, u.account_id, u.name, u.path, u.created_at, u.password_last_used \
                    FROM access_keys k LEFT JOIN users u ON u.user_id = k.user_id WHERE k.access_key_id = $1";
         let Some(row) = sqlx::query(sql).bind(access_key_id).fetch_optional(&self.pool).await.map_err(db)? else {
@@ -59,9 +64,42 @@ impl Credentials for PgStore {
                 secret_sealed: row.try_get("secret_sealed")?,
                 status: KeyStatus::parse(row.try_get("status")?).unwrap_or(KeyStatus::Inactive),
                 created_at: row.try_get("key_created")?,
+                last_used: key_use(
+                    row.try_get("last_used_at")?,
+                    row.try_get("last_used_service")?,
+                    row.try_get("last_used_region")?,
+                ),
             })
         };
         decode().map(Some).map_err(db)
+    }
+
+    async fn root_access_keys(&self, account_id: &str) -> Result<Vec<AccessKey>> {
+        let rows = sqlx::query(
+            "SELECT access_key_id, secret_sealed, status, created_at AS key_created, last_used_at, \
+             last_used_service, last_used_region FROM access_keys \
+             WHERE account_id = $1 AND user_id IS NULL ORDER BY created_at, access_key_id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let decode = |row: &PgRow| -> std::result::Result<AccessKey, sqlx::Error> {
+            Ok(AccessKey {
+                access_key_id: row.try_get("access_key_id")?,
+                account_id: account_id.to_owned(),
+                user: None,
+                secret_sealed: row.try_get("secret_sealed")?,
+                status: KeyStatus::parse(row.try_get("status")?).unwrap_or(KeyStatus::Inactive),
+                created_at: row.try_get("key_created")?,
+                last_used: key_use(
+                    row.try_get("last_used_at")?,
+                    row.try_get("last_used_service")?,
+                    row.try_get("last_used_region")?,
+                ),
+            })
+        };
+        rows.iter().map(decode).collect::<std::result::Result<_, _>>().map_err(db)
     }
 
     async fn create_access_key(
@@ -99,6 +137,7 @@ impl Credentials for PgStore {
             secret_sealed: key.secret_sealed.clone(),
             status: KeyStatus::Active,
             created_at: key.created_at,
+            last_used: None,
         })
     }
 
@@ -106,7 +145,8 @@ impl Credentials for PgStore {
         let mut conn = self.pool.acquire().await.map_err(db)?;
         let user_id = user_id_of(&mut conn, account_id, user_name).await?;
         let sql = format!(
-            "SELECT k.access_key_id, k.secret_sealed, k.status, k.created_at AS key_created, {USER_COLUMNS} \
+            "SELECT k.access_key_id, k.secret_sealed, k.status, k.created_at AS key_created, \
+             k.last_used_at, k.last_used_service, k.last_used_region, {USER_COLUMNS} \
              FROM access_keys k JOIN users u ON u.user_id = k.user_id WHERE k.user_id = $1 ORDER BY k.access_key_id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&user_id).fetch_all(&mut *conn).await.map_err(db)?;
@@ -157,7 +197,8 @@ impl Credentials for PgStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let user = user_by_name(&mut tx, account_id, user_name, true).await?;
         sqlx::query(
-            "INSERT INTO login_profiles (user_id, password_hash, reset_required, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO login_profiles (user_id, password_hash, reset_required, created_at, password_changed_at) \
+             VALUES ($1, $2, $3, $4, $4)",
         )
         .bind(&user.user_id)
         .bind(password_hash)
@@ -167,24 +208,33 @@ impl Credentials for PgStore {
         .await
         .map_err(unique_as(Entity::LoginProfile))?;
         tx.commit().await.map_err(db)?;
-        Ok(LoginProfile { user, password_hash: password_hash.to_owned(), reset_required, created_at: now })
+        Ok(LoginProfile {
+            user,
+            password_hash: password_hash.to_owned(),
+            reset_required,
+            created_at: now,
+            password_changed_at: now,
+        })
     }
 
     async fn get_login_profile(&self, account_id: &str, user_name: &str) -> Result<LoginProfile> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
         let user = user_by_name(&mut conn, account_id, user_name, false).await?;
-        let row =
-            sqlx::query("SELECT password_hash, reset_required, created_at FROM login_profiles WHERE user_id = $1")
-                .bind(&user.user_id)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db)?
-                .ok_or(StoreError::NotFound(Entity::LoginProfile))?;
+        let row = sqlx::query(
+            "SELECT password_hash, reset_required, created_at, COALESCE(password_changed_at, created_at) AS changed \
+                 FROM login_profiles WHERE user_id = $1",
+        )
+        .bind(&user.user_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound(Entity::LoginProfile))?;
         Ok(LoginProfile {
             user,
             password_hash: row.try_get("password_hash").map_err(db)?,
             reset_required: row.try_get("reset_required").map_err(db)?,
             created_at: row.try_get("created_at").map_err(db)?,
+            password_changed_at: row.try_get("changed").map_err(db)?,
         })
     }
 
@@ -194,15 +244,19 @@ impl Credentials for PgStore {
         user_name: &str,
         password_hash: Option<&str>,
         reset_required: Option<bool>,
+        now: i64,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let user_id = user_id_of(&mut tx, account_id, user_name).await?;
         let done = sqlx::query(
             "UPDATE login_profiles SET password_hash = COALESCE($1, password_hash), \
-             reset_required = COALESCE($2, reset_required) WHERE user_id = $3",
+             reset_required = COALESCE($2, reset_required), \
+             password_changed_at = CASE WHEN $1::text IS NULL THEN password_changed_at ELSE $3 END \
+             WHERE user_id = $4",
         )
         .bind(password_hash)
         .bind(reset_required)
+        .bind(now)
         .bind(&user_id)
         .execute(&mut *tx)
         .await
@@ -237,6 +291,43 @@ impl Credentials for PgStore {
             .await
             .map_err(db)?;
         Ok(())
+    }
+
+    async fn record_access_key_use(&self, access_key_id: &str, last_use: &KeyUse) -> Result<()> {
+        sqlx::query(
+            "UPDATE access_keys SET last_used_at = $1, last_used_service = $2, last_used_region = $3 \
+             WHERE access_key_id = $4",
+        )
+        .bind(last_use.at)
+        .bind(&last_use.service)
+        .bind(&last_use.region)
+        .bind(access_key_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn put_credential_report(&self, account_id: &str, generated_at: i64, content: &[u8]) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO credential_reports (account_id, generated_at, content) VALUES ($1, $2, $3) \
+             ON CONFLICT (account_id) DO UPDATE SET generated_at = excluded.generated_at, content = excluded.content",
+        )
+        .bind(account_id)
+        .bind(generated_at)
+        .bind(content)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn credential_report(&self, account_id: &str) -> Result<Option<(i64, Vec<u8>)>> {
+        sqlx::query_as("SELECT generated_at, content FROM credential_reports WHERE account_id = $1")
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
     }
 
     async fn get_password_policy(&self, account_id: &str) -> Result<Option<PasswordPolicy>> {

@@ -47,6 +47,14 @@ impl Accounts for SqliteStore {
         })
     }
 
+    async fn account_created_at(&self, account_id: &str) -> Result<Option<i64>> {
+        self.engine.read(|c| {
+            Ok(c.prepare_cached("SELECT created_at FROM accounts WHERE account_id = ?")?
+                .query_row([account_id], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
     async fn accounts(&self) -> Result<Vec<String>> {
         self.engine.read(|c| decode_all(c, "SELECT account_id FROM accounts ORDER BY account_id", [], |r| r.get(0)))
     }

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::engine::snapshot;
 use super::rows::{user_at, user_columns};
 use super::{SqliteStore, count, decode_all, unique_as, user_by_name, user_id_of};
-use crate::common::changed;
+use crate::common::{changed, key_use};
 use crate::*;
 
 fn attempt_window(conn: &Connection, key: &str) -> Result<AttemptWindow> {
@@ -30,24 +30,44 @@ fn put_attempt_window(conn: &Connection, key: &str, window: &AttemptWindow) -> R
 impl Credentials for SqliteStore {
     async fn find_access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>> {
         const SQL: &str = concat!(
-            "SELECT k.access_key_id, k.account_id, k.secret_sealed, k.status, k.created_at, k.user_id, ",
+            "SELECT k.access_key_id, k.account_id, k.secret_sealed, k.status, k.created_at, \
+             k.last_used_at, k.last_used_service, k.last_used_region, k.user_id, ",
             user_columns!(),
             " FROM access_keys k LEFT JOIN users u ON u.user_id = k.user_id WHERE k.access_key_id = ?"
         );
         self.engine.read(|c| {
             Ok(c.prepare_cached(SQL)?
                 .query_row([access_key_id], |row| {
-                    let user_id: Option<String> = row.get(5)?;
+                    let user_id: Option<String> = row.get(8)?;
                     Ok(AccessKey {
                         access_key_id: row.get(0)?,
                         account_id: row.get(1)?,
                         secret_sealed: row.get(2)?,
                         status: KeyStatus::parse(&row.get::<_, String>(3)?).unwrap_or(KeyStatus::Inactive),
                         created_at: row.get(4)?,
-                        user: user_id.map(|_| user_at(row, 6)).transpose()?,
+                        last_used: key_use(row.get(5)?, row.get(6)?, row.get(7)?),
+                        user: user_id.map(|_| user_at(row, 9)).transpose()?,
                     })
                 })
                 .optional()?)
+        })
+    }
+
+    async fn root_access_keys(&self, account_id: &str) -> Result<Vec<AccessKey>> {
+        const SQL: &str = "SELECT access_key_id, secret_sealed, status, created_at, last_used_at, last_used_service, \
+             last_used_region FROM access_keys WHERE account_id = ? AND user_id IS NULL ORDER BY created_at, access_key_id";
+        self.engine.read(|c| {
+            decode_all(c, SQL, [account_id], |row| {
+                Ok(AccessKey {
+                    access_key_id: row.get(0)?,
+                    account_id: account_id.to_owned(),
+                    user: None,
+                    secret_sealed: row.get(1)?,
+                    status: KeyStatus::parse(&row.get::<_, String>(2)?).unwrap_or(KeyStatus::Inactive),
+                    created_at: row.get(3)?,
+                    last_used: key_use(row.get(4)?, row.get(5)?, row.get(6)?),
+                })
+            })
         })
     }
 
@@ -85,6 +105,7 @@ impl Credentials for SqliteStore {
                     secret_sealed: key.secret_sealed,
                     status: KeyStatus::Active,
                     created_at: key.created_at,
+                    last_used: None,
                 })
             })
             .await
@@ -92,7 +113,8 @@ impl Credentials for SqliteStore {
 
     async fn list_access_keys(&self, account_id: &str, user_name: &str) -> Result<Vec<AccessKey>> {
         const SQL: &str = concat!(
-            "SELECT k.access_key_id, k.secret_sealed, k.status, k.created_at, ",
+            "SELECT k.access_key_id, k.secret_sealed, k.status, k.created_at, \
+             k.last_used_at, k.last_used_service, k.last_used_region, ",
             user_columns!(),
             " FROM access_keys k JOIN users u ON u.user_id = k.user_id WHERE k.user_id = ? ORDER BY k.access_key_id"
         );
@@ -106,7 +128,8 @@ impl Credentials for SqliteStore {
                         secret_sealed: row.get(1)?,
                         status: KeyStatus::parse(&row.get::<_, String>(2)?).unwrap_or(KeyStatus::Inactive),
                         created_at: row.get(3)?,
-                        user: Some(user_at(row, 4)?),
+                        last_used: key_use(row.get(4)?, row.get(5)?, row.get(6)?),
+                        user: Some(user_at(row, 7)?),
                     })
                 })
             })
@@ -158,11 +181,12 @@ impl Credentials for SqliteStore {
             .write(move |c| {
                 let user = user_by_name(c, &account_id, &user_name)?;
                 c.prepare_cached(
-                    "INSERT INTO login_profiles (user_id, password_hash, reset_required, created_at) VALUES (?, ?, ?, ?)",
+                    "INSERT INTO login_profiles (user_id, password_hash, reset_required, created_at, password_changed_at) \
+                     VALUES (?, ?, ?, ?, ?)",
                 )?
-                .execute(params![user.user_id, hash, reset_required, now])
+                .execute(params![user.user_id, hash, reset_required, now, now])
                 .map_err(unique_as(Entity::LoginProfile))?;
-                Ok(LoginProfile { user, password_hash: hash, reset_required, created_at: now })
+                Ok(LoginProfile { user, password_hash: hash, reset_required, created_at: now, password_changed_at: now })
             })
             .await
     }
@@ -171,14 +195,16 @@ impl Credentials for SqliteStore {
         self.engine.read(|c| {
             snapshot(c, |c| {
                 let user = user_by_name(c, account_id, user_name)?;
-                let (password_hash, reset_required, created_at) = c
+                let (password_hash, reset_required, created_at, changed_at) = c
                     .prepare_cached(
-                        "SELECT password_hash, reset_required, created_at FROM login_profiles WHERE user_id = ?",
+                        "SELECT password_hash, reset_required, created_at, password_changed_at \
+                         FROM login_profiles WHERE user_id = ?",
                     )?
-                    .query_row([&user.user_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .query_row([&user.user_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, Option<i64>>(3)?)))
                     .optional()?
                     .ok_or(StoreError::NotFound(Entity::LoginProfile))?;
-                Ok(LoginProfile { user, password_hash, reset_required, created_at })
+                let password_changed_at = changed_at.unwrap_or(created_at);
+                Ok(LoginProfile { user, password_hash, reset_required, created_at, password_changed_at })
             })
         })
     }
@@ -189,6 +215,7 @@ impl Credentials for SqliteStore {
         user_name: &str,
         password_hash: Option<&str>,
         reset_required: Option<bool>,
+        now: i64,
     ) -> Result<()> {
         let (account_id, user_name) = (account_id.to_owned(), user_name.to_owned());
         let hash = password_hash.map(str::to_owned);
@@ -197,10 +224,12 @@ impl Credentials for SqliteStore {
                 let user_id = user_id_of(c, &account_id, &user_name)?;
                 let rows = c
                     .prepare_cached(
-                        "UPDATE login_profiles SET password_hash = COALESCE(?, password_hash), \
-                         reset_required = COALESCE(?, reset_required) WHERE user_id = ?",
+                        "UPDATE login_profiles SET password_hash = COALESCE(?1, password_hash), \
+                         reset_required = COALESCE(?2, reset_required), \
+                         password_changed_at = CASE WHEN ?1 IS NULL THEN password_changed_at ELSE ?3 END \
+                         WHERE user_id = ?4",
                     )?
-                    .execute(params![hash, reset_required, user_id])?;
+                    .execute(params![hash, reset_required, now, user_id])?;
                 changed(rows as u64, StoreError::NotFound(Entity::LoginProfile))
             })
             .await
@@ -229,6 +258,43 @@ impl Credentials for SqliteStore {
                 Ok(())
             })
             .await
+    }
+
+    async fn record_access_key_use(&self, access_key_id: &str, last_use: &KeyUse) -> Result<()> {
+        let (access_key_id, last_use) = (access_key_id.to_owned(), last_use.clone());
+        self.engine
+            .write(move |c| {
+                c.prepare_cached(
+                    "UPDATE access_keys SET last_used_at = ?, last_used_service = ?, last_used_region = ? \
+                     WHERE access_key_id = ?",
+                )?
+                .execute(params![last_use.at, last_use.service, last_use.region, access_key_id])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn put_credential_report(&self, account_id: &str, generated_at: i64, content: &[u8]) -> Result<()> {
+        let (account_id, content) = (account_id.to_owned(), content.to_vec());
+        self.engine
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO credential_reports (account_id, generated_at, content) VALUES (?, ?, ?) \
+                     ON CONFLICT (account_id) DO UPDATE SET generated_at = excluded.generated_at, \
+                     content = excluded.content",
+                )?
+                .execute(params![account_id, generated_at, content])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn credential_report(&self, account_id: &str) -> Result<Option<(i64, Vec<u8>)>> {
+        self.engine.read(|c| {
+            Ok(c.prepare_cached("SELECT generated_at, content FROM credential_reports WHERE account_id = ?")?
+                .query_row([account_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?)
+        })
     }
 
     async fn get_password_policy(&self, account_id: &str) -> Result<Option<PasswordPolicy>> {

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_roles.sql"),
     include_str!("../../migrations/sqlite/0005_throttle.sql"),
     include_str!("../../migrations/sqlite/0006_unaddressable_devices.sql"),
+    include_str!("../../migrations/sqlite/0007_credential_report.sql"),
 ];
 
 /// The schema version of a database with every migration applied.
