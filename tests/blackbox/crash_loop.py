@@ -120,6 +120,7 @@ class Device:
     totp: S.Totp
     max_step: int                  # the newest step ever sent (or enabled): never reuse
     failures: int = 0              # failed code checks we may have caused since the last success
+    in_sync: bool = True           # offset surely 0 or +1: the STS pool takes only these
     accepted_steps: list = dataclasses.field(default_factory=list)
 
 
@@ -140,6 +141,9 @@ class Stats:
     users_acknowledged: int = 0
     users_verified: int = 0        # acknowledged users found after the last restart
     users_unacknowledged_present: int = 0
+    deletes_acknowledged: int = 0
+    deletes_verified: int = 0      # acknowledged deletes still absent after the last restart
+    deletes_in_flight: int = 0     # deletes that died with the server: the user may be there or not
     enables_acknowledged: int = 0
     enables_verified: int = 0
     code_requests: int = 0
@@ -168,7 +172,9 @@ class Stats:
             f"{self.iterations} SIGKILLs, {self.pg_restarts} PostgreSQL crash restarts",
             f"  users: {self.users_sent} sent, {self.users_acknowledged} acknowledged, "
             f"{self.users_verified} verified present after the last restart "
-            f"({self.users_unacknowledged_present} unacknowledged ones present too)",
+            f"or deleted in turn ({self.users_unacknowledged_present} unacknowledged ones present too); "
+            f"{self.deletes_acknowledged} DeleteUser acknowledged, {self.deletes_verified} verified absent "
+            f"({self.deletes_in_flight} died with the server)",
             f"  MFA enables: {self.enables_acknowledged} acknowledged, {self.enables_verified} verified assigned",
             f"  codes: {self.code_requests} GetSessionToken requests, {self.codes_accepted} codes accepted "
             f"with a 200 ({self.codes_accepted_after_restart} of them on a retry after a restart), "
@@ -254,6 +260,8 @@ class CrashLoop:
         self.lock = threading.Lock()
         self.users_sent: set[str] = set()
         self.users_acked: set[str] = set()
+        self.deletes_sent: set[str] = set()
+        self.deletes_acked: set[str] = set()
         self.enables_acked: dict[str, str] = {}     # serial -> user
         self.accepted: dict[tuple[str, int], str] = {}  # (serial, step) -> where
         self.pool: list[Device] = []
@@ -305,11 +313,14 @@ class CrashLoop:
         seed = base64.b64decode(_find(out.root, "Base32StringSeed"))
         return out, _find(out.root, "SerialNumber"), S.Totp(seed)
 
-    def enable(self, user: str, serial: str, totp: S.Totp) -> tuple[Outcome, int]:
+    def enable(self, user: str, serial: str, totp: S.Totp) -> tuple[Outcome, int, bool]:
+        """(outcome, step of the pair, whether iamd's offset is surely 0 or +1). iamd read its clock
+        before answering: if the answer came within the pair's step, offset = pair step - its step
+        is not negative. A slower answer (an outage) leaves the device out of the STS pool."""
         pair = _enable_pair(totp)
         out = call(self.server.endpoint, {"Action": "EnableMFADevice", "UserName": user, "SerialNumber": serial,
                                           "AuthenticationCode1": pair.code1, "AuthenticationCode2": pair.code2})
-        return out, pair.step
+        return out, pair.step, S.step_of(time.time()) <= pair.step
 
     def initial_pool(self) -> None:
         for i in range(self.cfg.initial_devices):
@@ -317,11 +328,12 @@ class CrashLoop:
             creds = self.create_user_with_key(name)
             out, serial, totp = self.create_device(name)
             must(out, f"CreateVirtualMFADevice {name}")
-            out, step = self.enable(name, serial, totp)
+            out, step, in_sync = self.enable(name, serial, totp)
             must(out, f"EnableMFADevice {name}")
             self.enables_acked[serial] = name
             self.stats.enables_acknowledged += 1
-            self.pool.append(Device(serial, name, creds, totp, max_step=step))
+            if in_sync:
+                self.pool.append(Device(serial, name, creds, totp, max_step=step))
 
     def plan_jobs(self, delays_up_to: float) -> list[Job]:
         cur = S.step_of(time.time())
@@ -336,10 +348,29 @@ class CrashLoop:
 
     # -- load -------------------------------------------------------------------
 
-    def writer(self, it: int, w: int, killed: threading.Event, acked: list, problems: list) -> None:
+    def writer(self, it: int, w: int, killed: threading.Event, doomed: list, acked: list, deleted: list,
+               problems: list) -> None:
+        """CreateUser in a loop; every other request, while `doomed` has names, DeleteUser of a user
+        acknowledged in an earlier iteration (keeps the account under its 5000-user quota, and an
+        acknowledged delete must survive the crash too)."""
         ep = self.server.endpoint
         n = 0
         while not killed.is_set():
+            if n % 2 == 1 and doomed:
+                n += 1
+                name = doomed.pop()
+                with self.lock:
+                    self.deletes_sent.add(name)
+                out = call(ep, {"Action": "DeleteUser", "UserName": name}, expect="RequestId")
+                self.count("DeleteUser", out)
+                if out.ok:
+                    with self.lock:
+                        deleted.append(name)
+                elif out.status is not None and out.status < 500:
+                    problems.append(f"DeleteUser {name}: {out.label()} {out.message}")
+                elif out.status is not None:
+                    time.sleep(0.05)
+                continue
             name = f"cl-{it}-{w}-{n}"
             n += 1
             with self.lock:
@@ -367,11 +398,11 @@ class CrashLoop:
                 if out.status is not None and out.status < 500:
                     problems.append(f"CreateVirtualMFADevice {name}: {out.label()} {out.message}")
                 continue
-            out, step = self.enable(name, serial, totp)
+            out, step, in_sync = self.enable(name, serial, totp)
             self.count("EnableMFADevice", out)
             if out.ok:
                 with self.lock:
-                    acked.append(Device(serial, name, creds, totp, max_step=step))
+                    acked.append(Device(serial, name, creds, totp, max_step=step, in_sync=in_sync))
             elif out.status is not None and out.status < 500:
                 problems.append(f"EnableMFADevice {name}: {out.label()} {out.message}")
 
@@ -406,9 +437,14 @@ class CrashLoop:
         # load, then SIGKILL
         killed = threading.Event()
         acked_users: list[str] = []
+        acked_deletes: list[str] = []
         acked_devices: list[Device] = []
         problems: list[str] = []
-        threads = [threading.Thread(target=self.writer, args=(it, w, killed, acked_users, problems), daemon=True)
+        live = sorted(n for n in self.users_acked - self.deletes_sent if not n.startswith(("cl-pool-", "cl-mfa-")))
+        doomed = self.rng.sample(live, min(len(live), 80 * cfg.writers))
+        threads = [threading.Thread(target=self.writer, daemon=True,
+                                    args=(it, w, killed, doomed[w::cfg.writers], acked_users, acked_deletes,
+                                          problems))
                    for w in range(cfg.writers)]
         threads.append(threading.Thread(target=self.enabler, daemon=True,
                                         args=(enable_users,
@@ -447,21 +483,23 @@ class CrashLoop:
 
         # bookkeeping of what was acknowledged
         self.users_acked.update(acked_users)
+        self.deletes_acked.update(acked_deletes)
         for dev in acked_devices:
             self.enables_acked[dev.serial] = dev.user
         self.stats.enables_acknowledged += len(acked_devices)
 
         self.verify_state(it)
-        self.pool.extend(acked_devices)
+        self.pool.extend(d for d in acked_devices if d.in_sync)
         codes = self.verify_codes(it, jobs)
 
         self.stats.iterations += 1
         self.stats.users_sent = len(self.users_sent)
         self.stats.users_acknowledged = len(self.users_acked)
+        self.stats.deletes_acknowledged = len(self.deletes_acked)
         return (f"iter {it + 1:3d}/{cfg.iterations} load {load:.2f}s"
                 + (f" +pg-crash {pg_seconds:.1f}s" if pg_seconds is not None else "")
-                + f" restart {restart:.2f}s | users +{len(acked_users)} acked (total {len(self.users_acked)} "
-                f"verified) | enables +{len(acked_devices)}/{cfg.enables} (total {len(self.enables_acked)} "
+                + f" restart {restart:.2f}s | users +{len(acked_users)} -{len(acked_deletes)} acked (verified "
+                f"{self.stats.users_verified}/{len(self.users_acked)} creates, {len(self.deletes_acked)} deletes) | enables +{len(acked_devices)}/{cfg.enables} (total {len(self.enables_acked)} "
                 f"verified) | {codes} | dup {self.stats.duplicates}")
 
     # -- verification ------------------------------------------------------------------
@@ -472,15 +510,23 @@ class CrashLoop:
             self.fail(f"iteration {it}: /health answered {r.status_code}: {r.text[:500]}")
         iam = S.make_client("iam", self.server.endpoint)
         present = {u["UserName"] for u in S.list_all(iam, "list_users")}
-        lost = self.users_acked - present
+        should_exist = self.users_acked - self.deletes_sent
+        lost = should_exist - present
         if lost:
             self.fail(f"iteration {it}: LOST {len(lost)} acknowledged users, e.g. {sorted(lost)[:10]}")
+        back = self.deletes_acked & present
+        if back:
+            self.fail(f"iteration {it}: {len(back)} users whose DeleteUser was acknowledged exist again, "
+                      f"e.g. {sorted(back)[:10]}")
         phantom = present - self.users_sent
         if phantom:
             self.fail(f"iteration {it}: users never sent exist: {sorted(phantom)[:10]}")
-        self.stats.users_verified = len(self.users_acked)
+        # an acknowledged create whose delete was then acknowledged counts as verified twice: present, then gone
+        self.stats.users_verified = len(self.users_acked - (self.deletes_sent - self.deletes_acked))
+        self.stats.deletes_verified = len(self.deletes_acked)
+        self.stats.deletes_in_flight = len(self.deletes_sent - self.deletes_acked)
         self.stats.users_unacknowledged_present = len(present - self.users_acked)
-        for name in self.rng.sample(sorted(self.users_acked), min(3, len(self.users_acked))):
+        for name in self.rng.sample(sorted(should_exist), min(3, len(should_exist))):
             if iam.get_user(UserName=name)["User"]["UserName"] != name:
                 self.fail(f"iteration {it}: GetUser {name} answered another user")
 

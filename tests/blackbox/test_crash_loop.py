@@ -24,7 +24,9 @@ def test_crash_loop(tmp_path):
     assert stats.iterations == ITERATIONS
     assert stats.duplicates == 0
     # the loop checked something: writes were acknowledged under load, codes were accepted
-    assert stats.users_acknowledged > 0 and stats.users_verified == stats.users_acknowledged
+    assert stats.users_acknowledged > 0
+    assert stats.users_verified + stats.deletes_in_flight == stats.users_acknowledged
+    assert stats.deletes_verified == stats.deletes_acknowledged > 0
     assert stats.enables_verified == stats.enables_acknowledged > 0
     assert stats.codes_accepted > 0 and stats.replays_refused >= stats.codes_accepted
     if os.environ.get("IAMD_TEST_DATABASE_URL") and os.environ.get("IAMD_PG_CTL"):
