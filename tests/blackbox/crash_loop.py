@@ -11,13 +11,15 @@ One iteration:
 
 1. setup (server up, every call must succeed): a few users with access keys, whose MFA devices
    the load will create and enable; a plan of GetSessionToken "jobs" (device, step, code);
-2. load, for a random 0.3-1.5 s: writer threads CreateUser under /crash/ in a loop; one thread
+2. load, for a random 0.3-1.5 s: writer threads CreateUser under /crash/ in a loop, every other
+   request a DeleteUser of a user acknowledged in an earlier iteration; one thread
    CreateVirtualMFADevice + EnableMFADevice for the setup users; each job sends the same fresh
    code from several threads at once (a barrier) at a random moment of the window;
 3. SIGKILL iamd while requests are in flight (with PostgreSQL, some iterations first crash and
    restart PostgreSQL under the load: `pg_ctl restart -m immediate`); start it again on the same
    data directory (the same database);
-4. verify: /health; every acknowledged user is listed (and no user appears that was never sent);
+4. verify: /health; every acknowledged user is listed unless a delete of it was sent, no user
+   whose delete was acknowledged is, and no user appears that was never sent;
    every acknowledged enable shows its device assigned to its user; per job, at most one of the
    concurrent requests was accepted, and exactly one when all of them were answered; a code
    accepted before the kill is refused after the restart (and again one crash later), a code
