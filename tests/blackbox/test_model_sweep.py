@@ -1,5 +1,6 @@
-"""A sweep driven by the botocore models: for every operation iamd serves, inputs that break one
-constraint each (a missing required member, too short, too long, outside the pattern, not in the
+"""A sweep driven by the botocore models: for every operation iamd serves, inputs at the edge of
+each constraint (the longest, the shortest and the extreme values allowed), which must never fail
+the server, and inputs that break one constraint each (a missing required member, too short, too long, outside the pattern, not in the
 enum, out of range, the wrong type, control and odd Unicode characters, too many list items),
 sent past botocore's own validation. Each must come back as a well-formed AWS error with a 4xx
 status — never a 5xx, never a success — and leave the account exactly as it was.
@@ -268,3 +269,53 @@ def test_every_broken_input_is_a_clean_4xx(endpoint, iam, service):
     after = fingerprint(iam)
     assert not failures, f"{len(failures)} of the sweep's inputs misbehaved:\n" + "\n".join(failures[:40])
     assert after == before, "a refused input changed the account"
+
+
+def edge_values(shape) -> list[tuple[str, object]]:
+    """Values the model allows at the edges of its constraints."""
+    meta = shape.metadata
+    if shape.type_name == "string" and not shape.enum:
+        base = valid_value(shape)
+        out = []
+        if "max" in meta:
+            longest = (base + base[-1:] * meta["max"])[: meta["max"]]
+            if fits(shape, longest):
+                out.append(("longest", longest))
+        if meta.get("min", 0) > 0:
+            shortest = base[: meta["min"]]
+            if fits(shape, shortest):
+                out.append(("shortest", shortest))
+        return out
+    if shape.type_name in ("integer", "long"):
+        return [(f"at {bound}", meta[bound]) for bound in ("min", "max") if bound in meta]
+    if shape.type_name == "list" and "max" in meta:
+        return [("most items", [valid_value(shape.member)] * meta["max"])]
+    return []
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_edge_values_never_fail_the_server(server_factory, service):
+    """Allowed values may be refused (an entity that does not exist, a quota) but never with a
+    5xx or anything but a well-formed AWS answer. On a server of its own: these calls may write."""
+    client = S.make_client(service, server_factory(f"edges-{service}").endpoint, validate=False)
+    method_of = {api: python for python, api in client.meta.method_to_api_mapping.items()}
+    model = botocore.session.get_session().get_service_model(service)
+    failures, sent = [], 0
+    for operation in SERVICES[service]:
+        shape = model.operation_model(operation).input_shape
+        if shape is None:
+            continue
+        required = {name: valid_value(shape.members[name]) for name in shape.required_members}
+        for name, member in shape.members.items():
+            for what, value in edge_values(member):
+                sent += 1
+                try:
+                    getattr(client, method_of[operation])(**{**required, name: value})
+                except botocore.exceptions.ClientError as e:
+                    status = e.response["ResponseMetadata"]["HTTPStatusCode"]
+                    if status >= 500 or not e.response["Error"].get("Code"):
+                        failures.append(f"{operation} ({name} {what}): {status} {e}")
+                except (botocore.exceptions.ResponseParserError, botocore.exceptions.HTTPClientError) as e:
+                    failures.append(f"{operation} ({name} {what}): {type(e).__name__} {e}")
+    assert sent >= 20, sent
+    assert not failures, "\n".join(failures[:40])
