@@ -9,11 +9,14 @@ use super::{PgStore, count, db, lock_user, to_u32, unique_as, user_by_name, user
 use crate::common::{changed, key_use};
 use crate::*;
 
+/// An access key from a row holding its columns (`key_created` for its creation time); its user
+/// from the same row when it has one (`user_id` set).
 fn key_from_row(row: &PgRow, account_id: &str) -> std::result::Result<AccessKey, sqlx::Error> {
+    let user_id: Option<String> = row.try_get("user_id")?;
     Ok(AccessKey {
         access_key_id: row.try_get("access_key_id")?,
         account_id: account_id.to_owned(),
-        user: Some(user_from_row(row)?),
+        user: user_id.map(|_| user_from_row(row)).transpose()?,
         secret_sealed: row.try_get("secret_sealed")?,
         status: KeyStatus::parse(row.try_get("status")?).unwrap_or(KeyStatus::Inactive),
         created_at: row.try_get("key_created")?,
@@ -51,55 +54,21 @@ impl Credentials for PgStore {
         let Some(row) = sqlx::query(sql).bind(access_key_id).fetch_optional(&self.pool).await.map_err(db)? else {
             return Ok(None);
         };
-        let decode = || -> std::result::Result<AccessKey, sqlx::Error> {
-            let user_id: Option<String> = row.try_get("user_id")?;
-            let user = match user_id {
-                Some(_) => Some(user_from_row(&row)?),
-                None => None,
-            };
-            Ok(AccessKey {
-                access_key_id: row.try_get("access_key_id")?,
-                account_id: row.try_get("key_account")?,
-                user,
-                secret_sealed: row.try_get("secret_sealed")?,
-                status: KeyStatus::parse(row.try_get("status")?).unwrap_or(KeyStatus::Inactive),
-                created_at: row.try_get("key_created")?,
-                last_used: key_use(
-                    row.try_get("last_used_at")?,
-                    row.try_get("last_used_service")?,
-                    row.try_get("last_used_region")?,
-                ),
-            })
-        };
-        decode().map(Some).map_err(db)
+        let account_id: String = row.try_get("key_account").map_err(db)?;
+        key_from_row(&row, &account_id).map(Some).map_err(db)
     }
 
     async fn root_access_keys(&self, account_id: &str) -> Result<Vec<AccessKey>> {
         let rows = sqlx::query(
             "SELECT access_key_id, secret_sealed, status, created_at AS key_created, last_used_at, \
-             last_used_service, last_used_region FROM access_keys \
+             last_used_service, last_used_region, user_id FROM access_keys \
              WHERE account_id = $1 AND user_id IS NULL ORDER BY created_at, access_key_id",
         )
         .bind(account_id)
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        let decode = |row: &PgRow| -> std::result::Result<AccessKey, sqlx::Error> {
-            Ok(AccessKey {
-                access_key_id: row.try_get("access_key_id")?,
-                account_id: account_id.to_owned(),
-                user: None,
-                secret_sealed: row.try_get("secret_sealed")?,
-                status: KeyStatus::parse(row.try_get("status")?).unwrap_or(KeyStatus::Inactive),
-                created_at: row.try_get("key_created")?,
-                last_used: key_use(
-                    row.try_get("last_used_at")?,
-                    row.try_get("last_used_service")?,
-                    row.try_get("last_used_region")?,
-                ),
-            })
-        };
-        rows.iter().map(decode).collect::<std::result::Result<_, _>>().map_err(db)
+        rows.iter().map(|row| key_from_row(row, account_id)).collect::<std::result::Result<_, _>>().map_err(db)
     }
 
     async fn create_access_key(
