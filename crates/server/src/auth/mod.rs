@@ -101,8 +101,12 @@ async fn resolve(app: &App, service: Service, access_key_id: &str) -> Result<Arc
     // Before the store read: a change evicting this key while we read keeps us from caching it.
     let generation = app.credentials.generation();
     let (sealed_secret, caller, token_hash, expires_at, session_policies) = if access_key_id.starts_with("ASIA") {
-        let session: StsSession =
-            app.store.find_sts_session(access_key_id).await.map_err(store_failure)?.ok_or_else(|| invalid_token(service))?;
+        let session: StsSession = app
+            .store
+            .find_sts_session(access_key_id)
+            .await
+            .map_err(store_failure)?
+            .ok_or_else(|| invalid_token(service))?;
         let session_policies = session.role.as_ref().map(|r| r.session_policies.clone());
         let principal = match (session.role, session.user) {
             (Some(role), _) => Principal::AssumedRole(AssumedRole {
