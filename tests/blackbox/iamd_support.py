@@ -88,7 +88,10 @@ MSG_STS_BAD_SERIAL = (
     "your MFA serial number is valid and associated with this user."
 )
 MSG_STS_WITH_SESSION = "Cannot call GetSessionToken with session credentials"
-MSG_BAD_TOKEN_PREFIX = "The security token included in the request is invalid"
+# AWS's two services word it differently: IAM without a final period (spec §4.1 and §7: IAM called
+# with a session opened without MFA; likewise for an unknown key), STS with one.
+MSG_BAD_TOKEN_IAM = "The security token included in the request is invalid"
+MSG_BAD_TOKEN_STS = "The security token included in the request is invalid."
 USER_NAME_PATTERN = r"[\w+=,.@-]+"
 
 

@@ -87,9 +87,9 @@ def test_update_access_key_inactive_then_active(iam, make_user, client_factory):
     iam.update_access_key(UserName=user.name, AccessKeyId=kid, Status="Inactive")
     meta = iam.list_access_keys(UserName=user.name)["AccessKeyMetadata"]
     assert [(m["AccessKeyId"], m["Status"]) for m in meta] == [(kid, "Inactive")]
-    with expect_error("InvalidClientTokenId", 403, startswith=S.MSG_BAD_TOKEN_PREFIX):
+    with expect_error("InvalidClientTokenId", 403, S.MSG_BAD_TOKEN_STS):
         sts_user.get_caller_identity()
-    with expect_error("InvalidClientTokenId", 403):
+    with expect_error("InvalidClientTokenId", 403, S.MSG_BAD_TOKEN_IAM):
         client_factory("iam", user.creds).get_user()
 
     iam.update_access_key(UserName=user.name, AccessKeyId=kid, Status="Active")

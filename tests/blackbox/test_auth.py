@@ -36,9 +36,9 @@ def test_no_auth_get(endpoint):
 
 def test_unknown_access_key(client_factory):
     bad = S.Creds("AKIAUNKNOWNKEY000001", "x" * 40)
-    with expect_error("InvalidClientTokenId", 403, startswith=S.MSG_BAD_TOKEN_PREFIX):
+    with expect_error("InvalidClientTokenId", 403, S.MSG_BAD_TOKEN_IAM):
         client_factory("iam", bad).list_users()
-    with expect_error("InvalidClientTokenId", 403, startswith=S.MSG_BAD_TOKEN_PREFIX):
+    with expect_error("InvalidClientTokenId", 403, S.MSG_BAD_TOKEN_STS):
         client_factory("sts", bad).get_caller_identity()
 
 
@@ -52,8 +52,10 @@ def test_wrong_secret_for_root_key(client_factory):
 
 def test_unknown_session_token(client_factory):
     bad = S.Creds("ASIAUNKNOWNSESSION01", "x" * 40, "bm90LWEtcmVhbC10b2tlbg==")
-    with expect_error("InvalidClientTokenId", 403):
+    with expect_error("InvalidClientTokenId", 403, S.MSG_BAD_TOKEN_STS):
         client_factory("sts", bad).get_caller_identity()
+    with expect_error("InvalidClientTokenId", 403, S.MSG_BAD_TOKEN_IAM):
+        client_factory("iam", bad).list_users()
 
 
 def test_tampered_body_fails_signature(endpoint):

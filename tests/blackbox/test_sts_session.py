@@ -178,9 +178,10 @@ def test_session_credentials_cannot_get_session_token(plain_user, client_factory
 def test_non_mfa_session_cannot_call_iam(plain_user, client_factory):
     creds = _session(plain_user.sts.get_session_token())
     iam_session = client_factory("iam", creds)
-    with expect_error("InvalidClientTokenId", 403, startswith=S.MSG_BAD_TOKEN_PREFIX):
+    # AWS's IAM text, without a final period (spec §4.1, §7).
+    with expect_error("InvalidClientTokenId", 403, S.MSG_BAD_TOKEN_IAM):
         iam_session.get_user()
-    with expect_error("InvalidClientTokenId", 403, startswith=S.MSG_BAD_TOKEN_PREFIX):
+    with expect_error("InvalidClientTokenId", 403, S.MSG_BAD_TOKEN_IAM):
         iam_session.list_mfa_devices()
     # STS GetCallerIdentity is still fine
     assert client_factory("sts", creds).get_caller_identity()["Arn"] == plain_user.arn

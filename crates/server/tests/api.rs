@@ -277,6 +277,8 @@ async fn sessions_expire_and_non_mfa_sessions_cannot_call_iam(backend: Backend) 
 
     let (status, body) = h.call("iam", &session, &[("Action", "GetUser")]).await;
     assert_eq!((status, field(&body, "Code")), (403, "InvalidClientTokenId".to_owned()));
+    // AWS's IAM wording: no final period (STS's has one).
+    assert_eq!(field(&body, "Message"), "The security token included in the request is invalid");
 
     let (status, body) = h.call("sts", &session, &[("Action", "GetSessionToken")]).await;
     assert_eq!(status, 403);
@@ -289,6 +291,7 @@ async fn sessions_expire_and_non_mfa_sessions_cannot_call_iam(backend: Backend) 
     let tampered = Creds { token: Some("x".repeat(128)), ..session };
     let (status, body) = h.call("sts", &tampered, &[("Action", "GetCallerIdentity")]).await;
     assert_eq!((status, field(&body, "Code")), (403, "InvalidClientTokenId".to_owned()));
+    assert_eq!(field(&body, "Message"), "The security token included in the request is invalid.");
 }
 
 async fn response_envelopes_match_aws(backend: Backend) {

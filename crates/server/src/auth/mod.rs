@@ -38,8 +38,15 @@ fn from_sig_error(e: SigError) -> ApiError {
     ApiError::new(code, e.to_string())
 }
 
-fn invalid_token() -> ApiError {
-    from_sig_error(SigError::InvalidClientTokenId)
+/// An unknown or inactive access key, a token that does not match, or IAM called by a session
+/// opened without MFA. AWS's two services word it differently: IAM without a final period (the
+/// spec's STS section and error catalog), STS with one.
+fn invalid_token(service: Service) -> ApiError {
+    let message = match service {
+        Service::Iam => "The security token included in the request is invalid",
+        Service::Sts => "The security token included in the request is invalid.",
+    };
+    ApiError::new(ErrorCode::InvalidClientTokenId, message)
 }
 
 /// SHA-256 of a session token: what the store keeps instead of the token.
@@ -62,12 +69,12 @@ pub async fn authenticate(
     let fail = |e: ApiError| (Some(service), e);
 
     let now_unix = now.unix_timestamp();
-    let resolved = resolve(app, &presented.access_key_id).await.map_err(fail)?;
+    let resolved = resolve(app, service, &presented.access_key_id).await.map_err(fail)?;
     match (&resolved.session_token_hash, &presented.security_token) {
         // Long-term keys carry no session token; a token that names none of ours is invalid.
         (None, None) => {}
         (Some(expected), Some(token)) if bool::from(token_hash(token).ct_eq(expected)) => {}
-        _ => return Err(fail(invalid_token())),
+        _ => return Err(fail(invalid_token(service))),
     }
     if resolved.expires_at.is_some_and(|expires| now_unix >= expires) {
         return Err(fail(ApiError::new(
@@ -86,7 +93,7 @@ pub async fn authenticate(
     let caller = resolved.caller.clone();
     let role_session = matches!(caller.principal, Principal::AssumedRole(_));
     if service == Service::Iam && !role_session && caller.session.is_some_and(|s| s.mfa_authenticated_at.is_none()) {
-        return Err(fail(invalid_token()));
+        return Err(fail(invalid_token(service)));
     }
     Ok((service, caller))
 }
@@ -111,7 +118,7 @@ fn record_key_use(app: &App, resolved: &Resolved, now: i64, service: &str, regio
 }
 
 /// The credentials an access key id names, from the cache or the store.
-async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiError> {
+async fn resolve(app: &App, service: Service, access_key_id: &str) -> Result<Arc<Resolved>, ApiError> {
     if let Some(resolved) = app.credentials.get(access_key_id) {
         return Ok(resolved);
     }
@@ -119,8 +126,12 @@ async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiErr
     let generation = app.credentials.generation();
     let mut last_used_at = None;
     let (sealed_secret, caller, token_hash, expires_at, session_policies) = if access_key_id.starts_with("ASIA") {
-        let session: StsSession =
-            app.store.find_sts_session(access_key_id).await.map_err(store_failure)?.ok_or_else(invalid_token)?;
+        let session: StsSession = app
+            .store
+            .find_sts_session(access_key_id)
+            .await
+            .map_err(store_failure)?
+            .ok_or_else(|| invalid_token(service))?;
         let session_policies = session.role.as_ref().map(|r| r.session_policies.clone());
         let principal = match (session.role, session.user) {
             (Some(role), _) => Principal::AssumedRole(AssumedRole {
@@ -155,7 +166,7 @@ async fn resolve(app: &App, access_key_id: &str) -> Result<Arc<Resolved>, ApiErr
             .await
             .map_err(store_failure)?
             .filter(|k| k.status == KeyStatus::Active)
-            .ok_or_else(invalid_token)?;
+            .ok_or_else(|| invalid_token(service))?;
         last_used_at = key.last_used.as_ref().map(|u| u.at);
         let caller = Caller {
             account_id: key.account_id,

@@ -1,0 +1,1 @@
+//! iamd driven by the official AWS SDK for Rust: see `tests/sdk.rs`. This library is empty.
