@@ -238,5 +238,5 @@ def test_json_logs_one_object_per_request_and_no_secret(server_factory):
 
     log = srv.log_text()
     for secret in (access_key["SecretAccessKey"], session["SecretAccessKey"], session["SessionToken"],
-                   device["Base32StringSeed"], S.ROOT_SECRET_ACCESS_KEY, PASSWORD):
+                   device["Base32StringSeed"].decode(), S.ROOT_SECRET_ACCESS_KEY, PASSWORD):
         assert secret not in log, "a secret was written to the log"
