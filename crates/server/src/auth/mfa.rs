@@ -77,13 +77,7 @@ pub async fn check_code(
     Ok(checked)
 }
 
-async fn evaluate(
-    app: &App,
-    user: &User,
-    serial: &str,
-    code: &str,
-    now: i64,
-) -> Result<Result<(), Refusal>, ApiError> {
+async fn evaluate(app: &App, user: &User, serial: &str, code: &str, now: i64) -> Result<Result<(), Refusal>, ApiError> {
     let device = app.store.get_mfa_device(&user.account_id, serial).await.map_err(store_failure)?;
     let Some((device, assignment)) =
         device.and_then(|d| d.assignment.clone().filter(|a| a.user.user_id == user.user_id).map(|a| (d, a)))
@@ -92,7 +86,8 @@ async fn evaluate(
         let throttle = app.store.mfa_throttle(&user.user_id).await.map_err(store_failure)?;
         return Ok(Err(if throttle.is_locked(now) { Refusal::Locked } else { Refusal::NotAssigned }));
     };
-    let Some(reserved) = app.store.reserve_mfa_attempt(&user.user_id, &app.throttle, now).await.map_err(store_failure)?
+    let Some(reserved) =
+        app.store.reserve_mfa_attempt(&user.user_id, &app.throttle, now).await.map_err(store_failure)?
     else {
         return Ok(Err(Refusal::Locked));
     };

@@ -92,12 +92,7 @@ impl Engine {
             .name("iamd-sqlite-writer".into())
             .spawn(move || run_writer(&conn, queue, &thread_stats))
             .map_err(|e| StoreError::Backend(format!("starting the SQLite writer thread: {e}")))?;
-        Ok(Self {
-            path: path.to_owned(),
-            idle_readers: Mutex::new(Vec::new()),
-            writes,
-            stats,
-        })
+        Ok(Self { path: path.to_owned(), idle_readers: Mutex::new(Vec::new()), writes, stats })
     }
 
     /// Runs `read` on a read-only connection (see the module comment for why on this thread).
