@@ -7,7 +7,9 @@
 #   SCENARIOS="get-user" DURATION=5s bench/ab.sh A B
 #
 # Build each binary with the dist profile first (`cargo build --profile dist`; e.g. a `git worktree`
-# of the older commit with its own CARGO_TARGET_DIR). The load generator is this checkout's target/dist/iamd-bench.
+# of the older commit with its own CARGO_TARGET_DIR). The load generator is this checkout's
+# target/dist/iamd-bench, or BENCH=path (then nothing is built). ROUNDS=n repeats the A B B A
+# sequence n times (default 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,9 +22,12 @@ CONNECTIONS=${CONNECTIONS:-64}
 DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-1s}
 SCENARIOS=${SCENARIOS:-"get-user list-mfa-devices create-enable"}
+ROUNDS=${ROUNDS:-1}
 
-cargo build --profile dist --quiet -p iamd-bench
-BENCH=target/dist/iamd-bench
+if [ -z "${BENCH:-}" ]; then
+    cargo build --profile dist --quiet -p iamd-bench
+    BENCH=target/dist/iamd-bench
+fi
 # shellcheck source=bench/placement.sh
 . bench/placement.sh
 
@@ -74,30 +79,32 @@ run() { # server scenario run-number
 
 for scenario in $SCENARIOS; do
     echo "running $scenario ..." >&2
-    run A "$scenario" 1
-    run B "$scenario" 1
-    case $scenario in get-user | list-mfa-devices) run hello "$scenario" 1 ;; esac
-    run B "$scenario" 2
-    run A "$scenario" 2
+    for round in $(seq 1 "$ROUNDS"); do
+        run A "$scenario" $((2 * round - 1))
+        run B "$scenario" $((2 * round - 1))
+        [ "$round" = 1 ] && case $scenario in get-user | list-mfa-devices) run hello "$scenario" 1 ;; esac
+        run B "$scenario" $((2 * round))
+        run A "$scenario" $((2 * round))
+    done
 done
 
-python3 - "$WORK" "$SCENARIOS" <<'PY'
+python3 - "$WORK" "$SCENARIOS" "$ROUNDS" <<'PY'
 import json, os, sys
-work, scenarios = sys.argv[1], sys.argv[2].split()
+work, scenarios, rounds = sys.argv[1], sys.argv[2].split(), int(sys.argv[3])
 def ops(scenario, server, n):
     path = os.path.join(work, f"{scenario}-{server}-{n}.json")
     return json.load(open(path))["ops_per_second"] if os.path.exists(path) else None
 print("| scenario | A ops/s (runs) | B ops/s (runs) | hello ops/s | B/A | A/ceiling | B/ceiling |")
 print("|---|---|---|---:|---:|---:|---:|")
 for s in scenarios:
-    a = [ops(s, "A", n) for n in (1, 2)]
-    b = [ops(s, "B", n) for n in (1, 2)]
+    a = [ops(s, "A", n) for n in range(1, 2 * rounds + 1)]
+    b = [ops(s, "B", n) for n in range(1, 2 * rounds + 1)]
     h = ops(s, "hello", 1)
-    ma, mb = sum(a) / 2, sum(b) / 2
+    ma, mb = sum(a) / len(a), sum(b) / len(b)
+    runs = lambda xs: ", ".join(f"{x:.0f}" for x in xs)
     ceil = lambda m: f"{m / h:.2f}" if h else ""
-    print(f"| {s} | {ma:.0f} ({a[0]:.0f}, {a[1]:.0f}) | {mb:.0f} ({b[0]:.0f}, {b[1]:.0f}) | "
-          f"{h:.0f} | {mb / ma:.3f} | {ceil(ma)} | {ceil(mb)} |" if h else
-          f"| {s} | {ma:.0f} ({a[0]:.0f}, {a[1]:.0f}) | {mb:.0f} ({b[0]:.0f}, {b[1]:.0f}) | | {mb / ma:.3f} | | |")
+    print(f"| {s} | {ma:.0f} ({runs(a)}) | {mb:.0f} ({runs(b)}) | {h or 0:.0f} | {mb / ma:.3f} | {ceil(ma)} | {ceil(mb)} |")
 PY
 echo
-echo "$CONNECTIONS connections, $DURATION measured after $WARMUP warm-up per run, runs interleaved A B B A; $PLACEMENT."
+echo "$CONNECTIONS connections, $DURATION measured after $WARMUP warm-up per run, runs interleaved A B B A" \
+    "($ROUNDS round(s)); $PLACEMENT."

@@ -118,6 +118,44 @@ pub fn verify_code(key: &TotpKey, code: &str, now_unix: i64, sync: DeviceSync) -
     found.map(|step| DeviceSync { offset_steps: sync.offset_steps + (step - expected), last_accepted_step: step })
 }
 
+/// How far either side of the expected step [`why_refused`] looks for a code the device did
+/// produce: 10 minutes, past the drift any phone clock should have, and few enough steps
+/// (40 HMACs) to compute on every refusal.
+pub const OUT_OF_SYNC_STEPS: i64 = 20;
+
+/// Why [`verify_code`] refused a code, for operators (metrics, the audit trail); clients are
+/// told the same for all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeRefusal {
+    /// The code of a step inside the window, already accepted or older than one that was.
+    Reused,
+    /// The device's code for a step outside the window but within [`OUT_OF_SYNC_STEPS`]: its
+    /// clock drifted (a resync fixes it).
+    OutOfSync,
+    Wrong,
+}
+
+/// Classifies a code [`verify_code`] refused. Every step of the range is evaluated whatever
+/// matches, so the time taken does not depend on the code.
+pub fn why_refused(key: &TotpKey, code: &str, now_unix: i64, sync: DeviceSync) -> CodeRefusal {
+    let Some(code) = parse_code(code) else { return CodeRefusal::Wrong };
+    let expected = step_at(now_unix) + sync.offset_steps;
+    let (mut reused, mut drifted) = (false, false);
+    for step in expected - OUT_OF_SYNC_STEPS..=expected + OUT_OF_SYNC_STEPS {
+        let matched = key.matches(step, code);
+        if (step - expected).abs() <= LOGIN_DRIFT_STEPS {
+            reused |= matched && step <= sync.last_accepted_step;
+        } else {
+            drifted |= matched && step > sync.last_accepted_step;
+        }
+    }
+    match (reused, drifted) {
+        (true, _) => CodeRefusal::Reused,
+        (false, true) => CodeRefusal::OutOfSync,
+        (false, false) => CodeRefusal::Wrong,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +224,29 @@ mod tests {
         assert_eq!(resynced.offset_steps, 0);
         let next = later + 30;
         assert!(verify_code(&key, &key.code_at(next), next, resynced).is_some());
+    }
+
+    #[test]
+    fn refusals_are_told_apart() {
+        let key = TotpKey::new(&[8u8; 40]);
+        let sync = DeviceSync { offset_steps: 0, last_accepted_step: step_at(NOW) };
+        let why = |unix: i64| why_refused(&key, &key.code_at(unix), NOW, sync);
+        assert_eq!(why(NOW), CodeRefusal::Reused, "the code just accepted");
+        assert_eq!(why(NOW - 30), CodeRefusal::Reused, "older than the one accepted");
+        assert_eq!(why(NOW + 600), CodeRefusal::OutOfSync, "10 minutes fast, the edge");
+        assert_eq!(why(NOW - 120), CodeRefusal::Wrong, "before the accepted step: never valid again");
+        let earlier = DeviceSync { offset_steps: 0, last_accepted_step: step_at(NOW) - 30 };
+        let slow = key.code_at(NOW - 120);
+        assert_eq!(why_refused(&key, &slow, NOW, earlier), CodeRefusal::OutOfSync, "a device clock 2 minutes slow");
+        let near: Vec<String> = (-25..=25).map(|s| key.code_at(NOW + s * 30)).collect();
+        let wrong = (0..).map(|n: u32| format!("{:06}", n * 7919 % 1_000_000)).find(|c| !near.contains(c)).unwrap();
+        assert_eq!(why_refused(&key, &wrong, NOW, sync), CodeRefusal::Wrong);
+        assert_eq!(why_refused(&key, "12345", NOW, sync), CodeRefusal::Wrong, "not six digits");
+        // Outside the range the device's own codes are just wrong (unless a code repeats).
+        let far = key.code_at(NOW + 660);
+        if !near.contains(&far) {
+            assert_eq!(why_refused(&key, &far, NOW, sync), CodeRefusal::Wrong);
+        }
     }
 
     #[test]

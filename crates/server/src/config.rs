@@ -49,6 +49,14 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "IAMD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Serve `GET /metrics` on this address instead of the main one (which then answers it 404).
+    /// The metrics need no credentials: keep them on a private address or behind a firewall.
+    #[arg(long, env = "IAMD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// How log lines are written to standard error: `text` for people, `json` (one object per
+    /// line) for log collectors.
+    #[arg(long, env = "IAMD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Directory for the embedded database, the master key and generated credentials.
     #[arg(long, env = "IAMD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -105,6 +113,12 @@ pub struct ServeArgs {
     /// The password-failure window, in seconds from the first failure.
     #[arg(long, env = "IAMD_PASSWORD_WINDOW_SECONDS", default_value_t = 900)]
     pub password_window_seconds: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 fn load_master_key(args: &ServeArgs) -> anyhow::Result<MasterKey> {

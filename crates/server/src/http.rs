@@ -1,13 +1,16 @@
-//! The HTTP surface, on top of every other layer: `GET /health`, IAM/STS query requests on `/`
-//! (POST form or GET query) and the console's routes. Every request gets an id and a tracing
-//! span carrying it, so each log line of a request can be found by that id (the query API also
-//! records the action in the span and answers with the id in `x-amzn-RequestId`).
+//! The HTTP surface, on top of every other layer: `GET /health`, `GET /metrics`, IAM/STS query
+//! requests on `/` (POST form or GET query) and the console's routes. Every request gets an id
+//! and a tracing span carrying it, so each log line of a request can be found by that id (the
+//! query API also records the action in the span and answers with the id in
+//! `x-amzn-RequestId`). Each API and console request ends with one access log line and one
+//! observation in the metrics, both written by [`with_request_span`] from what the handler
+//! reported in [`Served`].
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -18,6 +21,7 @@ use tracing::Instrument;
 
 use crate::auth::{self, audit::source_address};
 use crate::caller::Caller;
+use crate::metrics::{self, Endpoint};
 use crate::ops::{self, Ctx};
 use crate::state::App;
 use crate::wire::params::Params;
@@ -30,22 +34,87 @@ const MAX_BODY_BYTES: usize = 256 * 1024;
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+/// What a handler served, for the access log line and the metrics: put in the response's
+/// extensions (by `query_api`, and for the console by [`console_served`]). Requests without it
+/// (`/health`, `/metrics`, unknown paths) are neither logged nor counted.
+#[derive(Clone)]
+struct Served {
+    endpoint: Endpoint,
+    /// The action as the client named it: the log keeps it, the metrics only a known one.
+    action: String,
+    error: Option<&'static str>,
+    caller: Option<String>,
+}
+
+/// Every route, `/metrics` included.
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
+    routes(app, true)
+}
+
+/// Every route but `/metrics`, for when it has a listener of its own (`--metrics-listen`): the
+/// public port then answers it 404.
+pub fn router_without_metrics(app: Arc<App>) -> Router {
+    routes(app, false)
+}
+
+/// `/metrics` alone, for its own listener.
+pub fn metrics_router(app: Arc<App>) -> Router {
+    Router::new().route("/metrics", get(metrics_text)).with_state(app)
+}
+
+fn routes(app: Arc<App>, with_metrics: bool) -> Router {
+    let routes = Router::new()
         .route("/health", get(health))
         .route("/", get(query_api).post(query_api))
-        .merge(crate::console::routes())
+        .merge(crate::console::routes().route_layer(middleware::from_fn(console_served)));
+    let routes = if with_metrics { routes.route("/metrics", get(metrics_text)) } else { routes };
+    routes
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(with_request_span))
+        .layer(middleware::from_fn_with_state(app.clone(), with_request_span))
         .with_state(app)
 }
 
-/// Gives the request its id and runs it inside a span named after it.
-async fn with_request_span(mut request: Request, next: Next) -> Response {
+/// Gives the request its id and runs it inside a span named after it; then, for an API or
+/// console request, writes its access log line and counts it.
+async fn with_request_span(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let span = tracing::info_span!("request", id = %request_id, action = tracing::field::Empty);
-    request.extensions_mut().insert(RequestId(request_id));
-    next.run(request).instrument(span).await
+    request.extensions_mut().insert(RequestId(request_id.clone()));
+    let response = next.run(request).instrument(span).await;
+    if let Some(served) = response.extensions().get::<Served>() {
+        let took = started.elapsed();
+        let status = response.status().as_u16();
+        app.metrics.request(&served.endpoint, status, served.error, took);
+        // Outside the span, with every field named, so that the line alone (one JSON object
+        // with --log-format json) says everything about the request.
+        tracing::info!(
+            id = %request_id,
+            service = served.endpoint.service,
+            action = served.action.as_str(),
+            caller = served.caller.as_deref().map(tracing::field::display),
+            status,
+            error = served.error,
+            duration_ms = took.as_micros() as f64 / 1000.0,
+            "request"
+        );
+    }
+    response
+}
+
+/// Marks a console response as served by the console, named by its route template.
+async fn console_served(request: Request, next: Next) -> Response {
+    let endpoint = Endpoint::console(request.method(), request.extensions().get::<MatchedPath>().map(|m| m.as_str()));
+    let mut response = next.run(request).await;
+    let action = endpoint.action.to_string();
+    response.extensions_mut().insert(Served { endpoint, action, error: None, caller: None });
+    response
+}
+
+/// The metrics in the Prometheus text format. Unauthenticated, like `/health`: operators keep
+/// it from the public (a firewall, or `--metrics-listen` on a private address).
+async fn metrics_text(State(app): State<Arc<App>>) -> Response {
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], app.metrics.render()).into_response()
 }
 
 /// 200 once the server accepts requests and its database answers; 503 while it does not (so a
@@ -72,7 +141,15 @@ async fn health(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
 }
 
 async fn query_api(State(app): State<Arc<App>>, request: Request) -> Response {
-    let started = Instant::now();
+    let mut served =
+        Served { endpoint: Endpoint::api(Service::Iam, ""), action: String::new(), error: None, caller: None };
+    let mut response = answer(&app, request, &mut served).await;
+    response.extensions_mut().insert(served);
+    response
+}
+
+/// Serves one query API request, noting in `served` what the access log and metrics need.
+async fn answer(app: &Arc<App>, request: Request, served: &mut Served) -> Response {
     let now = app.clock.now();
     let (parts, body) = request.into_parts();
     let request_id =
@@ -83,6 +160,7 @@ async fn query_api(State(app): State<Arc<App>>, request: Request) -> Response {
             Ok(Ok(body)) => body,
             Ok(Err(_)) => {
                 let e = ApiError::validation(format!("Request body is larger than {MAX_BODY_BYTES} bytes"));
+                served.error = Some(e.code.as_str());
                 return error::response(Service::Iam, &e, &request_id);
             }
             Err(_) => return (StatusCode::REQUEST_TIMEOUT, "request body not received in time\n").into_response(),
@@ -104,8 +182,9 @@ async fn query_api(State(app): State<Arc<App>>, request: Request) -> Response {
     let params = params.without_signature_params();
     let action = params.get("Action").unwrap_or_default().to_owned();
     tracing::Span::current().record("action", action.as_str());
+    served.action.clone_from(&action);
 
-    let (service, caller) = match auth::authenticate(&app, &request, now).await {
+    let (service, caller) = match auth::authenticate(app, &request, now).await {
         Ok(found) => found,
         Err((service, e)) => {
             // Unsigned requests name no service; their API version does.
@@ -114,26 +193,25 @@ async fn query_api(State(app): State<Arc<App>>, request: Request) -> Response {
                 _ => Service::Iam,
             });
             tracing::info!(code = e.code.as_str(), "authentication failed");
+            served.endpoint = Endpoint::api(service, &action);
+            served.error = Some(e.code.as_str());
             return error::response(service, &e, &request_id);
         }
     };
+    served.endpoint = Endpoint::api(service, &action);
+    served.caller = Some(caller.arn());
 
-    let outcome = run(&app, service, &caller, &action, &params, now, &source).await;
-    let response = match &outcome {
+    let outcome = run(app, service, &caller, &action, &params, now, &source).await;
+    match &outcome {
         Ok(result) => {
             let body = xml::success(service, &action, result.as_deref(), &request_id);
             error::with_request_id((StatusCode::OK, body).into_response(), &request_id)
         }
-        Err(e) => error::response(service, e, &request_id),
-    };
-    tracing::info!(
-        caller = %caller.arn(),
-        status = response.status().as_u16(),
-        error = outcome.as_ref().err().map(|e| e.code.as_str()),
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
-    response
+        Err(e) => {
+            served.error = Some(e.code.as_str());
+            error::response(service, e, &request_id)
+        }
+    }
 }
 
 /// Checks the action against the service model, validates its input, then dispatches it.

@@ -12,7 +12,7 @@
 //! | operations | [`ops`] | the AWS query API: validation, one authorization decision, one handler per operation |
 //! | authorization | [`authz`] | operation → IAM action, resource and context; one decision before dispatch |
 //! | authentication | [`auth`] | SigV4 callers, password and MFA code checks, the sign-in audit trail |
-//! | shared leaves | [`state`], [`caller`], [`credential_cache`], [`failure`], [`wire`] | application state, who is calling, cached credentials, internal/store failures, the query protocol's encoding |
+//! | shared leaves | [`state`], [`caller`], [`credential_cache`], [`metrics`], [`failure`], [`wire`] | application state, who is calling, cached credentials, what `/metrics` counts, internal/store failures, the query protocol's encoding |
 //!
 //! Below the server: `iamd_domain` (rules without I/O: TOTP, passwords, throttling, entities),
 //! `iamd_store` (one transaction per state change), `iamd_model` (the botocore models as tables),
@@ -30,6 +30,7 @@ pub mod data_dir;
 pub mod failure;
 pub mod http;
 pub mod listener;
+pub mod metrics;
 pub mod ops;
 pub mod state;
 pub mod wire;

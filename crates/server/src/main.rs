@@ -1,5 +1,5 @@
 use clap::Parser;
-use iamd_server::config::{Cli, Command};
+use iamd_server::config::{Cli, Command, LogFormat};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -10,12 +10,20 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+    let command = Cli::parse().command;
+    let log_format = match &command {
+        Command::Serve(args) => args.log_format,
+        _ => LogFormat::Text,
+    };
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("IAMD_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let args = match Cli::parse().command {
+        .with_writer(std::io::stderr);
+    match log_format {
+        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        // Event fields at the top level; the request span (its id) under "span".
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
+    }
+    let args = match command {
         Command::Serve(args) => args,
         Command::Backup(args) => return iamd_server::admin::backup(&args),
         Command::Restore(args) => return iamd_server::admin::restore(&args),
@@ -26,9 +34,27 @@ async fn main() -> anyhow::Result<()> {
     let app = iamd_server::config::prepare(&args).await?;
     tokio::spawn(purge_expired_sessions(app.clone()));
     let listener = TcpListener::bind(args.listen).await?;
+    let router = match args.metrics_listen {
+        None => iamd_server::router(app.clone()),
+        Some(address) => {
+            let metrics = TcpListener::bind(address).await?;
+            tracing::info!(listen = %metrics.local_addr()?, "serving /metrics");
+            let serving = iamd_server::listener::serve(
+                metrics,
+                iamd_server::http::metrics_router(app.clone()),
+                args.connection_limits(),
+                std::future::pending(),
+            );
+            tokio::spawn(async move {
+                if let Err(e) = serving.await {
+                    tracing::error!(error = %e, "the /metrics listener stopped");
+                }
+            });
+            iamd_server::http::router_without_metrics(app.clone())
+        }
+    };
     tracing::info!(listen = %listener.local_addr()?, "iamd serving IAM and STS");
-    iamd_server::listener::serve(listener, iamd_server::router(app), args.connection_limits(), shutdown_signal())
-        .await?;
+    iamd_server::listener::serve(listener, router, args.connection_limits(), shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! What every request handler shares: the store, the master key, the clock, the quotas and
-//! limits, the MFA throttle policy, the gate in front of password hashing and the credential
-//! cache. Built once at start-up (`config::prepare`, or a
+//! limits, the MFA throttle policy, the gate in front of password hashing, the credential
+//! cache and the metrics. Built once at start-up (`config::prepare`, or a
 //! test harness) and passed down as `Arc<App>`.
 
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use iamd_store::Store;
 use tokio::sync::Semaphore;
 
 use crate::credential_cache::CredentialCache;
+use crate::metrics::Metrics;
 
 /// Quotas, as on AWS unless noted.
 #[derive(Debug, Clone)]
@@ -129,6 +130,8 @@ pub struct App {
     pub password_hashing: PasswordHashing,
     /// Recently used credentials (see `credential_cache`).
     pub credentials: CredentialCache,
+    /// What `GET /metrics` reports, the store's metrics included.
+    pub metrics: Metrics,
 }
 
 impl App {
@@ -140,7 +143,8 @@ impl App {
         throttle: ThrottlePolicy,
     ) -> Self {
         let password_hashing = PasswordHashing::new(&limits);
-        Self { store, master_key, clock, limits, throttle, password_hashing, credentials: Default::default() }
+        let metrics = Metrics::new(|registry| store.register_metrics(registry));
+        Self { store, master_key, clock, limits, throttle, password_hashing, credentials: Default::default(), metrics }
     }
 
     pub fn now_unix(&self) -> i64 {

@@ -174,6 +174,9 @@ pub trait Accounts: Send + Sync + 'static {
     /// A small durable write (the time of the last health check): fails when the database
     /// cannot take writes — a full disk, a stopped writer, a read-only replica.
     async fn probe_write(&self, now: i64) -> Result<()>;
+    /// Registers the backend's own metrics for the server's `/metrics` (SQLite: group commits;
+    /// PostgreSQL: the connection pool, sampled when scraped).
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry);
 
     // Deployment facts.
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>>;

@@ -6,10 +6,11 @@
 
 use iamd_domain::ApiError;
 use iamd_domain::entities::{MfaDevice, User};
-use iamd_domain::totp::{self, TotpKey};
+use iamd_domain::totp::{self, CodeRefusal, TotpKey};
 use iamd_store::StoreError;
 
 use crate::failure::{internal, store_failure};
+use crate::metrics::MfaOutcome;
 use crate::state::App;
 
 /// Why a code was refused. Callers show clients one neutral message for all of them (except
@@ -21,8 +22,11 @@ pub enum Refusal {
     /// Too many recent failures: refused without looking at the code.
     Locked,
     WrongCode,
-    /// The code was right but another request used it (or a later one) first.
+    /// The code was accepted before (or a later one was), by an earlier request or one racing
+    /// this one.
     AlreadyUsed,
+    /// The device's code for a step outside the drift window: its clock is off (a resync fixes it).
+    OutOfSync,
 }
 
 impl Refusal {
@@ -32,6 +36,18 @@ impl Refusal {
             Refusal::Locked => "locked after repeated failures",
             Refusal::WrongCode => "wrong code",
             Refusal::AlreadyUsed => "code already used",
+            Refusal::OutOfSync => "code from a device out of sync",
+        }
+    }
+
+    /// How `iamd_mfa_checks_total` counts it.
+    pub fn outcome(self) -> MfaOutcome {
+        match self {
+            Refusal::NotAssigned => MfaOutcome::NotAssigned,
+            Refusal::Locked => MfaOutcome::Locked,
+            Refusal::WrongCode => MfaOutcome::WrongCode,
+            Refusal::AlreadyUsed => MfaOutcome::ReusedCode,
+            Refusal::OutOfSync => MfaOutcome::OutOfSync,
         }
     }
 }
@@ -43,7 +59,7 @@ pub fn device_key(app: &App, device: &MfaDevice) -> Result<TotpKey, ApiError> {
 }
 
 /// Checks `code` from device `serial` for `user` at `now`. `Err` is an internal failure;
-/// `Ok(Err(_))` a refused code.
+/// `Ok(Err(_))` a refused code. Counted in the metrics by outcome.
 ///
 /// The attempt budget is spent before the code is looked at: the store reserves one attempt
 /// (charged as a failure) only if the user is not locked, in one transaction, and a success
@@ -56,6 +72,12 @@ pub async fn check_code(
     code: &str,
     now: i64,
 ) -> Result<Result<(), Refusal>, ApiError> {
+    let checked = evaluate(app, user, serial, code, now).await?;
+    app.metrics.mfa_check(checked.map_or_else(Refusal::outcome, |()| MfaOutcome::Accepted));
+    Ok(checked)
+}
+
+async fn evaluate(app: &App, user: &User, serial: &str, code: &str, now: i64) -> Result<Result<(), Refusal>, ApiError> {
     let device = app.store.get_mfa_device(&user.account_id, serial).await.map_err(store_failure)?;
     let Some((device, assignment)) =
         device.and_then(|d| d.assignment.clone().filter(|a| a.user.user_id == user.user_id).map(|a| (d, a)))
@@ -64,21 +86,32 @@ pub async fn check_code(
         let throttle = app.store.mfa_throttle(&user.user_id).await.map_err(store_failure)?;
         return Ok(Err(if throttle.is_locked(now) { Refusal::Locked } else { Refusal::NotAssigned }));
     };
-    if app.store.reserve_mfa_attempt(&user.user_id, &app.throttle, now).await.map_err(store_failure)?.is_none() {
+    let Some(reserved) =
+        app.store.reserve_mfa_attempt(&user.user_id, &app.throttle, now).await.map_err(store_failure)?
+    else {
         return Ok(Err(Refusal::Locked));
-    }
+    };
     let key = device_key(app, &device)?;
-    match totp::verify_code(&key, code, now, assignment.sync) {
-        None => Ok(Err(Refusal::WrongCode)),
+    let checked = match totp::verify_code(&key, code, now, assignment.sync) {
+        None => Err(match totp::why_refused(&key, code, now, assignment.sync) {
+            CodeRefusal::Reused => Refusal::AlreadyUsed,
+            CodeRefusal::OutOfSync => Refusal::OutOfSync,
+            CodeRefusal::Wrong => Refusal::WrongCode,
+        }),
         Some(sync) => {
             match app.store.advance_mfa_sync(serial, &user.user_id, assignment.sync.last_accepted_step, sync).await {
                 Ok(()) => {
                     app.store.clear_mfa_failures(&user.user_id).await.map_err(store_failure)?;
-                    Ok(Ok(()))
+                    Ok(())
                 }
-                Err(StoreError::Conflict) => Ok(Err(Refusal::AlreadyUsed)),
-                Err(e) => Err(store_failure(e)),
+                Err(StoreError::Conflict) => Err(Refusal::AlreadyUsed),
+                Err(e) => return Err(store_failure(e)),
             }
         }
+    };
+    // The reservation that reaches the limit imposes the lock; a success lifts it at once.
+    if checked.is_err() && reserved.is_locked(now) {
+        app.metrics.mfa_lockout_started();
     }
+    Ok(checked)
 }

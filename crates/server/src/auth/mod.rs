@@ -119,7 +119,9 @@ fn record_key_use(app: &App, resolved: &Resolved, now: i64, service: &str, regio
 
 /// The credentials an access key id names, from the cache or the store.
 async fn resolve(app: &App, service: Service, access_key_id: &str) -> Result<Arc<Resolved>, ApiError> {
-    if let Some(resolved) = app.credentials.get(access_key_id) {
+    let cached = app.credentials.get(access_key_id);
+    app.metrics.credential_cache(cached.is_some());
+    if let Some(resolved) = cached {
         return Ok(resolved);
     }
     // Before the store read: a change evicting this key while we read keeps us from caching it.

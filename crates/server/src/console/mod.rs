@@ -43,6 +43,7 @@ use subtle::ConstantTimeEq;
 use crate::auth::audit::{Attempt, source_address};
 use crate::auth::{mfa, password, token_hash};
 use crate::failure::store_failure;
+use crate::metrics::SignInOutcome;
 use crate::state::App;
 use crate::wire::shapes::timestamp;
 use pages::Reply;
@@ -199,6 +200,7 @@ async fn finish_sign_in(app: &App, user: User, now: i64, mfa_at: Option<i64>, se
     let user_id = user.user_id.clone();
     let cookie = open_session(app, user, ConsoleState::SignedIn, now, mfa_at, secure).await?;
     app.store.record_password_use(&user_id, now).await.map_err(store_failure)?;
+    app.metrics.sign_in(SignInOutcome::SignedIn);
     Ok(Reply::see_other("/console").cookie(cookie))
 }
 
@@ -312,6 +314,10 @@ async fn signin(State(app): State<Arc<App>>, parts: Parts, form: Result<Form<Sig
     let profile = match profile {
         Ok(profile) => profile,
         Err(refusal) => {
+            app.metrics.sign_in(match refusal {
+                password::Refusal::Wrong => SignInOutcome::WrongPassword,
+                password::Refusal::Locked => SignInOutcome::PasswordThrottled,
+            });
             attempt.record(&app, now, false, refusal.reason()).await;
             let page = pages::SignIn {
                 csrf: expected,
@@ -334,6 +340,7 @@ async fn signin(State(app): State<Arc<App>>, parts: Parts, form: Result<Form<Sig
         return finish_sign_in(&app, user, now, None, secure).await;
     }
     let cookie = open_session(&app, user, ConsoleState::AwaitingMfa, now, None, secure).await?;
+    app.metrics.sign_in(SignInOutcome::PasswordAccepted);
     Ok(Reply::see_other("/signin/mfa").cookie(cookie))
 }
 
@@ -401,6 +408,7 @@ async fn mfa_submit(
             finish_sign_in(&app, session.user, now, Some(now), cookies::is_https(headers)).await
         }
         Err(refusal) => {
+            app.metrics.sign_in(SignInOutcome::MfaRefused);
             attempt.record(&app, now, false, refusal.reason()).await;
             let page = pages::Mfa {
                 csrf: &session.csrf_token,

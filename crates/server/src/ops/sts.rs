@@ -418,6 +418,7 @@ async fn check_mfa(ctx: &Ctx<'_>, serial: &str, code: &str) -> Result<(), ApiErr
     let Some(user) = ctx.caller.user() else {
         // Root MFA cannot be enabled through the API, so no serial is ever associated with root;
         // role sessions have no devices.
+        ctx.app.metrics.mfa_check(mfa::Refusal::NotAssigned.outcome());
         attempt.record(ctx.app, ctx.now_unix(), false, mfa::Refusal::NotAssigned.reason()).await;
         return Err(access_denied(NOT_ASSOCIATED));
     };

@@ -99,6 +99,10 @@ impl Accounts for PgStore {
         })
     }
 
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        registry.register_collector(Box::new(super::PoolGauges(self.pool.clone())));
+    }
+
     async fn probe_write(&self, now: i64) -> Result<()> {
         sqlx::query(
             "INSERT INTO meta (name, value) VALUES ('last-health-check', $1) \

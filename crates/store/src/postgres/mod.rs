@@ -89,6 +89,32 @@ fn to_u32(v: i64) -> std::result::Result<u32, sqlx::Error> {
     u32::try_from(v).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
+/// The pool's connections in use and idle, read when `/metrics` is scraped (sqlx keeps the
+/// counts; nothing is recorded per query). `max` is the pool's bound.
+#[derive(Debug)]
+pub(crate) struct PoolGauges(pub PgPool);
+
+impl prometheus_client::collector::Collector for PoolGauges {
+    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder) -> std::fmt::Result {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::gauge::ConstGauge;
+
+        let open = i64::from(self.0.size());
+        let idle = i64::try_from(self.0.num_idle()).unwrap_or(i64::MAX);
+        let gauge = ConstGauge::new(0i64);
+        let mut family = encoder.encode_descriptor(
+            "postgres_pool_connections",
+            "PostgreSQL connections of this node's pool, by state (max: the pool's bound)",
+            None,
+            gauge.metric_type(),
+        )?;
+        for (state, value) in [("in_use", open - idle), ("idle", idle), ("max", i64::from(MAX_CONNECTIONS))] {
+            ConstGauge::new(value).encode(family.encode_family(&[("state", state)])?)?;
+        }
+        Ok(())
+    }
+}
+
 impl PgStore {
     /// Connects to `url` (`postgres://…`) and applies pending migrations. Several nodes may do
     /// this at once: the migrator holds a PostgreSQL advisory lock while it works.

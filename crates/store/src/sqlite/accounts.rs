@@ -87,6 +87,10 @@ impl Accounts for SqliteStore {
         })
     }
 
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.engine.register_metrics(registry);
+    }
+
     async fn probe_write(&self, now: i64) -> Result<()> {
         self.engine
             .write(move |c| {

@@ -19,8 +19,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
 use rusqlite::{Connection, OpenFlags};
 
 use super::migrate;
@@ -43,15 +45,30 @@ pub(super) struct Engine {
     path: PathBuf,
     idle_readers: Mutex<Vec<Connection>>,
     writes: tokio::sync::mpsc::Sender<Box<dyn Write>>,
-    #[cfg(test)]
     stats: Arc<WriteStats>,
 }
 
-/// Counters of the writer thread, for tests and diagnostics.
-#[derive(Default)]
+/// What the writer thread observes: counters for tests, histograms for `/metrics`.
 pub(super) struct WriteStats {
     pub writes: AtomicU64,
     pub commits: AtomicU64,
+    /// Writes per group commit: how much the grouping saves.
+    group_size: Histogram,
+    /// How long `COMMIT` takes: the WAL's fsync, which every write in the group waits for.
+    commit_seconds: Histogram,
+}
+
+impl Default for WriteStats {
+    fn default() -> Self {
+        Self {
+            writes: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            // 1, 2, 4 … 256 (MAX_GROUP).
+            group_size: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
+            // 100 µs (a disk cache that lies) … 1.6 s (a struggling disk).
+            commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 15)),
+        }
+    }
 }
 
 impl Engine {
@@ -75,13 +92,7 @@ impl Engine {
             .name("iamd-sqlite-writer".into())
             .spawn(move || run_writer(&conn, queue, &thread_stats))
             .map_err(|e| StoreError::Backend(format!("starting the SQLite writer thread: {e}")))?;
-        Ok(Self {
-            path: path.to_owned(),
-            idle_readers: Mutex::new(Vec::new()),
-            writes,
-            #[cfg(test)]
-            stats,
-        })
+        Ok(Self { path: path.to_owned(), idle_readers: Mutex::new(Vec::new()), writes, stats })
     }
 
     /// Runs `read` on a read-only connection (see the module comment for why on this thread).
@@ -120,6 +131,20 @@ impl Engine {
     #[cfg(test)]
     pub fn stats(&self) -> &WriteStats {
         &self.stats
+    }
+
+    /// The writer's histograms, as `sqlite_group_commit_writes` and `sqlite_commit_seconds`.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "sqlite_group_commit_writes",
+            "Writes committed together by one SQLite transaction (group commit)",
+            self.stats.group_size.clone(),
+        );
+        registry.register(
+            "sqlite_commit_seconds",
+            "Time of one SQLite COMMIT, including the fsync of the write-ahead log",
+            self.stats.commit_seconds.clone(),
+        );
     }
 
     fn open_reader(&self) -> Result<Connection> {
@@ -201,6 +226,7 @@ fn run_writer(conn: &Connection, mut queue: tokio::sync::mpsc::Receiver<Box<dyn 
             }
         }
         stats.writes.fetch_add(group.len() as u64, Ordering::Relaxed);
+        stats.group_size.observe(group.len() as f64);
         commit_group(conn, group, stats);
     }
 }
@@ -245,7 +271,9 @@ fn commit_group(conn: &Connection, group: Vec<Box<dyn Write>>, stats: &WriteStat
         }
         done.push(write);
     }
+    let started = Instant::now();
     let committed = exec(conn, "COMMIT").map_err(StoreError::from);
+    stats.commit_seconds.observe(started.elapsed().as_secs_f64());
     if committed.is_err() {
         let _ = exec(conn, "ROLLBACK");
     }
