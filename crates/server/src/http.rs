@@ -199,7 +199,10 @@ async fn answer(app: &Arc<App>, request: Request, served: &mut Served) -> Respon
         }
     };
     served.endpoint = Endpoint::api(service, &action);
-    served.caller = Some(caller.arn());
+    // Only the request log line reads it: no ARN is formatted when that line is off.
+    if tracing::enabled!(tracing::Level::INFO) {
+        served.caller = Some(caller.arn());
+    }
 
     let outcome = run(app, service, &caller, &action, &params, now, &source).await;
     match &outcome {
