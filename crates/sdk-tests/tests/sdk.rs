@@ -55,17 +55,24 @@ async fn user_with_device(iamd: &Iamd, prefix: &str) -> MfaUser {
     let device = created.virtual_mfa_device().expect("VirtualMFADevice");
     let totp = Totp::new(device.base32_string_seed().expect("seed").as_ref());
     let serial = device.serial_number().to_owned();
+    let step = enable(&iam, &name, &serial, &totp).await;
+    MfaUser { name, serial, totp, enabled_step: step, keys }
+}
+
+/// EnableMFADevice with the device's codes for the step before the current one and the current
+/// one; returns the current step.
+async fn enable(iam: &aws_sdk_iam::Client, user: &str, serial: &str, totp: &Totp) -> u64 {
     let step = current_step(8.0).await;
     let (code1, code2) = totp.pair(step);
     iam.enable_mfa_device()
-        .user_name(&name)
-        .serial_number(&serial)
+        .user_name(user)
+        .serial_number(serial)
         .authentication_code1(code1)
         .authentication_code2(code2)
         .send()
         .await
         .expect("EnableMFADevice");
-    MfaUser { name, serial, totp, enabled_step: step, keys }
+    step
 }
 
 fn session_credentials(credentials: &aws_sdk_sts::types::Credentials) -> Credentials {
@@ -109,15 +116,7 @@ async fn mfa_device_lifecycle() {
     let serial = device.serial_number().to_owned();
 
     let totp = Totp::new(seed);
-    let (code1, code2) = totp.pair(current_step(8.0).await);
-    iam.enable_mfa_device()
-        .user_name(&name)
-        .serial_number(&serial)
-        .authentication_code1(code1)
-        .authentication_code2(code2)
-        .send()
-        .await
-        .expect("EnableMFADevice");
+    enable(&iam, &name, &serial, &totp).await;
 
     let listed = iam.list_mfa_devices().user_name(&name).send().await.expect("ListMFADevices");
     assert!(!listed.is_truncated());
