@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::data_dir::{DATABASE_FILE, KEY_CHECK, MASTER_KEY_FILE, existing_master_key, opens_key_check, private_dir};
+use crate::wire::shapes::timestamp;
 
 #[derive(Args)]
 pub struct BackupArgs {
@@ -209,10 +210,7 @@ pub async fn audit(args: &AuditArgs) -> anyhow::Result<()> {
     };
     let mut out = std::io::stdout().lock();
     for event in store.auth_events(&query).await? {
-        let at = OffsetDateTime::from_unix_timestamp(event.at)
-            .ok()
-            .and_then(|t| t.format(&Rfc3339).ok())
-            .unwrap_or_else(|| event.at.to_string());
+        let at = timestamp(event.at);
         let line = match args.format {
             AuditFormat::Json => serde_json::json!({
                 "at": at,

@@ -14,7 +14,7 @@ use rusqlite::types::Value;
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use crate::postgres::db;
-use crate::sqlite::backup::open_read_only;
+use crate::sqlite::backup::{open_read_only, table_names};
 use crate::{PgStore, Result, SqliteStore, StoreError};
 
 /// Rows read from SQLite and written to PostgreSQL at a time.
@@ -51,7 +51,7 @@ pub async fn copy_sqlite_to_postgres(sqlite: &Path, url: &str) -> Result<Vec<(St
 
     let source = open_read_only(sqlite)?;
     source.execute_batch("BEGIN")?;
-    let source_tables = sqlite_tables(&source)?;
+    let source_tables = table_names(&source)?;
     let mut missing: Vec<&str> =
         tables.iter().map(|t| t.name.as_str()).filter(|t| !source_tables.iter().any(|s| s == t)).collect();
     missing.extend(source_tables.iter().map(String::as_str).filter(|s| !tables.iter().any(|t| t.name == *s)));
@@ -165,16 +165,6 @@ async fn target_tables(conn: &mut PgConnection) -> Result<Vec<Table>> {
         ordered.push(tables.remove(ready));
     }
     Ok(ordered)
-}
-
-fn sqlite_tables(conn: &rusqlite::Connection) -> Result<Vec<String>> {
-    Ok(conn
-        .prepare(
-            "SELECT name FROM sqlite_master WHERE type = 'table' \
-             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> '_sqlx_migrations'",
-        )?
-        .query_map([], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?)
 }
 
 /// One column's values of a batch, typed for PostgreSQL.

@@ -85,19 +85,24 @@ pub fn inspect_database(path: &Path) -> Result<DatabaseFile> {
         .prepare("SELECT name, value FROM meta ORDER BY name")?
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    let tables: Vec<String> = conn
-        .prepare(
-            "SELECT name FROM sqlite_master WHERE type = 'table' \
-             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> '_sqlx_migrations' ORDER BY name",
-        )?
-        .query_map([], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let tables = table_names(&conn)?;
     let mut rows = Vec::with_capacity(tables.len());
     for table in tables {
         let n: i64 = conn.query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |row| row.get(0))?;
         rows.push((table, n as u64));
     }
     Ok(DatabaseFile { schema_version, meta, rows })
+}
+
+/// iamd's tables in the file, by name (neither SQLite's own nor an old sqlx migration log).
+pub(crate) fn table_names(conn: &Connection) -> Result<Vec<String>> {
+    Ok(conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> '_sqlx_migrations' ORDER BY name",
+        )?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 /// A connection that never writes to the database file.
