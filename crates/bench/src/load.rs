@@ -89,6 +89,11 @@ pub struct LoadArgs {
     /// The seeded users' name prefix (`seed --prefix`).
     #[arg(long, default_value = "seed-user-")]
     pub seeded_prefix: String,
+    /// get-user, list-mfa-devices: sign the reads as a user holding this many managed policies
+    /// of 10 statements each (at most 10, AWS's quota), created by the preparation, instead of
+    /// as root (whom no policy is evaluated for): what authorization by policy costs.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=10))]
+    pub caller_policies: u8,
     /// The text `seed --credentials-from` derived the seeded users' keys and seeds from.
     #[arg(long, env = "IAMD_BENCH_CREDENTIALS_FROM", hide_env_values = true)]
     pub credentials_from: Option<String>,
@@ -202,6 +207,8 @@ struct SessionDevice {
 struct Plan {
     target: Target,
     root: Creds,
+    /// Who signs the reads: root, or the user prepared for `--caller-policies`.
+    reader: std::sync::OnceLock<Creds>,
     scenario: Scenario,
     run_id: String,
     user: String,
@@ -396,7 +403,7 @@ async fn op_create_enable(worker: &mut Worker, plan: &Plan) -> Outcome {
 async fn op_single(worker: &mut Worker, plan: &Plan, service: &str, body: String) -> Outcome {
     let mut out = Outcome::default();
     let started = Instant::now();
-    call(worker, plan, &plan.root, service, body, &mut out).await;
+    call(worker, plan, plan.reader.get().unwrap_or(&plan.root), service, body, &mut out).await;
     out.latency = Some(started.elapsed());
     out
 }
@@ -516,6 +523,10 @@ async fn prepare(plan: &Arc<Plan>, args: &LoadArgs) -> anyhow::Result<()> {
             bail!("preparing user {name} failed: {e}");
         }
     }
+    if args.caller_policies > 0 && matches!(plan.scenario, Scenario::GetUser | Scenario::ListMfaDevices) {
+        let reader = prepare_policy_holder(plan, args.caller_policies).await?;
+        let _ = plan.reader.set(reader);
+    }
     if matches!(plan.scenario, Scenario::SessionMfa | Scenario::SessionMfaWrongCode) {
         match (args.seeded_users, &args.credentials_from) {
             (Some(users), Some(from)) => seeded_sessions(plan, args, users, from).await?,
@@ -523,6 +534,62 @@ async fn prepare(plan: &Arc<Plan>, args: &LoadArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A user with `count` managed policies of 10 statements each, and its access key. Nine
+/// statements of each policy do not apply to the reads (other services, other resources, unmet
+/// conditions: what a real user's policies mostly hold) and one allows them, so every policy is
+/// evaluated in full.
+async fn prepare_policy_holder(plan: &Arc<Plan>, count: u8) -> anyhow::Result<Creds> {
+    let mut worker = Worker { id: 0, counter: 0, conn: None, marker: None };
+    let mut out = Outcome::default();
+    let name = format!("bench-{}-reader", plan.run_id);
+    let failed = |out: Outcome, what: &str| anyhow::anyhow!("{what} failed: {}", out.error.unwrap_or_default());
+    if create_user(&mut worker, plan, &name, &mut out).await.is_none() {
+        return Err(failed(out, "CreateUser (policy holder)"));
+    }
+    for p in 0..count {
+        let statements: Vec<String> = (0..10)
+            .map(|s| match s {
+                0 => r#"{"Effect":"Allow","Action":["iam:GetUser","iam:ListMFADevices"],"Resource":"arn:aws:iam::*:user/*"}"#.to_owned(),
+                1 | 5 => format!(r#"{{"Effect":"Allow","Action":["ec2:Describe*","s3:Get*","dynamodb:Query{s}"],"Resource":"*"}}"#),
+                2 | 6 => format!(
+                    r#"{{"Effect":"Allow","Action":["iam:ChangePassword","iam:*AccessKey{s}*"],"Resource":"arn:aws:iam::*:user/${{aws:username}}"}}"#
+                ),
+                3 | 7 => format!(
+                    r#"{{"Effect":"Allow","Action":"iam:List*","Resource":"arn:aws:iam::*:role/team{s}/*","Condition":{{"StringEquals":{{"aws:PrincipalTag/team":"t{s}"}}}}}}"#
+                ),
+                4 | 8 => format!(
+                    r#"{{"Effect":"Deny","NotAction":["iam:Get*","iam:List*","sts:GetSessionToken"],"Resource":"arn:aws:s3:::bucket{s}/*","Condition":{{"BoolIfExists":{{"aws:MultiFactorAuthPresent":"false"}}}}}}"#
+                ),
+                _ => format!(
+                    r#"{{"Effect":"Allow","Action":"iam:Get*","Resource":["arn:aws:iam::*:user/eng/*","arn:aws:iam::*:group/g{s}"],"Condition":{{"IpAddress":{{"aws:SourceIp":["10.0.0.0/8","192.168.{s}.0/24"]}}}}}}"#
+                ),
+            })
+            .collect();
+        let document = format!(r#"{{"Version":"2012-10-17","Statement":[{}]}}"#, statements.join(","));
+        let body = form(
+            "CreatePolicy",
+            IAM_VERSION,
+            &[("PolicyName", &format!("bench-{}-p{p}", plan.run_id)), ("PolicyDocument", &document)],
+        );
+        let Some(reply) = call(&mut worker, plan, &plan.root, "iam", body, &mut out).await else {
+            return Err(failed(out, "CreatePolicy"));
+        };
+        let arn = reply.tag("Arn").context("CreatePolicy answered without Arn")?.to_owned();
+        let body = form("AttachUserPolicy", IAM_VERSION, &[("UserName", &name), ("PolicyArn", &arn)]);
+        if call(&mut worker, plan, &plan.root, "iam", body, &mut out).await.is_none() {
+            return Err(failed(out, "AttachUserPolicy"));
+        }
+    }
+    let body = form("CreateAccessKey", IAM_VERSION, &[("UserName", &name)]);
+    let Some(reply) = call(&mut worker, plan, &plan.root, "iam", body, &mut out).await else {
+        return Err(failed(out, "CreateAccessKey"));
+    };
+    Ok(Creds {
+        access_key_id: reply.tag("AccessKeyId").context("no AccessKeyId")?.to_owned(),
+        secret_access_key: reply.tag("SecretAccessKey").context("no SecretAccessKey")?.to_owned(),
+    })
 }
 
 /// The session pool from users loaded by `iamd-bench seed --credentials-from`: nothing to create,
@@ -638,6 +705,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Report> {
     let plan = Arc::new(Plan {
         target,
         root,
+        reader: std::sync::OnceLock::new(),
         scenario: args.scenario,
         user: args.user.clone().unwrap_or_else(|| format!("bench-{run_id}")),
         run_id,
