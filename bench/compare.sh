@@ -7,12 +7,20 @@
 #   SCENARIOS="get-user" DURATION=5s bench/compare.sh
 #   SERVERS="iamd iamd-pg hello" bench/compare.sh      # iamd on PostgreSQL beside the embedded store
 #   SCENARIOS="session-mfa session-mfa-wrong-code" SERVERS="iamd iamd-pg" bench/compare.sh
+#   SCENARIOS="session-mfa session-mfa-wrong-code" SERVERS="iamd iamd-pg privacyidea" bench/compare.sh
 #   OUT=bench/results bench/compare.sh                 # also keep the JSON reports and the table
 #   PIN=0 bench/compare.sh                             # client and servers share all CPUs
+#   BUILD=0 bench/compare.sh                           # target/dist's binaries as they are
 #
 # Servers: `iamd` (embedded SQLite), `iamd-pg` (iamd on a throwaway PostgreSQL started by
 # scripts/with-postgres, pinned to the server's CPUs with iamd: its CPU time counts as the
-# server's), `moto` (bench/.venv, from bench/requirements.txt), `hello`.
+# server's), `moto` (bench/.venv, from bench/requirements.txt), `hello`, and `privacyidea`
+# (privacyIDEA under gunicorn with GUNICORN_WORKERS workers, default 2, pinned with the servers;
+# bench/privacyidea/setup.sh installs it into bench/privacyidea/.venv and enrols PI_TOKENS TOTP
+# tokens, default 2000, whose seeds are the seeded users' devices' seeds; it runs the login
+# scenarios only, as iamd-bench's privacyidea-validate: session-mfa's logins as
+# /validate/check with a fresh code, session-mfa-wrong-code's with --wrong-code; its CPU is the
+# gunicorn master's and its workers').
 # Login scenarios (session-mfa, session-mfa-wrong-code) run only against iamd servers, on
 # SEEDED_USERS users (default 200000) loaded with `iamd-bench seed --credentials-from` before the
 # server starts (and moved to PostgreSQL with `iamd migrate` for iamd-pg), so that no device is
@@ -29,12 +37,16 @@ WARMUP=${WARMUP:-2s}
 SCENARIOS=${SCENARIOS:-"get-user list-mfa-devices create-enable"}
 SERVERS=${SERVERS:-"iamd moto hello"}
 SEEDED_USERS=${SEEDED_USERS:-200000}
+PI_TOKENS=${PI_TOKENS:-2000}
+GUNICORN_WORKERS=${GUNICORN_WORKERS:-2}
 
 if [[ " $SERVERS " == *" iamd-pg "* ]] && [ -z "${IAMD_TEST_DATABASE_URL:-}" ]; then
     exec scripts/with-postgres "$0" "$@"
 fi
 
-cargo build --profile dist --quiet -p iamd-bench -p iamd-server
+if [ "${BUILD:-1}" = 1 ]; then
+    cargo build --profile dist --quiet -p iamd-bench -p iamd-server
+fi
 BENCH=target/dist/iamd-bench
 IAMD=target/dist/iamd
 
@@ -61,6 +73,10 @@ is_login() { case $1 in session-mfa | session-mfa-wrong-code) return 0 ;; *) ret
 LOGIN=0
 for scenario in $SCENARIOS; do is_login "$scenario" && LOGIN=1; done
 CREDENTIALS_FROM=bench-credentials-$RANDOM$RANDOM
+if [[ " $SERVERS " == *" privacyidea "* ]] && [ "$LOGIN" = 0 ]; then
+    echo "privacyidea runs only the login scenarios (session-mfa, session-mfa-wrong-code)" >&2
+    exit 2
+fi
 
 # The login scenarios need their users in the store before iamd serves it: start iamd once on
 # the data directory (schema, account, master key), stop it, seed.
@@ -101,6 +117,15 @@ for server in $SERVERS; do
             ;;
         moto) "${ON_SERVER[@]}" bench/.venv/bin/moto_server -H 127.0.0.1 -p "${PORT[moto]}" >"$WORK/moto.log" 2>&1 & ;;
         hello) "${ON_SERVER[@]}" "$BENCH" hello --listen "127.0.0.1:${PORT[hello]}" >"$WORK/hello.log" 2>&1 & ;;
+        privacyidea)
+            echo "setting up privacyIDEA with $PI_TOKENS tokens in $data ..." >&2
+            IAMD_BENCH_CREDENTIALS_FROM=$CREDENTIALS_FROM PI_LOGLEVEL=${PI_LOGLEVEL:-WARNING} \
+                bench/privacyidea/setup.sh "$data" "$PI_TOKENS" | tee "$WORK/privacyidea-setup.txt" >&2
+            PRIVACYIDEA_CONFIGFILE="$data/pi.cfg" "${ON_SERVER[@]}" bench/privacyidea/.venv/bin/gunicorn \
+                --workers "$GUNICORN_WORKERS" --no-control-socket --bind "127.0.0.1:${PORT[privacyidea]}" \
+                "privacyidea.app:create_app(config_name='production', config_file='$data/pi.cfg', silent=True)" \
+                >"$WORK/privacyidea.log" 2>&1 &
+            ;;
     esac
     PID[$server]=$!
     PIDS+=("$!")
@@ -110,14 +135,34 @@ for server in $SERVERS; do
         iamd*) wait_http "http://127.0.0.1:${PORT[$server]}/health" 30 ;;
         *) wait_http "http://127.0.0.1:${PORT[$server]}/" 60 ;;
     esac
+    if [ "$server" = privacyidea ]; then
+        # Each worker builds its application state on its first requests (seconds each): let every
+        # worker answer a few validations (of no enrolled token) before measuring.
+        for _ in $(seq $((GUNICORN_WORKERS * 4))); do
+            curl -s -o /dev/null -d serial=WARMUP -d pass=000000 "http://127.0.0.1:${PORT[privacyidea]}/validate/check"
+        done
+    fi
 done
+
+# A process and its descendants (gunicorn's master and its workers).
+process_tree() {
+    local pid child
+    echo "$1"
+    for child in $(cat /proc/"$1"/task/*/children 2>/dev/null); do process_tree "$child"; done
+}
 
 for scenario in $SCENARIOS; do
     for server in $SERVERS; do
         extra=(--server-pid "${PID[$server]}")
         [ "$server" = iamd-pg ] && extra+=(--server-pid "$DB_PID")
-        if is_login "$scenario"; then
-            # Codes are checked only by iamd; the seeded users exist only there.
+        run_scenario=$scenario
+        if [ "$server" = privacyidea ]; then
+            is_login "$scenario" || continue
+            run_scenario=privacyidea-validate
+            [ "$scenario" = session-mfa-wrong-code ] && extra+=(--wrong-code)
+            extra+=(--seeded-users "$PI_TOKENS" --credentials-from "$CREDENTIALS_FROM")
+        elif is_login "$scenario"; then
+            # Codes are checked only by iamd and privacyIDEA; the seeded users exist only there.
             case $server in iamd*) ;; *) continue ;; esac
             extra+=(--seeded-users "$SEEDED_USERS" --credentials-from "$CREDENTIALS_FROM")
         fi
@@ -127,14 +172,18 @@ for scenario in $SCENARIOS; do
             [ "$scenario" = get-user ] || [ "$scenario" = list-mfa-devices ] || continue
             extra+=(--user hello)
         fi
-        # Peak RSS per scenario: reset VmHWM (Linux clear_refs 5), read it after the run.
-        echo 5 >"/proc/${PID[$server]}/clear_refs" 2>/dev/null || true
+        # Peak RSS per scenario: reset VmHWM (Linux clear_refs 5), read it after the run; a server
+        # of several processes (gunicorn) counts the sum of their peaks.
+        tree=$(process_tree "${PID[$server]}")
+        for pid in $tree; do echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true; done
         echo "running $scenario against $server ..." >&2
-        "${ON_CLIENT[@]}" "$BENCH" --endpoint "http://127.0.0.1:${PORT[$server]}" --scenario "$scenario" \
+        "${ON_CLIENT[@]}" "$BENCH" --endpoint "http://127.0.0.1:${PORT[$server]}" --scenario "$run_scenario" \
             --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" \
             --label "$server" --json "${extra[@]}" >"$WORK/$server-$scenario.json" || true
-        rss=$(awk '/VmHWM/ {print $2}' "/proc/${PID[$server]}/status")
-        # moto's process tree: the Python server is the process itself.
+        rss=0
+        for pid in $tree; do
+            rss=$((rss + $(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)))
+        done
         echo "$rss" >"$WORK/$server-$scenario.rss"
     done
 done
@@ -149,17 +198,25 @@ def load(server, scenario):
     report = json.load(open(path))
     report["rss_mb"] = int(open(os.path.join(work, f"{server}-{scenario}.rss")).read().strip() or 0) / 1024
     return report
+LOGINS = ("session-mfa", "session-mfa-wrong-code")
+def expected(server, scenario):
+    """Whether the script runs this pair (a missing report then means a failed run)."""
+    if server == "hello":
+        return scenario in ("get-user", "list-mfa-devices")
+    if server == "privacyidea":
+        return scenario in LOGINS
+    return server.startswith("iamd") or scenario not in LOGINS
+pi_column = "privacyidea" in servers
 print("| server | scenario | ops/s | p50 ms | p99 ms | p99.9 ms | errors | peak RSS MB | CPU µs/req "
-      "| vs moto | vs ceiling | CPU vs ceiling | vs iamd (SQLite) |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "| vs moto | vs ceiling | CPU vs ceiling | vs iamd (SQLite) |" + (" CPU per login vs privacyIDEA |" if pi_column else ""))
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if pi_column else ""))
 for scenario in scenarios:
     results = {s: load(s, scenario) for s in servers}
     for server in servers:
         r = results[server]
         if r is None:
-            if server == "iamd" or server == "iamd-pg" or not scenario.startswith("session-mfa"):
-                if server != "hello" or scenario in ("get-user", "list-mfa-devices"):
-                    print(f"| {server} | {scenario} | failed | | | | | | | | | | |")
+            if expected(server, scenario):
+                print(f"| {server} | {scenario} | failed | | | | | | | | | | |" + (" |" if pi_column else ""))
             continue
         def ratio(base, key="ops_per_second"):
             if not server.startswith("iamd") or not base or not base.get(key) or r.get(key) is None:
@@ -167,16 +224,25 @@ for scenario in scenarios:
             return f"{r[key] / base[key]:.2f}×"
         cpu = r.get("server_cpu_us_per_request")
         vs_sqlite = ratio(results.get("iamd")) if server == "iamd-pg" else ""
-        print(f"| {server} | {scenario} | {r['ops_per_second']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+        # How much of privacyIDEA's CPU an iamd login takes, as a fraction: 1/500 meets issue 14's target.
+        pi = results.get("privacyidea") or {}
+        vs_pi = ""
+        if server.startswith("iamd") and cpu and pi.get("server_cpu_us_per_request"):
+            vs_pi = f"1/{pi['server_cpu_us_per_request'] / cpu:.0f}"
+        print(f"| {server} | {scenario} | {r['ops_per_second']:.{1 if r['ops_per_second'] < 100 else 0}f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
               f"{r['p999_ms']:.2f} | {r['error_total']} | {r['rss_mb']:.0f} | {'' if cpu is None else f'{cpu:.1f}'} | "
               f"{ratio(results.get('moto'))} | {ratio(results.get('hello'))} | "
-              f"{ratio(results.get('hello'), 'server_cpu_us_per_request')} | {vs_sqlite} |")
+              f"{ratio(results.get('hello'), 'server_cpu_us_per_request')} | {vs_sqlite} |" + (f" {vs_pi} |" if pi_column else ""))
 PY
 echo
 echo "create-enable: ops are pairs (CreateVirtualMFADevice + EnableMFADevice); each iteration also sends CreateUser"
 echo "and clean-up (DeactivateMFADevice, DeleteVirtualMFADevice, DeleteUser), untimed but on the same connection."
 echo "CPU µs/req: the server's user + system CPU time over the measured window (iamd-pg: with its PostgreSQL's)"
 echo "divided by every request sent in it. session-mfa*: $SEEDED_USERS seeded users, one fresh code per login."
+if [[ " $SERVERS " == *" privacyidea "* ]]; then
+    echo "privacyidea: $(cat "$WORK/privacyidea-setup.txt"); gunicorn $GUNICORN_WORKERS sync workers, SQLite, signed SQL audit;"
+    echo "its session-mfa rows are POST /validate/check (serial, fresh code), session-mfa-wrong-code rows the same with a wrong code."
+fi
 echo "$CONNECTIONS connections, $DURATION measured after $WARMUP warm-up; client: iamd-bench (1 thread) on the same $(nproc)-core machine, $PLACEMENT."
 if [ -n "${OUT:-}" ]; then
     mkdir -p "$OUT"

@@ -79,9 +79,17 @@ impl Reply {
         Some(&text[start..end])
     }
 
-    /// `"STATUS Code"` for an error answer, the key errors are counted under.
+    /// `"STATUS Code"` for an error answer, the key errors are counted under: the query API's
+    /// `<Code>`, or privacyIDEA's JSON `result.error.message`.
     pub fn error_key(&self) -> String {
-        format!("{} {}", self.status, self.tag("Code").unwrap_or("(no code)"))
+        if let Some(code) = self.tag("Code") {
+            return format!("{} {code}", self.status);
+        }
+        let json: Option<serde_json::Value> = serde_json::from_slice(&self.body).ok();
+        match json.as_ref().and_then(|j| j.pointer("/result/error/message")).and_then(|m| m.as_str()) {
+            Some(message) => format!("{} {message}", self.status),
+            None => format!("{} (no code)", self.status),
+        }
     }
 }
 
@@ -93,6 +101,15 @@ pub fn form(action: &str, version: &str, params: &[(&str, &str)]) -> String {
         s.append_pair(k, v);
     }
     s.finish()
+}
+
+/// How a request is authenticated.
+#[derive(Clone, Copy)]
+pub enum Signing<'a> {
+    /// An IAM or STS query request to `/`, signed with SigV4 for `service`.
+    SigV4 { creds: &'a Creds, service: &'a str },
+    /// A plain form post to `path`.
+    Unsigned { path: &'a str },
 }
 
 pub struct Conn {
@@ -114,6 +131,15 @@ impl Conn {
     /// Waits until the connection can take a request; false if the server has closed it.
     pub async fn ready(&mut self) -> bool {
         self.sender.ready().await.is_ok()
+    }
+
+    /// Sends one request: a query to `/` signed (freshly, at the current time) with SigV4, or an
+    /// unsigned form post.
+    pub async fn send(&mut self, target: &Target, signing: Signing<'_>, body: String) -> anyhow::Result<Reply> {
+        match signing {
+            Signing::SigV4 { creds, service } => self.call(target, creds, service, body).await,
+            Signing::Unsigned { path } => self.post_form(target, path, body).await,
+        }
     }
 
     /// Signs (freshly, at the current time) and sends one query request.
@@ -146,7 +172,22 @@ impl Conn {
         for (name, value) in &signed {
             request = request.header(name.as_str(), value.as_str());
         }
-        let request = request.body(Full::new(body))?;
+        self.exchange(request.body(Full::new(body))?).await
+    }
+
+    /// Sends one unsigned form post to `path` (a server that takes no SigV4, e.g. privacyIDEA).
+    pub async fn post_form(&mut self, target: &Target, path: &str, body: String) -> anyhow::Result<Reply> {
+        self.sender.ready().await.context("connection closed")?;
+        let request = http::Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("host", &target.host)
+            .header("content-type", CONTENT_TYPE)
+            .body(Full::new(Bytes::from(body)))?;
+        self.exchange(request).await
+    }
+
+    async fn exchange(&mut self, request: http::Request<Full<Bytes>>) -> anyhow::Result<Reply> {
         let response = self.sender.send_request(request).await?;
         let status = response.status().as_u16();
         let body = response.into_body().collect().await?.to_bytes();
@@ -177,6 +218,15 @@ mod tests {
         };
         assert_eq!(reply.tag("Code"), Some("NoSuchEntity"));
         assert_eq!(reply.error_key(), "404 NoSuchEntity");
+        let reply = Reply {
+            status: 500,
+            body: Bytes::from_static(
+                br#"{"result":{"status":false,"error":{"code":-311,"message":"database is locked"}}}"#,
+            ),
+        };
+        assert_eq!(reply.error_key(), "500 database is locked");
+        let reply = Reply { status: 502, body: Bytes::from_static(b"Bad Gateway") };
+        assert_eq!(reply.error_key(), "502 (no code)");
         assert_eq!(
             form("GetUser", IAM_VERSION, &[("UserName", "a b")]),
             "Action=GetUser&Version=2010-05-08&UserName=a+b"

@@ -13,7 +13,11 @@ use iamd_domain::totp::{TotpKey, step_at};
 use serde::Serialize;
 use tokio::sync::Barrier;
 
-use crate::client::{Conn, Creds, IAM_VERSION, Reply, STS_VERSION, Target, form};
+use crate::client::{Conn, Creds, IAM_VERSION, Reply, STS_VERSION, Signing, Target, form};
+
+// A child of this module: it shares the connections, the device pool and the run loop.
+#[path = "privacyidea.rs"]
+mod privacyidea;
 
 /// Longest measured run accepted, so that every run ends by itself.
 const MAX_DURATION: Duration = Duration::from_secs(600);
@@ -43,6 +47,10 @@ pub enum Scenario {
     ListVirtualMfaDevices,
     /// 45% GetUser, 30% ListMFADevices, 10% GetCallerIdentity, 10% ListVirtualMFADevices, 5% create-enable.
     Mix,
+    /// privacyIDEA's POST /validate/check (serial and code, unsigned) for tokens enrolled by
+    /// bench/privacyidea/setup.sh, each used at most once per 30 s step as session-mfa uses its
+    /// devices (needs --seeded-users and --credentials-from): the login path's peer.
+    PrivacyideaValidate,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -97,6 +105,10 @@ pub struct LoadArgs {
     /// The text `seed --credentials-from` derived the seeded users' keys and seeds from.
     #[arg(long, env = "IAMD_BENCH_CREDENTIALS_FROM", hide_env_values = true)]
     pub credentials_from: Option<String>,
+    /// privacyidea-validate: send a wrong code; a rejection (`result.value` false) counts as the op,
+    /// an acceptance is an error (as session-mfa-wrong-code).
+    #[arg(long)]
+    pub wrong_code: bool,
     /// create-enable: leave the created users and devices behind (iamd's quotas are 5000 each).
     #[arg(long)]
     pub no_cleanup: bool,
@@ -136,6 +148,8 @@ pub struct Report {
     pub label: Option<String>,
     pub endpoint: String,
     pub scenario: Scenario,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub wrong_code: bool,
     pub connections: usize,
     pub seconds: f64,
     pub prepare_seconds: f64,
@@ -210,6 +224,8 @@ struct Plan {
     /// Who signs the reads: root, or the user prepared for `--caller-policies`.
     reader: std::sync::OnceLock<Creds>,
     scenario: Scenario,
+    /// privacyidea-validate --wrong-code.
+    wrong_code: bool,
     run_id: String,
     user: String,
     cleanup: bool,
@@ -279,6 +295,18 @@ async fn call(
     body: String,
     out: &mut Outcome,
 ) -> Option<Reply> {
+    send(worker, plan, Signing::SigV4 { creds, service }, body, out).await
+}
+
+/// Sends one request on the worker's connection (reconnecting when the server closed it); the
+/// reply when its status is 200, otherwise None with `out.error` set.
+async fn send(
+    worker: &mut Worker,
+    plan: &Plan,
+    signing: Signing<'_>,
+    body: String,
+    out: &mut Outcome,
+) -> Option<Reply> {
     out.requests += 1;
     // A server that closes idle or HTTP/1.0 connections (moto does) costs a reconnect, as with
     // any client's connection pool; that is counted, not an error.
@@ -299,7 +327,7 @@ async fn call(
         }
     }
     let conn = worker.conn.as_mut().expect("connected above");
-    match tokio::time::timeout(REQUEST_TIMEOUT, conn.call(&plan.target, creds, service, body)).await {
+    match tokio::time::timeout(REQUEST_TIMEOUT, conn.send(&plan.target, signing, body)).await {
         Ok(Ok(reply)) if reply.ok() => Some(reply),
         Ok(Ok(reply)) => {
             out.error = Some(reply.error_key());
@@ -428,9 +456,10 @@ async fn op_list_virtual(worker: &mut Worker, plan: &Plan, max_items: usize) -> 
     out
 }
 
-async fn op_session(worker: &mut Worker, plan: &Plan) -> Outcome {
-    let mut out = Outcome::default();
-    let now = now_unix();
+/// The next device whose code of the step of `now` is unused. When every device has been used in
+/// this step, waits for the next step (or the end of the run) and returns None with
+/// `out.device_wait` set.
+async fn take_device(plan: &Plan, now: i64, out: &mut Outcome) -> Option<SessionDevice> {
     let step = step_at(now);
     let device = {
         let mut pool = plan.sessions.lock().expect("pool lock");
@@ -443,15 +472,27 @@ async fn op_session(worker: &mut Worker, plan: &Plan) -> Outcome {
             None => None,
         }
     };
-    let Some(mut device) = device else {
+    if device.is_none() {
         // Every device has been used in this step: wait for the next one.
         out.device_wait = true;
         let next = (step + 1) * 30;
         let wake = Instant::now() + Duration::from_millis(((next - now).max(0) as u64) * 1000 + 20);
         let wake = plan.deadline.get().map_or(wake, |d| wake.min(*d));
         tokio::time::sleep_until(wake.into()).await;
-        return out;
-    };
+    }
+    device
+}
+
+/// Puts a device used at `now` back at the end of the pool.
+fn return_device(plan: &Plan, mut device: SessionDevice, now: i64) {
+    device.last_step = step_at(now);
+    plan.sessions.lock().expect("pool lock").push_back(device);
+}
+
+async fn op_session(worker: &mut Worker, plan: &Plan) -> Outcome {
+    let mut out = Outcome::default();
+    let now = now_unix();
+    let Some(device) = take_device(plan, now, &mut out).await else { return out };
     let code = if plan.scenario == Scenario::SessionMfaWrongCode {
         wrong_code(&device.key, now)
     } else {
@@ -473,8 +514,7 @@ async fn op_session(worker: &mut Worker, plan: &Plan) -> Outcome {
             (None, e) => e,
         };
     }
-    device.last_step = step;
-    plan.sessions.lock().expect("pool lock").push_back(device);
+    return_device(plan, device, now);
     out
 }
 
@@ -494,6 +534,7 @@ async fn run_op(worker: &mut Worker, plan: &Plan) -> Outcome {
         Scenario::CreateEnable => op_create_enable(worker, plan).await,
         Scenario::SessionMfa | Scenario::SessionMfaWrongCode => op_session(worker, plan).await,
         Scenario::ListVirtualMfaDevices => op_list_virtual(worker, plan, plan.max_items).await,
+        Scenario::PrivacyideaValidate => privacyidea::op_validate(worker, plan).await,
         Scenario::Mix => {
             let slot = (worker.counter as usize + worker.id) % 20;
             worker.counter += 1;
@@ -532,6 +573,9 @@ async fn prepare(plan: &Arc<Plan>, args: &LoadArgs) -> anyhow::Result<()> {
             (Some(users), Some(from)) => seeded_sessions(plan, args, users, from).await?,
             _ => prepare_sessions(plan, args).await?,
         }
+    }
+    if plan.scenario == Scenario::PrivacyideaValidate {
+        privacyidea::prepare(plan, args)?;
     }
     Ok(())
 }
@@ -696,10 +740,17 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Report> {
     if args.connections == 0 || args.connections > 4096 {
         bail!("--connections must be 1..=4096");
     }
+    if args.wrong_code && args.scenario != Scenario::PrivacyideaValidate {
+        bail!("--wrong-code is for privacyidea-validate (iamd's is the session-mfa-wrong-code scenario)");
+    }
     let target = Target::parse(&args.endpoint, &args.region)?;
-    let root = Creds {
-        access_key_id: args.access_key.clone().context("--access-key or AWS_ACCESS_KEY_ID is required")?,
-        secret_access_key: args.secret.clone().context("--secret or AWS_SECRET_ACCESS_KEY is required")?,
+    let root = if args.scenario == Scenario::PrivacyideaValidate {
+        privacyidea::no_credentials()
+    } else {
+        Creds {
+            access_key_id: args.access_key.clone().context("--access-key or AWS_ACCESS_KEY_ID is required")?,
+            secret_access_key: args.secret.clone().context("--secret or AWS_SECRET_ACCESS_KEY is required")?,
+        }
     };
     let run_id = run_id();
     let plan = Arc::new(Plan {
@@ -707,6 +758,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Report> {
         root,
         reader: std::sync::OnceLock::new(),
         scenario: args.scenario,
+        wrong_code: args.wrong_code,
         user: args.user.clone().unwrap_or_else(|| format!("bench-{run_id}")),
         run_id,
         cleanup: !args.no_cleanup,
@@ -791,6 +843,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Report> {
         label: args.label.clone(),
         endpoint: args.endpoint.clone(),
         scenario: args.scenario,
+        wrong_code: args.wrong_code,
         connections: args.connections,
         seconds,
         prepare_seconds,
@@ -815,8 +868,9 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Report> {
 pub fn print_text(r: &Report) {
     let label = r.label.as_deref().map(|l| format!(" ({l})")).unwrap_or_default();
     let unit = if r.scenario == Scenario::CreateEnable { "pairs" } else { "ops" };
+    let wrong = if r.wrong_code { " (wrong codes)" } else { "" };
     println!(
-        "{:?} against {}{label}: {} connections, {:.1} s measured (preparation {:.1} s)",
+        "{:?}{wrong} against {}{label}: {} connections, {:.1} s measured (preparation {:.1} s)",
         r.scenario, r.endpoint, r.connections, r.seconds, r.prepare_seconds
     );
     println!(
