@@ -237,8 +237,9 @@ PY
 echo
 echo "create-enable: ops are pairs (CreateVirtualMFADevice + EnableMFADevice); each iteration also sends CreateUser"
 echo "and clean-up (DeactivateMFADevice, DeleteVirtualMFADevice, DeleteUser), untimed but on the same connection."
-echo "CPU µs/req: the server's user + system CPU time over the measured window (iamd-pg: with its PostgreSQL's)"
-echo "divided by every request sent in it. session-mfa*: $SEEDED_USERS seeded users, one fresh code per login."
+echo "ops/s: operations that ended within the measured window, per second. CPU µs/req: the server's user + system"
+echo "CPU time over that window (iamd-pg: with its PostgreSQL's) divided by the requests of those operations."
+echo "session-mfa*: $SEEDED_USERS seeded users, one fresh code per login."
 if [[ " $SERVERS " == *" privacyidea "* ]]; then
     echo "privacyidea: $(cat "$WORK/privacyidea-setup.txt"); gunicorn $GUNICORN_WORKERS sync workers, SQLite, signed SQL audit;"
     echo "its session-mfa rows are POST /validate/check (serial, fresh code), session-mfa-wrong-code rows the same with a wrong code."

@@ -151,13 +151,19 @@ pub struct Report {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub wrong_code: bool,
     pub connections: usize,
+    /// The measured window (`--duration`).
     pub seconds: f64,
     pub prepare_seconds: f64,
-    /// Timed operations (one request, or one create+enable pair).
+    /// Timed operations (one request, or one create+enable pair) started in the measured window;
+    /// their latencies are the percentiles.
     pub ops: u64,
+    /// Operations that ended within the measured window, per second. Not `ops / seconds`: a
+    /// server answering in seconds (privacyIDEA) holds a queue of `connections` requests at both
+    /// ends of the window, and counting what started in it would charge it the queue's wait.
     pub ops_per_second: f64,
     /// All HTTP requests sent while measuring, including untimed ones (clean-up).
     pub requests: u64,
+    /// Requests of operations that ended within the measured window, per second.
     pub requests_per_second: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -171,7 +177,7 @@ pub struct Report {
     /// Connections the server closed between requests (reopened before the next request).
     pub reconnects: u64,
     /// With `--server-pid`: the server's CPU time over the measured window, in seconds, and per
-    /// request sent in it (µs).
+    /// request of the operations that ended in it (µs).
     pub server_cpu_seconds: Option<f64>,
     pub server_cpu_us_per_request: Option<f64>,
 }
@@ -250,6 +256,9 @@ struct Stats {
     hist: Histogram<u64>,
     ops: u64,
     requests: u64,
+    /// Operations, and their requests, that ended within the measured window.
+    ops_ended: u64,
+    requests_ended: u64,
     errors: BTreeMap<String, u64>,
     device_waits: u64,
     reconnects: u64,
@@ -261,6 +270,8 @@ impl Stats {
             hist: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"),
             ops: 0,
             requests: 0,
+            ops_ended: 0,
+            requests_ended: 0,
             errors: BTreeMap::new(),
             device_waits: 0,
             reconnects: 0,
@@ -271,6 +282,8 @@ impl Stats {
         self.hist.add(&other.hist).expect("same bounds");
         self.ops += other.ops;
         self.requests += other.requests;
+        self.ops_ended += other.ops_ended;
+        self.requests_ended += other.requests_ended;
         self.device_waits += other.device_waits;
         self.reconnects += other.reconnects;
         for (k, v) in other.errors {
@@ -790,6 +803,10 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Report> {
                     break;
                 }
                 let outcome = run_op(&mut worker, &plan).await;
+                if (measure_from..=deadline).contains(&Instant::now()) {
+                    stats.requests_ended += outcome.requests;
+                    stats.ops_ended += u64::from(outcome.latency.is_some());
+                }
                 if started < measure_from {
                     continue;
                 }
@@ -810,17 +827,20 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Report> {
         }));
     }
     let started = Instant::now() + args.warmup;
-    let _ = plan.deadline.set(started + args.duration);
-    // The server's CPU clock is read when measuring starts, from a task of its own so that the
-    // read happens on time whatever the connections are doing.
+    let deadline = started + args.duration;
+    let _ = plan.deadline.set(deadline);
+    // The server's CPU clock is read when measuring starts and when it ends, from a task of its
+    // own so that the reads happen on time whatever the connections are doing.
     // Processes started before then (a database's connections opened during warm-up) count.
     let roots = args.server_pid.clone();
-    let cpu_at_start = (!roots.is_empty()).then(|| {
+    let server_cpu = (!roots.is_empty()).then(|| {
         tokio::spawn(async move {
             tokio::time::sleep_until(started.into()).await;
             let pids = process_tree(&roots);
-            let cpu = cpu_of(&pids);
-            (pids, cpu)
+            let before = cpu_of(&pids);
+            tokio::time::sleep_until(deadline.into()).await;
+            let after = cpu_of(&pids);
+            after.iter().zip(&before).map(|(a, b)| (a - b).max(0.0)).sum::<f64>()
         })
     });
     barrier.wait().await;
@@ -828,13 +848,9 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Report> {
     for handle in handles {
         total.merge(handle.await.context("a connection task panicked")?);
     }
-    let seconds = started.elapsed().as_secs_f64().max(1e-9);
-    let server_cpu_seconds = match cpu_at_start {
-        Some(at_start) => {
-            let (pids, before) = at_start.await.context("the CPU clock task panicked")?;
-            let after = cpu_of(&pids);
-            Some(after.iter().zip(&before).map(|(a, b)| (a - b).max(0.0)).sum())
-        }
+    let seconds = args.duration.as_secs_f64();
+    let server_cpu_seconds = match server_cpu {
+        Some(task) => Some(task.await.context("the CPU clock task panicked")?),
         None => None,
     };
     let ms = |v: u64| v as f64 / 1000.0;
@@ -848,9 +864,9 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Report> {
         seconds,
         prepare_seconds,
         ops: total.ops,
-        ops_per_second: total.ops as f64 / seconds,
+        ops_per_second: total.ops_ended as f64 / seconds,
         requests: total.requests,
-        requests_per_second: total.requests as f64 / seconds,
+        requests_per_second: total.requests_ended as f64 / seconds,
         p50_ms: ms(h.value_at_quantile(0.5)),
         p99_ms: ms(h.value_at_quantile(0.99)),
         p999_ms: ms(h.value_at_quantile(0.999)),
@@ -861,7 +877,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Report> {
         device_waits: total.device_waits,
         reconnects: total.reconnects,
         server_cpu_seconds,
-        server_cpu_us_per_request: server_cpu_seconds.map(|cpu| cpu * 1e6 / total.requests.max(1) as f64),
+        server_cpu_us_per_request: server_cpu_seconds.map(|cpu| cpu * 1e6 / total.requests_ended.max(1) as f64),
     })
 }
 
@@ -874,7 +890,7 @@ pub fn print_text(r: &Report) {
         r.scenario, r.endpoint, r.connections, r.seconds, r.prepare_seconds
     );
     println!(
-        "  {unit}: {} ({:.1}/s)   requests: {} ({:.1}/s)",
+        "  {unit}: {} started, {:.1}/s ended   requests: {} sent, {:.1}/s ended",
         r.ops, r.ops_per_second, r.requests, r.requests_per_second
     );
     println!(
