@@ -9,7 +9,8 @@
 # Build each binary with the dist profile first (`cargo build --profile dist`; e.g. a `git worktree`
 # of the older commit with its own CARGO_TARGET_DIR). The load generator is this checkout's
 # target/dist/iamd-bench, or BENCH=path (then nothing is built). ROUNDS=n repeats the A B B A
-# sequence n times (default 1).
+# sequence n times (default 1). ENV_A / ENV_B add environment variables to one server, e.g. the
+# same binary twice to measure a setting: ENV_A="IAMD_LOG=warn" ENV_B="IAMD_LOG=info" bench/ab.sh X X
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,7 +43,9 @@ trap cleanup EXIT
 declare -A PORT PID
 for server in A B; do
     PORT[$server]=$(free_port)
-    "${ON_SERVER[@]}" "${BIN[$server]}" serve --listen "127.0.0.1:${PORT[$server]}" \
+    env_var=ENV_$server
+    # shellcheck disable=SC2086 # word splitting of ENV_A/ENV_B is wanted
+    env ${!env_var:-} "${ON_SERVER[@]}" "${BIN[$server]}" serve --listen "127.0.0.1:${PORT[$server]}" \
         --data-dir "$WORK/data-$server" >"$WORK/$server.log" 2>&1 &
     PID[$server]=$!
     PIDS+=("$!")
