@@ -26,7 +26,7 @@ use iamd_domain::throttle::ThrottleState;
 use iamd_domain::{ApiError, ErrorCode};
 use iamd_model::Action;
 use iamd_store::StoreError;
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -116,9 +116,14 @@ fn age(now: i64, date: &str) -> String {
     }
 }
 
+/// What a path segment needs encoded: everything but letters, digits and the other characters
+/// of IAM names (`+=,.@_-`), which a path segment may hold as they are.
+const SEGMENT: &AsciiSet =
+    &NON_ALPHANUMERIC.remove(b'+').remove(b'=').remove(b',').remove(b'.').remove(b'@').remove(b'_').remove(b'-');
+
 /// The path of a user's page.
 fn user_href(name: &str) -> String {
-    format!("/console/admin/users/{}", utf8_percent_encode(name, NON_ALPHANUMERIC))
+    format!("/console/admin/users/{}", utf8_percent_encode(name, SEGMENT))
 }
 
 /// Whether `acting` may do what `action` with `params` asks, decided as for that operation
@@ -526,7 +531,8 @@ mod tests {
 
     #[test]
     fn user_pages_have_encoded_paths() {
-        assert_eq!(user_href("a+b@c.d"), "/console/admin/users/a%2Bb%40c%2Ed");
+        assert_eq!(user_href("a+b=c,d.e@f_g-h"), "/console/admin/users/a+b=c,d.e@f_g-h");
+        assert_eq!(user_href("a/b c"), "/console/admin/users/a%2Fb%20c");
     }
 
     #[test]
