@@ -186,7 +186,8 @@ async fn required_enrolment_reaches_no_other_page_and_ends_in_an_mfa_session(bac
 
     // Every other page sends the browser back; nothing is done.
     let csrf = browser.get("/signin/enrol").await.field("csrf");
-    for path in ["/console", "/console/security", "/console/admin/users", "/console/admin/settings", "/signin/mfa", "/signin"]
+    for path in
+        ["/console", "/console/security", "/console/admin/users", "/console/admin/settings", "/signin/mfa", "/signin"]
     {
         let r = browser.get(path).await;
         assert_eq!((r.status, r.location()), (StatusCode::SEE_OTHER, "/signin/enrol"), "GET {path}");
@@ -316,7 +317,11 @@ async fn enrolment_codes_are_throttled_and_an_administrator_unlocks(backend: Bac
     let csrf = user_page.field("csrf");
     let refused = admin.post("/console/admin/users/dan/mfa/unlock", &[("csrf", &csrf)]).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    assert!(element_text(&refused.body, "lockout-error").unwrap().contains("not authorized to perform: iam:ResyncMFADevice"));
+    assert!(
+        element_text(&refused.body, "lockout-error")
+            .unwrap()
+            .contains("not authorized to perform: iam:ResyncMFADevice")
+    );
     assert!(h.store().mfa_throttle(&dan.user_id).await.unwrap().is_locked(h.now()));
 
     h.put_policy("eve", FULL).await;
@@ -327,7 +332,10 @@ async fn enrolment_codes_are_throttled_and_an_administrator_unlocks(backend: Bac
     assert!(element_text(&unlocked.body, "lockout-notice").unwrap().contains("the lock is cleared"));
     assert_eq!(h.store().mfa_throttle(&dan.user_id).await.unwrap(), ThrottleState::default());
     let event = h.events().await.pop().unwrap();
-    assert_eq!((event.kind.as_str(), event.user_name.as_str(), event.outcome.as_str()), ("console-mfa-unlock", "dan", "success"));
+    assert_eq!(
+        (event.kind.as_str(), event.user_name.as_str(), event.outcome.as_str()),
+        ("console-mfa-unlock", "dan", "success")
+    );
     assert!(event.reason.starts_with(&format!("MFA lockout cleared by arn:aws:iam::{ACCOUNT}:user/eve (locked until")));
 
     // Now the right codes enable the device.
@@ -520,7 +528,12 @@ async fn admin_pages_escape_what_users_chose(backend: Backend) {
     let path = "/\"'><img/src=x/onerror=alert(1)>/<script>alert(2)</script>/";
     h.user_on("pam", path, false).await;
     h.store()
-        .tag_user(ACCOUNT, "pam", &[iamd_domain::entities::Tag { key: "<b>k".to_owned(), value: "<i>v".to_owned() }], 50)
+        .tag_user(
+            ACCOUNT,
+            "pam",
+            &[iamd_domain::entities::Tag { key: "<b>k".to_owned(), value: "<i>v".to_owned() }],
+            50,
+        )
         .await
         .unwrap();
     h.user("quin").await;

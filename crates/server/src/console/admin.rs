@@ -286,23 +286,25 @@ async fn user_page(acting: &Acting, name: &str, mut status: StatusCode, feedback
         Ok(xml) => {
             let mut rows = Vec::new();
             for key in results::access_keys(xml)? {
-                let last_used =
-                    match acting.call(Action::GetAccessKeyLastUsed, &[("AccessKeyId", key.access_key_id.as_str())]).await {
-                        Ok(xml) => {
-                            let used = results::key_last_used(xml)?;
-                            Fact::Shown(match used.last_used_date {
-                                Some(date) => {
-                                    let when = match age(now, &date).as_str() {
-                                        "today" => "today".to_owned(),
-                                        days => format!("{days} ago"),
-                                    };
-                                    format!("{date} ({when}), {} in {}", used.service_name, used.region)
-                                }
-                                None => "never".to_owned(),
-                            })
-                        }
-                        Err(e) => refused(e)?,
-                    };
+                let last_used = match acting
+                    .call(Action::GetAccessKeyLastUsed, &[("AccessKeyId", key.access_key_id.as_str())])
+                    .await
+                {
+                    Ok(xml) => {
+                        let used = results::key_last_used(xml)?;
+                        Fact::Shown(match used.last_used_date {
+                            Some(date) => {
+                                let when = match age(now, &date).as_str() {
+                                    "today" => "today".to_owned(),
+                                    days => format!("{days} ago"),
+                                };
+                                format!("{date} ({when}), {} in {}", used.service_name, used.region)
+                            }
+                            None => "never".to_owned(),
+                        })
+                    }
+                    Err(e) => refused(e)?,
+                };
                 rows.push(KeyRow {
                     age: age(now, &key.create_date),
                     id: key.access_key_id,

@@ -215,7 +215,8 @@ pub(super) async fn enable(
         Reply::page(status, &page)
     };
     // As at sign-in: the attempt is charged before any code is looked at.
-    let Some(reserved) = app.store.reserve_mfa_attempt(&user.user_id, &app.throttle, now).await.map_err(store_failure)?
+    let Some(reserved) =
+        app.store.reserve_mfa_attempt(&user.user_id, &app.throttle, now).await.map_err(store_failure)?
     else {
         attempt.record(&app, now, false, crate::auth::mfa::Refusal::Locked.reason()).await;
         return Ok(refused_page(StatusCode::FORBIDDEN, CODES_REFUSED));
@@ -280,4 +281,3 @@ pub(super) async fn cancel(
         }
     }
 }
-

@@ -130,4 +130,3 @@ pub fn element_text<'a>(body: &'a str, id: &str) -> Option<&'a str> {
     let text = &text[text.find('>')? + 1..];
     Some(&text[..text.find("</")?])
 }
-

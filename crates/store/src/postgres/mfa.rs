@@ -292,7 +292,11 @@ impl MfaDevices for PgStore {
         // Under the row lock code checks take, so a check racing the unlock is either counted
         // before it (and cleared) or after it (and kept).
         let before = locked_throttle_state(&mut tx, &user_id).await?;
-        sqlx::query("DELETE FROM mfa_throttle WHERE user_id = $1").bind(&user_id).execute(&mut *tx).await.map_err(db)?;
+        sqlx::query("DELETE FROM mfa_throttle WHERE user_id = $1")
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(before)
     }
