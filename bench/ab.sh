@@ -10,7 +10,9 @@
 # of the older commit with its own CARGO_TARGET_DIR). The load generator is this checkout's
 # target/dist/iamd-bench, or BENCH=path (then nothing is built). ROUNDS=n repeats the A B B A
 # sequence n times (default 1). ENV_A / ENV_B add environment variables to one server, e.g. the
-# same binary twice to measure a setting: ENV_A="IAMD_LOG=warn" ENV_B="IAMD_LOG=info" bench/ab.sh X X
+# same binary twice to measure a setting: ENV_A="IAMD_LOG=warn" ENV_B="IAMD_LOG=info" bench/ab.sh X X;
+# ARGS_A / ARGS_B add load-generator arguments to one side, e.g. what authorization by policy
+# costs: ARGS_B="--caller-policies 10" SCENARIOS=get-user bench/ab.sh X X
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,6 +62,9 @@ wait_http "http://127.0.0.1:${PORT[hello]}/"
 run() { # server scenario run-number
     local extra=()
     [ "$1" = hello ] && extra=(--user hello)
+    local args_var=ARGS_$1
+    # shellcheck disable=SC2206 # word splitting of ARGS_A/ARGS_B is wanted
+    [ "$1" != hello ] && extra+=(${!args_var:-})
     "${ON_CLIENT[@]}" "$BENCH" --endpoint "http://127.0.0.1:${PORT[$1]}" --scenario "$2" \
         --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" --label "$1" --json --server-pid "${PID[$1]}" "${extra[@]}" \
         >"$WORK/$2-$1-$3.json"

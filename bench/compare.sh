@@ -9,6 +9,7 @@
 #   SCENARIOS="session-mfa session-mfa-wrong-code" SERVERS="iamd iamd-pg" bench/compare.sh
 #   OUT=bench/results bench/compare.sh                 # also keep the JSON reports and the table
 #   PIN=0 bench/compare.sh                             # client and servers share all CPUs
+#   IAMD=/tmp/iamd BENCH=/tmp/iamd-bench bench/compare.sh   # prebuilt binaries, nothing built
 #
 # Servers: `iamd` (embedded SQLite), `iamd-pg` (iamd on a throwaway PostgreSQL started by
 # scripts/with-postgres, pinned to the server's CPUs with iamd: its CPU time counts as the
@@ -34,9 +35,12 @@ if [[ " $SERVERS " == *" iamd-pg "* ]] && [ -z "${IAMD_TEST_DATABASE_URL:-}" ]; 
     exec scripts/with-postgres "$0" "$@"
 fi
 
-cargo build --profile dist --quiet -p iamd-bench -p iamd-server
-BENCH=target/dist/iamd-bench
-IAMD=target/dist/iamd
+# IAMD=path and BENCH=path use prebuilt binaries (then nothing is built).
+if [ -z "${IAMD:-}" ] || [ -z "${BENCH:-}" ]; then
+    cargo build --profile dist --quiet -p iamd-bench -p iamd-server
+fi
+IAMD=${IAMD:-target/dist/iamd}
+BENCH=${BENCH:-target/dist/iamd-bench}
 
 # shellcheck source=bench/common.sh
 . bench/common.sh
@@ -76,51 +80,72 @@ seed_data_dir() { # data dir
     "$BENCH" seed --data-dir "$1" --users "$SEEDED_USERS" --credentials-from "$CREDENTIALS_FROM" >"$1.seed.log" 2>&1
 }
 
+# iamd and iamd-pg: one instance for the read and write scenarios and, with login scenarios,
+# one on seeded data (its users far exceed the account's quota of 5000, which the preparation of
+# the other scenarios would hit): NAME-login.
 declare -A PORT PID
 DB_PID=
-for server in $SERVERS; do
-    PORT[$server]=$(free_port)
-    data="$WORK/$server-data"
-    case $server in
-        iamd)
-            [ "$LOGIN" = 1 ] && seed_data_dir "$data"
-            "${ON_SERVER[@]}" "$IAMD" serve --listen "127.0.0.1:${PORT[iamd]}" --data-dir "$data" >"$WORK/iamd.log" 2>&1 &
-            ;;
-        iamd-pg)
-            # A database of its own on the throwaway server; seeded users arrive by migration.
-            url="${IAMD_TEST_DATABASE_URL%/*}/iamd_bench"
-            psql -q "$IAMD_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS iamd_bench" -c "CREATE DATABASE iamd_bench"
-            if [ "$LOGIN" = 1 ]; then
-                seed_data_dir "$data"
-                "$IAMD" migrate --from "$data" --to "$url" >"$WORK/migrate.log" 2>&1
-            fi
-            DB_PID=$(head -1 "$IAMD_PG_DATA/postmaster.pid")
-            pin_to_server "$DB_PID"
-            "${ON_SERVER[@]}" "$IAMD" serve --listen "127.0.0.1:${PORT[iamd-pg]}" --data-dir "$data" \
-                --database-url "$url" >"$WORK/iamd-pg.log" 2>&1 &
-            ;;
-        moto) "${ON_SERVER[@]}" bench/.venv/bin/moto_server -H 127.0.0.1 -p "${PORT[moto]}" >"$WORK/moto.log" 2>&1 & ;;
-        hello) "${ON_SERVER[@]}" "$BENCH" hello --listen "127.0.0.1:${PORT[hello]}" >"$WORK/hello.log" 2>&1 & ;;
-    esac
-    PID[$server]=$!
+start_iamd() { # name (iamd, iamd-pg, iamd-login, iamd-pg-login) seeded(0/1)
+    local name=$1 data="$WORK/$1-data" db=() url
+    PORT[$name]=$(free_port)
+    if [ "$2" = 1 ]; then seed_data_dir "$data"; fi
+    if [[ $name == iamd-pg* ]]; then
+        # A database of its own on the throwaway server; seeded users arrive by migration.
+        local database=${name//-/_}
+        url="${IAMD_TEST_DATABASE_URL%/*}/$database"
+        psql -q "$IAMD_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $database" -c "CREATE DATABASE $database"
+        if [ "$2" = 1 ]; then
+            "$IAMD" migrate --from "$data" --to "$url" >"$WORK/$name.migrate.log" 2>&1
+            # What autovacuum would otherwise do to the new rows during the measurement.
+            psql -q "$url" -c "VACUUM"
+        fi
+        DB_PID=$(head -1 "$IAMD_PG_DATA/postmaster.pid")
+        pin_to_server "$DB_PID"
+        db=(--database-url "$url")
+    fi
+    "${ON_SERVER[@]}" "$IAMD" serve --listen "127.0.0.1:${PORT[$name]}" --data-dir "$data" "${db[@]}" \
+        >"$WORK/$name.log" 2>&1 &
+    PID[$name]=$!
     PIDS+=("$!")
-done
+}
 for server in $SERVERS; do
     case $server in
-        iamd*) wait_http "http://127.0.0.1:${PORT[$server]}/health" 30 ;;
-        *) wait_http "http://127.0.0.1:${PORT[$server]}/" 60 ;;
+        iamd | iamd-pg)
+            start_iamd "$server" 0
+            if [ "$LOGIN" = 1 ]; then start_iamd "$server-login" 1; fi
+            ;;
+        moto)
+            PORT[moto]=$(free_port)
+            "${ON_SERVER[@]}" bench/.venv/bin/moto_server -H 127.0.0.1 -p "${PORT[moto]}" >"$WORK/moto.log" 2>&1 &
+            PID[moto]=$!
+            PIDS+=("$!")
+            ;;
+        hello)
+            PORT[hello]=$(free_port)
+            "${ON_SERVER[@]}" "$BENCH" hello --listen "127.0.0.1:${PORT[hello]}" >"$WORK/hello.log" 2>&1 &
+            PID[hello]=$!
+            PIDS+=("$!")
+            ;;
+    esac
+done
+for name in "${!PORT[@]}"; do
+    case $name in
+        iamd*) wait_http "http://127.0.0.1:${PORT[$name]}/health" 30 ;;
+        *) wait_http "http://127.0.0.1:${PORT[$name]}/" 60 ;;
     esac
 done
 
 for scenario in $SCENARIOS; do
     for server in $SERVERS; do
-        extra=(--server-pid "${PID[$server]}")
-        [ "$server" = iamd-pg ] && extra+=(--server-pid "$DB_PID")
+        instance=$server
         if is_login "$scenario"; then
             # Codes are checked only by iamd; the seeded users exist only there.
             case $server in iamd*) ;; *) continue ;; esac
-            extra+=(--seeded-users "$SEEDED_USERS" --credentials-from "$CREDENTIALS_FROM")
+            instance=$server-login
         fi
+        extra=(--server-pid "${PID[$instance]}")
+        [ "$server" = iamd-pg ] && extra+=(--server-pid "$DB_PID")
+        if is_login "$scenario"; then extra+=(--seeded-users "$SEEDED_USERS" --credentials-from "$CREDENTIALS_FROM"); fi
         if [ "$server" = hello ]; then
             # The ceiling answers every request with the same body: nothing to prepare, and no
             # meaning for write scenarios.
@@ -128,12 +153,12 @@ for scenario in $SCENARIOS; do
             extra+=(--user hello)
         fi
         # Peak RSS per scenario: reset VmHWM (Linux clear_refs 5), read it after the run.
-        echo 5 >"/proc/${PID[$server]}/clear_refs" 2>/dev/null || true
-        echo "running $scenario against $server ..." >&2
-        "${ON_CLIENT[@]}" "$BENCH" --endpoint "http://127.0.0.1:${PORT[$server]}" --scenario "$scenario" \
+        echo 5 >"/proc/${PID[$instance]}/clear_refs" 2>/dev/null || true
+        echo "running $scenario against $instance ..." >&2
+        "${ON_CLIENT[@]}" "$BENCH" --endpoint "http://127.0.0.1:${PORT[$instance]}" --scenario "$scenario" \
             --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" \
             --label "$server" --json "${extra[@]}" >"$WORK/$server-$scenario.json" || true
-        rss=$(awk '/VmHWM/ {print $2}' "/proc/${PID[$server]}/status")
+        rss=$(awk '/VmHWM/ {print $2}' "/proc/${PID[$instance]}/status")
         # moto's process tree: the Python server is the process itself.
         echo "$rss" >"$WORK/$server-$scenario.rss"
     done
