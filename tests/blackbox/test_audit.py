@@ -24,7 +24,8 @@ def audit(server: S.IamdServer, *args: str) -> list[str]:
     """`iamd audit` on the server's store (its data directory, or its PostgreSQL database)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "IAMD_"))}
     storage = S.database_args(server.data_dir) if server.storage is None else server.storage
-    out = subprocess.run([S.iamd_binary(), "audit", "--data-dir", str(server.data_dir), *storage, *args],
+    storage = storage or ["--data-dir", str(server.data_dir)]
+    out = subprocess.run([S.iamd_binary(), "audit", *storage, *args],
                          capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     return out.stdout.splitlines()
