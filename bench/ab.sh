@@ -9,7 +9,10 @@
 # Build each binary with the dist profile first (`cargo build --profile dist`; e.g. a `git worktree`
 # of the older commit with its own CARGO_TARGET_DIR). The load generator is this checkout's
 # target/dist/iamd-bench, or BENCH=path (then nothing is built). ROUNDS=n repeats the A B B A
-# sequence n times (default 1).
+# sequence n times (default 1). ENV_A / ENV_B add environment variables to one server, e.g. the
+# same binary twice to measure a setting: ENV_A="IAMD_LOG=warn" ENV_B="IAMD_LOG=info" bench/ab.sh X X;
+# ARGS_A / ARGS_B add load-generator arguments to one side, e.g. what authorization by policy
+# costs: ARGS_B="--caller-policies 10" SCENARIOS=get-user bench/ab.sh X X
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,8 +31,8 @@ if [ -z "${BENCH:-}" ]; then
     cargo build --profile dist --quiet -p iamd-bench
     BENCH=target/dist/iamd-bench
 fi
-# shellcheck source=bench/placement.sh
-. bench/placement.sh
+# shellcheck source=bench/common.sh
+. bench/common.sh
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -39,32 +42,19 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-wait_http() {
-    local deadline=$((SECONDS + 30))
-    until curl -s -o /dev/null "$1"; do
-        if [ $SECONDS -ge $deadline ]; then echo "timed out waiting for $1" >&2; exit 1; fi
-        sleep 0.1
-    done
-}
-
-export IAMD_ACCOUNT_ID=123456789012
-export IAMD_ROOT_ACCESS_KEY_ID=AKIABENCHROOT0000001
-export IAMD_ROOT_SECRET_ACCESS_KEY=bench-root-secret-bench-root-secret-0001
-export AWS_ACCESS_KEY_ID=$IAMD_ROOT_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$IAMD_ROOT_SECRET_ACCESS_KEY
-export IAMD_LOG=${IAMD_LOG:-warn}
-
-declare -A PORT
+declare -A PORT PID
 for server in A B; do
     PORT[$server]=$(free_port)
-    "${ON_SERVER[@]}" "${BIN[$server]}" serve --listen "127.0.0.1:${PORT[$server]}" \
+    env_var=ENV_$server
+    # shellcheck disable=SC2086 # word splitting of ENV_A/ENV_B is wanted
+    env ${!env_var:-} "${ON_SERVER[@]}" "${BIN[$server]}" serve --listen "127.0.0.1:${PORT[$server]}" \
         --data-dir "$WORK/data-$server" >"$WORK/$server.log" 2>&1 &
+    PID[$server]=$!
     PIDS+=("$!")
 done
 PORT[hello]=$(free_port)
 "${ON_SERVER[@]}" "$BENCH" hello --listen "127.0.0.1:${PORT[hello]}" >"$WORK/hello.log" 2>&1 &
+PID[hello]=$!
 PIDS+=("$!")
 for server in A B; do wait_http "http://127.0.0.1:${PORT[$server]}/health"; done
 wait_http "http://127.0.0.1:${PORT[hello]}/"
@@ -72,8 +62,11 @@ wait_http "http://127.0.0.1:${PORT[hello]}/"
 run() { # server scenario run-number
     local extra=()
     [ "$1" = hello ] && extra=(--user hello)
+    local args_var=ARGS_$1
+    # shellcheck disable=SC2206 # word splitting of ARGS_A/ARGS_B is wanted
+    [ "$1" != hello ] && extra+=(${!args_var:-})
     "${ON_CLIENT[@]}" "$BENCH" --endpoint "http://127.0.0.1:${PORT[$1]}" --scenario "$2" \
-        --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" --label "$1" --json "${extra[@]}" \
+        --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" --label "$1" --json --server-pid "${PID[$1]}" "${extra[@]}" \
         >"$WORK/$2-$1-$3.json"
 }
 
@@ -91,19 +84,29 @@ done
 python3 - "$WORK" "$SCENARIOS" "$ROUNDS" <<'PY'
 import json, os, sys
 work, scenarios, rounds = sys.argv[1], sys.argv[2].split(), int(sys.argv[3])
-def ops(scenario, server, n):
+def report(scenario, server, n):
     path = os.path.join(work, f"{scenario}-{server}-{n}.json")
-    return json.load(open(path))["ops_per_second"] if os.path.exists(path) else None
-print("| scenario | A ops/s (runs) | B ops/s (runs) | hello ops/s | B/A | A/ceiling | B/ceiling |")
-print("|---|---|---|---:|---:|---:|---:|")
+    return json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) else None
+def mean(xs):
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+print("| scenario | A ops/s (runs) | B ops/s (runs) | hello ops/s | B/A | A/ceiling | B/ceiling "
+      "| A CPU µs/req | B CPU µs/req | hello CPU µs/req | B/A CPU |")
+print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for s in scenarios:
-    a = [ops(s, "A", n) for n in range(1, 2 * rounds + 1)]
-    b = [ops(s, "B", n) for n in range(1, 2 * rounds + 1)]
-    h = ops(s, "hello", 1)
-    ma, mb = sum(a) / len(a), sum(b) / len(b)
-    runs = lambda xs: ", ".join(f"{x:.0f}" for x in xs)
-    ceil = lambda m: f"{m / h:.2f}" if h else ""
-    print(f"| {s} | {ma:.0f} ({runs(a)}) | {mb:.0f} ({runs(b)}) | {h or 0:.0f} | {mb / ma:.3f} | {ceil(ma)} | {ceil(mb)} |")
+    a = [report(s, "A", n) for n in range(1, 2 * rounds + 1)]
+    b = [report(s, "B", n) for n in range(1, 2 * rounds + 1)]
+    h = report(s, "hello", 1)
+    ops = lambda rs: [r["ops_per_second"] if r else None for r in rs]
+    cpu = lambda rs: [r.get("server_cpu_us_per_request") if r else None for r in rs]
+    ma, mb = mean(ops(a)), mean(ops(b))
+    ca, cb = mean(cpu(a)), mean(cpu(b))
+    ho, hc = (h["ops_per_second"], h.get("server_cpu_us_per_request")) if h else (None, None)
+    runs = lambda xs: ", ".join(f"{x:.0f}" for x in xs if x is not None)
+    ceil = lambda m: f"{m / ho:.2f}" if ho and m else ""
+    num = lambda v, f=".1f": format(v, f) if v is not None else ""
+    print(f"| {s} | {ma:.0f} ({runs(ops(a))}) | {mb:.0f} ({runs(ops(b))}) | {num(ho, '.0f')} | {mb / ma:.3f} "
+          f"| {ceil(ma)} | {ceil(mb)} | {num(ca)} | {num(cb)} | {num(hc)} | {cb / ca:.3f} |")
 PY
 echo
 echo "$CONNECTIONS connections, $DURATION measured after $WARMUP warm-up per run, runs interleaved A B B A" \

@@ -1,13 +1,26 @@
 #!/usr/bin/env bash
 # iamd vs moto vs a bare hyper server ("hello", the HTTP ceiling of this machine), same load
-# generator, same scenarios, same connection count, one run. Prints a markdown table.
+# generator, same scenarios, same connection count, one run. Prints a markdown table with
+# throughput, latency, peak RSS and the server's CPU time per request.
 #
-#   bench/compare.sh                                   # defaults below, ~3-4 minutes
+#   bench/compare.sh                                   # defaults below, ~4 minutes
 #   SCENARIOS="get-user" DURATION=5s bench/compare.sh
+#   SERVERS="iamd iamd-pg hello" bench/compare.sh      # iamd on PostgreSQL beside the embedded store
+#   SCENARIOS="session-mfa session-mfa-wrong-code" SERVERS="iamd iamd-pg" bench/compare.sh
 #   OUT=bench/results bench/compare.sh                 # also keep the JSON reports and the table
 #   PIN=0 bench/compare.sh                             # client and servers share all CPUs
+#   IAMD=/tmp/iamd BENCH=/tmp/iamd-bench bench/compare.sh   # prebuilt binaries, nothing built
 #
-# Needs python3 (moto runs from bench/.venv, created from bench/requirements.txt) and curl.
+# Servers: `iamd` (embedded SQLite), `iamd-pg` (iamd on a throwaway PostgreSQL started by
+# scripts/with-postgres, pinned to the server's CPUs with iamd: its CPU time counts as the
+# server's), `moto` (bench/.venv, from bench/requirements.txt), `hello`.
+# Login scenarios (session-mfa, session-mfa-wrong-code) run only against iamd servers, on
+# SEEDED_USERS users (default 200000) loaded with `iamd-bench seed --credentials-from` before the
+# server starts (and moved to PostgreSQL with `iamd migrate` for iamd-pg), so that no device is
+# used twice in a run: each login is a fresh code. Use a login scenario once per run (a second
+# right-code run within the same 30 s step would reuse codes).
+#
+# Needs python3 and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,15 +29,24 @@ DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 SCENARIOS=${SCENARIOS:-"get-user list-mfa-devices create-enable"}
 SERVERS=${SERVERS:-"iamd moto hello"}
+SEEDED_USERS=${SEEDED_USERS:-200000}
 
-cargo build --profile dist --quiet -p iamd-bench -p iamd-server
-BENCH=target/dist/iamd-bench
-IAMD=target/dist/iamd
+if [[ " $SERVERS " == *" iamd-pg "* ]] && [ -z "${IAMD_TEST_DATABASE_URL:-}" ]; then
+    exec scripts/with-postgres "$0" "$@"
+fi
 
-# shellcheck source=bench/placement.sh
-. bench/placement.sh
+# IAMD=path and BENCH=path use prebuilt binaries (then nothing is built).
+if [ -z "${IAMD:-}" ] || [ -z "${BENCH:-}" ]; then
+    cargo build --profile dist --quiet -p iamd-bench -p iamd-server
+fi
+IAMD=${IAMD:-target/dist/iamd}
+BENCH=${BENCH:-target/dist/iamd-bench}
 
-if [ ! -x bench/.venv/bin/moto_server ] || ! cmp -s bench/requirements.txt bench/.venv/requirements.txt; then
+# shellcheck source=bench/common.sh
+. bench/common.sh
+
+if [[ " $SERVERS " == *" moto "* ]] && { [ ! -x bench/.venv/bin/moto_server ] \
+    || ! cmp -s bench/requirements.txt bench/.venv/requirements.txt; }; then
     python3 -m venv bench/.venv
     bench/.venv/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
     cp bench/requirements.txt bench/.venv/requirements.txt
@@ -39,58 +61,104 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+is_login() { case $1 in session-mfa | session-mfa-wrong-code) return 0 ;; *) return 1 ;; esac; }
+LOGIN=0
+for scenario in $SCENARIOS; do is_login "$scenario" && LOGIN=1; done
+CREDENTIALS_FROM=bench-credentials-$RANDOM$RANDOM
+
+# The login scenarios need their users in the store before iamd serves it: start iamd once on
+# the data directory (schema, account, master key), stop it, seed.
+seed_data_dir() { # data dir
+    local port
+    port=$(free_port)
+    "$IAMD" serve --listen "127.0.0.1:$port" --data-dir "$1" >"$1.init.log" 2>&1 &
+    local pid=$!
+    wait_http "http://127.0.0.1:$port/health"
+    kill "$pid"
+    wait "$pid" || true
+    echo "seeding $SEEDED_USERS users with keys and devices into $1 ..." >&2
+    "$BENCH" seed --data-dir "$1" --users "$SEEDED_USERS" --credentials-from "$CREDENTIALS_FROM" >"$1.seed.log" 2>&1
 }
 
-wait_http() { # url, seconds
-    local deadline=$((SECONDS + $2))
-    until curl -s -o /dev/null "$1"; do
-        if [ $SECONDS -ge $deadline ]; then echo "timed out waiting for $1" >&2; exit 1; fi
-        sleep 0.1
-    done
-}
-
-export IAMD_ACCOUNT_ID=123456789012
-export IAMD_ROOT_ACCESS_KEY_ID=AKIABENCHROOT0000001
-export IAMD_ROOT_SECRET_ACCESS_KEY=bench-root-secret-bench-root-secret-0001
-export AWS_ACCESS_KEY_ID=$IAMD_ROOT_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$IAMD_ROOT_SECRET_ACCESS_KEY
-export IAMD_LOG=${IAMD_LOG:-warn}
-
+# iamd and iamd-pg: one instance for the read and write scenarios and, with login scenarios,
+# one on seeded data (its users far exceed the account's quota of 5000, which the preparation of
+# the other scenarios would hit): NAME-login.
 declare -A PORT PID
-for server in $SERVERS; do
-    PORT[$server]=$(free_port)
-    case $server in
-        iamd) "${ON_SERVER[@]}" "$IAMD" serve --listen "127.0.0.1:${PORT[iamd]}" --data-dir "$WORK/iamd-data" >"$WORK/iamd.log" 2>&1 & ;;
-        moto) "${ON_SERVER[@]}" bench/.venv/bin/moto_server -H 127.0.0.1 -p "${PORT[moto]}" >"$WORK/moto.log" 2>&1 & ;;
-        hello) "${ON_SERVER[@]}" "$BENCH" hello --listen "127.0.0.1:${PORT[hello]}" >"$WORK/hello.log" 2>&1 & ;;
-    esac
-    PID[$server]=$!
+DB_PID=
+start_iamd() { # name (iamd, iamd-pg, iamd-login, iamd-pg-login) seeded(0/1)
+    local name=$1 data="$WORK/$1-data" db=() url
+    PORT[$name]=$(free_port)
+    if [ "$2" = 1 ]; then seed_data_dir "$data"; fi
+    if [[ $name == iamd-pg* ]]; then
+        # A database of its own on the throwaway server; seeded users arrive by migration.
+        local database=${name//-/_}
+        url="${IAMD_TEST_DATABASE_URL%/*}/$database"
+        psql -q "$IAMD_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $database" -c "CREATE DATABASE $database"
+        if [ "$2" = 1 ]; then
+            "$IAMD" migrate --from "$data" --to "$url" >"$WORK/$name.migrate.log" 2>&1
+            # What autovacuum would otherwise do to the new rows during the measurement.
+            psql -q "$url" -c "VACUUM"
+        fi
+        DB_PID=$(head -1 "$IAMD_PG_DATA/postmaster.pid")
+        pin_to_server "$DB_PID"
+        db=(--database-url "$url")
+    fi
+    "${ON_SERVER[@]}" "$IAMD" serve --listen "127.0.0.1:${PORT[$name]}" --data-dir "$data" "${db[@]}" \
+        >"$WORK/$name.log" 2>&1 &
+    PID[$name]=$!
     PIDS+=("$!")
-done
+}
 for server in $SERVERS; do
     case $server in
-        iamd) wait_http "http://127.0.0.1:${PORT[iamd]}/health" 30 ;;
-        *) wait_http "http://127.0.0.1:${PORT[$server]}/" 60 ;;
+        iamd | iamd-pg)
+            start_iamd "$server" 0
+            if [ "$LOGIN" = 1 ]; then start_iamd "$server-login" 1; fi
+            ;;
+        moto)
+            PORT[moto]=$(free_port)
+            "${ON_SERVER[@]}" bench/.venv/bin/moto_server -H 127.0.0.1 -p "${PORT[moto]}" >"$WORK/moto.log" 2>&1 &
+            PID[moto]=$!
+            PIDS+=("$!")
+            ;;
+        hello)
+            PORT[hello]=$(free_port)
+            "${ON_SERVER[@]}" "$BENCH" hello --listen "127.0.0.1:${PORT[hello]}" >"$WORK/hello.log" 2>&1 &
+            PID[hello]=$!
+            PIDS+=("$!")
+            ;;
+    esac
+done
+for name in "${!PORT[@]}"; do
+    case $name in
+        iamd*) wait_http "http://127.0.0.1:${PORT[$name]}/health" 30 ;;
+        *) wait_http "http://127.0.0.1:${PORT[$name]}/" 60 ;;
     esac
 done
 
 for scenario in $SCENARIOS; do
     for server in $SERVERS; do
-        extra=()
+        instance=$server
+        if is_login "$scenario"; then
+            # Codes are checked only by iamd; the seeded users exist only there.
+            case $server in iamd*) ;; *) continue ;; esac
+            instance=$server-login
+        fi
+        extra=(--server-pid "${PID[$instance]}")
+        [ "$server" = iamd-pg ] && extra+=(--server-pid "$DB_PID")
+        if is_login "$scenario"; then extra+=(--seeded-users "$SEEDED_USERS" --credentials-from "$CREDENTIALS_FROM"); fi
         if [ "$server" = hello ]; then
             # The ceiling answers every request with the same body: nothing to prepare, and no
             # meaning for write scenarios.
             [ "$scenario" = get-user ] || [ "$scenario" = list-mfa-devices ] || continue
-            extra=(--user hello)
+            extra+=(--user hello)
         fi
         # Peak RSS per scenario: reset VmHWM (Linux clear_refs 5), read it after the run.
-        echo 5 >"/proc/${PID[$server]}/clear_refs" 2>/dev/null || true
-        echo "running $scenario against $server ..." >&2
-        "${ON_CLIENT[@]}" "$BENCH" --endpoint "http://127.0.0.1:${PORT[$server]}" --scenario "$scenario" \
+        echo 5 >"/proc/${PID[$instance]}/clear_refs" 2>/dev/null || true
+        echo "running $scenario against $instance ..." >&2
+        "${ON_CLIENT[@]}" "$BENCH" --endpoint "http://127.0.0.1:${PORT[$instance]}" --scenario "$scenario" \
             --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" \
             --label "$server" --json "${extra[@]}" >"$WORK/$server-$scenario.json" || true
-        rss=$(awk '/VmHWM/ {print $2}' "/proc/${PID[$server]}/status")
+        rss=$(awk '/VmHWM/ {print $2}' "/proc/${PID[$instance]}/status")
         # moto's process tree: the Python server is the process itself.
         echo "$rss" >"$WORK/$server-$scenario.rss"
     done
@@ -106,26 +174,34 @@ def load(server, scenario):
     report = json.load(open(path))
     report["rss_mb"] = int(open(os.path.join(work, f"{server}-{scenario}.rss")).read().strip() or 0) / 1024
     return report
-print("| server | scenario | ops/s | p50 ms | p99 ms | p99.9 ms | errors | peak RSS MB | iamd/moto | iamd/ceiling |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| server | scenario | ops/s | p50 ms | p99 ms | p99.9 ms | errors | peak RSS MB | CPU µs/req "
+      "| vs moto | vs ceiling | CPU vs ceiling | vs iamd (SQLite) |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for scenario in scenarios:
     results = {s: load(s, scenario) for s in servers}
-    iamd = results.get("iamd")
     for server in servers:
         r = results[server]
         if r is None:
-            if server != "hello":
-                print(f"| {server} | {scenario} | failed | | | | | | | |")
+            if server == "iamd" or server == "iamd-pg" or not scenario.startswith("session-mfa"):
+                if server != "hello" or scenario in ("get-user", "list-mfa-devices"):
+                    print(f"| {server} | {scenario} | failed | | | | | | | | | | |")
             continue
-        ratio = lambda base: (f"{iamd['ops_per_second'] / base['ops_per_second']:.2f}×"
-                              if server == "iamd" and base and base["ops_per_second"] else "")
+        def ratio(base, key="ops_per_second"):
+            if not server.startswith("iamd") or not base or not base.get(key) or r.get(key) is None:
+                return ""
+            return f"{r[key] / base[key]:.2f}×"
+        cpu = r.get("server_cpu_us_per_request")
+        vs_sqlite = ratio(results.get("iamd")) if server == "iamd-pg" else ""
         print(f"| {server} | {scenario} | {r['ops_per_second']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-              f"{r['p999_ms']:.2f} | {r['error_total']} | {r['rss_mb']:.0f} | {ratio(results.get('moto'))} | "
-              f"{ratio(results.get('hello'))} |")
+              f"{r['p999_ms']:.2f} | {r['error_total']} | {r['rss_mb']:.0f} | {'' if cpu is None else f'{cpu:.1f}'} | "
+              f"{ratio(results.get('moto'))} | {ratio(results.get('hello'))} | "
+              f"{ratio(results.get('hello'), 'server_cpu_us_per_request')} | {vs_sqlite} |")
 PY
 echo
 echo "create-enable: ops are pairs (CreateVirtualMFADevice + EnableMFADevice); each iteration also sends CreateUser"
 echo "and clean-up (DeactivateMFADevice, DeleteVirtualMFADevice, DeleteUser), untimed but on the same connection."
+echo "CPU µs/req: the server's user + system CPU time over the measured window (iamd-pg: with its PostgreSQL's)"
+echo "divided by every request sent in it. session-mfa*: $SEEDED_USERS seeded users, one fresh code per login."
 echo "$CONNECTIONS connections, $DURATION measured after $WARMUP warm-up; client: iamd-bench (1 thread) on the same $(nproc)-core machine, $PLACEMENT."
 if [ -n "${OUT:-}" ]; then
     mkdir -p "$OUT"

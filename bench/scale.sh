@@ -18,8 +18,8 @@ cargo build --profile dist --quiet -p iamd-bench -p iamd-server
 BENCH=target/dist/iamd-bench
 IAMD=target/dist/iamd
 
-# shellcheck source=bench/placement.sh
-. bench/placement.sh
+# shellcheck source=bench/common.sh
+. bench/common.sh
 WORK=${WORK:-$(mktemp -d)}
 IAMD_PID=
 cleanup() {
@@ -28,12 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-export IAMD_ACCOUNT_ID=123456789012
-export IAMD_ROOT_ACCESS_KEY_ID=AKIABENCHROOT0000001
-export IAMD_ROOT_SECRET_ACCESS_KEY=bench-root-secret-bench-root-secret-0001
-export AWS_ACCESS_KEY_ID=$IAMD_ROOT_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$IAMD_ROOT_SECRET_ACCESS_KEY
-export IAMD_LOG=${IAMD_LOG:-warn}
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 
 start_iamd() { # data dir; sets IAMD_PID and STARTUP_MS (exec to the first 200 on /health)
     local t0 t1

@@ -36,6 +36,9 @@ pub enum Scenario {
     /// GetSessionToken with SerialNumber/TokenCode, signed by users' own keys; each device used at
     /// most once per 30 s step.
     SessionMfa,
+    /// The same with a wrong code: a refusal (403 AccessDenied) is the expected answer and counts
+    /// as the op; an accepted code is an error.
+    SessionMfaWrongCode,
     /// ListVirtualMFADevices, following Marker to the end and starting again (one page per op).
     ListVirtualMfaDevices,
     /// 45% GetUser, 30% ListMFADevices, 10% GetCallerIdentity, 10% ListVirtualMFADevices, 5% create-enable.
@@ -76,6 +79,24 @@ pub struct LoadArgs {
     /// Users (each with a key and an enabled device) prepared for session-mfa.
     #[arg(long, default_value_t = 300)]
     pub session_users: usize,
+    /// session-mfa: instead of preparing users through the API (at most 5000, iamd's quota), use
+    /// this many loaded by `iamd-bench seed --credentials-from` (with the same text).
+    #[arg(long, requires = "credentials_from")]
+    pub seeded_users: Option<u64>,
+    /// The first seeded user's number (`seed --start`).
+    #[arg(long, default_value_t = 0)]
+    pub seeded_start: u64,
+    /// The seeded users' name prefix (`seed --prefix`).
+    #[arg(long, default_value = "seed-user-")]
+    pub seeded_prefix: String,
+    /// get-user, list-mfa-devices: sign the reads as a user holding this many managed policies
+    /// of 10 statements each (at most 10, AWS's quota), created by the preparation, instead of
+    /// as root (whom no policy is evaluated for): what authorization by policy costs.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=10))]
+    pub caller_policies: u8,
+    /// The text `seed --credentials-from` derived the seeded users' keys and seeds from.
+    #[arg(long, env = "IAMD_BENCH_CREDENTIALS_FROM", hide_env_values = true)]
+    pub credentials_from: Option<String>,
     /// create-enable: leave the created users and devices behind (iamd's quotas are 5000 each).
     #[arg(long)]
     pub no_cleanup: bool,
@@ -88,6 +109,11 @@ pub struct LoadArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// A server process: its CPU time and its descendants' (user + system, all threads, from
+    /// /proc) over the measured window is reported per request. Repeat it for a server made of
+    /// several processes (iamd and its PostgreSQL).
+    #[arg(long)]
+    pub server_pid: Vec<u32>,
 }
 
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -130,6 +156,44 @@ pub struct Report {
     pub device_waits: u64,
     /// Connections the server closed between requests (reopened before the next request).
     pub reconnects: u64,
+    /// With `--server-pid`: the server's CPU time over the measured window, in seconds, and per
+    /// request sent in it (µs).
+    pub server_cpu_seconds: Option<f64>,
+    pub server_cpu_us_per_request: Option<f64>,
+}
+
+/// CPU time (user + system) a process has used so far, all its threads included, in seconds.
+/// Linux only (`/proc/PID/stat`, fields 14 and 15, in clock ticks).
+fn process_cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("reading /proc/{pid}/stat"))?;
+    // The command name (field 2) is in parentheses and may hold spaces: count from its end.
+    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).context("unexpected /proc/PID/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).context("unexpected /proc/PID/stat");
+    let (user, system) = (ticks(11)?, ticks(12)?);
+    Ok((user + system) as f64 / rustix::param::clock_ticks_per_second() as f64)
+}
+
+/// The processes `roots` and all their descendants (`/proc/PID/task/TID/children`).
+fn process_tree(roots: &[u32]) -> Vec<u32> {
+    let mut found = roots.to_vec();
+    let mut next = 0;
+    while next < found.len() {
+        let pid = found[next];
+        next += 1;
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { continue };
+        for task in tasks.flatten() {
+            let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            found.extend(children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+        }
+    }
+    found
+}
+
+/// CPU seconds used so far by each of `pids`; a process gone in between counts nothing.
+fn cpu_of(pids: &[u32]) -> Vec<f64> {
+    pids.iter().map(|&pid| process_cpu_seconds(pid).unwrap_or(0.0)).collect()
 }
 
 /// A device prepared for session-mfa, and the step its code was last used at.
@@ -143,6 +207,8 @@ struct SessionDevice {
 struct Plan {
     target: Target,
     root: Creds,
+    /// Who signs the reads: root, or the user prepared for `--caller-policies`.
+    reader: std::sync::OnceLock<Creds>,
     scenario: Scenario,
     run_id: String,
     user: String,
@@ -337,7 +403,7 @@ async fn op_create_enable(worker: &mut Worker, plan: &Plan) -> Outcome {
 async fn op_single(worker: &mut Worker, plan: &Plan, service: &str, body: String) -> Outcome {
     let mut out = Outcome::default();
     let started = Instant::now();
-    call(worker, plan, &plan.root, service, body, &mut out).await;
+    call(worker, plan, plan.reader.get().unwrap_or(&plan.root), service, body, &mut out).await;
     out.latency = Some(started.elapsed());
     out
 }
@@ -386,7 +452,11 @@ async fn op_session(worker: &mut Worker, plan: &Plan) -> Outcome {
         tokio::time::sleep_until(wake.into()).await;
         return out;
     };
-    let code = device.key.code_at(now);
+    let code = if plan.scenario == Scenario::SessionMfaWrongCode {
+        wrong_code(&device.key, now)
+    } else {
+        device.key.code_at(now)
+    };
     let body = form(
         "GetSessionToken",
         STS_VERSION,
@@ -394,11 +464,24 @@ async fn op_session(worker: &mut Worker, plan: &Plan) -> Outcome {
     );
     let creds = device.creds.clone();
     let started = Instant::now();
-    call(worker, plan, &creds, "sts", body, &mut out).await;
+    let answer = call(worker, plan, &creds, "sts", body, &mut out).await;
     out.latency = Some(started.elapsed());
+    if plan.scenario == Scenario::SessionMfaWrongCode {
+        out.error = match (answer, out.error.take()) {
+            (Some(_), _) => Some("200 a wrong code was accepted".to_owned()),
+            (None, Some(e)) if e == "403 AccessDenied" => None,
+            (None, e) => e,
+        };
+    }
     device.last_step = step;
     plan.sessions.lock().expect("pool lock").push_back(device);
     out
+}
+
+/// A six-digit code that is none of the device's codes within a step of now.
+fn wrong_code(key: &TotpKey, now: i64) -> String {
+    let near = [key.code_at(now - 30), key.code_at(now), key.code_at(now + 30)];
+    (1..).map(|n: u32| format!("{:06}", (n * 7919) % 1_000_000)).find(|c| !near.contains(c)).expect("a code")
 }
 
 async fn run_op(worker: &mut Worker, plan: &Plan) -> Outcome {
@@ -409,7 +492,7 @@ async fn run_op(worker: &mut Worker, plan: &Plan) -> Outcome {
         Scenario::GetUser => op_single(worker, plan, "iam", get_user()).await,
         Scenario::ListMfaDevices => op_single(worker, plan, "iam", list_mfa()).await,
         Scenario::CreateEnable => op_create_enable(worker, plan).await,
-        Scenario::SessionMfa => op_session(worker, plan).await,
+        Scenario::SessionMfa | Scenario::SessionMfaWrongCode => op_session(worker, plan).await,
         Scenario::ListVirtualMfaDevices => op_list_virtual(worker, plan, plan.max_items).await,
         Scenario::Mix => {
             let slot = (worker.counter as usize + worker.id) % 20;
@@ -440,8 +523,96 @@ async fn prepare(plan: &Arc<Plan>, args: &LoadArgs) -> anyhow::Result<()> {
             bail!("preparing user {name} failed: {e}");
         }
     }
-    if plan.scenario == Scenario::SessionMfa {
-        prepare_sessions(plan, args).await?;
+    if args.caller_policies > 0 && matches!(plan.scenario, Scenario::GetUser | Scenario::ListMfaDevices) {
+        let reader = prepare_policy_holder(plan, args.caller_policies).await?;
+        let _ = plan.reader.set(reader);
+    }
+    if matches!(plan.scenario, Scenario::SessionMfa | Scenario::SessionMfaWrongCode) {
+        match (args.seeded_users, &args.credentials_from) {
+            (Some(users), Some(from)) => seeded_sessions(plan, args, users, from).await?,
+            _ => prepare_sessions(plan, args).await?,
+        }
+    }
+    Ok(())
+}
+
+/// A user with `count` managed policies of 10 statements each, and its access key. Nine
+/// statements of each policy do not apply to the reads (other services, other resources, unmet
+/// conditions: what a real user's policies mostly hold) and one allows them, so every policy is
+/// evaluated in full.
+async fn prepare_policy_holder(plan: &Arc<Plan>, count: u8) -> anyhow::Result<Creds> {
+    let mut worker = Worker { id: 0, counter: 0, conn: None, marker: None };
+    let mut out = Outcome::default();
+    let name = format!("bench-{}-reader", plan.run_id);
+    let failed = |out: Outcome, what: &str| anyhow::anyhow!("{what} failed: {}", out.error.unwrap_or_default());
+    if create_user(&mut worker, plan, &name, &mut out).await.is_none() {
+        return Err(failed(out, "CreateUser (policy holder)"));
+    }
+    for p in 0..count {
+        let statements: Vec<String> = (0..10)
+            .map(|s| match s {
+                0 => r#"{"Effect":"Allow","Action":["iam:GetUser","iam:ListMFADevices"],"Resource":"arn:aws:iam::*:user/*"}"#.to_owned(),
+                1 | 5 => format!(r#"{{"Effect":"Allow","Action":["ec2:Describe*","s3:Get*","dynamodb:Query{s}"],"Resource":"*"}}"#),
+                2 | 6 => format!(
+                    r#"{{"Effect":"Allow","Action":["iam:ChangePassword","iam:*AccessKey{s}*"],"Resource":"arn:aws:iam::*:user/${{aws:username}}"}}"#
+                ),
+                3 | 7 => format!(
+                    r#"{{"Effect":"Allow","Action":"iam:List*","Resource":"arn:aws:iam::*:role/team{s}/*","Condition":{{"StringEquals":{{"aws:PrincipalTag/team":"t{s}"}}}}}}"#
+                ),
+                4 | 8 => format!(
+                    r#"{{"Effect":"Deny","NotAction":["iam:Get*","iam:List*","sts:GetSessionToken"],"Resource":"arn:aws:s3:::bucket{s}/*","Condition":{{"BoolIfExists":{{"aws:MultiFactorAuthPresent":"false"}}}}}}"#
+                ),
+                _ => format!(
+                    r#"{{"Effect":"Allow","Action":"iam:Get*","Resource":["arn:aws:iam::*:user/eng/*","arn:aws:iam::*:group/g{s}"],"Condition":{{"IpAddress":{{"aws:SourceIp":["10.0.0.0/8","192.168.{s}.0/24"]}}}}}}"#
+                ),
+            })
+            .collect();
+        let document = format!(r#"{{"Version":"2012-10-17","Statement":[{}]}}"#, statements.join(","));
+        let body = form(
+            "CreatePolicy",
+            IAM_VERSION,
+            &[("PolicyName", &format!("bench-{}-p{p}", plan.run_id)), ("PolicyDocument", &document)],
+        );
+        let Some(reply) = call(&mut worker, plan, &plan.root, "iam", body, &mut out).await else {
+            return Err(failed(out, "CreatePolicy"));
+        };
+        let arn = reply.tag("Arn").context("CreatePolicy answered without Arn")?.to_owned();
+        let body = form("AttachUserPolicy", IAM_VERSION, &[("UserName", &name), ("PolicyArn", &arn)]);
+        if call(&mut worker, plan, &plan.root, "iam", body, &mut out).await.is_none() {
+            return Err(failed(out, "AttachUserPolicy"));
+        }
+    }
+    let body = form("CreateAccessKey", IAM_VERSION, &[("UserName", &name)]);
+    let Some(reply) = call(&mut worker, plan, &plan.root, "iam", body, &mut out).await else {
+        return Err(failed(out, "CreateAccessKey"));
+    };
+    Ok(Creds {
+        access_key_id: reply.tag("AccessKeyId").context("no AccessKeyId")?.to_owned(),
+        secret_access_key: reply.tag("SecretAccessKey").context("no SecretAccessKey")?.to_owned(),
+    })
+}
+
+/// The session pool from users loaded by `iamd-bench seed --credentials-from`: nothing to create,
+/// only the account id to learn (device serials name it).
+async fn seeded_sessions(plan: &Arc<Plan>, args: &LoadArgs, users: u64, from: &str) -> anyhow::Result<()> {
+    let mut worker = Worker { id: 0, counter: 0, conn: None, marker: None };
+    let mut out = Outcome::default();
+    let reply = call(&mut worker, plan, &plan.root, "sts", form("GetCallerIdentity", STS_VERSION, &[]), &mut out).await;
+    let account = match reply.as_ref().and_then(|r| r.tag("Account")) {
+        Some(account) => account.to_owned(),
+        None => bail!("GetCallerIdentity failed: {}", out.error.unwrap_or_default()),
+    };
+    // Seeded devices' last accepted step is the one before seeding: any later code is fresh.
+    let last_step = step_at(now_unix()) - 1;
+    let mut pool = plan.sessions.lock().expect("pool lock");
+    for index in args.seeded_start..args.seeded_start + users {
+        let user = crate::seed::seeded_user(&args.seeded_prefix, index, from);
+        pool.push_back(SessionDevice {
+            creds: Creds { access_key_id: user.access_key_id, secret_access_key: user.secret_access_key },
+            serial: iamd_domain::ids::mfa_arn(&account, "/", &user.name),
+            key: TotpKey::new(&user.seed),
+            last_step,
+        });
     }
     Ok(())
 }
@@ -534,6 +705,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Report> {
     let plan = Arc::new(Plan {
         target,
         root,
+        reader: std::sync::OnceLock::new(),
         scenario: args.scenario,
         user: args.user.clone().unwrap_or_else(|| format!("bench-{run_id}")),
         run_id,
@@ -587,12 +759,32 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Report> {
     }
     let started = Instant::now() + args.warmup;
     let _ = plan.deadline.set(started + args.duration);
+    // The server's CPU clock is read when measuring starts, from a task of its own so that the
+    // read happens on time whatever the connections are doing.
+    // Processes started before then (a database's connections opened during warm-up) count.
+    let roots = args.server_pid.clone();
+    let cpu_at_start = (!roots.is_empty()).then(|| {
+        tokio::spawn(async move {
+            tokio::time::sleep_until(started.into()).await;
+            let pids = process_tree(&roots);
+            let cpu = cpu_of(&pids);
+            (pids, cpu)
+        })
+    });
     barrier.wait().await;
     let mut total = Stats::new();
     for handle in handles {
         total.merge(handle.await.context("a connection task panicked")?);
     }
     let seconds = started.elapsed().as_secs_f64().max(1e-9);
+    let server_cpu_seconds = match cpu_at_start {
+        Some(at_start) => {
+            let (pids, before) = at_start.await.context("the CPU clock task panicked")?;
+            let after = cpu_of(&pids);
+            Some(after.iter().zip(&before).map(|(a, b)| (a - b).max(0.0)).sum())
+        }
+        None => None,
+    };
     let ms = |v: u64| v as f64 / 1000.0;
     let h = &total.hist;
     Ok(Report {
@@ -615,6 +807,8 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Report> {
         errors: total.errors,
         device_waits: total.device_waits,
         reconnects: total.reconnects,
+        server_cpu_seconds,
+        server_cpu_us_per_request: server_cpu_seconds.map(|cpu| cpu * 1e6 / total.requests.max(1) as f64),
     })
 }
 
@@ -633,6 +827,9 @@ pub fn print_text(r: &Report) {
         "  latency per op: p50 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms  max {:.3} ms  mean {:.3} ms",
         r.p50_ms, r.p99_ms, r.p999_ms, r.max_ms, r.mean_ms
     );
+    if let (Some(cpu), Some(per_request)) = (r.server_cpu_seconds, r.server_cpu_us_per_request) {
+        println!("  server CPU: {cpu:.2} s, {per_request:.1} µs per request");
+    }
     if r.reconnects > 0 {
         println!("  connections closed by the server and reopened: {}", r.reconnects);
     }

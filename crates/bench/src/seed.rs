@@ -5,6 +5,11 @@
 //! database whose latest migration is not the one it was written for. Run it on a *stopped* iamd
 //! whose data directory has been initialised by one start (schema, account and master key exist);
 //! it takes SQLite's exclusive lock, so it fails rather than write under a running server.
+//!
+//! With `--credentials-from TEXT` every user also gets an access key, and keys' secrets and
+//! devices' seeds are derived from TEXT ([`seeded_user`]) instead of drawn at random, so that the
+//! load generator (`--seeded-users`) can sign as these users and compute their codes: the login
+//! scenarios then have as many devices as the store holds, not the 5000 the API's quota allows.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -14,9 +19,10 @@ use clap::Args;
 use iamd_domain::sealing::MasterKey;
 use iamd_domain::{ids, mfa, totp};
 use rusqlite::{Connection, OpenFlags, params};
+use sha2::{Digest, Sha256};
 
-/// The columns this loader writes, as created by `0001_initial.sql` (unchanged through
-/// `0002_login.sql`). Any other shape of these tables is refused.
+/// The columns of the tables this loader writes (as of `0007_credential_report.sql`). Any other
+/// shape of these tables is refused.
 const USER_COLUMNS: &[&str] =
     &["user_id", "account_id", "name", "name_key", "path", "created_at", "password_last_used"];
 const DEVICE_COLUMNS: &[&str] = &[
@@ -31,6 +37,50 @@ const DEVICE_COLUMNS: &[&str] = &[
     "offset_steps",
     "last_step",
 ];
+const ACCESS_KEY_COLUMNS: &[&str] = &[
+    "access_key_id",
+    "account_id",
+    "user_id",
+    "secret_sealed",
+    "status",
+    "created_at",
+    "last_used_at",
+    "last_used_service",
+    "last_used_region",
+];
+
+/// A seeded user's name and, with `--credentials-from`, what signing as it and computing its
+/// device's codes needs. Shared by the seeder and the load generator.
+pub struct SeededUser {
+    pub name: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub seed: Vec<u8>,
+}
+
+/// User number `index`'s name, access key and device seed, derived from `credentials_from`
+/// (SHA-256 of the text, a label and the name: nothing secret, this is for benchmarks).
+pub fn seeded_user(prefix: &str, index: u64, credentials_from: &str) -> SeededUser {
+    let name = format!("{prefix}{index:07}");
+    let derive = |label: &str| {
+        Sha256::new()
+            .chain_update(credentials_from.as_bytes())
+            .chain_update([0])
+            .chain_update(label.as_bytes())
+            .chain_update([0])
+            .chain_update(name.as_bytes())
+            .finalize()
+    };
+    let secret = derive("secret");
+    SeededUser {
+        // AKIA + Z + 15 digits: 20 characters like AWS's ids, unique per index.
+        access_key_id: format!("AKIAZ{index:015}"),
+        secret_access_key: secret[..20].iter().map(|b| format!("{b:02x}")).collect(),
+        // 32 bytes (iamd draws 40; TOTP takes any length).
+        seed: derive("seed").to_vec(),
+        name,
+    }
+}
 
 #[derive(Args, Debug)]
 pub struct SeedArgs {
@@ -55,11 +105,22 @@ pub struct SeedArgs {
     /// The account to add users to (default: the only account in the database).
     #[arg(long)]
     pub account_id: Option<String>,
+    /// Also give each user an access key, and derive keys' secrets and devices' seeds from this
+    /// text, for the load generator's `--seeded-users` (benchmarks only: anyone knowing the text
+    /// can sign as these users).
+    #[arg(long)]
+    pub credentials_from: Option<String>,
 }
 
 struct UserRow {
     user_id: String,
     name: String,
+}
+
+struct KeyRow {
+    access_key_id: String,
+    secret_sealed: Vec<u8>,
+    user: usize,
 }
 
 struct DeviceRow {
@@ -94,7 +155,9 @@ pub fn run(args: SeedArgs) -> anyhow::Result<()> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "cache_size", -262_144)?;
 
-    for (table, expected) in [("users", USER_COLUMNS), ("mfa_devices", DEVICE_COLUMNS)] {
+    for (table, expected) in
+        [("users", USER_COLUMNS), ("mfa_devices", DEVICE_COLUMNS), ("access_keys", ACCESS_KEY_COLUMNS)]
+    {
         let columns = conn
             .prepare("SELECT name FROM pragma_table_info(?) ORDER BY cid")?
             .query_map([table], |row| row.get::<_, String>(0))?
@@ -128,13 +191,23 @@ pub fn run(args: SeedArgs) -> anyhow::Result<()> {
         let batch_end = (next + args.batch.max(1)).min(end);
         let mut users = Vec::with_capacity((batch_end - next) as usize);
         let mut devices = Vec::with_capacity(users.capacity() * args.devices_per_user as usize);
+        let mut keys = Vec::new();
         for i in next..batch_end {
+            let derived = args.credentials_from.as_deref().map(|from| seeded_user(&args.prefix, i, from));
             let name = format!("{}{i:07}", args.prefix);
             for j in 0..args.devices_per_user {
                 let device_name = if j == 0 { name.clone() } else { format!("{name}-{j}") };
                 let serial = ids::mfa_arn(&account_id, "/", &device_name);
-                let seed_sealed = master_key.seal(&mfa::generate_seed(), &serial);
+                let seed = match &derived {
+                    Some(user) if j == 0 => user.seed.clone(),
+                    _ => mfa::generate_seed().to_vec(),
+                };
+                let seed_sealed = master_key.seal(&seed, &serial);
                 devices.push(DeviceRow { serial, name: device_name, seed_sealed, user: users.len() });
+            }
+            if let Some(user) = derived {
+                let secret_sealed = master_key.seal(user.secret_access_key.as_bytes(), &user.access_key_id);
+                keys.push(KeyRow { access_key_id: user.access_key_id, secret_sealed, user: users.len() });
             }
             users.push(UserRow { user_id: ids::new_user_id(), name });
         }
@@ -166,6 +239,15 @@ pub fn run(args: SeedArgs) -> anyhow::Result<()> {
                         last_step
                     ])
                     .context("inserting MFA devices")?;
+            }
+            let mut insert_key = tx.prepare(
+                "INSERT INTO access_keys (access_key_id, account_id, user_id, secret_sealed, status, created_at) \
+                 VALUES (?, ?, ?, ?, 'Active', ?)",
+            )?;
+            for key in &keys {
+                insert_key
+                    .execute(params![key.access_key_id, account_id, users[key.user].user_id, key.secret_sealed, now])
+                    .context("inserting access keys")?;
             }
         }
         tx.commit()?;

@@ -180,6 +180,9 @@ pub struct SessionTag {
 pub enum ConsoleState {
     /// The password was right; a code from an MFA device is still needed.
     AwaitingMfa,
+    /// The password was right, the account requires an MFA device and the user has none: it must
+    /// assign one before anything else.
+    AwaitingEnrolment,
     SignedIn,
 }
 
@@ -187,12 +190,18 @@ impl ConsoleState {
     pub fn as_str(self) -> &'static str {
         match self {
             ConsoleState::AwaitingMfa => "awaiting_mfa",
+            ConsoleState::AwaitingEnrolment => "awaiting_enrolment",
             ConsoleState::SignedIn => "signed_in",
         }
     }
 
+    /// Anything unknown reads as awaiting the code, which grants nothing.
     pub fn parse(s: &str) -> Self {
-        if s == "signed_in" { ConsoleState::SignedIn } else { ConsoleState::AwaitingMfa }
+        match s {
+            "signed_in" => ConsoleState::SignedIn,
+            "awaiting_enrolment" => ConsoleState::AwaitingEnrolment,
+            _ => ConsoleState::AwaitingMfa,
+        }
     }
 }
 

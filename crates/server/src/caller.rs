@@ -3,7 +3,8 @@
 //! authentication reads this; nothing here talks to the store.
 
 use iamd_domain::entities::{SessionTag, User};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use iamd_domain::{ApiError, ids};
 use iamd_policy::Policy;
@@ -29,6 +30,48 @@ pub struct Permissions {
     pub identity: Vec<Policy>,
     pub boundary: Option<Policy>,
     pub session: Vec<Policy>,
+    /// Decisions already taken with exactly these policies (see `authz::decide`): they live and
+    /// die with them, so a policy change (which replaces the cached credentials) forgets them.
+    pub decisions: DecisionMemo,
+}
+
+/// Authorization decisions by a key `authz` builds from everything a decision depends on
+/// besides the policies themselves; `None` is an allow, `Some` a deny with AWS's reason.
+/// Bounded: when full it starts over.
+#[derive(Debug, Default)]
+pub struct DecisionMemo {
+    /// Which inputs that change from request to request the policies read (computed once).
+    pub inputs_read: OnceLock<u8>,
+    taken: Mutex<HashMap<Box<[u8]>, Option<Box<str>>>>,
+}
+
+impl DecisionMemo {
+    const CAPACITY: usize = 256;
+
+    pub fn get(&self, key: &[u8]) -> Option<Option<Box<str>>> {
+        self.lock().get(key).cloned()
+    }
+
+    pub fn put(&self, key: Box<[u8]>, decision: Option<Box<str>>) {
+        let mut taken = self.lock();
+        if taken.len() >= Self::CAPACITY {
+            taken.clear();
+        }
+        taken.insert(key, decision);
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<[u8]>, Option<Box<str>>>> {
+        // The map holds only finished entries: one a panicking thread was inserting is harmless.
+        self.taken.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// What a session carries into authorization (`aws:MultiFactorAuthPresent`,

@@ -1,7 +1,6 @@
 use clap::Parser;
 use iamd_server::config::{Cli, Command, LogFormat};
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
 /// mimalloc rather than glibc's malloc: a request makes many small short-lived allocations
 /// (parameters, SigV4 strings, XML), and glibc's allocator took ~17% of a GetUser's CPU.
@@ -11,18 +10,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let command = Cli::parse().command;
-    let log_format = match &command {
-        Command::Serve(args) => args.log_format,
-        _ => LogFormat::Text,
+    // The server batches its log lines; the short-lived subcommands write theirs at once.
+    let _flush_logs = match &command {
+        Command::Serve(args) => iamd_server::logging::init(args.log_format, true),
+        _ => iamd_server::logging::init(LogFormat::Text, false),
     };
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("IAMD_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr);
-    match log_format {
-        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
-        // Event fields at the top level; the request span (its id) under "span".
-        LogFormat::Json => logs.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
-    }
     let args = match command {
         Command::Serve(args) => args,
         Command::Backup(args) => return iamd_server::admin::backup(&args),

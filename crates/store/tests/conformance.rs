@@ -32,6 +32,8 @@ async fn conformance(store: Arc<dyn Store>) {
     login_profiles(&*store).await;
     password_policy(&*store).await;
     throttle(&*store).await;
+    admin_unlock(&*store).await;
+    mfa_enrolment_setting(&*store).await;
     password_throttle(&*store).await;
     sts_sessions(&*store).await;
     console_sessions(&*store).await;
@@ -787,6 +789,51 @@ async fn throttle(store: &dyn Store) {
     );
 }
 
+/// An administrator's unlock clears a user's MFA lock and its doubling in one step, by name
+/// (case-insensitively), says what it cleared, and touches no other user.
+async fn admin_unlock(store: &dyn Store) {
+    let account = fresh_account(store).await;
+    let (pat, quinn) = (user(&account, "Pat", "/"), user(&account, "Quinn", "/"));
+    store.create_user(&pat, 5000).await.unwrap();
+    store.create_user(&quinn, 5000).await.unwrap();
+    let policy = ThrottlePolicy::default();
+    let mut locked = ThrottleState::default();
+    for _ in 0..10 {
+        locked = store.record_mfa_failure(&pat.user_id, &policy, NOW).await.unwrap();
+        store.record_mfa_failure(&quinn.user_id, &policy, NOW).await.unwrap();
+    }
+    assert!(locked.is_locked(NOW));
+    assert_eq!(store.reserve_mfa_attempt(&pat.user_id, &policy, NOW + 1).await.unwrap(), None);
+
+    assert_eq!(store.unlock_mfa(&account, "pAT").await.unwrap(), locked);
+    assert_eq!(store.mfa_throttle(&pat.user_id).await.unwrap(), ThrottleState::default());
+    let granted = store.reserve_mfa_attempt(&pat.user_id, &policy, NOW + 1).await.unwrap();
+    assert_eq!(granted, Some(ThrottleState { failures: 1, locked_until: 0, locks: 0 }), "the doubling is gone too");
+    assert!(store.mfa_throttle(&quinn.user_id).await.unwrap().is_locked(NOW + 1), "others stay locked");
+
+    // Nothing to clear: the default state; an unknown user (or another account's): NotFound.
+    store.clear_mfa_failures(&pat.user_id).await.unwrap();
+    assert_eq!(store.unlock_mfa(&account, "Pat").await.unwrap(), ThrottleState::default());
+    assert_eq!(store.unlock_mfa(&account, "nobody").await, Err(StoreError::NotFound(Entity::User)));
+    assert_eq!(store.unlock_mfa(OTHER_ACCOUNT, "Pat").await, Err(StoreError::NotFound(Entity::User)));
+}
+
+/// "MFA enrolment required" is off for a new account, set per account, and refused for an
+/// unknown one.
+async fn mfa_enrolment_setting(store: &dyn Store) {
+    let (first, second) = (fresh_account(store).await, fresh_account(store).await);
+    assert!(!store.mfa_enrolment_required(&first).await.unwrap());
+    store.set_mfa_enrolment_required(&first, true).await.unwrap();
+    assert!(store.mfa_enrolment_required(&first).await.unwrap());
+    assert!(!store.mfa_enrolment_required(&second).await.unwrap(), "per account");
+    store.set_mfa_enrolment_required(&first, true).await.unwrap();
+    store.set_mfa_enrolment_required(&first, false).await.unwrap();
+    assert!(!store.mfa_enrolment_required(&first).await.unwrap());
+    let unknown = "000000000001";
+    assert_eq!(store.mfa_enrolment_required(unknown).await, Err(StoreError::NotFound(Entity::Account)));
+    assert_eq!(store.set_mfa_enrolment_required(unknown, true).await, Err(StoreError::NotFound(Entity::Account)));
+}
+
 async fn password_throttle(store: &dyn Store) {
     let (user, source) = (format!("user:{}", fresh_id("AIDA")), format!("source:{}", fresh_id("")));
     let both = [(user.clone(), 2), (source.clone(), 3)];
@@ -879,8 +926,12 @@ async fn console_sessions(store: &dyn Store) {
     };
     store.create_console_session(&waiting).await.unwrap();
     store.create_console_session(&signed_in).await.unwrap();
+    let enrolling =
+        ConsoleSession { id_hash: b"hash-4".to_vec(), state: ConsoleState::AwaitingEnrolment, ..waiting.clone() };
+    store.create_console_session(&enrolling).await.unwrap();
     assert_eq!(store.find_console_session(b"hash-1").await.unwrap(), Some(waiting));
     assert_eq!(store.find_console_session(b"hash-2").await.unwrap(), Some(signed_in));
+    assert_eq!(store.find_console_session(b"hash-4").await.unwrap(), Some(enrolling));
     assert_eq!(store.find_console_session(b"hash-3").await.unwrap(), None);
     store.delete_console_session(b"hash-1").await.unwrap();
     store.delete_console_session(b"hash-1").await.unwrap();

@@ -251,7 +251,7 @@ fn compile_permissions<'a>(
     let identity = identity.filter_map(|(name, document)| compile(name, document, PolicyKind::Identity)).collect();
     let boundary = boundary
         .map(|(arn, document)| compile(arn, document, PolicyKind::SessionOrBoundary).unwrap_or_else(deny_everything));
-    Permissions { identity, boundary, session: Vec::new() }
+    Permissions { identity, boundary, ..Permissions::default() }
 }
 
 /// A role session's `aws:PrincipalTag/*`: the role's tags, a session tag replacing the role's

@@ -22,7 +22,7 @@ use iamd_model::Action;
 use iamd_policy::{ContextValue, PrincipalType, RequestContext};
 use time::OffsetDateTime;
 
-use crate::caller::{Caller, Principal, SessionInfo};
+use crate::caller::{Caller, Permissions, Principal, SessionInfo};
 
 /// What a request asks to do, as authorization sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +71,95 @@ pub enum Decision {
 }
 
 /// The decision for `caller` asking for `request`.
+///
+/// A decision is a function of the caller's policies, the caller (principal and session), the
+/// request (action, resource, the keys the operation contributes) and the circumstances (time,
+/// source address). The first two are fixed for as long as the compiled policies are (they are
+/// cached together with the credentials), so the decision is remembered with the policies
+/// (`Permissions::decisions`), keyed by the request and by whichever circumstances the policies
+/// read: repeating a request costs a lookup instead of an evaluation. Policies that read the
+/// time (`aws:CurrentTime`, `aws:EpochTime`, `aws:MultiFactorAuthAge`) key on it to the
+/// nanosecond — in effect they are evaluated every time.
 pub fn decide(caller: &Caller, request: &Request, at: Circumstances<'_>) -> Decision {
+    if caller.is_root() {
+        return Decision::Allow;
+    }
+    let memo = &caller.permissions.decisions;
+    let inputs = *memo.inputs_read.get_or_init(|| inputs_read(&caller.permissions));
+    let key = decision_key(caller, request, at, inputs);
+    if let Some(taken) = memo.get(&key) {
+        return taken.map_or(Decision::Allow, |reason| Decision::Deny(reason.into()));
+    }
+    let decision = evaluate(caller, request, at);
+    memo.put(
+        key,
+        match &decision {
+            Decision::Allow => None,
+            Decision::Deny(reason) => Some(reason.as_str().into()),
+        },
+    );
+    decision
+}
+
+/// `inputs_read` bits: the policies read the time, the source address.
+const READS_TIME: u8 = 1;
+const READS_SOURCE: u8 = 2;
+
+/// Which of the inputs that change between requests of one caller `permissions` read.
+fn inputs_read(permissions: &Permissions) -> u8 {
+    let policies: Vec<&iamd_policy::Policy> =
+        permissions.identity.iter().chain(&permissions.boundary).chain(&permissions.session).collect();
+    let keys = iamd_policy::context_keys_of(&policies);
+    let reads = |names: &[&str]| keys.iter().any(|k| names.iter().any(|n| k.eq_ignore_ascii_case(n)));
+    let mut bits = 0;
+    if reads(&["aws:CurrentTime", "aws:EpochTime", "aws:MultiFactorAuthAge"]) {
+        bits |= READS_TIME;
+    }
+    if reads(&["aws:SourceIp"]) {
+        bits |= READS_SOURCE;
+    }
+    bits
+}
+
+/// Everything a decision depends on besides the policies and the principal they were compiled
+/// for, each part length-prefixed so that no two different requests share a key. The
+/// credentials and the session are in it too, although they come with the policies: a caller
+/// copied with another session (as AssumeRole's MFA check does) then cannot meet the original's
+/// decisions.
+fn decision_key(caller: &Caller, request: &Request, at: Circumstances<'_>, inputs: u8) -> Box<[u8]> {
+    let mut key = Vec::with_capacity(160);
+    let mut part = |bytes: &[u8]| {
+        key.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        key.extend_from_slice(bytes);
+    };
+    part(caller.access_key_id.as_bytes());
+    match caller.session {
+        None => part(b""),
+        Some(s) => {
+            let mfa = s.mfa_authenticated_at.unwrap_or(i64::MIN);
+            part(&[s.issued_at.to_le_bytes(), s.expires_at.to_le_bytes(), mfa.to_le_bytes()].concat());
+        }
+    }
+    part(request.action.iam_action().as_bytes());
+    part(request.resource.as_bytes());
+    for (name, values) in &request.context.entries {
+        part(name.as_bytes());
+        part(&(values.len() as u32).to_le_bytes());
+        for value in values {
+            part(value.as_bytes());
+        }
+    }
+    if inputs & READS_TIME != 0 {
+        part(&at.now.unix_timestamp_nanos().to_le_bytes());
+    }
+    if inputs & READS_SOURCE != 0 {
+        part(at.source.as_bytes());
+    }
+    key.into_boxed_slice()
+}
+
+/// Evaluates the caller's policies for `request` (what [`decide`] remembers).
+fn evaluate(caller: &Caller, request: &Request, at: Circumstances<'_>) -> Decision {
     let Some(context) = policy_context(caller, request, at) else {
         return Decision::Allow;
     };
@@ -223,5 +311,130 @@ pub fn authorize(caller: &Caller, request: &Request, at: Circumstances<'_>) -> R
             .trim_end()
             .to_owned(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod memo_tests {
+    use std::sync::Arc;
+
+    use iamd_domain::entities::User;
+    use iamd_policy::{Policy, PolicyKind};
+    use time::OffsetDateTime;
+
+    use super::*;
+
+    const T0: i64 = 1_800_000_000;
+    /// Allows reading users only before a time, only from 10.0.0.0/8, and denies anything
+    /// on `user/locked`, whatever the time.
+    const CONDITIONAL: &str = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"iam:Get*","Resource":"*",
+         "Condition":{"DateLessThan":{"aws:CurrentTime":"2027-01-15T08:01:00Z"},
+                      "IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}},
+        {"Effect":"Allow","Action":"iam:ListMFADevices","Resource":"arn:aws:iam::*:user/${aws:username}"},
+        {"Effect":"Deny","Action":"*","Resource":"arn:aws:iam::*:user/locked"}]}"#;
+    const PLAIN: &str = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"iam:Get*","Resource":"*"}]}"#;
+
+    fn alice(document: &str) -> Caller {
+        let user = User {
+            account_id: "123456789012".into(),
+            user_id: "AIDAALICE".into(),
+            name: "alice".into(),
+            path: "/".into(),
+            created_at: 0,
+            password_last_used: None,
+            tags: vec![],
+            permissions_boundary: None,
+        };
+        let identity = vec![Policy::parse(document, PolicyKind::Identity).unwrap()];
+        Caller {
+            account_id: "123456789012".into(),
+            access_key_id: "AKIAALICE".into(),
+            principal: Principal::User(user),
+            session: None,
+            permissions: Arc::new(Permissions { identity, ..Permissions::default() }),
+        }
+    }
+
+    fn at(seconds: i64, source: &str) -> Circumstances<'_> {
+        Circumstances { now: OffsetDateTime::from_unix_timestamp(seconds).unwrap(), source }
+    }
+
+    fn request(action: Action, user: &str) -> Request {
+        let resource = format!("arn:aws:iam::123456789012:user/{user}");
+        Request { action, resource, shown_as: None, context: Context::default() }
+    }
+
+    /// The policy's time limit, in seconds.
+    fn limit() -> i64 {
+        OffsetDateTime::parse("2027-01-15T08:01:00Z", &time::format_description::well_known::Rfc3339)
+            .unwrap()
+            .unix_timestamp()
+    }
+
+    #[test]
+    fn remembered_decisions_are_the_evaluated_ones_whatever_the_order() {
+        let caller = alice(CONDITIONAL);
+        let limit = limit();
+        let actions = [Action::GetUser, Action::ListMFADevices, Action::DeleteUser, Action::GetGroup];
+        let users = ["alice", "bob", "locked"];
+        let times = [limit - 61, limit - 1, limit, limit + 3600];
+        let sources = ["10.1.2.3", "192.168.0.1", "unknown"];
+        let mut allowed = 0;
+        // Every combination twice, in an order that revisits keys after others were stored.
+        for round in 0..2 {
+            for (i, action) in actions.iter().enumerate() {
+                for user in users {
+                    for (j, now) in times.iter().enumerate() {
+                        let source = sources[(i + j + round) % sources.len()];
+                        let request = request(*action, user);
+                        let remembered = decide(&caller, &request, at(*now, source));
+                        let evaluated = evaluate(&caller, &request, at(*now, source));
+                        assert_eq!(remembered, evaluated, "{action:?} {user} at {now} from {source}");
+                        allowed += usize::from(remembered == Decision::Allow);
+                    }
+                }
+            }
+        }
+        assert!(allowed > 0, "the table must contain allows");
+    }
+
+    #[test]
+    fn time_and_source_conditions_still_decide_once_remembered() {
+        let caller = alice(CONDITIONAL);
+        let get = request(Action::GetUser, "bob");
+        assert_eq!(decide(&caller, &get, at(limit() - 10, "10.0.0.7")), Decision::Allow);
+        assert_eq!(decide(&caller, &get, at(limit() - 10, "10.0.0.7")), Decision::Allow);
+        assert!(matches!(decide(&caller, &get, at(limit() - 10, "172.16.0.1")), Decision::Deny(_)));
+        assert!(matches!(decide(&caller, &get, at(limit() + 1, "10.0.0.7")), Decision::Deny(_)));
+    }
+
+    #[test]
+    fn only_time_and_source_read_by_the_policies_are_in_the_key() {
+        let plain = alice(PLAIN);
+        let get = request(Action::GetUser, "bob");
+        assert_eq!(decide(&plain, &get, at(1, "10.0.0.1")), Decision::Allow);
+        assert_eq!(decide(&plain, &get, at(2, "10.0.0.2")), Decision::Allow);
+        assert_eq!(plain.permissions.decisions.len(), 1, "time and source are not read: one entry");
+        let conditional = alice(CONDITIONAL);
+        decide(&conditional, &get, at(1, "10.0.0.1"));
+        decide(&conditional, &get, at(2, "10.0.0.1"));
+        decide(&conditional, &get, at(2, "10.0.0.2"));
+        assert_eq!(conditional.permissions.decisions.len(), 3);
+    }
+
+    #[test]
+    fn a_copy_with_another_session_does_not_meet_the_original_decisions() {
+        const NEEDS_MFA: &str = r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"iam:GetUser","Resource":"*",
+             "Condition":{"Bool":{"aws:MultiFactorAuthPresent":"true"}}}]}"#;
+        let without = alice(NEEDS_MFA);
+        let get = request(Action::GetUser, "bob");
+        assert!(matches!(decide(&without, &get, at(T0, "unknown")), Decision::Deny(_)));
+        let mut with = without.clone();
+        with.session = Some(SessionInfo { issued_at: T0 - 10, expires_at: T0 + 3600, mfa_authenticated_at: Some(T0) });
+        assert_eq!(decide(&with, &get, at(T0, "unknown")), Decision::Allow);
+        assert!(matches!(decide(&without, &get, at(T0, "unknown")), Decision::Deny(_)));
     }
 }

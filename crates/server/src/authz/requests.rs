@@ -266,7 +266,7 @@ mod tests {
             access_key_id: "AKIA".into(),
             principal: Principal::User(user),
             session: None,
-            permissions: Arc::new(Permissions { identity, boundary: None, session: Vec::new() }),
+            permissions: Arc::new(Permissions { identity, ..Permissions::default() }),
         }
     }
 
@@ -362,8 +362,8 @@ mod tests {
             session: Some(SessionInfo { issued_at: NOW - 100, expires_at: NOW + 3600, mfa_authenticated_at: None }),
             permissions: Arc::new(Permissions {
                 identity: parse(identity, PolicyKind::Identity),
-                boundary: None,
                 session: parse(session, PolicyKind::SessionOrBoundary),
+                ..Permissions::default()
             }),
         }
     }
