@@ -22,6 +22,7 @@ use tracing::Instrument;
 use crate::auth::{self, audit::source_address};
 use crate::caller::Caller;
 use crate::metrics::{self, Endpoint};
+use crate::ops::audit::{self, Origin, RequestScope};
 use crate::ops::{self, Ctx};
 use crate::state::App;
 use crate::wire::params::Params;
@@ -123,10 +124,12 @@ fn new_request_id() -> String {
     uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
 }
 
-/// Marks a console response as served by the console, named by its route template.
+/// Marks a console response as served by the console, named by its route template; the
+/// operations it runs are audited as the console's.
 async fn console_served(request: Request, next: Next) -> Response {
     let endpoint = Endpoint::console(request.method(), request.extensions().get::<MatchedPath>().map(|m| m.as_str()));
-    let mut response = next.run(request).await;
+    let scope = audit_scope(request.extensions(), Origin::Console);
+    let mut response = audit::scoped(scope, next.run(request)).await;
     let action = endpoint.action.to_string();
     response.extensions_mut().insert(Served { endpoint, action, error: None, caller: None });
     response
@@ -164,9 +167,16 @@ async fn health(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
 async fn query_api(State(app): State<Arc<App>>, request: Request) -> Response {
     let mut served =
         Served { endpoint: Endpoint::api(Service::Iam, ""), action: String::new(), error: None, caller: None };
-    let mut response = answer(&app, request, &mut served).await;
+    let scope = audit_scope(request.extensions(), Origin::Api);
+    let mut response = audit::scoped(scope, answer(&app, request, &mut served)).await;
     response.extensions_mut().insert(served);
     response
+}
+
+/// The request's id and origin, for the audit trail of the operations it runs.
+fn audit_scope(extensions: &http::Extensions, origin: Origin) -> RequestScope {
+    let id = extensions.get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
+    RequestScope { id, origin }
 }
 
 /// Serves one query API request, noting in `served` what the access log and metrics need.

@@ -392,16 +392,23 @@ pub trait Sessions: Send + Sync + 'static {
     async fn purge_expired_console_sessions(&self, now: i64) -> Result<u64>;
 }
 
-/// The sign-in audit trail: every console sign-in and MFA check, success or failure.
+/// The audit trail: every console sign-in and MFA check, success or failure (`auth_events`),
+/// and every change made through the API or the console and every refused call
+/// (`change_events`).
 #[async_trait]
 pub trait Audit: Send + Sync + 'static {
     async fn record_auth_event(&self, event: &AuthEvent) -> Result<()>;
     /// The newest events the query selects, newest first.
     async fn auth_events(&self, query: &AuthEventQuery) -> Result<Vec<AuthEvent>>;
+    async fn record_change_event(&self, event: &ChangeEvent) -> Result<()>;
+    /// The newest change events the query selects (its user as the caller or as the target),
+    /// newest first.
+    async fn change_events(&self, query: &AuthEventQuery) -> Result<Vec<ChangeEvent>>;
 }
 
 /// Which audit events to read: an account's, at or after `since` (Unix seconds), of one user
-/// name (compared without regard to case, as IAM names are) when given, `limit` at most.
+/// name (compared without regard to case, as IAM names are) when given, `limit` at most. For
+/// change events the user is the caller's or the target's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthEventQuery {
     pub account_id: String,

@@ -39,6 +39,7 @@ async fn conformance(store: Arc<dyn Store>) {
     console_sessions(&*store).await;
     console_sessions_of_user(&*store).await;
     auth_events(&*store).await;
+    change_events(&*store).await;
     credential_reports(&*store).await;
     meta(&*store).await;
     policies_suite(&*store).await;
@@ -1020,6 +1021,63 @@ async fn auth_events(store: &dyn Store) {
     assert_eq!(store.auth_events(&query(NOW + 3, None)).await.unwrap(), vec![event(4, "success"), event(3, "failure")]);
     assert_eq!(store.auth_events(&query(NOW, Some("USER3"))).await.unwrap(), vec![event(3, "failure")]);
     assert!(store.auth_events(&query(NOW + 4, Some("user3"))).await.unwrap().is_empty());
+}
+
+async fn change_events(store: &dyn Store) {
+    let account = fresh_account(store).await;
+    // Root enables bob's device; alice changes her own password (no target name in the request,
+    // herself as the target); alice is refused attaching a policy to carol; a role session
+    // creates a user.
+    let event =
+        |i: i64, caller_user: Option<&str>, action: &str, target_user: Option<&str>, outcome: &str| ChangeEvent {
+            at: NOW + i,
+            account_id: account.clone(),
+            request_id: format!("req-{i}"),
+            caller_arn: match caller_user {
+                Some(name) => format!("arn:aws:iam::{account}:user/{name}"),
+                None => format!("arn:aws:iam::{account}:root"),
+            },
+            caller_user: caller_user.map(str::to_owned),
+            action: action.to_owned(),
+            target: target_user.map_or_else(String::new, |name| format!("UserName={name}")),
+            target_user: target_user.map(str::to_owned),
+            source: "127.0.0.1".to_owned(),
+            origin: if i == 1 { "console" } else { "api" }.to_owned(),
+            outcome: outcome.to_owned(),
+        };
+    let events = [
+        event(0, None, "iam:EnableMFADevice", Some("Bob"), "success"),
+        event(1, Some("alice"), "iam:ChangePassword", Some("alice"), "success"),
+        event(2, Some("alice"), "iam:AttachUserPolicy", Some("carol"), "denied"),
+        event(3, None, "iam:CreateUser", Some("dave"), "success"),
+        event(4, None, "iam:CreatePolicy", None, "success"),
+    ];
+    assert!(store.change_events(&AuthEventQuery::newest(&account, 10)).await.unwrap().is_empty());
+    for e in &events {
+        store.record_change_event(e).await.unwrap();
+    }
+    let newest_first: Vec<ChangeEvent> = events.iter().rev().cloned().collect();
+    assert_eq!(store.change_events(&AuthEventQuery::newest(&account, 100)).await.unwrap(), newest_first);
+    assert_eq!(store.change_events(&AuthEventQuery::newest(&account, 2)).await.unwrap(), newest_first[..2]);
+    assert!(store.change_events(&AuthEventQuery::newest("000000000000", 100)).await.unwrap().is_empty());
+    // The sign-in trail is another table: neither sees the other's events.
+    assert!(store.auth_events(&AuthEventQuery::newest(&account, 100)).await.unwrap().is_empty());
+    let query = |since: i64, user: Option<&str>| AuthEventQuery {
+        account_id: account.clone(),
+        since,
+        user_name: user.map(str::to_owned),
+        limit: 100,
+    };
+    // A user's events: as the caller or as the target, whatever the case.
+    assert_eq!(
+        store.change_events(&query(NOW, Some("ALICE"))).await.unwrap(),
+        vec![events[2].clone(), events[1].clone()]
+    );
+    assert_eq!(store.change_events(&query(NOW, Some("carol"))).await.unwrap(), vec![events[2].clone()]);
+    assert_eq!(store.change_events(&query(NOW, Some("bob"))).await.unwrap(), vec![events[0].clone()]);
+    assert!(store.change_events(&query(NOW, Some("root"))).await.unwrap().is_empty());
+    assert_eq!(store.change_events(&query(NOW + 3, None)).await.unwrap(), newest_first[..2]);
+    assert!(store.change_events(&query(NOW + 2, Some("bob"))).await.unwrap().is_empty());
 }
 
 async fn meta(store: &dyn Store) {
@@ -2511,7 +2569,9 @@ async fn sqlite_moves_to_postgres() {
 
     let copied = iamd_store::copy_sqlite_to_postgres(&path, &target.url).await.unwrap();
     let empty: Vec<&str> = copied.iter().filter(|(_, n)| *n == 0).map(|(t, _)| t.as_str()).collect();
-    for busy in ["users", "access_keys", "mfa_devices", "policies", "roles", "auth_events", "sts_sessions"] {
+    for busy in
+        ["users", "access_keys", "mfa_devices", "policies", "roles", "auth_events", "change_events", "sts_sessions"]
+    {
         assert!(!empty.contains(&busy), "the suite leaves rows in {busy}; copied: {copied:?}");
     }
 
