@@ -9,7 +9,10 @@
 # Build each binary with the dist profile first (`cargo build --profile dist`; e.g. a `git worktree`
 # of the older commit with its own CARGO_TARGET_DIR). The load generator is this checkout's
 # target/dist/iamd-bench, or BENCH=path (then nothing is built). ROUNDS=n repeats the A B B A
-# sequence n times (default 1).
+# sequence n times (default 1). ENV_A / ENV_B add environment variables to one server, e.g. the
+# same binary twice to measure a setting: ENV_A="IAMD_LOG=warn" ENV_B="IAMD_LOG=info" bench/ab.sh X X;
+# ARGS_A / ARGS_B add load-generator arguments to one side, e.g. what authorization by policy
+# costs: ARGS_B="--caller-policies 10" SCENARIOS=get-user bench/ab.sh X X
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,7 +45,9 @@ trap cleanup EXIT
 declare -A PORT PID
 for server in A B; do
     PORT[$server]=$(free_port)
-    "${ON_SERVER[@]}" "${BIN[$server]}" serve --listen "127.0.0.1:${PORT[$server]}" \
+    env_var=ENV_$server
+    # shellcheck disable=SC2086 # word splitting of ENV_A/ENV_B is wanted
+    env ${!env_var:-} "${ON_SERVER[@]}" "${BIN[$server]}" serve --listen "127.0.0.1:${PORT[$server]}" \
         --data-dir "$WORK/data-$server" >"$WORK/$server.log" 2>&1 &
     PID[$server]=$!
     PIDS+=("$!")
@@ -57,6 +62,9 @@ wait_http "http://127.0.0.1:${PORT[hello]}/"
 run() { # server scenario run-number
     local extra=()
     [ "$1" = hello ] && extra=(--user hello)
+    local args_var=ARGS_$1
+    # shellcheck disable=SC2206 # word splitting of ARGS_A/ARGS_B is wanted
+    [ "$1" != hello ] && extra+=(${!args_var:-})
     "${ON_CLIENT[@]}" "$BENCH" --endpoint "http://127.0.0.1:${PORT[$1]}" --scenario "$2" \
         --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" --label "$1" --json --server-pid "${PID[$1]}" "${extra[@]}" \
         >"$WORK/$2-$1-$3.json"

@@ -10,7 +10,7 @@
 #   SCENARIOS="session-mfa session-mfa-wrong-code" SERVERS="iamd iamd-pg privacyidea" bench/compare.sh
 #   OUT=bench/results bench/compare.sh                 # also keep the JSON reports and the table
 #   PIN=0 bench/compare.sh                             # client and servers share all CPUs
-#   BUILD=0 bench/compare.sh                           # target/dist's binaries as they are
+#   IAMD=/tmp/iamd BENCH=/tmp/iamd-bench bench/compare.sh   # prebuilt binaries, nothing built
 #
 # Servers: `iamd` (embedded SQLite), `iamd-pg` (iamd on a throwaway PostgreSQL started by
 # scripts/with-postgres, pinned to the server's CPUs with iamd: its CPU time counts as the
@@ -44,11 +44,12 @@ if [[ " $SERVERS " == *" iamd-pg "* ]] && [ -z "${IAMD_TEST_DATABASE_URL:-}" ]; 
     exec scripts/with-postgres "$0" "$@"
 fi
 
-if [ "${BUILD:-1}" = 1 ]; then
+# IAMD=path and BENCH=path use prebuilt binaries (then nothing is built).
+if [ -z "${IAMD:-}" ] || [ -z "${BENCH:-}" ]; then
     cargo build --profile dist --quiet -p iamd-bench -p iamd-server
 fi
-BENCH=target/dist/iamd-bench
-IAMD=target/dist/iamd
+IAMD=${IAMD:-target/dist/iamd}
+BENCH=${BENCH:-target/dist/iamd-bench}
 
 # shellcheck source=bench/common.sh
 . bench/common.sh
@@ -92,32 +93,55 @@ seed_data_dir() { # data dir
     "$BENCH" seed --data-dir "$1" --users "$SEEDED_USERS" --credentials-from "$CREDENTIALS_FROM" >"$1.seed.log" 2>&1
 }
 
+# iamd and iamd-pg: one instance for the read and write scenarios and, with login scenarios,
+# one on seeded data (its users far exceed the account's quota of 5000, which the preparation of
+# the other scenarios would hit): NAME-login.
 declare -A PORT PID
 DB_PID=
+start_iamd() { # name (iamd, iamd-pg, iamd-login, iamd-pg-login) seeded(0/1)
+    local name=$1 data="$WORK/$1-data" db=() url
+    PORT[$name]=$(free_port)
+    if [ "$2" = 1 ]; then seed_data_dir "$data"; fi
+    if [[ $name == iamd-pg* ]]; then
+        # A database of its own on the throwaway server; seeded users arrive by migration.
+        local database=${name//-/_}
+        url="${IAMD_TEST_DATABASE_URL%/*}/$database"
+        psql -q "$IAMD_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $database" -c "CREATE DATABASE $database"
+        if [ "$2" = 1 ]; then
+            "$IAMD" migrate --from "$data" --to "$url" >"$WORK/$name.migrate.log" 2>&1
+            # What autovacuum would otherwise do to the new rows during the measurement.
+            psql -q "$url" -c "VACUUM"
+        fi
+        DB_PID=$(head -1 "$IAMD_PG_DATA/postmaster.pid")
+        pin_to_server "$DB_PID"
+        db=(--database-url "$url")
+    fi
+    "${ON_SERVER[@]}" "$IAMD" serve --listen "127.0.0.1:${PORT[$name]}" --data-dir "$data" "${db[@]}" \
+        >"$WORK/$name.log" 2>&1 &
+    PID[$name]=$!
+    PIDS+=("$!")
+}
 for server in $SERVERS; do
-    PORT[$server]=$(free_port)
-    data="$WORK/$server-data"
     case $server in
-        iamd)
-            [ "$LOGIN" = 1 ] && seed_data_dir "$data"
-            "${ON_SERVER[@]}" "$IAMD" serve --listen "127.0.0.1:${PORT[iamd]}" --data-dir "$data" >"$WORK/iamd.log" 2>&1 &
+        iamd | iamd-pg)
+            start_iamd "$server" 0
+            if [ "$LOGIN" = 1 ]; then start_iamd "$server-login" 1; fi
             ;;
-        iamd-pg)
-            # A database of its own on the throwaway server; seeded users arrive by migration.
-            url="${IAMD_TEST_DATABASE_URL%/*}/iamd_bench"
-            psql -q "$IAMD_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS iamd_bench" -c "CREATE DATABASE iamd_bench"
-            if [ "$LOGIN" = 1 ]; then
-                seed_data_dir "$data"
-                "$IAMD" migrate --from "$data" --to "$url" >"$WORK/migrate.log" 2>&1
-            fi
-            DB_PID=$(head -1 "$IAMD_PG_DATA/postmaster.pid")
-            pin_to_server "$DB_PID"
-            "${ON_SERVER[@]}" "$IAMD" serve --listen "127.0.0.1:${PORT[iamd-pg]}" --data-dir "$data" \
-                --database-url "$url" >"$WORK/iamd-pg.log" 2>&1 &
+        moto)
+            PORT[moto]=$(free_port)
+            "${ON_SERVER[@]}" bench/.venv/bin/moto_server -H 127.0.0.1 -p "${PORT[moto]}" >"$WORK/moto.log" 2>&1 &
+            PID[moto]=$!
+            PIDS+=("$!")
             ;;
-        moto) "${ON_SERVER[@]}" bench/.venv/bin/moto_server -H 127.0.0.1 -p "${PORT[moto]}" >"$WORK/moto.log" 2>&1 & ;;
-        hello) "${ON_SERVER[@]}" "$BENCH" hello --listen "127.0.0.1:${PORT[hello]}" >"$WORK/hello.log" 2>&1 & ;;
+        hello)
+            PORT[hello]=$(free_port)
+            "${ON_SERVER[@]}" "$BENCH" hello --listen "127.0.0.1:${PORT[hello]}" >"$WORK/hello.log" 2>&1 &
+            PID[hello]=$!
+            PIDS+=("$!")
+            ;;
         privacyidea)
+            PORT[privacyidea]=$(free_port)
+            data="$WORK/privacyidea-data"
             echo "setting up privacyIDEA with $PI_TOKENS tokens in $data ..." >&2
             IAMD_BENCH_CREDENTIALS_FROM=$CREDENTIALS_FROM PI_LOGLEVEL=${PI_LOGLEVEL:-WARNING} \
                 bench/privacyidea/setup.sh "$data" "$PI_TOKENS" | tee "$WORK/privacyidea-setup.txt" >&2
@@ -125,17 +149,17 @@ for server in $SERVERS; do
                 --workers "$GUNICORN_WORKERS" --no-control-socket --bind "127.0.0.1:${PORT[privacyidea]}" \
                 "privacyidea.app:create_app(config_name='production', config_file='$data/pi.cfg', silent=True)" \
                 >"$WORK/privacyidea.log" 2>&1 &
+            PID[privacyidea]=$!
+            PIDS+=("$!")
             ;;
     esac
-    PID[$server]=$!
-    PIDS+=("$!")
 done
-for server in $SERVERS; do
-    case $server in
-        iamd*) wait_http "http://127.0.0.1:${PORT[$server]}/health" 30 ;;
-        *) wait_http "http://127.0.0.1:${PORT[$server]}/" 60 ;;
+for name in "${!PORT[@]}"; do
+    case $name in
+        iamd*) wait_http "http://127.0.0.1:${PORT[$name]}/health" 30 ;;
+        *) wait_http "http://127.0.0.1:${PORT[$name]}/" 60 ;;
     esac
-    if [ "$server" = privacyidea ]; then
+    if [ "$name" = privacyidea ]; then
         # Each worker builds its application state on its first requests (seconds each): let every
         # worker answer a few validations (of no enrolled token) before measuring.
         for _ in $(seq $((GUNICORN_WORKERS * 4))); do
@@ -146,24 +170,29 @@ done
 
 # A process and its descendants (gunicorn's master and its workers).
 process_tree() {
-    local pid child
+    local child
     echo "$1"
     for child in $(cat /proc/"$1"/task/*/children 2>/dev/null); do process_tree "$child"; done
 }
 
 for scenario in $SCENARIOS; do
     for server in $SERVERS; do
-        extra=(--server-pid "${PID[$server]}")
-        [ "$server" = iamd-pg ] && extra+=(--server-pid "$DB_PID")
+        instance=$server
         run_scenario=$scenario
         if [ "$server" = privacyidea ]; then
             is_login "$scenario" || continue
             run_scenario=privacyidea-validate
-            [ "$scenario" = session-mfa-wrong-code ] && extra+=(--wrong-code)
-            extra+=(--seeded-users "$PI_TOKENS" --credentials-from "$CREDENTIALS_FROM")
         elif is_login "$scenario"; then
             # Codes are checked only by iamd and privacyIDEA; the seeded users exist only there.
             case $server in iamd*) ;; *) continue ;; esac
+            instance=$server-login
+        fi
+        extra=(--server-pid "${PID[$instance]}")
+        [ "$server" = iamd-pg ] && extra+=(--server-pid "$DB_PID")
+        if [ "$server" = privacyidea ]; then
+            [ "$scenario" = session-mfa-wrong-code ] && extra+=(--wrong-code)
+            extra+=(--seeded-users "$PI_TOKENS" --credentials-from "$CREDENTIALS_FROM")
+        elif is_login "$scenario"; then
             extra+=(--seeded-users "$SEEDED_USERS" --credentials-from "$CREDENTIALS_FROM")
         fi
         if [ "$server" = hello ]; then
@@ -174,10 +203,10 @@ for scenario in $SCENARIOS; do
         fi
         # Peak RSS per scenario: reset VmHWM (Linux clear_refs 5), read it after the run; a server
         # of several processes (gunicorn) counts the sum of their peaks.
-        tree=$(process_tree "${PID[$server]}")
+        tree=$(process_tree "${PID[$instance]}")
         for pid in $tree; do echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true; done
-        echo "running $scenario against $server ..." >&2
-        "${ON_CLIENT[@]}" "$BENCH" --endpoint "http://127.0.0.1:${PORT[$server]}" --scenario "$run_scenario" \
+        echo "running $scenario against $instance ..." >&2
+        "${ON_CLIENT[@]}" "$BENCH" --endpoint "http://127.0.0.1:${PORT[$instance]}" --scenario "$run_scenario" \
             --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" \
             --label "$server" --json "${extra[@]}" >"$WORK/$server-$scenario.json" || true
         rss=0
@@ -229,7 +258,8 @@ for scenario in scenarios:
         vs_pi = ""
         if server.startswith("iamd") and cpu and pi.get("server_cpu_us_per_request"):
             vs_pi = f"1/{pi['server_cpu_us_per_request'] / cpu:.0f}"
-        print(f"| {server} | {scenario} | {r['ops_per_second']:.{1 if r['ops_per_second'] < 100 else 0}f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+        print(f"| {server} | {scenario} | {r['ops_per_second']:.{1 if r['ops_per_second'] < 100 else 0}f} | "
+              f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
               f"{r['p999_ms']:.2f} | {r['error_total']} | {r['rss_mb']:.0f} | {'' if cpu is None else f'{cpu:.1f}'} | "
               f"{ratio(results.get('moto'))} | {ratio(results.get('hello'))} | "
               f"{ratio(results.get('hello'), 'server_cpu_us_per_request')} | {vs_sqlite} |" + (f" {vs_pi} |" if pi_column else ""))

@@ -93,6 +93,31 @@ COMMON_ERRORS = {
     "ValidationError": (400, True),
 }
 
+# Whether an operation changes anything (and so lands in the audit trail when it succeeds),
+# decided by the verb its name starts with. The models carry no read-only flag, but AWS names
+# every operation verb-first and each verb means one thing across IAM and STS. Reads: Get, List,
+# Simulate and Decode answer from what exists; Assume (like GetSessionToken) issues temporary
+# credentials without changing the account. Everything else writes — Generate too: it stores a
+# report or a job. Every operation of both models (served or not) must have a verb in one of the
+# two sets: a model update bringing a new verb stops the generator until someone decides it.
+CHANGE_VERBS = {
+    "Accept", "Acquire", "Add", "Associate", "Attach", "Change", "Create", "Deactivate", "Delete",
+    "Detach", "Disable", "Enable", "Generate", "Put", "Reject", "Remove", "Reset", "Resync", "Send",
+    "Set", "Tag", "Untag", "Update", "Upload",
+}
+READ_VERBS = {"Assume", "Decode", "Get", "List", "Simulate"}
+
+
+def is_mutating(op_name):
+    verb = re.match(r"[A-Z][a-z]+", op_name)
+    verb = verb.group(0) if verb else op_name
+    if verb in CHANGE_VERBS:
+        return True
+    if verb in READ_VERBS:
+        return False
+    raise GenError(f"operation {op_name}: verb {verb!r} is in neither CHANGE_VERBS nor READ_VERBS; decide")
+
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUTPUT = os.path.join(ROOT, "crates", "model", "src", "generated.rs")
 ERROR_CODES_OUTPUT = os.path.join(ROOT, "crates", "domain", "src", "error_codes.rs")
@@ -483,6 +508,8 @@ class Generator:
         out.append(f"pub(crate) const {prefix}_SIGNING_NAME: &str = {rust_str(signing_name)};")
         out.append("")
 
+        for op_name in model["operations"]:
+            is_mutating(op_name)
         op_statics = []
         for op_name in sorted(operations):
             if op_name not in model["operations"]:
@@ -510,6 +537,7 @@ class Generator:
                 f"static {static}: Operation = Operation {{\n"
                 f"    name: {rust_str(op_name)},\n"
                 f"    service: Service::{variant},\n"
+                f"    mutating: {'true' if is_mutating(op_name) else 'false'},\n"
                 f"    input: {members},\n"
                 f"    errors: &[{', '.join(rust_str(c) for c in codes)}],\n"
                 "};"

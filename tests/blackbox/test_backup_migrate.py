@@ -60,6 +60,10 @@ def enrol(endpoint: str) -> Enrolled:
     return Enrolled(name, creds, device["SerialNumber"], totp, step - 1)
 
 
+# What `enrol` changes about its user, newest first, as the audit trail lists it.
+CALLS_OF_ENROL = ["iam:EnableMFADevice", "iam:CreateAccessKey", "iam:CreateUser"]
+
+
 def check_still_works(endpoint: str, who: Enrolled) -> None:
     sts = S.make_client("sts", endpoint, who.creds)
     assert sts.get_caller_identity()["Arn"] == S.user_arn(who.name)
@@ -130,10 +134,14 @@ def test_backup_while_serving_then_restore(tmp_path):
                  "--format", "json")
     assert trail.returncode == 0, trail.stderr
     events = [json.loads(line) for line in trail.stdout.splitlines()]
-    assert [(e["kind"], e["outcome"]) for e in events] == [("sts-session", "success"),
+    checks = [e for e in events if e["event"] == "sign-in"]
+    assert [(e["kind"], e["outcome"]) for e in checks] == [("sts-session", "success"),
                                                             ("sts-session", "failure"),
                                                             ("sts-session", "success")]
-    assert {e["user_name"] for e in events} == {who.name}
+    assert {e["user_name"] for e in checks} == {who.name}
+    # The calls that made the user came back with the backup, after them the refused reused code.
+    calls = [(e["action"], e["outcome"]) for e in events if e["event"] == "call"]
+    assert calls == [("sts:GetSessionToken", "denied")] + [(a, "success") for a in CALLS_OF_ENROL]
 
 
 def test_backup_refuses_what_is_not_there(tmp_path):
@@ -178,6 +186,9 @@ def test_migrate_to_postgres_keeps_devices_working(tmp_path, empty_postgres_data
         check_still_works(server.endpoint, who)
     finally:
         server.stop()
-    trail = iamd("audit", "--database-url", url, "--user", who.name)
+    trail = iamd("audit", "--database-url", url, "--user", who.name, "--format", "json")
     assert trail.returncode == 0, trail.stderr
-    assert len(trail.stdout.splitlines()) == 3 and "sts-session" in trail.stdout
+    events = [json.loads(line) for line in trail.stdout.splitlines()]
+    assert [e["kind"] for e in events if e["event"] == "sign-in"] == ["sts-session"] * 3
+    calls = [(e["action"], e["outcome"]) for e in events if e["event"] == "call"]
+    assert calls == [("sts:GetSessionToken", "denied")] + [(a, "success") for a in CALLS_OF_ENROL]

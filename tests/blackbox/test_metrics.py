@@ -216,7 +216,9 @@ def test_json_logs_one_object_per_request_and_no_secret(server_factory):
         lines = [line for line in srv.log_text().splitlines() if line and not line.startswith("=====")]
         objects = [json.loads(line) for line in lines]  # every line is one JSON object
         by_id = {o.get("id"): o for o in objects if o.get("message") == "request"}
-        if (failed_id in by_id and ok_id in by_id) or time.monotonic() > deadline:
+        # Lines reach the log in batches (a few ms): wait for the last request's too.
+        signed_in = any(o["service"] == "console" and o["action"] == "POST /signin" for o in by_id.values())
+        if (failed_id in by_id and ok_id in by_id and signed_in) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
 

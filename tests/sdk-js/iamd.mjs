@@ -6,7 +6,7 @@
 // Node 18, Debian bookworm's nodejs; `overrides` keeps the one dependency that later asked for
 // Node 20 (@aws-sdk/util-locate-window, browser-only) on a release that allows 18 too.
 
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, openSync, closeSync } from "node:fs";
 import { createServer } from "node:net";
@@ -56,8 +56,25 @@ function parseEnvFile(text) {
 }
 
 /**
- * An `iamd serve` child process on the embedded store, with generated root credentials.
- * `await Iamd.start()`; `stop()` when done (the data directory is removed).
+ * With IAMD_TEST_DATABASE_URL set (scripts/with-postgres), a database of its own on that
+ * PostgreSQL server, made with `psql` as the black-box suite does: its URL and a `drop()`.
+ * Otherwise `undefined`: the embedded store is used.
+ */
+function createDatabase() {
+  const admin = process.env.IAMD_TEST_DATABASE_URL;
+  if (!admin) return undefined;
+  const name = `iamd_sdk_js_${process.pid}_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
+  const psql = (sql) => execFileSync("psql", [admin, "-qc", sql], { stdio: ["ignore", "ignore", "pipe"] });
+  psql(`CREATE DATABASE "${name}"`);
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => psql(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`) };
+}
+
+/**
+ * An `iamd serve` child process with generated root credentials, on the embedded store or, when
+ * IAMD_TEST_DATABASE_URL is set, on a fresh PostgreSQL database.
+ * `await Iamd.start()`; `stop()` when done (the data directory and database are removed).
  */
 export class Iamd {
   static async start({ timeoutMs = 60_000 } = {}) {
@@ -71,6 +88,7 @@ export class Iamd {
     this.base = base;
     this.dataDir = join(base, "data");
     this.logPath = join(base, "iamd.log");
+    this.database = createDatabase();
   }
 
   async #launch(timeoutMs) {
@@ -83,7 +101,9 @@ export class Iamd {
         Object.entries(process.env).filter(([k]) => !k.startsWith("AWS_") && !k.startsWith("IAMD_")),
       );
       const log = openSync(this.logPath, "a");
-      this.proc = spawn(binary, ["serve", "--listen", `127.0.0.1:${this.port}`, "--data-dir", this.dataDir], {
+      const storage = this.database ? ["--database-url", this.database.url] : [];
+      const args = ["serve", "--listen", `127.0.0.1:${this.port}`, "--data-dir", this.dataDir, ...storage];
+      this.proc = spawn(binary, args, {
         env,
         stdio: ["ignore", log, log],
       });
@@ -147,6 +167,7 @@ export class Iamd {
       await this.exited;
       clearTimeout(timer);
     }
+    this.database?.drop();
     rmSync(this.base, { recursive: true, force: true });
   }
 

@@ -180,6 +180,9 @@ pub struct SessionTag {
 pub enum ConsoleState {
     /// The password was right; a code from an MFA device is still needed.
     AwaitingMfa,
+    /// The password was right, the account requires an MFA device and the user has none: it must
+    /// assign one before anything else.
+    AwaitingEnrolment,
     SignedIn,
 }
 
@@ -187,12 +190,18 @@ impl ConsoleState {
     pub fn as_str(self) -> &'static str {
         match self {
             ConsoleState::AwaitingMfa => "awaiting_mfa",
+            ConsoleState::AwaitingEnrolment => "awaiting_enrolment",
             ConsoleState::SignedIn => "signed_in",
         }
     }
 
+    /// Anything unknown reads as awaiting the code, which grants nothing.
     pub fn parse(s: &str) -> Self {
-        if s == "signed_in" { ConsoleState::SignedIn } else { ConsoleState::AwaitingMfa }
+        match s {
+            "signed_in" => ConsoleState::SignedIn,
+            "awaiting_enrolment" => ConsoleState::AwaitingEnrolment,
+            _ => ConsoleState::AwaitingMfa,
+        }
     }
 }
 
@@ -223,6 +232,34 @@ pub struct AuthEvent {
     /// `success` or `failure`.
     pub outcome: String,
     pub reason: String,
+}
+
+/// One IAM or STS call in the audit trail: a change that succeeded, or any call refused with
+/// `AccessDenied`. Names what was asked of what, never a secret, password, seed, code or policy
+/// document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeEvent {
+    pub at: i64,
+    pub account_id: String,
+    /// The `x-amzn-RequestId` the client got (the `request` log line's id).
+    pub request_id: String,
+    pub caller_arn: String,
+    /// The calling IAM user's name (also for its sessions and the console); none for root and
+    /// role sessions.
+    pub caller_user: Option<String>,
+    /// The policy action, e.g. `iam:EnableMFADevice`.
+    pub action: String,
+    /// The identifying parameters of the request, e.g. `UserName=alice SerialNumber=arn:…`.
+    pub target: String,
+    /// The user the call is about: its `UserName`, or the caller itself for the operations on
+    /// one's own user that take no name.
+    pub target_user: Option<String>,
+    /// The client's address.
+    pub source: String,
+    /// `api` or `console`.
+    pub origin: String,
+    /// `success` or `denied`.
+    pub outcome: String,
 }
 
 /// Counts for GetAccountSummary.

@@ -733,6 +733,7 @@ pub(crate) const IAM_SIGNING_NAME: &str = "iam";
 static IAM_OP_ADD_USER_TO_GROUP: Operation = Operation {
     name: "AddUserToGroup",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
         Member { name: "UserName", required: true, shape: &IAM_EXISTING_USER_NAME_TYPE },
@@ -742,6 +743,7 @@ static IAM_OP_ADD_USER_TO_GROUP: Operation = Operation {
 static IAM_OP_ATTACH_GROUP_POLICY: Operation = Operation {
     name: "AttachGroupPolicy",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
         Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
@@ -751,6 +753,7 @@ static IAM_OP_ATTACH_GROUP_POLICY: Operation = Operation {
 static IAM_OP_ATTACH_ROLE_POLICY: Operation = Operation {
     name: "AttachRolePolicy",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
         Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
@@ -760,6 +763,7 @@ static IAM_OP_ATTACH_ROLE_POLICY: Operation = Operation {
 static IAM_OP_ATTACH_USER_POLICY: Operation = Operation {
     name: "AttachUserPolicy",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "UserName", required: true, shape: &IAM_USER_NAME_TYPE },
         Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
@@ -769,6 +773,7 @@ static IAM_OP_ATTACH_USER_POLICY: Operation = Operation {
 static IAM_OP_CHANGE_PASSWORD: Operation = Operation {
     name: "ChangePassword",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "OldPassword", required: true, shape: &IAM_PASSWORD_TYPE },
         Member { name: "NewPassword", required: true, shape: &IAM_PASSWORD_TYPE },
@@ -778,6 +783,7 @@ static IAM_OP_CHANGE_PASSWORD: Operation = Operation {
 static IAM_OP_CREATE_ACCESS_KEY: Operation = Operation {
     name: "CreateAccessKey",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "UserName", required: false, shape: &IAM_EXISTING_USER_NAME_TYPE },
     ],
@@ -786,6 +792,7 @@ static IAM_OP_CREATE_ACCESS_KEY: Operation = Operation {
 static IAM_OP_CREATE_GROUP: Operation = Operation {
     name: "CreateGroup",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "Path", required: false, shape: &IAM_PATH_TYPE },
         Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
@@ -795,6 +802,7 @@ static IAM_OP_CREATE_GROUP: Operation = Operation {
 static IAM_OP_CREATE_LOGIN_PROFILE: Operation = Operation {
     name: "CreateLoginProfile",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "UserName", required: false, shape: &IAM_USER_NAME_TYPE },
         Member { name: "Password", required: false, shape: &IAM_PASSWORD_TYPE },
@@ -806,6 +814,7 @@ static IAM_OP_CREATE_LOGIN_PROFILE: Operation = Operation {
 static IAM_OP_CREATE_POLICY: Operation = Operation {
     name: "CreatePolicy",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "PolicyName", required: true, shape: &IAM_POLICY_NAME_TYPE },
         Member { name: "Path", required: false, shape: &IAM_POLICY_PATH_TYPE },
@@ -818,6 +827,7 @@ static IAM_OP_CREATE_POLICY: Operation = Operation {
 static IAM_OP_CREATE_POLICY_VERSION: Operation = Operation {
     name: "CreatePolicyVersion",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
         Member { name: "PolicyDocument", required: true, shape: &IAM_POLICY_DOCUMENT_TYPE },
@@ -828,6 +838,7 @@ static IAM_OP_CREATE_POLICY_VERSION: Operation = Operation {
 static IAM_OP_CREATE_ROLE: Operation = Operation {
     name: "CreateRole",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "Path", required: false, shape: &IAM_PATH_TYPE },
         Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
@@ -843,6 +854,7 @@ static IAM_OP_CREATE_ROLE: Operation = Operation {
 static IAM_OP_CREATE_USER: Operation = Operation {
     name: "CreateUser",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "Path", required: false, shape: &IAM_PATH_TYPE },
         Member { name: "UserName", required: true, shape: &IAM_USER_NAME_TYPE },
@@ -854,6 +866,7 @@ static IAM_OP_CREATE_USER: Operation = Operation {
 static IAM_OP_CREATE_VIRTUAL_MFA_DEVICE: Operation = Operation {
     name: "CreateVirtualMFADevice",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "Path", required: false, shape: &IAM_PATH_TYPE },
         Member { name: "VirtualMFADeviceName", required: true, shape: &IAM_VIRTUAL_MFA_DEVICE_NAME },
@@ -864,6 +877,7 @@ static IAM_OP_CREATE_VIRTUAL_MFA_DEVICE: Operation = Operation {
 static IAM_OP_DEACTIVATE_MFA_DEVICE: Operation = Operation {
     name: "DeactivateMFADevice",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "UserName", required: false, shape: &IAM_EXISTING_USER_NAME_TYPE },
         Member { name: "SerialNumber", required: true, shape: &IAM_SERIAL_NUMBER_TYPE },
@@ -873,6 +887,7 @@ static IAM_OP_DEACTIVATE_MFA_DEVICE: Operation = Operation {
 static IAM_OP_DELETE_ACCESS_KEY: Operation = Operation {
     name: "DeleteAccessKey",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "UserName", required: false, shape: &IAM_EXISTING_USER_NAME_TYPE },
         Member { name: "AccessKeyId", required: true, shape: &IAM_ACCESS_KEY_ID_TYPE },
@@ -882,12 +897,14 @@ static IAM_OP_DELETE_ACCESS_KEY: Operation = Operation {
 static IAM_OP_DELETE_ACCOUNT_PASSWORD_POLICY: Operation = Operation {
     name: "DeleteAccountPasswordPolicy",
     service: Service::Iam,
+    mutating: true,
     input: &[],
     errors: &["NoSuchEntity", "LimitExceeded", "ServiceFailure"],
 };
 static IAM_OP_DELETE_GROUP: Operation = Operation {
     name: "DeleteGroup",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
     ],
@@ -896,6 +913,7 @@ static IAM_OP_DELETE_GROUP: Operation = Operation {
 static IAM_OP_DELETE_GROUP_POLICY: Operation = Operation {
     name: "DeleteGroupPolicy",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
         Member { name: "PolicyName", required: true, shape: &IAM_POLICY_NAME_TYPE },
@@ -905,6 +923,7 @@ static IAM_OP_DELETE_GROUP_POLICY: Operation = Operation {
 static IAM_OP_DELETE_LOGIN_PROFILE: Operation = Operation {
     name: "DeleteLoginProfile",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "UserName", required: false, shape: &IAM_USER_NAME_TYPE },
     ],
@@ -913,6 +932,7 @@ static IAM_OP_DELETE_LOGIN_PROFILE: Operation = Operation {
 static IAM_OP_DELETE_POLICY: Operation = Operation {
     name: "DeletePolicy",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
     ],
@@ -921,6 +941,7 @@ static IAM_OP_DELETE_POLICY: Operation = Operation {
 static IAM_OP_DELETE_POLICY_VERSION: Operation = Operation {
     name: "DeletePolicyVersion",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
         Member { name: "VersionId", required: true, shape: &IAM_POLICY_VERSION_ID_TYPE },
@@ -930,6 +951,7 @@ static IAM_OP_DELETE_POLICY_VERSION: Operation = Operation {
 static IAM_OP_DELETE_ROLE: Operation = Operation {
     name: "DeleteRole",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
     ],
@@ -938,6 +960,7 @@ static IAM_OP_DELETE_ROLE: Operation = Operation {
 static IAM_OP_DELETE_ROLE_PERMISSIONS_BOUNDARY: Operation = Operation {
     name: "DeleteRolePermissionsBoundary",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
     ],
@@ -946,6 +969,7 @@ static IAM_OP_DELETE_ROLE_PERMISSIONS_BOUNDARY: Operation = Operation {
 static IAM_OP_DELETE_ROLE_POLICY: Operation = Operation {
     name: "DeleteRolePolicy",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
         Member { name: "PolicyName", required: true, shape: &IAM_POLICY_NAME_TYPE },
@@ -955,6 +979,7 @@ static IAM_OP_DELETE_ROLE_POLICY: Operation = Operation {
 static IAM_OP_DELETE_USER: Operation = Operation {
     name: "DeleteUser",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "UserName", required: true, shape: &IAM_EXISTING_USER_NAME_TYPE },
     ],
@@ -963,6 +988,7 @@ static IAM_OP_DELETE_USER: Operation = Operation {
 static IAM_OP_DELETE_USER_PERMISSIONS_BOUNDARY: Operation = Operation {
     name: "DeleteUserPermissionsBoundary",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "UserName", required: true, shape: &IAM_USER_NAME_TYPE },
     ],
@@ -971,6 +997,7 @@ static IAM_OP_DELETE_USER_PERMISSIONS_BOUNDARY: Operation = Operation {
 static IAM_OP_DELETE_USER_POLICY: Operation = Operation {
     name: "DeleteUserPolicy",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "UserName", required: true, shape: &IAM_EXISTING_USER_NAME_TYPE },
         Member { name: "PolicyName", required: true, shape: &IAM_POLICY_NAME_TYPE },
@@ -980,6 +1007,7 @@ static IAM_OP_DELETE_USER_POLICY: Operation = Operation {
 static IAM_OP_DELETE_VIRTUAL_MFA_DEVICE: Operation = Operation {
     name: "DeleteVirtualMFADevice",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "SerialNumber", required: true, shape: &IAM_SERIAL_NUMBER_TYPE },
     ],
@@ -988,6 +1016,7 @@ static IAM_OP_DELETE_VIRTUAL_MFA_DEVICE: Operation = Operation {
 static IAM_OP_DETACH_GROUP_POLICY: Operation = Operation {
     name: "DetachGroupPolicy",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
         Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
@@ -997,6 +1026,7 @@ static IAM_OP_DETACH_GROUP_POLICY: Operation = Operation {
 static IAM_OP_DETACH_ROLE_POLICY: Operation = Operation {
     name: "DetachRolePolicy",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
         Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
@@ -1006,6 +1036,7 @@ static IAM_OP_DETACH_ROLE_POLICY: Operation = Operation {
 static IAM_OP_DETACH_USER_POLICY: Operation = Operation {
     name: "DetachUserPolicy",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "UserName", required: true, shape: &IAM_USER_NAME_TYPE },
         Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
@@ -1015,6 +1046,7 @@ static IAM_OP_DETACH_USER_POLICY: Operation = Operation {
 static IAM_OP_ENABLE_MFA_DEVICE: Operation = Operation {
     name: "EnableMFADevice",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "UserName", required: true, shape: &IAM_EXISTING_USER_NAME_TYPE },
         Member { name: "SerialNumber", required: true, shape: &IAM_SERIAL_NUMBER_TYPE },
@@ -1026,12 +1058,14 @@ static IAM_OP_ENABLE_MFA_DEVICE: Operation = Operation {
 static IAM_OP_GENERATE_CREDENTIAL_REPORT: Operation = Operation {
     name: "GenerateCredentialReport",
     service: Service::Iam,
+    mutating: true,
     input: &[],
     errors: &["LimitExceeded", "ServiceFailure"],
 };
 static IAM_OP_GET_ACCESS_KEY_LAST_USED: Operation = Operation {
     name: "GetAccessKeyLastUsed",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "AccessKeyId", required: true, shape: &IAM_ACCESS_KEY_ID_TYPE },
     ],
@@ -1040,6 +1074,7 @@ static IAM_OP_GET_ACCESS_KEY_LAST_USED: Operation = Operation {
 static IAM_OP_GET_ACCOUNT_AUTHORIZATION_DETAILS: Operation = Operation {
     name: "GetAccountAuthorizationDetails",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "Filter", required: false, shape: &IAM_ENTITY_LIST_TYPE },
         Member { name: "MaxItems", required: false, shape: &IAM_MAX_ITEMS_TYPE },
@@ -1050,18 +1085,21 @@ static IAM_OP_GET_ACCOUNT_AUTHORIZATION_DETAILS: Operation = Operation {
 static IAM_OP_GET_ACCOUNT_PASSWORD_POLICY: Operation = Operation {
     name: "GetAccountPasswordPolicy",
     service: Service::Iam,
+    mutating: false,
     input: &[],
     errors: &["NoSuchEntity", "ServiceFailure"],
 };
 static IAM_OP_GET_ACCOUNT_SUMMARY: Operation = Operation {
     name: "GetAccountSummary",
     service: Service::Iam,
+    mutating: false,
     input: &[],
     errors: &["ServiceFailure"],
 };
 static IAM_OP_GET_CONTEXT_KEYS_FOR_CUSTOM_POLICY: Operation = Operation {
     name: "GetContextKeysForCustomPolicy",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "PolicyInputList", required: true, shape: &IAM_SIMULATION_POLICY_LIST_TYPE },
     ],
@@ -1070,6 +1108,7 @@ static IAM_OP_GET_CONTEXT_KEYS_FOR_CUSTOM_POLICY: Operation = Operation {
 static IAM_OP_GET_CONTEXT_KEYS_FOR_PRINCIPAL_POLICY: Operation = Operation {
     name: "GetContextKeysForPrincipalPolicy",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "PolicySourceArn", required: true, shape: &IAM_ARN_TYPE },
         Member { name: "PolicyInputList", required: false, shape: &IAM_SIMULATION_POLICY_LIST_TYPE },
@@ -1079,12 +1118,14 @@ static IAM_OP_GET_CONTEXT_KEYS_FOR_PRINCIPAL_POLICY: Operation = Operation {
 static IAM_OP_GET_CREDENTIAL_REPORT: Operation = Operation {
     name: "GetCredentialReport",
     service: Service::Iam,
+    mutating: false,
     input: &[],
     errors: &["ReportNotPresent", "ReportExpired", "ReportInProgress", "ServiceFailure"],
 };
 static IAM_OP_GET_GROUP: Operation = Operation {
     name: "GetGroup",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
         Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
@@ -1095,6 +1136,7 @@ static IAM_OP_GET_GROUP: Operation = Operation {
 static IAM_OP_GET_GROUP_POLICY: Operation = Operation {
     name: "GetGroupPolicy",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
         Member { name: "PolicyName", required: true, shape: &IAM_POLICY_NAME_TYPE },
@@ -1104,6 +1146,7 @@ static IAM_OP_GET_GROUP_POLICY: Operation = Operation {
 static IAM_OP_GET_LOGIN_PROFILE: Operation = Operation {
     name: "GetLoginProfile",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "UserName", required: false, shape: &IAM_USER_NAME_TYPE },
     ],
@@ -1112,6 +1155,7 @@ static IAM_OP_GET_LOGIN_PROFILE: Operation = Operation {
 static IAM_OP_GET_MFA_DEVICE: Operation = Operation {
     name: "GetMFADevice",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "SerialNumber", required: true, shape: &IAM_SERIAL_NUMBER_TYPE },
         Member { name: "UserName", required: false, shape: &IAM_USER_NAME_TYPE },
@@ -1121,6 +1165,7 @@ static IAM_OP_GET_MFA_DEVICE: Operation = Operation {
 static IAM_OP_GET_POLICY: Operation = Operation {
     name: "GetPolicy",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
     ],
@@ -1129,6 +1174,7 @@ static IAM_OP_GET_POLICY: Operation = Operation {
 static IAM_OP_GET_POLICY_VERSION: Operation = Operation {
     name: "GetPolicyVersion",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
         Member { name: "VersionId", required: true, shape: &IAM_POLICY_VERSION_ID_TYPE },
@@ -1138,6 +1184,7 @@ static IAM_OP_GET_POLICY_VERSION: Operation = Operation {
 static IAM_OP_GET_ROLE: Operation = Operation {
     name: "GetRole",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
     ],
@@ -1146,6 +1193,7 @@ static IAM_OP_GET_ROLE: Operation = Operation {
 static IAM_OP_GET_ROLE_POLICY: Operation = Operation {
     name: "GetRolePolicy",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
         Member { name: "PolicyName", required: true, shape: &IAM_POLICY_NAME_TYPE },
@@ -1155,6 +1203,7 @@ static IAM_OP_GET_ROLE_POLICY: Operation = Operation {
 static IAM_OP_GET_USER: Operation = Operation {
     name: "GetUser",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "UserName", required: false, shape: &IAM_EXISTING_USER_NAME_TYPE },
     ],
@@ -1163,6 +1212,7 @@ static IAM_OP_GET_USER: Operation = Operation {
 static IAM_OP_GET_USER_POLICY: Operation = Operation {
     name: "GetUserPolicy",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "UserName", required: true, shape: &IAM_EXISTING_USER_NAME_TYPE },
         Member { name: "PolicyName", required: true, shape: &IAM_POLICY_NAME_TYPE },
@@ -1172,6 +1222,7 @@ static IAM_OP_GET_USER_POLICY: Operation = Operation {
 static IAM_OP_LIST_ACCESS_KEYS: Operation = Operation {
     name: "ListAccessKeys",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "UserName", required: false, shape: &IAM_EXISTING_USER_NAME_TYPE },
         Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
@@ -1182,6 +1233,7 @@ static IAM_OP_LIST_ACCESS_KEYS: Operation = Operation {
 static IAM_OP_LIST_ATTACHED_GROUP_POLICIES: Operation = Operation {
     name: "ListAttachedGroupPolicies",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
         Member { name: "PathPrefix", required: false, shape: &IAM_POLICY_PATH_TYPE },
@@ -1193,6 +1245,7 @@ static IAM_OP_LIST_ATTACHED_GROUP_POLICIES: Operation = Operation {
 static IAM_OP_LIST_ATTACHED_ROLE_POLICIES: Operation = Operation {
     name: "ListAttachedRolePolicies",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
         Member { name: "PathPrefix", required: false, shape: &IAM_POLICY_PATH_TYPE },
@@ -1204,6 +1257,7 @@ static IAM_OP_LIST_ATTACHED_ROLE_POLICIES: Operation = Operation {
 static IAM_OP_LIST_ATTACHED_USER_POLICIES: Operation = Operation {
     name: "ListAttachedUserPolicies",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "UserName", required: true, shape: &IAM_USER_NAME_TYPE },
         Member { name: "PathPrefix", required: false, shape: &IAM_POLICY_PATH_TYPE },
@@ -1215,6 +1269,7 @@ static IAM_OP_LIST_ATTACHED_USER_POLICIES: Operation = Operation {
 static IAM_OP_LIST_ENTITIES_FOR_POLICY: Operation = Operation {
     name: "ListEntitiesForPolicy",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
         Member { name: "EntityFilter", required: false, shape: &IAM_ENTITY_TYPE },
@@ -1228,6 +1283,7 @@ static IAM_OP_LIST_ENTITIES_FOR_POLICY: Operation = Operation {
 static IAM_OP_LIST_GROUP_POLICIES: Operation = Operation {
     name: "ListGroupPolicies",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
         Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
@@ -1238,6 +1294,7 @@ static IAM_OP_LIST_GROUP_POLICIES: Operation = Operation {
 static IAM_OP_LIST_GROUPS: Operation = Operation {
     name: "ListGroups",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "PathPrefix", required: false, shape: &IAM_PATH_PREFIX_TYPE },
         Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
@@ -1248,6 +1305,7 @@ static IAM_OP_LIST_GROUPS: Operation = Operation {
 static IAM_OP_LIST_GROUPS_FOR_USER: Operation = Operation {
     name: "ListGroupsForUser",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "UserName", required: true, shape: &IAM_EXISTING_USER_NAME_TYPE },
         Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
@@ -1258,6 +1316,7 @@ static IAM_OP_LIST_GROUPS_FOR_USER: Operation = Operation {
 static IAM_OP_LIST_MFA_DEVICE_TAGS: Operation = Operation {
     name: "ListMFADeviceTags",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "SerialNumber", required: true, shape: &IAM_SERIAL_NUMBER_TYPE },
         Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
@@ -1268,6 +1327,7 @@ static IAM_OP_LIST_MFA_DEVICE_TAGS: Operation = Operation {
 static IAM_OP_LIST_MFA_DEVICES: Operation = Operation {
     name: "ListMFADevices",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "UserName", required: false, shape: &IAM_EXISTING_USER_NAME_TYPE },
         Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
@@ -1278,6 +1338,7 @@ static IAM_OP_LIST_MFA_DEVICES: Operation = Operation {
 static IAM_OP_LIST_POLICIES: Operation = Operation {
     name: "ListPolicies",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "Scope", required: false, shape: &IAM_POLICY_SCOPE_TYPE },
         Member { name: "OnlyAttached", required: false, shape: &IAM_BOOLEAN_TYPE },
@@ -1291,6 +1352,7 @@ static IAM_OP_LIST_POLICIES: Operation = Operation {
 static IAM_OP_LIST_POLICY_TAGS: Operation = Operation {
     name: "ListPolicyTags",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
         Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
@@ -1301,6 +1363,7 @@ static IAM_OP_LIST_POLICY_TAGS: Operation = Operation {
 static IAM_OP_LIST_POLICY_VERSIONS: Operation = Operation {
     name: "ListPolicyVersions",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
         Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
@@ -1311,6 +1374,7 @@ static IAM_OP_LIST_POLICY_VERSIONS: Operation = Operation {
 static IAM_OP_LIST_ROLE_POLICIES: Operation = Operation {
     name: "ListRolePolicies",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
         Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
@@ -1321,6 +1385,7 @@ static IAM_OP_LIST_ROLE_POLICIES: Operation = Operation {
 static IAM_OP_LIST_ROLE_TAGS: Operation = Operation {
     name: "ListRoleTags",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
         Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
@@ -1331,6 +1396,7 @@ static IAM_OP_LIST_ROLE_TAGS: Operation = Operation {
 static IAM_OP_LIST_ROLES: Operation = Operation {
     name: "ListRoles",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "PathPrefix", required: false, shape: &IAM_PATH_PREFIX_TYPE },
         Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
@@ -1341,6 +1407,7 @@ static IAM_OP_LIST_ROLES: Operation = Operation {
 static IAM_OP_LIST_USER_POLICIES: Operation = Operation {
     name: "ListUserPolicies",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "UserName", required: true, shape: &IAM_EXISTING_USER_NAME_TYPE },
         Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
@@ -1351,6 +1418,7 @@ static IAM_OP_LIST_USER_POLICIES: Operation = Operation {
 static IAM_OP_LIST_USER_TAGS: Operation = Operation {
     name: "ListUserTags",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "UserName", required: true, shape: &IAM_EXISTING_USER_NAME_TYPE },
         Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
@@ -1361,6 +1429,7 @@ static IAM_OP_LIST_USER_TAGS: Operation = Operation {
 static IAM_OP_LIST_USERS: Operation = Operation {
     name: "ListUsers",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "PathPrefix", required: false, shape: &IAM_PATH_PREFIX_TYPE },
         Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
@@ -1371,6 +1440,7 @@ static IAM_OP_LIST_USERS: Operation = Operation {
 static IAM_OP_LIST_VIRTUAL_MFA_DEVICES: Operation = Operation {
     name: "ListVirtualMFADevices",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "AssignmentStatus", required: false, shape: &IAM_ASSIGNMENT_STATUS_TYPE },
         Member { name: "Marker", required: false, shape: &IAM_MARKER_TYPE },
@@ -1381,6 +1451,7 @@ static IAM_OP_LIST_VIRTUAL_MFA_DEVICES: Operation = Operation {
 static IAM_OP_PUT_GROUP_POLICY: Operation = Operation {
     name: "PutGroupPolicy",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
         Member { name: "PolicyName", required: true, shape: &IAM_POLICY_NAME_TYPE },
@@ -1391,6 +1462,7 @@ static IAM_OP_PUT_GROUP_POLICY: Operation = Operation {
 static IAM_OP_PUT_ROLE_PERMISSIONS_BOUNDARY: Operation = Operation {
     name: "PutRolePermissionsBoundary",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
         Member { name: "PermissionsBoundary", required: true, shape: &IAM_ARN_TYPE },
@@ -1400,6 +1472,7 @@ static IAM_OP_PUT_ROLE_PERMISSIONS_BOUNDARY: Operation = Operation {
 static IAM_OP_PUT_ROLE_POLICY: Operation = Operation {
     name: "PutRolePolicy",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
         Member { name: "PolicyName", required: true, shape: &IAM_POLICY_NAME_TYPE },
@@ -1410,6 +1483,7 @@ static IAM_OP_PUT_ROLE_POLICY: Operation = Operation {
 static IAM_OP_PUT_USER_PERMISSIONS_BOUNDARY: Operation = Operation {
     name: "PutUserPermissionsBoundary",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "UserName", required: true, shape: &IAM_USER_NAME_TYPE },
         Member { name: "PermissionsBoundary", required: true, shape: &IAM_ARN_TYPE },
@@ -1419,6 +1493,7 @@ static IAM_OP_PUT_USER_PERMISSIONS_BOUNDARY: Operation = Operation {
 static IAM_OP_PUT_USER_POLICY: Operation = Operation {
     name: "PutUserPolicy",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "UserName", required: true, shape: &IAM_EXISTING_USER_NAME_TYPE },
         Member { name: "PolicyName", required: true, shape: &IAM_POLICY_NAME_TYPE },
@@ -1429,6 +1504,7 @@ static IAM_OP_PUT_USER_POLICY: Operation = Operation {
 static IAM_OP_REMOVE_USER_FROM_GROUP: Operation = Operation {
     name: "RemoveUserFromGroup",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
         Member { name: "UserName", required: true, shape: &IAM_EXISTING_USER_NAME_TYPE },
@@ -1438,6 +1514,7 @@ static IAM_OP_REMOVE_USER_FROM_GROUP: Operation = Operation {
 static IAM_OP_RESYNC_MFA_DEVICE: Operation = Operation {
     name: "ResyncMFADevice",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "UserName", required: true, shape: &IAM_EXISTING_USER_NAME_TYPE },
         Member { name: "SerialNumber", required: true, shape: &IAM_SERIAL_NUMBER_TYPE },
@@ -1449,6 +1526,7 @@ static IAM_OP_RESYNC_MFA_DEVICE: Operation = Operation {
 static IAM_OP_SET_DEFAULT_POLICY_VERSION: Operation = Operation {
     name: "SetDefaultPolicyVersion",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
         Member { name: "VersionId", required: true, shape: &IAM_POLICY_VERSION_ID_TYPE },
@@ -1458,6 +1536,7 @@ static IAM_OP_SET_DEFAULT_POLICY_VERSION: Operation = Operation {
 static IAM_OP_SIMULATE_CUSTOM_POLICY: Operation = Operation {
     name: "SimulateCustomPolicy",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "PolicyInputList", required: true, shape: &IAM_SIMULATION_POLICY_LIST_TYPE },
         Member { name: "PermissionsBoundaryPolicyInputList", required: false, shape: &IAM_SIMULATION_POLICY_LIST_TYPE },
@@ -1477,6 +1556,7 @@ static IAM_OP_SIMULATE_CUSTOM_POLICY: Operation = Operation {
 static IAM_OP_SIMULATE_PRINCIPAL_POLICY: Operation = Operation {
     name: "SimulatePrincipalPolicy",
     service: Service::Iam,
+    mutating: false,
     input: &[
         Member { name: "PolicySourceArn", required: true, shape: &IAM_ARN_TYPE },
         Member { name: "PolicyInputList", required: false, shape: &IAM_SIMULATION_POLICY_LIST_TYPE },
@@ -1497,6 +1577,7 @@ static IAM_OP_SIMULATE_PRINCIPAL_POLICY: Operation = Operation {
 static IAM_OP_TAG_MFA_DEVICE: Operation = Operation {
     name: "TagMFADevice",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "SerialNumber", required: true, shape: &IAM_SERIAL_NUMBER_TYPE },
         Member { name: "Tags", required: true, shape: &IAM_TAG_LIST_TYPE },
@@ -1506,6 +1587,7 @@ static IAM_OP_TAG_MFA_DEVICE: Operation = Operation {
 static IAM_OP_TAG_POLICY: Operation = Operation {
     name: "TagPolicy",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
         Member { name: "Tags", required: true, shape: &IAM_TAG_LIST_TYPE },
@@ -1515,6 +1597,7 @@ static IAM_OP_TAG_POLICY: Operation = Operation {
 static IAM_OP_TAG_ROLE: Operation = Operation {
     name: "TagRole",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
         Member { name: "Tags", required: true, shape: &IAM_TAG_LIST_TYPE },
@@ -1524,6 +1607,7 @@ static IAM_OP_TAG_ROLE: Operation = Operation {
 static IAM_OP_TAG_USER: Operation = Operation {
     name: "TagUser",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "UserName", required: true, shape: &IAM_EXISTING_USER_NAME_TYPE },
         Member { name: "Tags", required: true, shape: &IAM_TAG_LIST_TYPE },
@@ -1533,6 +1617,7 @@ static IAM_OP_TAG_USER: Operation = Operation {
 static IAM_OP_UNTAG_MFA_DEVICE: Operation = Operation {
     name: "UntagMFADevice",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "SerialNumber", required: true, shape: &IAM_SERIAL_NUMBER_TYPE },
         Member { name: "TagKeys", required: true, shape: &IAM_TAG_KEY_LIST_TYPE },
@@ -1542,6 +1627,7 @@ static IAM_OP_UNTAG_MFA_DEVICE: Operation = Operation {
 static IAM_OP_UNTAG_POLICY: Operation = Operation {
     name: "UntagPolicy",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "PolicyArn", required: true, shape: &IAM_ARN_TYPE },
         Member { name: "TagKeys", required: true, shape: &IAM_TAG_KEY_LIST_TYPE },
@@ -1551,6 +1637,7 @@ static IAM_OP_UNTAG_POLICY: Operation = Operation {
 static IAM_OP_UNTAG_ROLE: Operation = Operation {
     name: "UntagRole",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
         Member { name: "TagKeys", required: true, shape: &IAM_TAG_KEY_LIST_TYPE },
@@ -1560,6 +1647,7 @@ static IAM_OP_UNTAG_ROLE: Operation = Operation {
 static IAM_OP_UNTAG_USER: Operation = Operation {
     name: "UntagUser",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "UserName", required: true, shape: &IAM_EXISTING_USER_NAME_TYPE },
         Member { name: "TagKeys", required: true, shape: &IAM_TAG_KEY_LIST_TYPE },
@@ -1569,6 +1657,7 @@ static IAM_OP_UNTAG_USER: Operation = Operation {
 static IAM_OP_UPDATE_ACCESS_KEY: Operation = Operation {
     name: "UpdateAccessKey",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "UserName", required: false, shape: &IAM_EXISTING_USER_NAME_TYPE },
         Member { name: "AccessKeyId", required: true, shape: &IAM_ACCESS_KEY_ID_TYPE },
@@ -1579,6 +1668,7 @@ static IAM_OP_UPDATE_ACCESS_KEY: Operation = Operation {
 static IAM_OP_UPDATE_ACCOUNT_PASSWORD_POLICY: Operation = Operation {
     name: "UpdateAccountPasswordPolicy",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "MinimumPasswordLength", required: false, shape: &IAM_MINIMUM_PASSWORD_LENGTH_TYPE },
         Member { name: "RequireSymbols", required: false, shape: &IAM_BOOLEAN_TYPE },
@@ -1595,6 +1685,7 @@ static IAM_OP_UPDATE_ACCOUNT_PASSWORD_POLICY: Operation = Operation {
 static IAM_OP_UPDATE_ASSUME_ROLE_POLICY: Operation = Operation {
     name: "UpdateAssumeRolePolicy",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
         Member { name: "PolicyDocument", required: true, shape: &IAM_POLICY_DOCUMENT_TYPE },
@@ -1604,6 +1695,7 @@ static IAM_OP_UPDATE_ASSUME_ROLE_POLICY: Operation = Operation {
 static IAM_OP_UPDATE_GROUP: Operation = Operation {
     name: "UpdateGroup",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "GroupName", required: true, shape: &IAM_GROUP_NAME_TYPE },
         Member { name: "NewPath", required: false, shape: &IAM_PATH_TYPE },
@@ -1614,6 +1706,7 @@ static IAM_OP_UPDATE_GROUP: Operation = Operation {
 static IAM_OP_UPDATE_LOGIN_PROFILE: Operation = Operation {
     name: "UpdateLoginProfile",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "UserName", required: true, shape: &IAM_USER_NAME_TYPE },
         Member { name: "Password", required: false, shape: &IAM_PASSWORD_TYPE },
@@ -1626,6 +1719,7 @@ static IAM_OP_UPDATE_LOGIN_PROFILE: Operation = Operation {
 static IAM_OP_UPDATE_ROLE: Operation = Operation {
     name: "UpdateRole",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
         Member { name: "Description", required: false, shape: &IAM_ROLE_DESCRIPTION_TYPE },
@@ -1638,6 +1732,7 @@ static IAM_OP_UPDATE_ROLE: Operation = Operation {
 static IAM_OP_UPDATE_ROLE_DESCRIPTION: Operation = Operation {
     name: "UpdateRoleDescription",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "RoleName", required: true, shape: &IAM_ROLE_NAME_TYPE },
         Member { name: "Description", required: true, shape: &IAM_ROLE_DESCRIPTION_TYPE },
@@ -1647,6 +1742,7 @@ static IAM_OP_UPDATE_ROLE_DESCRIPTION: Operation = Operation {
 static IAM_OP_UPDATE_USER: Operation = Operation {
     name: "UpdateUser",
     service: Service::Iam,
+    mutating: true,
     input: &[
         Member { name: "UserName", required: true, shape: &IAM_EXISTING_USER_NAME_TYPE },
         Member { name: "NewPath", required: false, shape: &IAM_PATH_TYPE },
@@ -1805,6 +1901,7 @@ pub(crate) const STS_SIGNING_NAME: &str = "sts";
 static STS_OP_ASSUME_ROLE: Operation = Operation {
     name: "AssumeRole",
     service: Service::Sts,
+    mutating: false,
     input: &[
         Member { name: "RoleArn", required: true, shape: &STS_ARN_TYPE },
         Member { name: "RoleSessionName", required: true, shape: &STS_ROLE_SESSION_NAME_TYPE },
@@ -1825,12 +1922,14 @@ static STS_OP_ASSUME_ROLE: Operation = Operation {
 static STS_OP_GET_CALLER_IDENTITY: Operation = Operation {
     name: "GetCallerIdentity",
     service: Service::Sts,
+    mutating: false,
     input: &[],
     errors: &[],
 };
 static STS_OP_GET_SESSION_TOKEN: Operation = Operation {
     name: "GetSessionToken",
     service: Service::Sts,
+    mutating: false,
     input: &[
         Member { name: "DurationSeconds", required: false, shape: &STS_DURATION_SECONDS_TYPE },
         Member { name: "SerialNumber", required: false, shape: &STS_SERIAL_NUMBER_TYPE },

@@ -86,6 +86,10 @@ pub struct Operation {
     /// The `Action` name, e.g. `CreateUser`.
     pub name: &'static str,
     pub service: Service,
+    /// Whether the operation changes anything: true unless its name starts with a reading verb
+    /// (Get, List, Simulate, Decode, Assume). `tools/gen_model.py` decides it for every
+    /// operation of the models and stops at a verb it does not know.
+    pub mutating: bool,
     /// Members of the input structure, in model order (empty when the
     /// operation has no input). Validation errors are reported in this order.
     pub input: &'static [Member],
@@ -216,6 +220,11 @@ impl Action {
     /// The API that serves it.
     pub fn service(self) -> Service {
         self.operation().service
+    }
+
+    /// Whether it changes anything (see [`Operation::mutating`]).
+    pub fn is_mutating(self) -> bool {
+        self.operation().mutating
     }
 }
 

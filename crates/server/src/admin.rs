@@ -1,5 +1,5 @@
 //! The operator's commands beside `serve`: `backup` and `restore` of the embedded database,
-//! `migrate` from it to PostgreSQL, `audit` to read the sign-in audit trail, and `health` for
+//! `migrate` from it to PostgreSQL, `audit` to read the audit trail, and `health` for
 //! container health checks. Each prints
 //! what it did for a person to read and fails with a message saying what to do instead.
 
@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use iamd_store::prelude::*;
-use iamd_store::{AuthEventQuery, DatabaseFile, SqliteStore};
+use iamd_store::{AuthEvent, AuthEventQuery, ChangeEvent, DatabaseFile, SqliteStore};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -70,13 +70,14 @@ pub struct AuditArgs {
     /// `7d`).
     #[arg(long, value_parser = parse_since)]
     pub since: Option<i64>,
-    /// Only this user's events (the name as typed at sign-in, without regard to case).
+    /// Only this user's events, without regard to case: sign-ins under that name (as typed),
+    /// and calls the user made or that named the user.
     #[arg(long)]
     pub user: Option<String>,
     /// The account (default: the one the store serves).
     #[arg(long)]
     pub account_id: Option<String>,
-    /// Events at most, newest first.
+    /// Events at most, newest first (sign-in checks and calls together).
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
     #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
@@ -185,7 +186,8 @@ pub async fn migrate(args: &MigrateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `iamd audit`: the sign-in audit trail (console sign-ins, MFA checks, STS sessions), newest first.
+/// `iamd audit`: the audit trail, newest first — sign-in and MFA checks (console sign-ins, STS
+/// sessions with a code) and calls (changes, refusals) merged by time.
 pub async fn audit(args: &AuditArgs) -> anyhow::Result<()> {
     let store: std::sync::Arc<dyn Store> = match (&args.database_url, &args.data_dir) {
         (Some(url), _) => iamd_store::open(url).await?,
@@ -208,34 +210,101 @@ pub async fn audit(args: &AuditArgs) -> anyhow::Result<()> {
         user_name: args.user.clone(),
         limit: args.limit,
     };
+    let checks = store.auth_events(&query).await?;
+    let calls = store.change_events(&query).await?;
     let mut out = std::io::stdout().lock();
-    for event in store.auth_events(&query).await? {
-        let at = timestamp(event.at);
+    for event in newest_first(checks, calls, args.limit as usize) {
         let line = match args.format {
-            AuditFormat::Json => serde_json::json!({
-                "at": at,
-                "account_id": event.account_id,
-                "user_name": event.user_name,
-                "source": event.source,
-                "kind": event.kind,
-                "mfa_used": event.mfa_used,
-                "outcome": event.outcome,
-                "reason": event.reason,
-            })
-            .to_string(),
-            AuditFormat::Text => format!(
-                "{at}  {:<7}  {:<18}  {:<24}  {}  from {}{}",
-                event.outcome,
-                event.kind,
-                event.user_name,
-                if event.mfa_used { "mfa   " } else { "no-mfa" },
-                event.source,
-                if event.reason.is_empty() { String::new() } else { format!("  ({})", event.reason) }
-            ),
+            AuditFormat::Json => event.json().to_string(),
+            AuditFormat::Text => event.text(),
         };
         writeln!(out, "{line}")?;
     }
     Ok(())
+}
+
+/// One line of `iamd audit`.
+enum AuditEvent {
+    Check(AuthEvent),
+    Call(ChangeEvent),
+}
+
+/// Both lists (each newest first) merged newest first, `limit` at most. Within one second a call
+/// comes before a check: a refused GetSessionToken's call is recorded after its code check.
+fn newest_first(checks: Vec<AuthEvent>, calls: Vec<ChangeEvent>, limit: usize) -> Vec<AuditEvent> {
+    let mut events: Vec<AuditEvent> =
+        calls.into_iter().map(AuditEvent::Call).chain(checks.into_iter().map(AuditEvent::Check)).collect();
+    // Stable: each list keeps its own (newest first) order within a second.
+    events.sort_by_key(|e| std::cmp::Reverse(e.at()));
+    events.truncate(limit);
+    events
+}
+
+impl AuditEvent {
+    fn at(&self) -> i64 {
+        match self {
+            AuditEvent::Check(e) => e.at,
+            AuditEvent::Call(e) => e.at,
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let at = timestamp(self.at());
+        match self {
+            AuditEvent::Check(e) => serde_json::json!({
+                "event": "sign-in",
+                "at": at,
+                "account_id": e.account_id,
+                "user_name": e.user_name,
+                "source": e.source,
+                "kind": e.kind,
+                "mfa_used": e.mfa_used,
+                "outcome": e.outcome,
+                "reason": e.reason,
+            }),
+            AuditEvent::Call(e) => serde_json::json!({
+                "event": "call",
+                "at": at,
+                "account_id": e.account_id,
+                "request_id": e.request_id,
+                "caller": e.caller_arn,
+                "caller_user": e.caller_user,
+                "action": e.action,
+                "target": e.target,
+                "target_user": e.target_user,
+                "source": e.source,
+                "origin": e.origin,
+                "outcome": e.outcome,
+            }),
+        }
+    }
+
+    /// Aligned columns: time, outcome, what, whom, then the details.
+    fn text(&self) -> String {
+        let at = timestamp(self.at());
+        match self {
+            AuditEvent::Check(e) => format!(
+                "{at}  {:<7}  {:<24}  {:<24}  {}  from {}{}",
+                e.outcome,
+                e.kind,
+                e.user_name,
+                if e.mfa_used { "mfa   " } else { "no-mfa" },
+                e.source,
+                if e.reason.is_empty() { String::new() } else { format!("  ({})", e.reason) }
+            ),
+            AuditEvent::Call(e) => format!(
+                "{at}  {:<7}  {:<24}  {:<24}  {:<7} from {}  by {}  {}  request {}",
+                e.outcome,
+                e.action,
+                e.target_user.as_deref().unwrap_or("-"),
+                e.origin,
+                e.source,
+                e.caller_arn,
+                if e.target.is_empty() { "-" } else { &e.target },
+                e.request_id
+            ),
+        }
+    }
 }
 
 /// `iamd health`: asks a running iamd's `/health` (so a container image needs no HTTP client);
@@ -291,13 +360,53 @@ fn contents(file: &DatabaseFile) -> String {
         file.count("mfa_devices"),
         file.count("roles"),
         file.count("policies"),
-        file.count("auth_events")
+        file.count("auth_events") + file.count("change_events")
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checks_and_calls_merge_newest_first_within_the_limit() {
+        let check = |at: i64| AuthEvent {
+            at,
+            account_id: "123456789012".into(),
+            user_name: "alice".into(),
+            source: "127.0.0.1".into(),
+            kind: "console-password".into(),
+            mfa_used: false,
+            outcome: "success".into(),
+            reason: String::new(),
+        };
+        let call = |at: i64, request_id: &str| ChangeEvent {
+            at,
+            account_id: "123456789012".into(),
+            request_id: request_id.into(),
+            caller_arn: "arn:aws:iam::123456789012:root".into(),
+            caller_user: None,
+            action: "iam:CreateUser".into(),
+            target: "UserName=alice".into(),
+            target_user: Some("alice".into()),
+            source: "127.0.0.1".into(),
+            origin: "api".into(),
+            outcome: "success".into(),
+        };
+        let merged = newest_first(vec![check(20), check(10)], vec![call(30, "c"), call(20, "b"), call(5, "a")], 4);
+        let order: Vec<String> = merged
+            .iter()
+            .map(|e| match e {
+                AuditEvent::Check(c) => format!("check@{}", c.at),
+                AuditEvent::Call(c) => format!("{}@{}", c.request_id, c.at),
+            })
+            .collect();
+        assert_eq!(order, ["c@30", "b@20", "check@20", "check@10"]);
+        let json = merged[0].json();
+        assert_eq!((json["event"].as_str(), json["request_id"].as_str()), (Some("call"), Some("c")));
+        assert_eq!(merged[2].json()["event"], "sign-in");
+        assert!(merged[0].text().contains("iam:CreateUser") && merged[0].text().contains("request c"));
+    }
 
     #[test]
     fn since_takes_times_and_ages() {

@@ -35,6 +35,9 @@ pub struct Permissions {
     pub decisions: DecisionMemo,
 }
 
+/// A remembered decision: `None` allows, `Some` denies with AWS's reason.
+type Remembered = Option<Box<str>>;
+
 /// Authorization decisions by a key `authz` builds from everything a decision depends on
 /// besides the policies themselves; `None` is an allow, `Some` a deny with AWS's reason.
 /// Bounded: when full it starts over.
@@ -42,17 +45,17 @@ pub struct Permissions {
 pub struct DecisionMemo {
     /// Which inputs that change from request to request the policies read (computed once).
     pub inputs_read: OnceLock<u8>,
-    taken: Mutex<HashMap<Box<[u8]>, Option<Box<str>>>>,
+    taken: Mutex<HashMap<Box<[u8]>, Remembered>>,
 }
 
 impl DecisionMemo {
     const CAPACITY: usize = 256;
 
-    pub fn get(&self, key: &[u8]) -> Option<Option<Box<str>>> {
+    pub fn get(&self, key: &[u8]) -> Option<Remembered> {
         self.lock().get(key).cloned()
     }
 
-    pub fn put(&self, key: Box<[u8]>, decision: Option<Box<str>>) {
+    pub fn put(&self, key: Box<[u8]>, decision: Remembered) {
         let mut taken = self.lock();
         if taken.len() >= Self::CAPACITY {
             taken.clear();
@@ -68,7 +71,7 @@ impl DecisionMemo {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<[u8]>, Option<Box<str>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<[u8]>, Remembered>> {
         // The map holds only finished entries: one a panicking thread was inserting is harmless.
         self.taken.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }

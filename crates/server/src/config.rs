@@ -113,6 +113,10 @@ pub struct ServeArgs {
     /// The password-failure window, in seconds from the first failure.
     #[arg(long, env = "IAMD_PASSWORD_WINDOW_SECONDS", default_value_t = 900)]
     pub password_window_seconds: i64,
+    /// Require every console user without an enabled MFA device to assign one at sign-in,
+    /// whatever the account's own setting (which the console's administration page sets).
+    #[arg(long, env = "IAMD_REQUIRE_MFA_ENROLMENT")]
+    pub require_mfa_enrolment: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -245,6 +249,7 @@ pub async fn prepare(args: &ServeArgs) -> anyhow::Result<Arc<App>> {
             window_seconds: args.password_window_seconds,
         },
         request_read_timeout: std::time::Duration::from_secs(args.request_read_seconds),
+        mfa_enrolment_required: args.require_mfa_enrolment,
         min_free_disk: match (&args.database_url, &args.data_dir) {
             (None, Some(dir)) => Some((dir.clone(), args.min_free_disk_mb * 1024 * 1024)),
             _ => None,

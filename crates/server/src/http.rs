@@ -22,6 +22,7 @@ use tracing::Instrument;
 use crate::auth::{self, audit::source_address};
 use crate::caller::Caller;
 use crate::metrics::{self, Endpoint};
+use crate::ops::audit::{self, Origin, RequestScope};
 use crate::ops::{self, Ctx};
 use crate::state::App;
 use crate::wire::params::Params;
@@ -78,7 +79,7 @@ fn routes(app: Arc<App>, with_metrics: bool) -> Router {
 /// console request, writes its access log line and counts it.
 async fn with_request_span(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = new_request_id();
     let span = tracing::info_span!("request", id = %request_id, action = tracing::field::Empty);
     request.extensions_mut().insert(RequestId(request_id.clone()));
     let response = next.run(request).instrument(span).await;
@@ -102,10 +103,33 @@ async fn with_request_span(State(app): State<Arc<App>>, mut request: Request, ne
     response
 }
 
-/// Marks a console response as served by the console, named by its route template.
+/// A request id: a random (version 4) UUID, as AWS's are. Ids must be unique, not secret, so the
+/// bytes come from a per-thread block of OS randomness refilled 4 KiB at a time: one system call
+/// per 256 requests instead of one each (it was 1.7% of a GetUser's CPU).
+fn new_request_id() -> String {
+    const BLOCK: usize = 4096;
+    thread_local! {
+        static RANDOM: std::cell::RefCell<(Box<[u8; BLOCK]>, usize)> =
+            std::cell::RefCell::new((Box::new([0; BLOCK]), BLOCK));
+    }
+    let bytes: [u8; 16] = RANDOM.with_borrow_mut(|(block, used)| {
+        if *used == BLOCK {
+            getrandom::fill(&mut block[..]).expect("the OS random source is available");
+            *used = 0;
+        }
+        let bytes = block[*used..*used + 16].try_into().expect("16 bytes");
+        *used += 16;
+        bytes
+    });
+    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+}
+
+/// Marks a console response as served by the console, named by its route template; the
+/// operations it runs are audited as the console's.
 async fn console_served(request: Request, next: Next) -> Response {
     let endpoint = Endpoint::console(request.method(), request.extensions().get::<MatchedPath>().map(|m| m.as_str()));
-    let mut response = next.run(request).await;
+    let scope = audit_scope(request.extensions(), Origin::Console);
+    let mut response = audit::scoped(scope, next.run(request)).await;
     let action = endpoint.action.to_string();
     response.extensions_mut().insert(Served { endpoint, action, error: None, caller: None });
     response
@@ -143,17 +167,23 @@ async fn health(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
 async fn query_api(State(app): State<Arc<App>>, request: Request) -> Response {
     let mut served =
         Served { endpoint: Endpoint::api(Service::Iam, ""), action: String::new(), error: None, caller: None };
-    let mut response = answer(&app, request, &mut served).await;
+    let scope = audit_scope(request.extensions(), Origin::Api);
+    let mut response = audit::scoped(scope, answer(&app, request, &mut served)).await;
     response.extensions_mut().insert(served);
     response
+}
+
+/// The request's id and origin, for the audit trail of the operations it runs.
+fn audit_scope(extensions: &http::Extensions, origin: Origin) -> RequestScope {
+    let id = extensions.get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
+    RequestScope { id, origin }
 }
 
 /// Serves one query API request, noting in `served` what the access log and metrics need.
 async fn answer(app: &Arc<App>, request: Request, served: &mut Served) -> Response {
     let now = app.clock.now();
     let (parts, body) = request.into_parts();
-    let request_id =
-        parts.extensions.get::<RequestId>().map_or_else(|| uuid::Uuid::new_v4().to_string(), |id| id.0.clone());
+    let request_id = parts.extensions.get::<RequestId>().map_or_else(new_request_id, |id| id.0.clone());
     // A client trickling its body is cut off like one trickling its headers (`listener`).
     let body =
         match tokio::time::timeout(app.limits.request_read_timeout, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
@@ -241,4 +271,21 @@ fn is_form(headers: &HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_none_or(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_request_id;
+
+    #[test]
+    fn request_ids_are_distinct_version_4_uuids() {
+        // More than one block of randomness.
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_request_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in &ids {
+            let parsed = uuid::Uuid::parse_str(id).expect("a UUID");
+            assert_eq!(parsed.get_version_num(), 4, "{id}");
+            assert_eq!(parsed.hyphenated().to_string(), *id);
+        }
+    }
 }

@@ -68,11 +68,14 @@ pub struct BatchedStderr {
     shared: Arc<Shared>,
 }
 
+/// Where batches go: stderr, or a recorder in tests.
+type Sink = Box<dyn Fn(&[u8]) + Send + Sync>;
+
 struct Shared {
     buffer: Mutex<Vec<u8>>,
     /// Signalled when a line lands in an empty buffer.
     filled: Condvar,
-    sink: Box<dyn Fn(&[u8]) + Send + Sync>,
+    sink: Sink,
 }
 
 impl Shared {
@@ -99,7 +102,7 @@ impl BatchedStderr {
         }))
     }
 
-    fn start_with(sink: Box<dyn Fn(&[u8]) + Send + Sync>) -> Self {
+    fn start_with(sink: Sink) -> Self {
         let shared = Arc::new(Shared { buffer: Mutex::new(Vec::new()), filled: Condvar::new(), sink });
         let thread_shared = Arc::clone(&shared);
         std::thread::Builder::new()

@@ -50,6 +50,9 @@ pub struct Limits {
     pub password_attempts: PasswordThrottlePolicy,
     /// How long a client may take to send a request body once its headers arrived.
     pub request_read_timeout: Duration,
+    /// Every account requires MFA enrolment at console sign-in, whatever its own setting
+    /// (`--require-mfa-enrolment`; iamd's rule, docs/behaviour.md §4).
+    pub mfa_enrolment_required: bool,
     /// The embedded store's directory and the free space (bytes) under which `/health` reports
     /// the node unhealthy, before writes start failing.
     pub min_free_disk: Option<(std::path::PathBuf, u64)>,
@@ -78,6 +81,7 @@ impl Default for Limits {
             password_hash_wait: Duration::from_millis(250),
             password_attempts: PasswordThrottlePolicy::default(),
             request_read_timeout: Duration::from_secs(10),
+            mfa_enrolment_required: false,
             min_free_disk: None,
         }
     }

@@ -30,6 +30,7 @@ backend_tests!(
     password_operations_beyond_the_hashing_slots_are_throttled,
     credential_reports_last_four_hours,
     a_key_records_its_first_use_in_each_quarter_hour,
+    changes_and_refusals_enter_the_audit_trail,
 );
 
 /// The shared [`TestApp`] (app, clock, `now`, `advance`) plus this file's signed-request helpers.
@@ -718,4 +719,43 @@ async fn a_key_records_its_first_use_in_each_quarter_hour(backend: Backend) {
     h.advance(60);
     h.call("iam", &alice, &[("Action", "ListUsers")]).await;
     settled(&(Some(iamd_server::wire::shapes::timestamp(first + 15 * 60)), "iam".to_owned())).await;
+}
+
+/// Every change that succeeds and every refusal lands in the audit trail with the request id the
+/// client got; reads and failures of other kinds do not; no code is ever written.
+async fn changes_and_refusals_enter_the_audit_trail(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let (creds, serial, key) = h.user_with_device("audited").await;
+    h.ok("iam", &root(), &[("Action", "ListUsers")]).await;
+    let (status, _) = h.call("iam", &root(), &[("Action", "GetUser"), ("UserName", "nobody")]).await;
+    assert_eq!(status, 404);
+    let (status, enabled) = h.enable_at("audited", &serial, &key, h.now()).await;
+    assert_eq!(status, 200, "{enabled}");
+    let (status, refused) = h.call("iam", &creds, &[("Action", "DeleteUser"), ("UserName", "audited")]).await;
+    assert_eq!(status, 403, "{refused}");
+
+    let events = h.store().change_events(&AuthEventQuery::newest(ACCOUNT, 100)).await.unwrap();
+    let summary: Vec<(&str, &str, &str)> =
+        events.iter().map(|e| (e.action.as_str(), e.outcome.as_str(), e.target.as_str())).collect();
+    let enable_target = format!("UserName=audited SerialNumber={serial}");
+    assert_eq!(
+        summary,
+        [
+            ("iam:DeleteUser", "denied", "UserName=audited"),
+            ("iam:EnableMFADevice", "success", enable_target.as_str()),
+            ("iam:CreateVirtualMFADevice", "success", "VirtualMFADeviceName=audited"),
+            ("iam:CreateAccessKey", "success", "UserName=audited"),
+            ("iam:CreateUser", "success", "UserName=audited"),
+        ]
+    );
+    let [denied, enable, ..] = &events[..] else { unreachable!() };
+    assert_eq!(enable.request_id, field(&enabled, "RequestId"));
+    assert_eq!(denied.request_id, field(&refused, "RequestId"));
+    assert_eq!(enable.caller_arn, format!("arn:aws:iam::{ACCOUNT}:root"));
+    assert_eq!((enable.caller_user.as_deref(), enable.target_user.as_deref()), (None, Some("audited")));
+    assert_eq!(denied.caller_arn, format!("arn:aws:iam::{ACCOUNT}:user/audited"));
+    assert_eq!(denied.caller_user.as_deref(), Some("audited"));
+    assert!(events.iter().all(|e| e.at == h.now() && e.origin == "api" && e.account_id == ACCOUNT));
+    let code = key.code_at(h.now());
+    assert!(events.iter().all(|e| !e.target.contains(&code)), "{events:?}");
 }

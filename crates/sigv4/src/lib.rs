@@ -200,7 +200,12 @@ pub fn verify(
 /// The canonical request the signature of `req` should cover, for error
 /// messages and debugging. For a pre-signed request whose session token may
 /// or may not have been signed, this is the variant that includes it.
-pub fn canonical_request(req: &RequestParts<'_>, presented: &Presented) -> Result<String, SigError> {
+///
+/// Bytes, exactly as hashed: a header value may hold bytes that are not
+/// UTF-8 (HTTP's obs-text), and a lossy string would hash to another string
+/// to sign than the one [`verify`] checks. Show it with
+/// `String::from_utf8_lossy`.
+pub fn canonical_request(req: &RequestParts<'_>, presented: &Presented) -> Result<Vec<u8>, SigError> {
     let payload_hash = payload_hash(req)?;
     let query = canonical_query_candidates(req, presented).into_iter().next().unwrap_or_default();
     let creq = canonical::canonical_request(&CanonicalInput {
@@ -211,12 +216,12 @@ pub fn canonical_request(req: &RequestParts<'_>, presented: &Presented) -> Resul
         signed_headers: &presented.signed_headers,
         payload_hash: &payload_hash,
     });
-    Ok(String::from_utf8_lossy(&creq).into_owned())
+    Ok(creq)
 }
 
 /// The string to sign for a canonical request from [`canonical_request`].
-pub fn string_to_sign(presented: &Presented, canonical_request: &str) -> String {
-    canonical::string_to_sign(&presented.amz_date, &presented.credential_scope(), canonical_request.as_bytes())
+pub fn string_to_sign(presented: &Presented, canonical_request: &[u8]) -> String {
+    canonical::string_to_sign(&presented.amz_date, &presented.credential_scope(), canonical_request)
 }
 
 /// The canonical query strings the client may have signed.
@@ -317,4 +322,39 @@ fn check_time(presented: &Presented, now: OffsetDateTime) -> Result<(), SigError
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{HeaderMap, HeaderValue};
+
+    /// Found by the `sigv4_authorization` fuzz target: with a header value that is not UTF-8,
+    /// the canonical request used to come back as a lossy string, whose string to sign was not
+    /// the one `verify` checks.
+    #[test]
+    fn canonical_request_is_what_verify_hashes_even_for_non_utf8_header_values() {
+        let headers = |signature: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("host", HeaderValue::from_bytes(b"example.amazonaws.co\xe9").unwrap());
+            h.insert("x-amz-date", HeaderValue::from_static("20150830T123600Z"));
+            let authorization = format!(
+                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, \
+                 SignedHeaders=host;x-amz-date, Signature={signature}"
+            );
+            h.insert("authorization", HeaderValue::from_str(&authorization).unwrap());
+            h
+        };
+        let unsigned = headers("00");
+        let req = RequestParts { method: "GET", path: "/", query: "", headers: &unsigned, body: b"" };
+        let presented = parse(&req).unwrap();
+        let key = signing_key("secret", &presented.date, &presented.region, &presented.service);
+        let creq = canonical_request(&req, &presented).unwrap();
+        assert!(creq.windows(2).any(|w| w == b"o\xe9"), "the header's own byte is hashed");
+
+        let signed = headers(&canonical::signature_hex(&key, &string_to_sign(&presented, &creq)));
+        let req = RequestParts { headers: &signed, ..req };
+        let presented = parse(&req).unwrap();
+        assert_eq!(verify(&req, &presented, &key, presented.timestamp), Ok(()));
+    }
 }

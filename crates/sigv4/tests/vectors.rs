@@ -176,7 +176,7 @@ fn check_signed(dir: &Path, file: &str, ctx: &Context) -> Result<String, String>
             return Err(format!("string to sign:\n{sts}\nexpected:\n{expected}"));
         }
     }
-    Ok(creq)
+    Ok(String::from_utf8(creq).expect("the vectors are UTF-8"))
 }
 
 fn tamper_signature(text: &str) -> String {

@@ -167,6 +167,12 @@ pub trait Accounts: Send + Sync + 'static {
 
     async fn account_counts(&self, account_id: &str) -> Result<AccountCounts>;
 
+    /// Whether the account requires every console user without an enabled MFA device to assign
+    /// one at sign-in (iamd's own setting, off for a new account). `NotFound(Account)`.
+    async fn mfa_enrolment_required(&self, account_id: &str) -> Result<bool>;
+    /// Sets that setting. `NotFound(Account)`.
+    async fn set_mfa_enrolment_required(&self, account_id: &str, required: bool) -> Result<()>;
+
     /// Whether the database answers (for `/health`).
     async fn ping(&self) -> Result<()> {
         self.account_exists("").await.map(|_| ())
@@ -359,6 +365,10 @@ pub trait MfaDevices: Send + Sync + 'static {
     /// Charges one failure unconditionally (also while locked).
     async fn record_mfa_failure(&self, user_id: &str, policy: &ThrottlePolicy, now: i64) -> Result<ThrottleState>;
     async fn clear_mfa_failures(&self, user_id: &str) -> Result<()>;
+    /// An administrator's unlock of the user named `user_name` (case-insensitively): its failure
+    /// count, lock and lock doubling are cleared in one transaction, which returns what they
+    /// were (the default state when there was nothing to clear). `NotFound(User)`.
+    async fn unlock_mfa(&self, account_id: &str, user_name: &str) -> Result<ThrottleState>;
 }
 
 /// Sessions: temporary credentials issued by STS and console (browser) sessions, and purging
@@ -382,16 +392,23 @@ pub trait Sessions: Send + Sync + 'static {
     async fn purge_expired_console_sessions(&self, now: i64) -> Result<u64>;
 }
 
-/// The sign-in audit trail: every console sign-in and MFA check, success or failure.
+/// The audit trail: every console sign-in and MFA check, success or failure (`auth_events`),
+/// and every change made through the API or the console and every refused call
+/// (`change_events`).
 #[async_trait]
 pub trait Audit: Send + Sync + 'static {
     async fn record_auth_event(&self, event: &AuthEvent) -> Result<()>;
     /// The newest events the query selects, newest first.
     async fn auth_events(&self, query: &AuthEventQuery) -> Result<Vec<AuthEvent>>;
+    async fn record_change_event(&self, event: &ChangeEvent) -> Result<()>;
+    /// The newest change events the query selects (its user as the caller or as the target),
+    /// newest first.
+    async fn change_events(&self, query: &AuthEventQuery) -> Result<Vec<ChangeEvent>>;
 }
 
 /// Which audit events to read: an account's, at or after `since` (Unix seconds), of one user
-/// name (compared without regard to case, as IAM names are) when given, `limit` at most.
+/// name (compared without regard to case, as IAM names are) when given, `limit` at most. For
+/// change events the user is the caller's or the target's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthEventQuery {
     pub account_id: String,

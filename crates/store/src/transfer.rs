@@ -78,6 +78,9 @@ pub async fn copy_sqlite_to_postgres(sqlite: &Path, url: &str) -> Result<Vec<(St
         copied.push((table.name.clone(), rows));
     }
     tx.commit().await.map_err(db)?;
+    // Planner statistics for the rows just landed: without them PostgreSQL plans from empty
+    // tables until autovacuum gets round to them, and that analysis then runs under load.
+    sqlx::query("ANALYZE").execute(target.pool()).await.map_err(db)?;
     target.close().await;
     copied.sort();
     Ok(copied)

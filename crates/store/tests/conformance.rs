@@ -32,11 +32,14 @@ async fn conformance(store: Arc<dyn Store>) {
     login_profiles(&*store).await;
     password_policy(&*store).await;
     throttle(&*store).await;
+    admin_unlock(&*store).await;
+    mfa_enrolment_setting(&*store).await;
     password_throttle(&*store).await;
     sts_sessions(&*store).await;
     console_sessions(&*store).await;
     console_sessions_of_user(&*store).await;
     auth_events(&*store).await;
+    change_events(&*store).await;
     credential_reports(&*store).await;
     meta(&*store).await;
     policies_suite(&*store).await;
@@ -786,6 +789,51 @@ async fn throttle(store: &dyn Store) {
     );
 }
 
+/// An administrator's unlock clears a user's MFA lock and its doubling in one step, by name
+/// (case-insensitively), says what it cleared, and touches no other user.
+async fn admin_unlock(store: &dyn Store) {
+    let account = fresh_account(store).await;
+    let (pat, quinn) = (user(&account, "Pat", "/"), user(&account, "Quinn", "/"));
+    store.create_user(&pat, 5000).await.unwrap();
+    store.create_user(&quinn, 5000).await.unwrap();
+    let policy = ThrottlePolicy::default();
+    let mut locked = ThrottleState::default();
+    for _ in 0..10 {
+        locked = store.record_mfa_failure(&pat.user_id, &policy, NOW).await.unwrap();
+        store.record_mfa_failure(&quinn.user_id, &policy, NOW).await.unwrap();
+    }
+    assert!(locked.is_locked(NOW));
+    assert_eq!(store.reserve_mfa_attempt(&pat.user_id, &policy, NOW + 1).await.unwrap(), None);
+
+    assert_eq!(store.unlock_mfa(&account, "pAT").await.unwrap(), locked);
+    assert_eq!(store.mfa_throttle(&pat.user_id).await.unwrap(), ThrottleState::default());
+    let granted = store.reserve_mfa_attempt(&pat.user_id, &policy, NOW + 1).await.unwrap();
+    assert_eq!(granted, Some(ThrottleState { failures: 1, locked_until: 0, locks: 0 }), "the doubling is gone too");
+    assert!(store.mfa_throttle(&quinn.user_id).await.unwrap().is_locked(NOW + 1), "others stay locked");
+
+    // Nothing to clear: the default state; an unknown user (or another account's): NotFound.
+    store.clear_mfa_failures(&pat.user_id).await.unwrap();
+    assert_eq!(store.unlock_mfa(&account, "Pat").await.unwrap(), ThrottleState::default());
+    assert_eq!(store.unlock_mfa(&account, "nobody").await, Err(StoreError::NotFound(Entity::User)));
+    assert_eq!(store.unlock_mfa(OTHER_ACCOUNT, "Pat").await, Err(StoreError::NotFound(Entity::User)));
+}
+
+/// "MFA enrolment required" is off for a new account, set per account, and refused for an
+/// unknown one.
+async fn mfa_enrolment_setting(store: &dyn Store) {
+    let (first, second) = (fresh_account(store).await, fresh_account(store).await);
+    assert!(!store.mfa_enrolment_required(&first).await.unwrap());
+    store.set_mfa_enrolment_required(&first, true).await.unwrap();
+    assert!(store.mfa_enrolment_required(&first).await.unwrap());
+    assert!(!store.mfa_enrolment_required(&second).await.unwrap(), "per account");
+    store.set_mfa_enrolment_required(&first, true).await.unwrap();
+    store.set_mfa_enrolment_required(&first, false).await.unwrap();
+    assert!(!store.mfa_enrolment_required(&first).await.unwrap());
+    let unknown = "000000000001";
+    assert_eq!(store.mfa_enrolment_required(unknown).await, Err(StoreError::NotFound(Entity::Account)));
+    assert_eq!(store.set_mfa_enrolment_required(unknown, true).await, Err(StoreError::NotFound(Entity::Account)));
+}
+
 async fn password_throttle(store: &dyn Store) {
     let (user, source) = (format!("user:{}", fresh_id("AIDA")), format!("source:{}", fresh_id("")));
     let both = [(user.clone(), 2), (source.clone(), 3)];
@@ -878,8 +926,12 @@ async fn console_sessions(store: &dyn Store) {
     };
     store.create_console_session(&waiting).await.unwrap();
     store.create_console_session(&signed_in).await.unwrap();
+    let enrolling =
+        ConsoleSession { id_hash: b"hash-4".to_vec(), state: ConsoleState::AwaitingEnrolment, ..waiting.clone() };
+    store.create_console_session(&enrolling).await.unwrap();
     assert_eq!(store.find_console_session(b"hash-1").await.unwrap(), Some(waiting));
     assert_eq!(store.find_console_session(b"hash-2").await.unwrap(), Some(signed_in));
+    assert_eq!(store.find_console_session(b"hash-4").await.unwrap(), Some(enrolling));
     assert_eq!(store.find_console_session(b"hash-3").await.unwrap(), None);
     store.delete_console_session(b"hash-1").await.unwrap();
     store.delete_console_session(b"hash-1").await.unwrap();
@@ -969,6 +1021,63 @@ async fn auth_events(store: &dyn Store) {
     assert_eq!(store.auth_events(&query(NOW + 3, None)).await.unwrap(), vec![event(4, "success"), event(3, "failure")]);
     assert_eq!(store.auth_events(&query(NOW, Some("USER3"))).await.unwrap(), vec![event(3, "failure")]);
     assert!(store.auth_events(&query(NOW + 4, Some("user3"))).await.unwrap().is_empty());
+}
+
+async fn change_events(store: &dyn Store) {
+    let account = fresh_account(store).await;
+    // Root enables bob's device; alice changes her own password (no target name in the request,
+    // herself as the target); alice is refused attaching a policy to carol; a role session
+    // creates a user.
+    let event =
+        |i: i64, caller_user: Option<&str>, action: &str, target_user: Option<&str>, outcome: &str| ChangeEvent {
+            at: NOW + i,
+            account_id: account.clone(),
+            request_id: format!("req-{i}"),
+            caller_arn: match caller_user {
+                Some(name) => format!("arn:aws:iam::{account}:user/{name}"),
+                None => format!("arn:aws:iam::{account}:root"),
+            },
+            caller_user: caller_user.map(str::to_owned),
+            action: action.to_owned(),
+            target: target_user.map_or_else(String::new, |name| format!("UserName={name}")),
+            target_user: target_user.map(str::to_owned),
+            source: "127.0.0.1".to_owned(),
+            origin: if i == 1 { "console" } else { "api" }.to_owned(),
+            outcome: outcome.to_owned(),
+        };
+    let events = [
+        event(0, None, "iam:EnableMFADevice", Some("Bob"), "success"),
+        event(1, Some("alice"), "iam:ChangePassword", Some("alice"), "success"),
+        event(2, Some("alice"), "iam:AttachUserPolicy", Some("carol"), "denied"),
+        event(3, None, "iam:CreateUser", Some("dave"), "success"),
+        event(4, None, "iam:CreatePolicy", None, "success"),
+    ];
+    assert!(store.change_events(&AuthEventQuery::newest(&account, 10)).await.unwrap().is_empty());
+    for e in &events {
+        store.record_change_event(e).await.unwrap();
+    }
+    let newest_first: Vec<ChangeEvent> = events.iter().rev().cloned().collect();
+    assert_eq!(store.change_events(&AuthEventQuery::newest(&account, 100)).await.unwrap(), newest_first);
+    assert_eq!(store.change_events(&AuthEventQuery::newest(&account, 2)).await.unwrap(), newest_first[..2]);
+    assert!(store.change_events(&AuthEventQuery::newest("000000000000", 100)).await.unwrap().is_empty());
+    // The sign-in trail is another table: neither sees the other's events.
+    assert!(store.auth_events(&AuthEventQuery::newest(&account, 100)).await.unwrap().is_empty());
+    let query = |since: i64, user: Option<&str>| AuthEventQuery {
+        account_id: account.clone(),
+        since,
+        user_name: user.map(str::to_owned),
+        limit: 100,
+    };
+    // A user's events: as the caller or as the target, whatever the case.
+    assert_eq!(
+        store.change_events(&query(NOW, Some("ALICE"))).await.unwrap(),
+        vec![events[2].clone(), events[1].clone()]
+    );
+    assert_eq!(store.change_events(&query(NOW, Some("carol"))).await.unwrap(), vec![events[2].clone()]);
+    assert_eq!(store.change_events(&query(NOW, Some("bob"))).await.unwrap(), vec![events[0].clone()]);
+    assert!(store.change_events(&query(NOW, Some("root"))).await.unwrap().is_empty());
+    assert_eq!(store.change_events(&query(NOW + 3, None)).await.unwrap(), newest_first[..2]);
+    assert!(store.change_events(&query(NOW + 2, Some("bob"))).await.unwrap().is_empty());
 }
 
 async fn meta(store: &dyn Store) {
@@ -2460,7 +2569,9 @@ async fn sqlite_moves_to_postgres() {
 
     let copied = iamd_store::copy_sqlite_to_postgres(&path, &target.url).await.unwrap();
     let empty: Vec<&str> = copied.iter().filter(|(_, n)| *n == 0).map(|(t, _)| t.as_str()).collect();
-    for busy in ["users", "access_keys", "mfa_devices", "policies", "roles", "auth_events", "sts_sessions"] {
+    for busy in
+        ["users", "access_keys", "mfa_devices", "policies", "roles", "auth_events", "change_events", "sts_sessions"]
+    {
         assert!(!empty.contains(&busy), "the suite leaves rows in {busy}; copied: {copied:?}");
     }
 

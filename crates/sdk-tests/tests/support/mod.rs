@@ -50,8 +50,43 @@ fn healthy(port: u16) -> bool {
     stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
 }
 
-/// An `iamd serve` child process on the embedded store, in a fresh data directory, with the root
-/// credentials it generates on first start. Killed and its directory removed on drop.
+/// A database of its own on the PostgreSQL server named by `IAMD_TEST_DATABASE_URL` (set by
+/// `scripts/with-postgres`), made with `psql` as the black-box suite does; dropped with the
+/// [`Iamd`] that serves it.
+struct Database {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl Database {
+    /// `None` without `IAMD_TEST_DATABASE_URL`: the embedded store is used.
+    fn create() -> Option<Database> {
+        let admin = env::var("IAMD_TEST_DATABASE_URL").ok().filter(|url| !url.is_empty())?;
+        let name = unique("iamd_sdk_rust").replace('-', "_");
+        psql(&admin, &format!("CREATE DATABASE \"{name}\""));
+        // The admin URL names a database (`…/postgres`, maybe `?query`): replace its name.
+        let (base, query) = admin.split_once('?').map_or((admin.as_str(), ""), |(b, q)| (b, q));
+        let server = base.rsplit_once('/').filter(|(head, _)| head.ends_with(|c| c != '/')).map_or(base, |(h, _)| h);
+        let url = if query.is_empty() { format!("{server}/{name}") } else { format!("{server}/{name}?{query}") };
+        Some(Database { admin, name, url })
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        psql(&self.admin, &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
+    }
+}
+
+fn psql(url: &str, sql: &str) {
+    let out = Command::new("psql").args([url, "-qc", sql]).output().expect("psql (PostgreSQL's client) on PATH");
+    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// An `iamd serve` child process in a fresh data directory, with the root credentials it
+/// generates on first start: on the embedded store, or on a fresh PostgreSQL database when
+/// `IAMD_TEST_DATABASE_URL` is set. Killed and its directory (and database) removed on drop.
 pub struct Iamd {
     child: Child,
     base: PathBuf,
@@ -59,6 +94,8 @@ pub struct Iamd {
     pub account_id: String,
     pub root: Credentials,
     http: SharedHttpClient,
+    // Declared last: dropped after the server is killed.
+    _database: Option<Database>,
 }
 
 impl Iamd {
@@ -73,6 +110,8 @@ impl Iamd {
         let data_dir = base.join("data");
         fs::create_dir_all(&base).expect("create the test directory");
         let log_path = base.join("iamd.log");
+        let database = Database::create();
+        let storage: Vec<&str> = database.as_ref().map_or_else(Vec::new, |db| vec!["--database-url", &db.url]);
         let mut last_failure = String::new();
         for _attempt in 0..3 {
             let port = free_port();
@@ -80,6 +119,7 @@ impl Iamd {
             let mut child = Command::new(&binary)
                 .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
                 .arg(&data_dir)
+                .args(&storage)
                 // Nothing from the host's AWS or iamd configuration.
                 .env_clear()
                 .envs(env::vars().filter(|(k, _)| !k.starts_with("AWS_") && !k.starts_with("IAMD_")))
@@ -127,6 +167,7 @@ impl Iamd {
                 root,
                 // Plain HTTP: iamd listens on loopback without TLS.
                 http: aws_smithy_http_client::Builder::new().build_http(),
+                _database: database,
             };
         }
         let log = fs::read_to_string(&log_path).unwrap_or_default();

@@ -4,6 +4,8 @@
 //! | --- | --- |
 //! | `GET /signin`, `POST /signin` | account id, user name, password |
 //! | `GET /signin/mfa`, `POST /signin/mfa` | a code from one of the user's MFA devices |
+//! | `/signin/enrol…` | the required MFA enrolment ([`enrolment`]) |
+//! | `/console/admin…` | administration ([`admin`]) |
 //! | `GET /console/password`, `POST /console/password` | the forced password change (`reset_required`) |
 //! | `GET /console` | who is signed in, whether with MFA and when |
 //! | `POST /signout` | ends the session |
@@ -20,7 +22,9 @@
 //! session's own token. A POST without the right token gets 403 and changes nothing. All cookies
 //! are `HttpOnly; SameSite=Strict; Path=/`.
 
+mod admin;
 mod cookies;
+mod enrolment;
 mod pages;
 mod results;
 mod security;
@@ -42,10 +46,14 @@ use subtle::ConstantTimeEq;
 
 use crate::auth::audit::{Attempt, source_address};
 use crate::auth::{mfa, password, token_hash};
+use crate::caller::Caller;
 use crate::failure::store_failure;
 use crate::metrics::SignInOutcome;
+use crate::ops::{self, Ctx};
 use crate::state::App;
+use crate::wire::params::Params;
 use crate::wire::shapes::timestamp;
+use iamd_model::Action;
 use pages::Reply;
 
 /// How long the awaiting-MFA step stays open after the right password.
@@ -77,6 +85,16 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/console/security/keys/status", post(security::key_status))
         .route("/console/security/keys/delete", post(security::key_delete))
         .route("/console/assets/{file}", get(security::asset))
+        .route("/signin/enrol", get(enrolment::start).post(enrolment::create))
+        .route("/signin/enrol/enable", post(enrolment::enable))
+        .route("/signin/enrol/cancel", post(enrolment::cancel))
+        .route("/console/admin", get(admin::index))
+        .route("/console/admin/users", get(admin::users))
+        .route("/console/admin/users/{name}", get(admin::user))
+        .route("/console/admin/users/{name}/mfa/deactivate", post(admin::deactivate))
+        .route("/console/admin/users/{name}/mfa/unlock", post(admin::unlock))
+        .route("/console/admin/report", get(admin::report))
+        .route("/console/admin/settings", get(admin::settings).post(admin::settings_submit))
 }
 
 /// What a handler failed with: an internal error (store down, …), shown as a plain 500, or no
@@ -114,6 +132,32 @@ fn form_or_empty<T: Default>(form: Result<Form<T>, FormRejection>) -> T {
 /// Constant-time comparison of a submitted token with the expected one; empty never matches.
 fn tokens_match(submitted: &str, expected: &str) -> bool {
     !expected.is_empty() && bool::from(submitted.as_bytes().ct_eq(expected.as_bytes()))
+}
+
+/// Runs `action` with `params` as `caller` (a console user): validated, authorized and handled
+/// exactly as the same call through the query API; the answer is its `{Op}Result` XML.
+async fn perform_as(
+    app: &App,
+    caller: &Caller,
+    source: &str,
+    action: Action,
+    params: &[(&str, &str)],
+) -> Result<Option<String>, ApiError> {
+    let ctx = Ctx { app, caller, action, now: app.clock.now(), source };
+    let result = ops::perform(&ctx, &Params::from_pairs(params.iter().copied())).await;
+    let outcome = result.as_ref().err().map_or("allowed", |e| e.code.as_str());
+    let user = caller.user().map_or("", |u| u.name.as_str());
+    tracing::info!(action = action.name(), user, outcome, "console action");
+    result
+}
+
+/// Where a browser whose session is in `state` belongs.
+fn home_of(state: ConsoleState) -> &'static str {
+    match state {
+        ConsoleState::SignedIn => "/console",
+        ConsoleState::AwaitingMfa => "/signin/mfa",
+        ConsoleState::AwaitingEnrolment => "/signin/enrol",
+    }
 }
 
 /// At most `max` characters of user-supplied text, for the audit trail.
@@ -164,6 +208,7 @@ async fn open_session(
     let id = ids::new_url_token();
     let lifetime = match state {
         ConsoleState::AwaitingMfa => MFA_STEP_SECONDS,
+        ConsoleState::AwaitingEnrolment => enrolment::ENROLMENT_SECONDS,
         ConsoleState::SignedIn => SESSION_SECONDS,
     };
     let session = ConsoleSession {
@@ -197,11 +242,23 @@ async fn reissue_session(
 
 /// The end of a successful sign-in: a signed-in session, `PasswordLastUsed`, off to the console.
 async fn finish_sign_in(app: &App, user: User, now: i64, mfa_at: Option<i64>, secure: bool) -> Handled {
+    let cookie = open_signed_in(app, user, now, mfa_at, secure).await?;
+    Ok(Reply::see_other("/console").cookie(cookie))
+}
+
+/// Opens the signed-in session of a successful sign-in and records it; returns its cookie.
+async fn open_signed_in(
+    app: &App,
+    user: User,
+    now: i64,
+    mfa_at: Option<i64>,
+    secure: bool,
+) -> Result<http::HeaderValue, ApiError> {
     let user_id = user.user_id.clone();
     let cookie = open_session(app, user, ConsoleState::SignedIn, now, mfa_at, secure).await?;
     app.store.record_password_use(&user_id, now).await.map_err(store_failure)?;
     app.metrics.sign_in(SignInOutcome::SignedIn);
-    Ok(Reply::see_other("/console").cookie(cookie))
+    Ok(cookie)
 }
 
 /// The user's login profile, or `None` if it is gone (then the session is worthless).
@@ -228,14 +285,35 @@ impl FromRequestParts<Arc<App>> for AwaitingMfa {
             .map_err(|e| Failure::from(e).into_response())?
         {
             Some(session) if session.state == ConsoleState::AwaitingMfa => Ok(AwaitingMfa(session)),
-            Some(_) => Err(Reply::see_other("/console").into_response()),
+            Some(session) => Err(Reply::see_other(home_of(session.state)).into_response()),
             None => Err(Reply::see_other("/signin").into_response()),
         }
     }
 }
 
-/// A request from a signed-in browser, with the user's login profile. A session whose login
-/// profile is gone ends here; browsers without a session go to sign in (or to the MFA step).
+/// The request's live session if it is in one of the `accepted` states, with the user's login
+/// profile. A browser in another state is sent where it belongs (so a user who must enrol an MFA
+/// device reaches no other page), one without a session to sign in; a session whose login
+/// profile is gone ends here.
+async fn session_in(
+    app: &App,
+    parts: &Parts,
+    accepted: &[ConsoleState],
+) -> Result<(ConsoleSession, LoginProfile), Response> {
+    let failure = |e: ApiError| Failure::from(e).into_response();
+    let session = match current_session(app, &parts.headers, app.now_unix()).await.map_err(failure)? {
+        Some(session) if accepted.contains(&session.state) => session,
+        Some(session) => return Err(Reply::see_other(home_of(session.state)).into_response()),
+        None => return Err(Reply::see_other("/signin").into_response()),
+    };
+    let Some(profile) = login_profile(app, &session.user).await.map_err(failure)? else {
+        app.store.delete_console_session(&session.id_hash).await.map_err(|e| failure(store_failure(e)))?;
+        return Err(Reply::see_other("/signin").into_response());
+    };
+    Ok((session, profile))
+}
+
+/// A request from a signed-in browser, with the user's login profile.
 struct SignedIn {
     session: ConsoleSession,
     profile: LoginProfile,
@@ -245,17 +323,25 @@ impl FromRequestParts<Arc<App>> for SignedIn {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
-        let failure = |e: ApiError| Failure::from(e).into_response();
-        let session = match current_session(app, &parts.headers, app.now_unix()).await.map_err(failure)? {
-            Some(session) if session.state == ConsoleState::SignedIn => session,
-            Some(_) => return Err(Reply::see_other("/signin/mfa").into_response()),
-            None => return Err(Reply::see_other("/signin").into_response()),
-        };
-        let Some(profile) = login_profile(app, &session.user).await.map_err(failure)? else {
-            app.store.delete_console_session(&session.id_hash).await.map_err(|e| failure(store_failure(e)))?;
-            return Err(Reply::see_other("/signin").into_response());
-        };
+        let (session, profile) = session_in(app, parts, &[ConsoleState::SignedIn]).await?;
         Ok(SignedIn { session, profile })
+    }
+}
+
+/// A request from a browser that may change its password when the login profile requires it:
+/// signed in, or still to enrol an MFA device (the password comes first).
+struct PasswordChanging {
+    session: ConsoleSession,
+    profile: LoginProfile,
+}
+
+impl FromRequestParts<Arc<App>> for PasswordChanging {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
+        let accepted = [ConsoleState::SignedIn, ConsoleState::AwaitingEnrolment];
+        let (session, profile) = session_in(app, parts, &accepted).await?;
+        Ok(PasswordChanging { session, profile })
     }
 }
 
@@ -273,10 +359,7 @@ struct SignInForm {
 async fn signin_form(State(app): State<Arc<App>>, headers: HeaderMap) -> Handled {
     let now = app.now_unix();
     if let Some(session) = current_session(&app, &headers, now).await? {
-        return Ok(Reply::see_other(match session.state {
-            ConsoleState::SignedIn => "/console",
-            ConsoleState::AwaitingMfa => "/signin/mfa",
-        }));
+        return Ok(Reply::see_other(home_of(session.state)));
     }
     // Keep a well-formed token the browser already holds, so two open tabs both work.
     let existing = cookies::get(&headers, cookies::CSRF).filter(|v| ids::is_url_token(v));
@@ -337,7 +420,13 @@ async fn signin(State(app): State<Arc<App>>, parts: Parts, form: Result<Form<Sig
     let user = profile.user;
     let devices = app.store.list_user_mfa_devices(&user.account_id, &user.name).await.map_err(store_failure)?;
     if devices.is_empty() {
-        return finish_sign_in(&app, user, now, None, secure).await;
+        if !enrolment::required(&app, &user.account_id).await? {
+            return finish_sign_in(&app, user, now, None, secure).await;
+        }
+        // The account requires a device: assigning one is all this session may do.
+        let cookie = open_session(&app, user, ConsoleState::AwaitingEnrolment, now, None, secure).await?;
+        app.metrics.sign_in(SignInOutcome::PasswordAccepted);
+        return Ok(Reply::see_other("/signin/enrol").cookie(cookie));
     }
     let cookie = open_session(&app, user, ConsoleState::AwaitingMfa, now, None, secure).await?;
     app.metrics.sign_in(SignInOutcome::PasswordAccepted);
@@ -452,9 +541,9 @@ struct PasswordForm {
     confirm_password: String,
 }
 
-async fn password_form(SignedIn { session, profile }: SignedIn) -> Handled {
+async fn password_form(PasswordChanging { session, profile }: PasswordChanging) -> Handled {
     if !profile.reset_required {
-        return Ok(Reply::see_other("/console"));
+        return Ok(Reply::see_other(home_of(session.state)));
     }
     let page = pages::ChangePassword {
         csrf: &session.csrf_token,
@@ -467,7 +556,7 @@ async fn password_form(SignedIn { session, profile }: SignedIn) -> Handled {
 
 async fn password_submit(
     State(app): State<Arc<App>>,
-    SignedIn { session, profile }: SignedIn,
+    PasswordChanging { session, profile }: PasswordChanging,
     parts: Parts,
     form: Result<Form<PasswordForm>, FormRejection>,
 ) -> Handled {
@@ -477,7 +566,7 @@ async fn password_submit(
         return Ok(Reply::forbidden());
     }
     if !profile.reset_required {
-        return Ok(Reply::see_other("/console"));
+        return Ok(Reply::see_other(home_of(session.state)));
     }
     let user = &session.user;
     let refuse = |status: StatusCode, message: &str| -> Handled {
@@ -526,10 +615,11 @@ async fn password_submit(
         .map_err(store_failure)?;
     // iamd's rule (docs/behaviour.md §4): a new password ends every console session of the
     // user, this one included; this browser, which just proved the old password, gets a fresh
-    // session under a new id (same MFA time, same expiry), so it stays signed in.
+    // session under a new id (same MFA time, same expiry, same state: a user who must still
+    // enrol an MFA device goes on to do so), so it stays signed in.
     app.store.delete_console_sessions_of_user(&user.user_id).await.map_err(store_failure)?;
     let (cookie, _) = reissue_session(&app, &session, now, cookies::is_https(&parts.headers)).await?;
-    Ok(Reply::see_other("/console").cookie(cookie))
+    Ok(Reply::see_other(home_of(session.state)).cookie(cookie))
 }
 
 // --- Sign-out --------------------------------------------------------------------------------

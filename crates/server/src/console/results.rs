@@ -10,9 +10,9 @@ use serde::de::DeserializeOwned;
 use crate::failure::internal;
 
 /// A list member as the query protocol writes it: `<Name><member>…</member>…</Name>`.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize, PartialEq, Eq)]
 #[serde(bound(deserialize = "T: Deserialize<'de>"))]
-struct Members<T> {
+pub struct Members<T> {
     #[serde(default = "Vec::new")]
     member: Vec<T>,
 }
@@ -112,6 +112,110 @@ struct CreateAccessKey {
 
 pub fn new_access_key(xml: Option<String>) -> Result<NewAccessKey, ApiError> {
     Ok(parse::<CreateAccessKey>(xml)?.access_key)
+}
+
+/// A user as ListUsers and GetUser describe it (tags only from GetUser).
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct UserInfo {
+    pub path: String,
+    pub user_name: String,
+    pub user_id: String,
+    pub arn: String,
+    pub create_date: String,
+    pub password_last_used: Option<String>,
+    #[serde(default = "no_tags")]
+    pub tags: Members<Tag>,
+}
+
+fn no_tags() -> Members<Tag> {
+    Members { member: Vec::new() }
+}
+
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// One page of ListUsers: the users and the marker of the next page, if any.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListUsers {
+    users: Members<UserInfo>,
+    marker: Option<String>,
+}
+
+pub fn users(xml: Option<String>) -> Result<(Vec<UserInfo>, Option<String>), ApiError> {
+    let page = parse::<ListUsers>(xml)?;
+    Ok((page.users.member, page.marker))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetUser {
+    user: UserInfo,
+}
+
+pub fn user(xml: Option<String>) -> Result<UserInfo, ApiError> {
+    Ok(parse::<GetUser>(xml)?.user)
+}
+
+impl UserInfo {
+    pub fn tags(self) -> Vec<Tag> {
+        self.tags.member
+    }
+}
+
+/// A user's console password (GetLoginProfile).
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct LoginProfile {
+    pub create_date: String,
+    pub password_reset_required: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetLoginProfile {
+    login_profile: LoginProfile,
+}
+
+pub fn login_profile(xml: Option<String>) -> Result<LoginProfile, ApiError> {
+    Ok(parse::<GetLoginProfile>(xml)?.login_profile)
+}
+
+/// When and where an access key was last used (GetAccessKeyLastUsed).
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyLastUsed {
+    pub last_used_date: Option<String>,
+    pub service_name: String,
+    pub region: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetAccessKeyLastUsed {
+    access_key_last_used: KeyLastUsed,
+}
+
+pub fn key_last_used(xml: Option<String>) -> Result<KeyLastUsed, ApiError> {
+    Ok(parse::<GetAccessKeyLastUsed>(xml)?.access_key_last_used)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetCredentialReport {
+    content: String,
+}
+
+/// The credential report's CSV (GetCredentialReport's `Content`, decoded from Base64).
+pub fn credential_report(xml: Option<String>) -> Result<String, ApiError> {
+    let content = parse::<GetCredentialReport>(xml)?.content;
+    let csv = BASE64.decode(content.trim().as_bytes()).map_err(internal)?;
+    String::from_utf8(csv).map_err(internal)
 }
 
 /// The account password policy (GetAccountPasswordPolicy), as far as the page explains it.
@@ -214,6 +318,34 @@ mod tests {
         let device = new_device(Some(xml)).unwrap();
         assert_eq!(device.base32_seed, "JBSWY3DPEHPK3PXP");
         assert_eq!(device.qr_png_base64, "iVBORw==");
+    }
+
+    #[test]
+    fn reads_users_their_tags_and_the_next_marker() {
+        let xml = "<ListUsersResult><Users><member><Path>/a/</Path><UserName>bob</UserName><UserId>AIDA1</UserId>\
+                   <Arn>arn:aws:iam::1:user/a/bob</Arn><CreateDate>2025-01-01T00:00:00Z</CreateDate></member></Users>\
+                   <IsTruncated>true</IsTruncated><Marker>bob</Marker></ListUsersResult>";
+        let (users, marker) = users(Some(xml.to_owned())).unwrap();
+        assert_eq!((users[0].user_name.as_str(), users[0].path.as_str()), ("bob", "/a/"));
+        assert_eq!(users[0].password_last_used, None);
+        assert_eq!(marker.as_deref(), Some("bob"));
+        let xml = "<GetUserResult><User><Path>/</Path><UserName>bob</UserName><UserId>AIDA1</UserId>\
+                   <Arn>arn:aws:iam::1:user/bob</Arn><CreateDate>2025-01-01T00:00:00Z</CreateDate>\
+                   <PasswordLastUsed>2025-01-02T00:00:00Z</PasswordLastUsed>\
+                   <Tags><member><Key>team</Key><Value>&lt;b&gt;</Value></member></Tags></User></GetUserResult>";
+        let user = user(Some(xml.to_owned())).unwrap();
+        assert_eq!(user.password_last_used.as_deref(), Some("2025-01-02T00:00:00Z"));
+        assert_eq!(user.tags(), vec![Tag { key: "team".to_owned(), value: "<b>".to_owned() }]);
+    }
+
+    #[test]
+    fn decodes_the_credential_report() {
+        let xml = format!(
+            "<GetCredentialReportResult><Content>{}</Content><ReportFormat>text/csv</ReportFormat>\
+             <GeneratedTime>2025-01-01T00:00:00Z</GeneratedTime></GetCredentialReportResult>",
+            BASE64.encode(b"user,arn\nbob,x\n")
+        );
+        assert_eq!(credential_report(Some(xml)).unwrap(), "user,arn\nbob,x\n");
     }
 
     #[test]

@@ -33,14 +33,12 @@ use iamd_model::Action;
 use serde::Deserialize;
 
 use super::results;
-use super::{Failure, Handled, SignedIn, cookies, form_or_empty, pages, reissue_session, tokens_match};
+use super::{Failure, Handled, SignedIn, cookies, form_or_empty, pages, perform_as, reissue_session, tokens_match};
 use crate::auth::audit::source_address;
 use crate::auth::console_caller;
 use crate::caller::Caller;
 use crate::failure::store_failure;
-use crate::ops::{self, Ctx};
 use crate::state::App;
-use crate::wire::params::Params;
 use crate::wire::shapes::timestamp;
 use iamd_domain::entities::ConsoleSession;
 use pages::Reply;
@@ -51,25 +49,25 @@ const OLD_CODES_STEPS: i64 = 2;
 
 /// The signed-in user acting through the console: its session and the caller its operations run
 /// as.
-struct Acting {
-    app: Arc<App>,
-    session: ConsoleSession,
-    caller: Caller,
-    source: String,
+pub(super) struct Acting {
+    pub(super) app: Arc<App>,
+    pub(super) session: ConsoleSession,
+    pub(super) caller: Caller,
+    pub(super) source: String,
     /// Set when this request gave the browser a new session (after a change that ends the
     /// user's sessions): the cookie to send.
     cookie: Option<HeaderValue>,
 }
 
 /// What an operation refused, in words, with the status the page answers with.
-struct Refusal {
-    status: StatusCode,
-    text: String,
+pub(super) struct Refusal {
+    pub status: StatusCode,
+    pub text: String,
 }
 
 /// Splits an operation's failure into the client's mistake or refusal (shown on the page) and
 /// the server's own failure (an internal error or no free hashing slot: the console's 500 / 503).
-fn refusal(e: ApiError) -> Result<Refusal, Failure> {
+pub(super) fn refusal(e: ApiError) -> Result<Refusal, Failure> {
     if e.code == ErrorCode::Throttling || !e.code.sender_fault() {
         return Err(e.into());
     }
@@ -95,7 +93,7 @@ fn in_words(e: &ApiError) -> String {
 impl Acting {
     /// The signed-in user of `signed` as a caller, once the form's CSRF token is checked
     /// (`None`: the token is wrong, nothing may happen).
-    async fn start(
+    pub(super) async fn start(
         app: Arc<App>,
         signed: SignedIn,
         parts: &Parts,
@@ -113,19 +111,14 @@ impl Acting {
 
     /// Runs `action` with `params` as the signed-in user: validated, authorized and handled as
     /// the same call through the API.
-    async fn call(&self, action: Action, params: &[(&str, &str)]) -> Result<Option<String>, ApiError> {
-        let now = self.app.clock.now();
-        let ctx = Ctx { app: &self.app, caller: &self.caller, action, now, source: &self.source };
-        let result = ops::perform(&ctx, &Params::from_pairs(params.iter().copied())).await;
-        let outcome = result.as_ref().err().map_or("allowed", |e| e.code.as_str());
-        tracing::info!(action = action.name(), user = %self.session.user.name, outcome, "console action");
-        result
+    pub(super) async fn call(&self, action: Action, params: &[(&str, &str)]) -> Result<Option<String>, ApiError> {
+        perform_as(&self.app, &self.caller, &self.source, action, params).await
     }
 
     /// After an operation that ends every console session of the user (ChangePassword,
     /// DeactivateMFADevice): this browser, which just did it, continues under a new session with
     /// the same MFA time and end.
-    async fn keep_browser_signed_in(&mut self, parts: &Parts) -> Result<(), Failure> {
+    pub(super) async fn keep_browser_signed_in(&mut self, parts: &Parts) -> Result<(), Failure> {
         let now = self.app.now_unix();
         let (cookie, session) =
             reissue_session(&self.app, &self.session, now, cookies::is_https(&parts.headers)).await?;
@@ -173,7 +166,7 @@ impl Acting {
         Ok(self.reply(Reply::page(status, &page)))
     }
 
-    fn reply(&self, reply: Reply) -> Reply {
+    pub(super) fn reply(&self, reply: Reply) -> Reply {
         match &self.cookie {
             Some(cookie) => reply.cookie(cookie.clone()),
             None => reply,
@@ -208,11 +201,11 @@ pub struct Feedback {
 }
 
 impl Feedback {
-    fn error(form: &'static str, serial: &str, text: String) -> Self {
+    pub(super) fn error(form: &'static str, serial: &str, text: String) -> Self {
         Feedback { form, serial: serial.to_owned(), error: Some(text), ..Default::default() }
     }
 
-    fn notice(form: &'static str, serial: &str, text: String) -> Self {
+    pub(super) fn notice(form: &'static str, serial: &str, text: String) -> Self {
         Feedback { form, serial: serial.to_owned(), notice: Some(text), ..Default::default() }
     }
 
@@ -269,8 +262,8 @@ pub(super) async fn security(State(app): State<Arc<App>>, signed: SignedIn, part
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct NameForm {
-    csrf: String,
-    name: String,
+    pub(super) csrf: String,
+    pub(super) name: String,
 }
 
 /// Creates the virtual device and shows what the authenticator app needs: the QR code, and the
@@ -300,6 +293,7 @@ pub(super) async fn mfa_create(
     };
     let qr = format!("data:image/png;base64,{}", device.qr_png_base64);
     let page = pages::Enrol {
+        forced: false,
         csrf: &acting.session.csrf_token,
         serial: &device.serial_number,
         name,
@@ -313,15 +307,15 @@ pub(super) async fn mfa_create(
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct CodesForm {
-    csrf: String,
-    serial: String,
-    name: String,
-    code1: String,
-    code2: String,
+    pub(super) csrf: String,
+    pub(super) serial: String,
+    pub(super) name: String,
+    pub(super) code1: String,
+    pub(super) code2: String,
 }
 
 /// Spaces people type inside a code are not part of it.
-fn digits(code: &str) -> String {
+pub(super) fn digits(code: &str) -> String {
     code.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
@@ -345,6 +339,7 @@ pub(super) async fn mfa_enable(
         let refused = refusal(e)?;
         // The seed is not shown again: the app already holds it, or the user starts over.
         let page = pages::Enrol {
+            forced: false,
             csrf: &acting.session.csrf_token,
             serial: &form.serial,
             name: &form.name,
@@ -356,15 +351,15 @@ pub(super) async fn mfa_enable(
     }
     let mut feedback =
         Feedback::notice("mfa", "", format!("The MFA device {} is assigned to you and enabled.", form.serial));
-    feedback.warning = out_of_sync_warning(&acting, &form.serial).await?;
+    feedback.warning = out_of_sync_warning(&acting.app, &acting.session.account_id, &form.serial).await?;
     acting.page(StatusCode::OK, feedback).await
 }
 
 /// docs/behaviour.md §1.3: codes typed long after the app showed them still enable a device,
 /// but the recorded offset is then wrong and the app's current code is refused at sign-in.
 /// Read from the device's recorded sync (the user's own device, just enabled by this request).
-async fn out_of_sync_warning(acting: &Acting, serial: &str) -> Result<Option<String>, Failure> {
-    let device = acting.app.store.get_mfa_device(&acting.session.account_id, serial).await.map_err(store_failure)?;
+pub(super) async fn out_of_sync_warning(app: &App, account_id: &str, serial: &str) -> Result<Option<String>, Failure> {
+    let device = app.store.get_mfa_device(account_id, serial).await.map_err(store_failure)?;
     let offset = device.and_then(|d| d.assignment).map_or(0, |a| a.sync.offset_steps);
     Ok(out_of_sync_text(offset))
 }
@@ -387,8 +382,8 @@ fn out_of_sync_text(offset_steps: i64) -> Option<String> {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct SerialForm {
-    csrf: String,
-    serial: String,
+    pub(super) csrf: String,
+    pub(super) serial: String,
 }
 
 /// Abandons an enrolment: deletes the virtual device created for it (not yet assigned).
@@ -510,7 +505,7 @@ pub(super) async fn password(
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct CsrfForm {
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 pub(super) async fn key_create(

@@ -6,11 +6,13 @@
 //!
 //! [`perform`] is the entry point of both adapters above this layer: the query API (`http`) and
 //! the console, which runs a signed-in user's actions as that user's operations — validated,
-//! authorized and handled exactly as the same call through the API.
+//! authorized and handled exactly as the same call through the API. It records in the audit
+//! trail every change that succeeds and every refusal ([`audit`]).
 
 mod access_keys;
 mod account;
 mod attachments;
+pub mod audit;
 mod authorization_details;
 mod credential_report;
 mod groups;
@@ -57,11 +59,14 @@ pub struct Ctx<'a> {
 }
 
 /// Validates `p` against the operation's model (path formats, then required members, lengths,
-/// patterns, enums and ranges: AWS's `ValidationError`), then [`dispatch`]es it.
+/// patterns, enums and ranges: AWS's `ValidationError`), then [`dispatch`]es it, and records a
+/// change or a refusal in the audit trail.
 pub async fn perform(ctx: &Ctx<'_>, p: &Params) -> Reply {
     p.check_paths()?;
     iamd_model::validate(ctx.action.operation(), p.pairs()).map_err(|e| ApiError::validation(e.message))?;
-    dispatch(ctx, p).await
+    let reply = dispatch(ctx, p).await;
+    audit::record(ctx, p, &reply).await;
+    reply
 }
 
 /// Authorizes the request, then runs its operation.

@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 

@@ -69,6 +69,25 @@ impl Accounts for PgStore {
             .map_err(db)
     }
 
+    async fn mfa_enrolment_required(&self, account_id: &str) -> Result<bool> {
+        sqlx::query_scalar("SELECT require_mfa_enrolment FROM accounts WHERE account_id = $1")
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound(Entity::Account))
+    }
+
+    async fn set_mfa_enrolment_required(&self, account_id: &str, required: bool) -> Result<()> {
+        let updated = sqlx::query("UPDATE accounts SET require_mfa_enrolment = $1 WHERE account_id = $2")
+            .bind(required)
+            .bind(account_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        if updated.rows_affected() == 0 { Err(StoreError::NotFound(Entity::Account)) } else { Ok(()) }
+    }
+
     async fn account_counts(&self, account_id: &str) -> Result<AccountCounts> {
         let row = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM users WHERE account_id = $1) AS users, \

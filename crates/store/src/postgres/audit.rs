@@ -1,4 +1,4 @@
-//! [`Audit`] on PostgreSQL: the sign-in audit trail.
+//! [`Audit`] on PostgreSQL: the audit trail (sign-in checks and calls).
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -50,6 +50,61 @@ impl Audit for PgStore {
                     mfa_used: r.try_get("mfa_used")?,
                     outcome: r.try_get("outcome")?,
                     reason: r.try_get("reason")?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(db)
+    }
+
+    async fn record_change_event(&self, e: &ChangeEvent) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO change_events (at, account_id, request_id, caller_arn, caller_user, action, target, \
+             target_user, source, origin, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(e.at)
+        .bind(&e.account_id)
+        .bind(&e.request_id)
+        .bind(&e.caller_arn)
+        .bind(e.caller_user.as_deref())
+        .bind(&e.action)
+        .bind(&e.target)
+        .bind(e.target_user.as_deref())
+        .bind(&e.source)
+        .bind(&e.origin)
+        .bind(&e.outcome)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn change_events(&self, query: &AuthEventQuery) -> Result<Vec<ChangeEvent>> {
+        let rows = sqlx::query(
+            "SELECT * FROM change_events WHERE account_id = $1 AND at >= $2 \
+             AND ($3::text IS NULL OR lower(caller_user) = lower($3) OR lower(target_user) = lower($3)) \
+             ORDER BY id DESC LIMIT $4",
+        )
+        .bind(&query.account_id)
+        .bind(query.since)
+        .bind(query.user_name.as_deref())
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(ChangeEvent {
+                    at: r.try_get("at")?,
+                    account_id: r.try_get("account_id")?,
+                    request_id: r.try_get("request_id")?,
+                    caller_arn: r.try_get("caller_arn")?,
+                    caller_user: r.try_get("caller_user")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    target_user: r.try_get("target_user")?,
+                    source: r.try_get("source")?,
+                    origin: r.try_get("origin")?,
+                    outcome: r.try_get("outcome")?,
                 })
             })
             .collect::<std::result::Result<_, sqlx::Error>>()

@@ -285,4 +285,19 @@ impl MfaDevices for PgStore {
             .map_err(db)?;
         Ok(())
     }
+
+    async fn unlock_mfa(&self, account_id: &str, user_name: &str) -> Result<ThrottleState> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let user_id = user_id_of(&mut tx, account_id, user_name).await?;
+        // Under the row lock code checks take, so a check racing the unlock is either counted
+        // before it (and cleared) or after it (and kept).
+        let before = locked_throttle_state(&mut tx, &user_id).await?;
+        sqlx::query("DELETE FROM mfa_throttle WHERE user_id = $1")
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(before)
+    }
 }

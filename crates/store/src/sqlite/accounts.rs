@@ -59,6 +59,27 @@ impl Accounts for SqliteStore {
         self.engine.read(|c| decode_all(c, "SELECT account_id FROM accounts ORDER BY account_id", [], |r| r.get(0)))
     }
 
+    async fn mfa_enrolment_required(&self, account_id: &str) -> Result<bool> {
+        self.engine.read(|c| {
+            c.prepare_cached("SELECT require_mfa_enrolment FROM accounts WHERE account_id = ?")?
+                .query_row([account_id], |r| r.get::<_, bool>(0))
+                .optional()?
+                .ok_or(StoreError::NotFound(Entity::Account))
+        })
+    }
+
+    async fn set_mfa_enrolment_required(&self, account_id: &str, required: bool) -> Result<()> {
+        let account_id = account_id.to_owned();
+        self.engine
+            .write(move |c| {
+                let updated = c
+                    .prepare_cached("UPDATE accounts SET require_mfa_enrolment = ? WHERE account_id = ?")?
+                    .execute(params![required, account_id])?;
+                if updated == 0 { Err(StoreError::NotFound(Entity::Account)) } else { Ok(()) }
+            })
+            .await
+    }
+
     async fn account_counts(&self, account_id: &str) -> Result<AccountCounts> {
         const SQL: &str = "SELECT (SELECT COUNT(*) FROM users WHERE account_id = ?1), \
              (SELECT COUNT(*) FROM mfa_devices WHERE account_id = ?1), \

@@ -290,4 +290,16 @@ impl MfaDevices for SqliteStore {
             })
             .await
     }
+
+    async fn unlock_mfa(&self, account_id: &str, user_name: &str) -> Result<ThrottleState> {
+        let (account_id, user_name) = (account_id.to_owned(), user_name.to_owned());
+        self.engine
+            .write(move |c| {
+                let user_id = user_id_of(c, &account_id, &user_name)?;
+                let before = throttle_state(c, &user_id)?;
+                c.prepare_cached("DELETE FROM mfa_throttle WHERE user_id = ?")?.execute([&user_id])?;
+                Ok(before)
+            })
+            .await
+    }
 }

@@ -13,6 +13,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0005_throttle.sql"),
     include_str!("../../migrations/sqlite/0006_unaddressable_devices.sql"),
     include_str!("../../migrations/sqlite/0007_credential_report.sql"),
+    include_str!("../../migrations/sqlite/0008_mfa_enrolment.sql"),
+    include_str!("../../migrations/sqlite/0009_change_events.sql"),
 ];
 
 /// The schema version of a database with every migration applied.
