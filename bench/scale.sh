@@ -14,9 +14,12 @@ CONNECTIONS=${CONNECTIONS:-"1 64"}
 DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-1s}
 
-cargo build --profile dist --quiet -p iamd-bench -p iamd-server
-BENCH=target/dist/iamd-bench
-IAMD=target/dist/iamd
+# IAMD=path and BENCH=path use prebuilt binaries (then nothing is built).
+if [ -z "${IAMD:-}" ] || [ -z "${BENCH:-}" ]; then
+    cargo build --profile dist --quiet -p iamd-bench -p iamd-server
+fi
+IAMD=${IAMD:-target/dist/iamd}
+BENCH=${BENCH:-target/dist/iamd-bench}
 
 # shellcheck source=bench/common.sh
 . bench/common.sh
