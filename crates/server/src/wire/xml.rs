@@ -25,6 +25,20 @@ fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
 }
 
+/// Whether `text` holds a character XML 1.0 forbids ([`is_xml_char`]), looked for byte by byte:
+/// in UTF-8 those are the bytes below 0x20 but tab, newline and carriage return, and U+FFFE and
+/// U+FFFF (`EF BF BE`, `EF BF BF`); a `str` holds no surrogates. Decoding every character
+/// instead cost 9 400 instructions of a 146 000-instruction GetUser.
+fn has_forbidden_char(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| match b {
+        b'\t' | b'\n' | b'\r' => false,
+        0..0x20 => true,
+        0xEF => bytes.get(i + 1) == Some(&0xBF) && matches!(bytes.get(i + 2), Some(0xBE | 0xBF)),
+        _ => false,
+    })
+}
+
 /// Every body leaves through here (`success`, `error`), so every response is well-formed XML
 /// whatever the input it echoes (messages quote names, serials, tag keys…). The serializer escapes
 /// markup but passes control characters through; those can only come from text, never from
@@ -34,7 +48,7 @@ fn is_xml_char(c: char) -> bool {
 /// (`a\u{1}b` would read as `ab`, which may be another, existing name) and hide that the input
 /// held something unusual; U+FFFD, the standard replacement character, keeps its place visible.
 fn only_xml_chars(document: String) -> String {
-    if document.chars().all(is_xml_char) {
+    if !has_forbidden_char(&document) {
         return document;
     }
     document.chars().map(|c| if is_xml_char(c) { c } else { char::REPLACEMENT_CHARACTER }).collect()
@@ -82,6 +96,16 @@ mod tests {
     /// Every character XML 1.0 forbids, with its neighbours that it allows.
     const FORBIDDEN: &[char] =
         &['\u{0}', '\u{1}', '\u{8}', '\u{B}', '\u{C}', '\u{E}', '\u{1F}', '\u{FFFE}', '\u{FFFF}'];
+
+    #[test]
+    fn the_byte_check_finds_exactly_the_characters_xml_forbids() {
+        for code in (0..=0x10FFFFu32).filter(|c| !(0xD800..=0xDFFF).contains(c)) {
+            let c = char::from_u32(code).expect("a scalar value");
+            for text in [format!("{c}"), format!("a{c}b"), format!("\u{FFFD}{c}\u{FFFD}")] {
+                assert_eq!(has_forbidden_char(&text), !text.chars().all(is_xml_char), "U+{code:04X} in {text:?}");
+            }
+        }
+    }
 
     #[test]
     fn forbidden_characters_never_reach_the_body() {
