@@ -28,17 +28,13 @@ impl Audit for PgStore {
     }
 
     async fn auth_events(&self, query: &AuthEventQuery) -> Result<Vec<AuthEvent>> {
-        let rows = sqlx::query(
-            "SELECT * FROM auth_events WHERE account_id = $1 AND at >= $2 \
-             AND ($3::text IS NULL OR lower(user_name) = lower($3)) ORDER BY id DESC LIMIT $4",
-        )
-        .bind(&query.account_id)
-        .bind(query.since)
-        .bind(query.user_name.as_deref())
-        .bind(i64::from(query.limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
+        let rows = self
+            .events(
+                "SELECT * FROM auth_events WHERE account_id = $1 AND at >= $2 \
+                 AND ($3::text IS NULL OR lower(user_name) = lower($3)) ORDER BY id DESC LIMIT $4",
+                query,
+            )
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(AuthEvent {
@@ -79,18 +75,14 @@ impl Audit for PgStore {
     }
 
     async fn change_events(&self, query: &AuthEventQuery) -> Result<Vec<ChangeEvent>> {
-        let rows = sqlx::query(
-            "SELECT * FROM change_events WHERE account_id = $1 AND at >= $2 \
-             AND ($3::text IS NULL OR lower(caller_user) = lower($3) OR lower(target_user) = lower($3)) \
-             ORDER BY id DESC LIMIT $4",
-        )
-        .bind(&query.account_id)
-        .bind(query.since)
-        .bind(query.user_name.as_deref())
-        .bind(i64::from(query.limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
+        let rows = self
+            .events(
+                "SELECT * FROM change_events WHERE account_id = $1 AND at >= $2 \
+                 AND ($3::text IS NULL OR lower(caller_user) = lower($3) OR lower(target_user) = lower($3)) \
+                 ORDER BY id DESC LIMIT $4",
+                query,
+            )
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(ChangeEvent {
@@ -108,6 +100,21 @@ impl Audit for PgStore {
                 })
             })
             .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(db)
+    }
+}
+
+impl PgStore {
+    /// Runs one of the trail's queries; both take the same parameters: account, since, user,
+    /// limit.
+    async fn events(&self, sql: &'static str, query: &AuthEventQuery) -> Result<Vec<sqlx::postgres::PgRow>> {
+        sqlx::query(sql)
+            .bind(&query.account_id)
+            .bind(query.since)
+            .bind(query.user_name.as_deref())
+            .bind(i64::from(query.limit))
+            .fetch_all(&self.pool)
+            .await
             .map_err(db)
     }
 }
