@@ -194,7 +194,7 @@ pub fn run(args: SeedArgs) -> anyhow::Result<()> {
         let mut keys = Vec::new();
         for i in next..batch_end {
             let derived = args.credentials_from.as_deref().map(|from| seeded_user(&args.prefix, i, from));
-            let name = format!("{}{i:07}", args.prefix);
+            let name = derived.as_ref().map_or_else(|| format!("{}{i:07}", args.prefix), |user| user.name.clone());
             for j in 0..args.devices_per_user {
                 let device_name = if j == 0 { name.clone() } else { format!("{name}-{j}") };
                 let serial = ids::mfa_arn(&account_id, "/", &device_name);

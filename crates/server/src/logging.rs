@@ -33,24 +33,24 @@ const MAX_BUFFERED: usize = 1 << 20;
 /// lines. With `batched`, lines go through a [`BatchedStderr`], kept until the returned guard
 /// is dropped; otherwise straight to stderr (the short-lived subcommands).
 pub fn init(format: LogFormat, batched: bool) -> Option<FlushOnDrop> {
-    let filter = EnvFilter::try_from_env("IAMD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     if !batched {
-        let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-        match format {
-            LogFormat::Text => logs.with_ansi(ansi).init(),
-            LogFormat::Json => logs.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
-        }
+        install(format, std::io::stderr);
         return None;
     }
     let writer = BatchedStderr::start();
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer.clone());
+    install(format, writer.clone());
+    Some(FlushOnDrop(writer))
+}
+
+/// Installs the process's subscriber writing through `writer`.
+fn install<W: for<'w> MakeWriter<'w> + Send + Sync + 'static>(format: LogFormat, writer: W) {
+    let filter = EnvFilter::try_from_env("IAMD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match format {
-        LogFormat::Text => logs.with_ansi(ansi).init(),
+        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
         // Event fields at the top level; the request span (its id) under "span".
         LogFormat::Json => logs.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
     }
-    Some(FlushOnDrop(writer))
 }
 
 /// Writes out whatever is still buffered when dropped (at the end of `main`).

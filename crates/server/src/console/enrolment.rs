@@ -107,6 +107,15 @@ async fn enrolling_caller(app: &App, session: &ConsoleSession) -> Result<Caller,
     Ok(caller)
 }
 
+/// What every enrolment form answers before acting on it, if anything: a form without the
+/// session's CSRF token is refused, and a password that must be changed comes first.
+fn turned_away(csrf: &str, session: &ConsoleSession, profile: &LoginProfile) -> Option<Reply> {
+    if !tokens_match(csrf, &session.csrf_token) {
+        return Some(Reply::forbidden());
+    }
+    profile.reset_required.then(|| Reply::see_other("/console/password"))
+}
+
 /// The name page, with what the last action said.
 fn name_page(session: &ConsoleSession, status: StatusCode, error: Option<&str>, notice: Option<&str>) -> Reply {
     name_page_offering(session, status, error, notice, None)
@@ -144,11 +153,8 @@ pub(super) async fn create(
     form: Result<Form<NameForm>, FormRejection>,
 ) -> Handled {
     let form = form_or_empty(form);
-    if !tokens_match(&form.csrf, &session.csrf_token) {
-        return Ok(Reply::forbidden());
-    }
-    if profile.reset_required {
-        return Ok(Reply::see_other("/console/password"));
+    if let Some(reply) = turned_away(&form.csrf, &session, &profile) {
+        return Ok(reply);
     }
     let caller = enrolling_caller(&app, &session).await?;
     let source = source_address(&parts.extensions);
@@ -185,11 +191,8 @@ pub(super) async fn enable(
     form: Result<Form<CodesForm>, FormRejection>,
 ) -> Handled {
     let form = form_or_empty(form);
-    if !tokens_match(&form.csrf, &session.csrf_token) {
-        return Ok(Reply::forbidden());
-    }
-    if profile.reset_required {
-        return Ok(Reply::see_other("/console/password"));
+    if let Some(reply) = turned_away(&form.csrf, &session, &profile) {
+        return Ok(reply);
     }
     let now = app.now_unix();
     let user = &session.user;
@@ -260,11 +263,8 @@ pub(super) async fn cancel(
     form: Result<Form<SerialForm>, FormRejection>,
 ) -> Handled {
     let form = form_or_empty(form);
-    if !tokens_match(&form.csrf, &session.csrf_token) {
-        return Ok(Reply::forbidden());
-    }
-    if profile.reset_required {
-        return Ok(Reply::see_other("/console/password"));
+    if let Some(reply) = turned_away(&form.csrf, &session, &profile) {
+        return Ok(reply);
     }
     let caller = enrolling_caller(&app, &session).await?;
     let source = source_address(&parts.extensions);
