@@ -334,6 +334,10 @@ pub trait MfaDevices: Send + Sync + 'static {
     /// and its last accepted step is still `seen_last_step`; otherwise `Conflict`. This is what
     /// makes a code (or a resync pair) count once across concurrent requests.
     async fn advance_mfa_sync(&self, serial: &str, user_id: &str, seen_last_step: i64, sync: DeviceSync) -> Result<()>;
+    /// An accepted code: [`MfaDevices::advance_mfa_sync`] and, only if that succeeded,
+    /// [`MfaDevices::clear_mfa_failures`], in one transaction (a sign-in's writes are its cost on a
+    /// database reached over the network).
+    async fn accept_mfa_code(&self, serial: &str, user_id: &str, seen_last_step: i64, sync: DeviceSync) -> Result<()>;
     async fn unassign_mfa_device(&self, account_id: &str, user_name: &str, serial: &str) -> Result<()>;
     /// Refuses with `DeviceAssigned` while the device is enabled.
     async fn delete_mfa_device(&self, account_id: &str, serial: &str) -> Result<()>;

@@ -781,6 +781,21 @@ async fn throttle(store: &dyn Store) {
     store.clear_mfa_failures(&olivia.user_id).await.unwrap();
     assert_eq!(store.mfa_throttle(&olivia.user_id).await.unwrap(), ThrottleState::default());
 
+    // An accepted code clears the charges only when its step is the one the device still has.
+    let d = device(&account, "olivia");
+    store.create_mfa_device(&d, 1000).await.unwrap();
+    store.assign_mfa_device(&account, &d.serial, "olivia", sync(0, 500), NOW, 8).await.unwrap();
+    let charged = store.reserve_mfa_attempt(&olivia.user_id, &policy, NOW).await.unwrap().unwrap();
+    assert_eq!(store.accept_mfa_code(&d.serial, &olivia.user_id, 499, sync(0, 501)).await, Err(StoreError::Conflict));
+    assert_eq!(store.mfa_throttle(&olivia.user_id).await.unwrap(), charged, "a refused step clears nothing");
+    store.accept_mfa_code(&d.serial, &olivia.user_id, 500, sync(1, 501)).await.unwrap();
+    assert_eq!(store.mfa_throttle(&olivia.user_id).await.unwrap(), ThrottleState::default());
+    assert_eq!(
+        store.get_mfa_device(&account, &d.serial).await.unwrap().unwrap().assignment.unwrap().sync,
+        sync(1, 501)
+    );
+    assert_eq!(store.accept_mfa_code(&d.serial, &olivia.user_id, 500, sync(1, 502)).await, Err(StoreError::Conflict));
+
     let custom = ThrottlePolicy { max_failures: 2, base_lock_seconds: 10, max_lock_seconds: 15 };
     store.record_mfa_failure(&olivia.user_id, &custom, NOW).await.unwrap();
     assert_eq!(
@@ -1179,6 +1194,24 @@ async fn one_step_many_requests(store: &Arc<dyn Store>) {
     let winner = results.iter().position(|r| r.is_ok()).unwrap();
     let got = store.get_mfa_device(&account, &d.serial).await.unwrap().unwrap();
     assert_eq!(got.assignment.unwrap().sync, sync(winner as i64 % 3 - 1, 501));
+
+    // The same through a sign-in's acceptance, with reservations racing it.
+    let policy = ThrottlePolicy::default();
+    let results = race(40, |i| {
+        let store = store.clone();
+        let (serial, user_id) = (d.serial.clone(), u.user_id.clone());
+        async move {
+            store.reserve_mfa_attempt(&user_id, &policy, NOW).await?;
+            store.accept_mfa_code(&serial, &user_id, 501, sync(i as i64 % 3 - 1, 502)).await
+        }
+    })
+    .await;
+    let (ok, errors) = tally(&results);
+    assert_eq!(ok, 1, "a step is accepted once: {errors:?}");
+    assert!(errors.iter().all(|e| **e == StoreError::Conflict), "{errors:?}");
+    let winner = results.iter().position(|r| r.is_ok()).unwrap();
+    let got = store.get_mfa_device(&account, &d.serial).await.unwrap().unwrap();
+    assert_eq!(got.assignment.unwrap().sync, sync(winner as i64 % 3 - 1, 502));
 }
 
 async fn key_quota_under_contention(store: &Arc<dyn Store>) {

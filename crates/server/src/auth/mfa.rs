@@ -99,11 +99,8 @@ async fn evaluate(app: &App, user: &User, serial: &str, code: &str, now: i64) ->
             CodeRefusal::Wrong => Refusal::WrongCode,
         }),
         Some(sync) => {
-            match app.store.advance_mfa_sync(serial, &user.user_id, assignment.sync.last_accepted_step, sync).await {
-                Ok(()) => {
-                    app.store.clear_mfa_failures(&user.user_id).await.map_err(store_failure)?;
-                    Ok(())
-                }
+            match app.store.accept_mfa_code(serial, &user.user_id, assignment.sync.last_accepted_step, sync).await {
+                Ok(()) => Ok(()),
                 Err(StoreError::Conflict) => Err(Refusal::AlreadyUsed),
                 Err(e) => return Err(store_failure(e)),
             }

@@ -156,6 +156,25 @@ impl MfaDevices for PgStore {
         changed(done.rows_affected(), StoreError::Conflict)
     }
 
+    async fn accept_mfa_code(&self, serial: &str, user_id: &str, seen_last_step: i64, sync: DeviceSync) -> Result<()> {
+        // One statement: the failures are cleared only if the step moved.
+        let advanced: i64 = sqlx::query_scalar(
+            "WITH advanced AS (UPDATE mfa_devices SET offset_steps = $1, last_step = $2 \
+             WHERE serial = $3 AND user_id = $4 AND last_step = $5 RETURNING 1), \
+             cleared AS (DELETE FROM mfa_throttle WHERE user_id = $4 AND EXISTS (SELECT 1 FROM advanced)) \
+             SELECT count(*) FROM advanced",
+        )
+        .bind(sync.offset_steps)
+        .bind(sync.last_accepted_step)
+        .bind(serial)
+        .bind(user_id)
+        .bind(seen_last_step)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        changed(advanced as u64, StoreError::Conflict)
+    }
+
     async fn unassign_mfa_device(&self, account_id: &str, user_name: &str, serial: &str) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let user_id = lock_user(&mut tx, account_id, user_name).await?;
@@ -259,6 +278,25 @@ impl MfaDevices for PgStore {
         policy: &ThrottlePolicy,
         now: i64,
     ) -> Result<Option<ThrottleState>> {
+        // A user without outstanding failures has no row: then the reservation is one statement,
+        // which creates the row only if no other reservation did first. Otherwise, or when one did,
+        // the row is read and updated under its lock.
+        if let Some(first) = ThrottleState::default().reserve(policy, now) {
+            let created = sqlx::query(
+                "INSERT INTO mfa_throttle (user_id, failures, locked_until, locks) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (user_id) DO NOTHING",
+            )
+            .bind(user_id)
+            .bind(i64::from(first.failures))
+            .bind(first.locked_until)
+            .bind(i64::from(first.locks))
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+            if created.rows_affected() == 1 {
+                return Ok(Some(first));
+            }
+        }
         let mut tx = self.pool.begin().await.map_err(db)?;
         let Some(state) = locked_throttle_state(&mut tx, user_id).await?.reserve(policy, now) else {
             tx.rollback().await.map_err(db)?;

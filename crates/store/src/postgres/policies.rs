@@ -15,7 +15,7 @@ use sqlx::{PgConnection, Row};
 
 use super::roles::role_id_of;
 use super::rows::{USER_COLUMNS, user_from_row};
-use super::tags::{POLICY_TAGS, USER_TAGS};
+use super::tags::POLICY_TAGS;
 use super::{PgStore, account_quota, count, db, lock_user, path_page, to_u32, unique_as, user_id_of};
 use crate::common::{changed, name_key};
 use crate::*;
@@ -977,41 +977,67 @@ impl Policies for PgStore {
     }
 
     async fn effective_policies(&self, account_id: &str, user_id: &str) -> Result<EffectivePolicies> {
-        // One snapshot for every statement below.
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
+        // One statement, so one snapshot and one round trip: this runs on every credential-cache
+        // miss of a user, i.e. at every sign-in. Each part's rows come in the order the separate
+        // queries would give them (by name key, then ARN; groups by name key).
+        const PART: &str = "JOIN policies p ON p.arn = a.arn \
+             JOIN policy_versions v ON v.arn = p.arn AND v.version = p.default_version";
+        let sql = format!(
+            "SELECT part, grp, a, b FROM ( \
+             SELECT 0 AS part, '' AS gkey, '' AS grp, '' AS k1, '' AS k2, '' AS a, '' AS b \
+               FROM users WHERE user_id = $1 AND account_id = $2 \
+             UNION ALL SELECT 1, '', '', name_key, '', name, document FROM user_policies WHERE user_id = $1 \
+             UNION ALL SELECT 2, '', '', p.name_key, p.arn, p.arn, v.document \
+               FROM user_policy_attachments a {PART} WHERE a.user_id = $1 \
+             UNION ALL SELECT 3, g.name_key, g.group_id, '', '', g.name, '' \
+               FROM group_members m JOIN iam_groups g ON g.group_id = m.group_id WHERE m.user_id = $1 \
+             UNION ALL SELECT 4, g.name_key, g.group_id, gp.name_key, '', gp.name, gp.document \
+               FROM group_members m JOIN iam_groups g ON g.group_id = m.group_id \
+               JOIN group_policies gp ON gp.group_id = g.group_id WHERE m.user_id = $1 \
+             UNION ALL SELECT 5, g.name_key, g.group_id, p.name_key, p.arn, p.arn, v.document \
+               FROM group_members m JOIN iam_groups g ON g.group_id = m.group_id \
+               JOIN group_policy_attachments a ON a.group_id = g.group_id {PART} WHERE m.user_id = $1 \
+             UNION ALL SELECT 6, '', '', '', '', p.arn, v.document \
+               FROM user_permissions_boundaries a {PART} WHERE a.user_id = $1 \
+             UNION ALL SELECT 7, '', '', key_norm, '', tag_key, value FROM user_tags WHERE user_id = $1 \
+             ) parts ORDER BY part, gkey, grp, k1, k2"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id)
+            .bind(account_id)
+            .fetch_all(&self.pool)
             .await
             .map_err(db)?;
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1::BIGINT FROM users WHERE user_id = $1 AND account_id = $2")
-                .bind(user_id)
-                .bind(account_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-        found.ok_or(StoreError::NotFound(Entity::User))?;
-        let user_inline = inline_of(&mut tx, Holder::User, user_id).await?;
-        let user_managed = managed_of(&mut tx, Holder::User, user_id).await?;
-        let group_rows = sqlx::query(
-            "SELECT g.group_id, g.name FROM group_members m JOIN iam_groups g ON g.group_id = m.group_id \
-             WHERE m.user_id = $1 ORDER BY g.name_key",
-        )
-        .bind(user_id)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        let mut groups = Vec::with_capacity(group_rows.len());
-        for row in &group_rows {
-            let group_id: String = row.get("group_id");
-            let inline = inline_of(&mut tx, Holder::Group, &group_id).await?;
-            let managed = managed_of(&mut tx, Holder::Group, &group_id).await?;
-            groups.push((row.get("name"), inline, managed));
+        let mut found = false;
+        let mut effective = EffectivePolicies::default();
+        let mut group_ids: Vec<String> = Vec::new();
+        for row in &rows {
+            let (a, b): (String, String) = (row.get("a"), row.get("b"));
+            let group = |group_ids: &[String]| {
+                let id: String = row.get("grp");
+                group_ids
+                    .iter()
+                    .position(|g| *g == id)
+                    .ok_or(StoreError::Backend("a group's policy without its group".into()))
+            };
+            match row.get::<i32, _>("part") {
+                0 => found = true,
+                1 => effective.user_inline.push(InlinePolicy { name: a, document: b }),
+                2 => effective.user_managed.push((a, b)),
+                3 => {
+                    group_ids.push(row.get("grp"));
+                    effective.groups.push((a, Vec::new(), Vec::new()));
+                }
+                4 => effective.groups[group(&group_ids)?].1.push(InlinePolicy { name: a, document: b }),
+                5 => effective.groups[group(&group_ids)?].2.push((a, b)),
+                6 => effective.boundary = Some((a, b)),
+                _ => effective.tags.push(Tag { key: a, value: b }),
+            }
         }
-        let boundary = boundary_of(&mut tx, Holder::User, user_id).await?;
-        let tags = USER_TAGS.list(&mut tx, user_id).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(EffectivePolicies { tags, user_inline, user_managed, groups, boundary })
+        if !found {
+            return Err(StoreError::NotFound(Entity::User));
+        }
+        Ok(effective)
     }
 }
 

@@ -130,6 +130,23 @@ impl MfaDevices for SqliteStore {
             .await
     }
 
+    async fn accept_mfa_code(&self, serial: &str, user_id: &str, seen_last_step: i64, sync: DeviceSync) -> Result<()> {
+        let (serial, user_id) = (serial.to_owned(), user_id.to_owned());
+        self.engine
+            .write(move |c| {
+                let rows = c
+                    .prepare_cached(
+                        "UPDATE mfa_devices SET offset_steps = ?, last_step = ? \
+                         WHERE serial = ? AND user_id = ? AND last_step = ?",
+                    )?
+                    .execute(params![sync.offset_steps, sync.last_accepted_step, serial, user_id, seen_last_step])?;
+                changed(rows as u64, StoreError::Conflict)?;
+                c.prepare_cached("DELETE FROM mfa_throttle WHERE user_id = ?")?.execute([&user_id])?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn unassign_mfa_device(&self, account_id: &str, user_name: &str, serial: &str) -> Result<()> {
         let (account_id, user_name, serial) = (account_id.to_owned(), user_name.to_owned(), serial.to_owned());
         self.engine
