@@ -2718,3 +2718,56 @@ async fn postgres_removes_devices_no_request_can_name() {
     store.close().await;
     db.drop_now().await;
 }
+
+/// `/metrics` shows the pool at its bound: a call that finds every connection taken is counted as
+/// waiting until it gets one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_pool_waiting_is_counted() {
+    let Some(admin) = admin_url() else {
+        eprintln!("IAMD_TEST_DATABASE_URL not set: skipping");
+        return;
+    };
+    let db = TestDatabase::create(&admin).await;
+    let url = db.url.clone();
+    let outcome = tokio::spawn(async move {
+        let store = Arc::new(PgStore::connect(&url).await.unwrap());
+        store.ensure_account(ACCOUNT, None, NOW).await.unwrap();
+        let mut registry = prometheus_client::registry::Registry::default();
+        store.register_metrics(&mut registry);
+        let sample = |name: &str, registry: &prometheus_client::registry::Registry| {
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+            let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {text}"));
+            line.rsplit(' ').next().unwrap().parse::<i64>().unwrap()
+        };
+        assert_eq!(sample("postgres_pool_waiting ", &registry), 0);
+
+        // Take every connection the pool may open, then make a call.
+        let bound = sample("postgres_pool_connections{state=\"max\"}", &registry);
+        let mut held = Vec::new();
+        for _ in 0..bound {
+            held.push(store.pool().acquire().await.unwrap());
+        }
+        let call = tokio::spawn({
+            let store = store.clone();
+            async move { store.get_user(ACCOUNT, "nobody").await }
+        });
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+            while sample("postgres_pool_waiting ", &registry) != 1 {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "the call is counted as waiting");
+        assert!(!call.is_finished());
+        drop(held);
+        assert_eq!(call.await.unwrap(), Ok(None));
+        assert_eq!(sample("postgres_pool_waiting ", &registry), 0);
+        store.close().await;
+    })
+    .await;
+    db.drop_now().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}

@@ -1,7 +1,7 @@
 //! [`Accounts`] on PostgreSQL: accounts and their root keys, the account summary, deployment facts.
 
 use async_trait::async_trait;
-use sqlx::Row;
+use sqlx::{Connection, Row};
 
 use super::{PgStore, db};
 use crate::*;
@@ -9,7 +9,8 @@ use crate::*;
 #[async_trait]
 impl Accounts for PgStore {
     async fn ensure_account(&self, account_id: &str, root_key: Option<NewAccessKey>, now: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         sqlx::query("INSERT INTO accounts (account_id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(account_id)
             .bind(now)
@@ -48,7 +49,7 @@ impl Accounts for PgStore {
     async fn account_exists(&self, account_id: &str) -> Result<bool> {
         let found: Option<i64> = sqlx::query_scalar("SELECT 1::BIGINT FROM accounts WHERE account_id = $1")
             .bind(account_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(db)?;
         Ok(found.is_some())
@@ -57,14 +58,14 @@ impl Accounts for PgStore {
     async fn account_created_at(&self, account_id: &str) -> Result<Option<i64>> {
         sqlx::query_scalar("SELECT created_at FROM accounts WHERE account_id = $1")
             .bind(account_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(db)
     }
 
     async fn accounts(&self) -> Result<Vec<String>> {
         sqlx::query_scalar("SELECT account_id FROM accounts ORDER BY account_id")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(db)
     }
@@ -72,7 +73,7 @@ impl Accounts for PgStore {
     async fn mfa_enrolment_required(&self, account_id: &str) -> Result<bool> {
         sqlx::query_scalar("SELECT require_mfa_enrolment FROM accounts WHERE account_id = $1")
             .bind(account_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(db)?
             .ok_or(StoreError::NotFound(Entity::Account))
@@ -82,7 +83,7 @@ impl Accounts for PgStore {
         let updated = sqlx::query("UPDATE accounts SET require_mfa_enrolment = $1 WHERE account_id = $2")
             .bind(required)
             .bind(account_id)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(db)?;
         if updated.rows_affected() == 0 { Err(StoreError::NotFound(Entity::Account)) } else { Ok(()) }
@@ -102,7 +103,7 @@ impl Accounts for PgStore {
                     (SELECT COUNT(*) FROM roles WHERE account_id = $1) AS roles",
         )
         .bind(account_id)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await
         .map_err(db)?;
         let get = |name: &str| -> Result<u64> { Ok(row.try_get::<i64, _>(name).map_err(db)? as u64) };
@@ -119,7 +120,8 @@ impl Accounts for PgStore {
     }
 
     fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
-        registry.register_collector(Box::new(super::PoolGauges(self.pool.clone())));
+        registry
+            .register_collector(Box::new(super::PoolGauges { pool: self.pool.clone(), waiting: self.waiting.clone() }));
     }
 
     async fn probe_write(&self, now: i64) -> Result<()> {
@@ -128,7 +130,7 @@ impl Accounts for PgStore {
              ON CONFLICT (name) DO UPDATE SET value = excluded.value",
         )
         .bind(now.to_be_bytes().to_vec())
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(db)?;
         Ok(())
@@ -137,7 +139,7 @@ impl Accounts for PgStore {
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
         sqlx::query_scalar("SELECT value FROM meta WHERE name = $1")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(db)
     }
@@ -148,9 +150,13 @@ impl Accounts for PgStore {
         sqlx::query("INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(name)
             .bind(value)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(db)?;
-        sqlx::query_scalar("SELECT value FROM meta WHERE name = $1").bind(name).fetch_one(&self.pool).await.map_err(db)
+        sqlx::query_scalar("SELECT value FROM meta WHERE name = $1")
+            .bind(name)
+            .fetch_one(&mut *self.conn().await?)
+            .await
+            .map_err(db)
     }
 }

@@ -21,7 +21,7 @@ impl Audit for PgStore {
         .bind(e.mfa_used)
         .bind(&e.outcome)
         .bind(&e.reason)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(db)?;
         Ok(())
@@ -68,7 +68,7 @@ impl Audit for PgStore {
         .bind(&e.source)
         .bind(&e.origin)
         .bind(&e.outcome)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(db)?;
         Ok(())
@@ -113,7 +113,7 @@ impl PgStore {
             .bind(query.since)
             .bind(query.user_name.as_deref())
             .bind(i64::from(query.limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(db)
     }

@@ -1,8 +1,8 @@
 //! [`Credentials`] on PostgreSQL: access keys, login profiles and the account password policy.
 
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::postgres::PgRow;
+use sqlx::{Connection, Row};
 
 use super::rows::{USER_COLUMNS, user_from_row};
 use super::{PgStore, count, db, lock_user, to_u32, unique_as, user_by_name, user_id_of};
@@ -51,7 +51,9 @@ impl Credentials for PgStore {
                    k.created_at AS key_created, k.last_used_at, k.last_used_service, k.last_used_region, \
                    u.user_id, u.account_id, u.name, u.path, u.created_at, u.password_last_used \
                    FROM access_keys k LEFT JOIN users u ON u.user_id = k.user_id WHERE k.access_key_id = $1";
-        let Some(row) = sqlx::query(sql).bind(access_key_id).fetch_optional(&self.pool).await.map_err(db)? else {
+        let Some(row) =
+            sqlx::query(sql).bind(access_key_id).fetch_optional(&mut *self.conn().await?).await.map_err(db)?
+        else {
             return Ok(None);
         };
         let account_id: String = row.try_get("key_account").map_err(db)?;
@@ -65,7 +67,7 @@ impl Credentials for PgStore {
              WHERE account_id = $1 AND user_id IS NULL ORDER BY created_at, access_key_id",
         )
         .bind(account_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(db)?;
         rows.iter().map(|row| key_from_row(row, account_id)).collect::<std::result::Result<_, _>>().map_err(db)
@@ -78,7 +80,8 @@ impl Credentials for PgStore {
         key: &NewAccessKey,
         max_per_user: u32,
     ) -> Result<AccessKey> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         // The user row lock makes the count below authoritative until commit.
         let user = user_by_name(&mut tx, account_id, user_name, true).await?;
         if count(&mut tx, "SELECT COUNT(*) FROM access_keys WHERE user_id = $1", &user.user_id).await?
@@ -111,7 +114,7 @@ impl Credentials for PgStore {
     }
 
     async fn list_access_keys(&self, account_id: &str, user_name: &str) -> Result<Vec<AccessKey>> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.conn().await?;
         let user_id = user_id_of(&mut conn, account_id, user_name).await?;
         let sql = format!(
             "SELECT k.access_key_id, k.secret_sealed, k.status, k.created_at AS key_created, \
@@ -129,7 +132,8 @@ impl Credentials for PgStore {
         access_key_id: &str,
         status: KeyStatus,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let user_id = user_id_of(&mut tx, account_id, user_name).await?;
         let done = sqlx::query("UPDATE access_keys SET status = $1 WHERE access_key_id = $2 AND user_id = $3")
             .bind(status.as_str())
@@ -143,7 +147,8 @@ impl Credentials for PgStore {
     }
 
     async fn delete_access_key(&self, account_id: &str, user_name: &str, access_key_id: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let user_id = user_id_of(&mut tx, account_id, user_name).await?;
         let done = sqlx::query("DELETE FROM access_keys WHERE access_key_id = $1 AND user_id = $2")
             .bind(access_key_id)
@@ -163,7 +168,8 @@ impl Credentials for PgStore {
         reset_required: bool,
         now: i64,
     ) -> Result<LoginProfile> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let user = user_by_name(&mut tx, account_id, user_name, true).await?;
         sqlx::query(
             "INSERT INTO login_profiles (user_id, password_hash, reset_required, created_at, password_changed_at) \
@@ -187,7 +193,7 @@ impl Credentials for PgStore {
     }
 
     async fn get_login_profile(&self, account_id: &str, user_name: &str) -> Result<LoginProfile> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.conn().await?;
         let user = user_by_name(&mut conn, account_id, user_name, false).await?;
         let row = sqlx::query(
             "SELECT password_hash, reset_required, created_at, COALESCE(password_changed_at, created_at) AS changed \
@@ -215,7 +221,8 @@ impl Credentials for PgStore {
         reset_required: Option<bool>,
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let user_id = user_id_of(&mut tx, account_id, user_name).await?;
         let done = sqlx::query(
             "UPDATE login_profiles SET password_hash = COALESCE($1, password_hash), \
@@ -235,7 +242,8 @@ impl Credentials for PgStore {
     }
 
     async fn delete_login_profile(&self, account_id: &str, user_name: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let user_id = lock_user(&mut tx, account_id, user_name).await?;
         let done = sqlx::query("DELETE FROM login_profiles WHERE user_id = $1")
             .bind(&user_id)
@@ -256,7 +264,7 @@ impl Credentials for PgStore {
         sqlx::query("UPDATE users SET password_last_used = $1 WHERE user_id = $2")
             .bind(now)
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(db)?;
         Ok(())
@@ -271,7 +279,7 @@ impl Credentials for PgStore {
         .bind(&last_use.service)
         .bind(&last_use.region)
         .bind(access_key_id)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(db)?;
         Ok(())
@@ -285,7 +293,7 @@ impl Credentials for PgStore {
         .bind(account_id)
         .bind(generated_at)
         .bind(content)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(db)?;
         Ok(())
@@ -294,7 +302,7 @@ impl Credentials for PgStore {
     async fn credential_report(&self, account_id: &str) -> Result<Option<(i64, Vec<u8>)>> {
         sqlx::query_as("SELECT generated_at, content FROM credential_reports WHERE account_id = $1")
             .bind(account_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(db)
     }
@@ -302,7 +310,7 @@ impl Credentials for PgStore {
     async fn get_password_policy(&self, account_id: &str) -> Result<Option<PasswordPolicy>> {
         let row = sqlx::query("SELECT * FROM password_policies WHERE account_id = $1")
             .bind(account_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(db)?;
         let Some(row) = row else { return Ok(None) };
@@ -346,7 +354,7 @@ impl Credentials for PgStore {
         .bind(p.max_password_age.map(i64::from))
         .bind(p.password_reuse_prevention.map(i64::from))
         .bind(p.hard_expiry)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(db)?;
         Ok(())
@@ -355,7 +363,7 @@ impl Credentials for PgStore {
     async fn delete_password_policy(&self, account_id: &str) -> Result<()> {
         let done = sqlx::query("DELETE FROM password_policies WHERE account_id = $1")
             .bind(account_id)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(db)?;
         changed(done.rows_affected(), StoreError::NotFound(Entity::PasswordPolicy))
@@ -370,7 +378,8 @@ impl Credentials for PgStore {
         // Rows are locked in key order, so two reservations sharing counters cannot deadlock.
         let mut sorted: Vec<&(String, u32)> = counters.iter().collect();
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let mut charged = Vec::with_capacity(sorted.len());
         for (key, max) in sorted {
             sqlx::query(
@@ -403,7 +412,8 @@ impl Credentials for PgStore {
     }
 
     async fn settle_password_attempt(&self, release: &[String], clear: &[String]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         for key in release {
             sqlx::query("UPDATE password_throttle SET failures = GREATEST(failures - 1, 0) WHERE key = $1")
                 .bind(key)
@@ -423,14 +433,14 @@ impl Credentials for PgStore {
     }
 
     async fn password_attempts(&self, key: &str) -> Result<AttemptWindow> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.conn().await?;
         attempt_window(&mut conn, key, false).await
     }
 
     async fn purge_password_attempts(&self, before: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM password_throttle WHERE window_start < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(db)?;
         Ok(done.rows_affected())

@@ -1,18 +1,20 @@
 //! [`Identities`] on PostgreSQL: users and their tags.
 
 use async_trait::async_trait;
+use sqlx::{Connection, Row};
 
 use super::policies::{Lock, policy_visible};
 use super::rows::{USER_COLUMNS, user_from_row};
 use super::tags::USER_TAGS;
-use super::{PgStore, account_quota, count, db, lock_user, path_page, unique_as, user_by_name, user_id_of};
+use super::{PgStore, account_quota, count, db, lock_user, path_page, unique_as, user_id_of};
 use crate::common::name_key;
 use crate::*;
 
 #[async_trait]
 impl Identities for PgStore {
     async fn create_user(&self, user: &User, max_in_account: u32) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         account_quota(&mut tx, &user.account_id, "SELECT COUNT(*) FROM users WHERE account_id = $1", max_in_account)
             .await?;
         sqlx::query(
@@ -42,24 +44,35 @@ impl Identities for PgStore {
     }
 
     async fn get_user(&self, account_id: &str, name: &str) -> Result<Option<User>> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
-        let mut user = match user_by_name(&mut conn, account_id, name, false).await {
-            Ok(user) => user,
-            Err(StoreError::NotFound(Entity::User)) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        user.tags = USER_TAGS.list(&mut conn, &user.user_id).await?;
-        user.permissions_boundary =
-            sqlx::query_scalar("SELECT arn FROM user_permissions_boundaries WHERE user_id = $1")
-                .bind(&user.user_id)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db)?;
+        // One statement (one round trip): GetUser is the commonest read. Both tag arrays follow
+        // the key order, which is unique per user.
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, \
+             (SELECT b.arn FROM user_permissions_boundaries b WHERE b.user_id = u.user_id) AS boundary, \
+             ARRAY(SELECT t.tag_key FROM user_tags t WHERE t.user_id = u.user_id ORDER BY t.key_norm) AS tag_keys, \
+             ARRAY(SELECT t.value FROM user_tags t WHERE t.user_id = u.user_id ORDER BY t.key_norm) AS tag_values \
+             FROM users u WHERE u.account_id = $1 AND u.name_key = $2"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(account_id)
+            .bind(name_key(name))
+            .fetch_optional(&mut *self.conn().await?)
+            .await
+            .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let mut user = user_from_row(&row).map_err(db)?;
+        let keys: Vec<String> = row.try_get("tag_keys").map_err(db)?;
+        let values: Vec<String> = row.try_get("tag_values").map_err(db)?;
+        user.tags = keys.into_iter().zip(values).map(|(key, value)| Tag { key, value }).collect();
+        user.permissions_boundary = row.try_get("boundary").map_err(db)?;
         Ok(Some(user))
     }
 
     async fn list_users(&self, account_id: &str, path_prefix: &str, page: &Page) -> Result<Vec<User>> {
-        path_page(&self.pool, (USER_COLUMNS, "users", "u"), account_id, path_prefix, page, |r| user_from_row(r)).await
+        path_page(&mut *self.conn().await?, (USER_COLUMNS, "users", "u"), account_id, path_prefix, page, |r| {
+            user_from_row(r)
+        })
+        .await
     }
 
     async fn update_user(
@@ -69,7 +82,8 @@ impl Identities for PgStore {
         new_name: Option<&str>,
         new_path: Option<&str>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let user_id = lock_user(&mut tx, account_id, name).await?;
         sqlx::query(
             "UPDATE users SET name = COALESCE($1, name), name_key = COALESCE($2, name_key), \
@@ -86,7 +100,8 @@ impl Identities for PgStore {
     }
 
     async fn delete_user(&self, account_id: &str, name: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let user_id = lock_user(&mut tx, account_id, name).await?;
         if count(&mut tx, "SELECT COUNT(*) FROM login_profiles WHERE user_id = $1", &user_id).await? > 0 {
             return Err(StoreError::DeleteConflict(Dependent::LoginProfile));
@@ -104,7 +119,8 @@ impl Identities for PgStore {
     }
 
     async fn tag_user(&self, account_id: &str, user_name: &str, tags: &[Tag], max: usize) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         // The user row lock serialises tag changes on one user, so the count is exact.
         let user_id = lock_user(&mut tx, account_id, user_name).await?;
         USER_TAGS.add(&mut tx, &user_id, tags, max).await?;
@@ -112,14 +128,15 @@ impl Identities for PgStore {
     }
 
     async fn untag_user(&self, account_id: &str, user_name: &str, keys: &[String]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let user_id = lock_user(&mut tx, account_id, user_name).await?;
         USER_TAGS.remove(&mut tx, &user_id, keys).await?;
         tx.commit().await.map_err(db)
     }
 
     async fn user_tags(&self, account_id: &str, user_name: &str) -> Result<Vec<Tag>> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.conn().await?;
         let user_id = user_id_of(&mut conn, account_id, user_name).await?;
         USER_TAGS.list(&mut conn, &user_id).await
     }

@@ -1,12 +1,12 @@
 //! [`MfaDevices`] on PostgreSQL: virtual MFA devices, their tags and sync state, the MFA throttle.
 
 use async_trait::async_trait;
-use sqlx::{PgConnection, Row};
+use sqlx::{Connection, PgConnection, Row};
 
 use super::rows::{DEVICE_COLUMNS, device_from_row};
 use super::tags::DEVICE_TAGS;
 use super::{PgStore, account_quota, count, db, lock_user, to_u32, unique_as, user_id_of};
-use crate::common::changed;
+use crate::common::{changed, name_key};
 use crate::*;
 
 async fn throttle_state(conn: &mut PgConnection, user_id: &str, lock: bool) -> Result<ThrottleState> {
@@ -67,7 +67,8 @@ async fn put_throttle_state(conn: &mut PgConnection, user_id: &str, state: &Thro
 #[async_trait]
 impl MfaDevices for PgStore {
     async fn create_mfa_device(&self, device: &NewMfaDevice, max_in_account: u32) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let devices = "SELECT COUNT(*) FROM mfa_devices WHERE account_id = $1";
         account_quota(&mut tx, &device.account_id, devices, max_in_account).await?;
         sqlx::query(
@@ -95,7 +96,7 @@ impl MfaDevices for PgStore {
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(account_id)
             .bind(serial)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(db)?;
         row.as_ref().map(device_from_row).transpose().map_err(db)
@@ -110,7 +111,8 @@ impl MfaDevices for PgStore {
         enable_date: i64,
         max_per_user: u32,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let user_id = lock_user(&mut tx, account_id, user_name).await?;
         if count(&mut tx, "SELECT COUNT(*) FROM mfa_devices WHERE user_id = $1", &user_id).await?
             >= i64::from(max_per_user)
@@ -150,7 +152,7 @@ impl MfaDevices for PgStore {
         .bind(serial)
         .bind(user_id)
         .bind(seen_last_step)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(db)?;
         changed(done.rows_affected(), StoreError::Conflict)
@@ -169,14 +171,15 @@ impl MfaDevices for PgStore {
         .bind(serial)
         .bind(user_id)
         .bind(seen_last_step)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await
         .map_err(db)?;
         changed(advanced as u64, StoreError::Conflict)
     }
 
     async fn unassign_mfa_device(&self, account_id: &str, user_name: &str, serial: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let user_id = lock_user(&mut tx, account_id, user_name).await?;
         let done = sqlx::query(
             "UPDATE mfa_devices SET user_id = NULL, enable_date = NULL, offset_steps = NULL, last_step = NULL \
@@ -193,7 +196,8 @@ impl MfaDevices for PgStore {
     }
 
     async fn delete_mfa_device(&self, account_id: &str, serial: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let assigned: Option<Option<String>> =
             sqlx::query_scalar("SELECT user_id FROM mfa_devices WHERE account_id = $1 AND serial = $2 FOR UPDATE")
                 .bind(account_id)
@@ -211,14 +215,26 @@ impl MfaDevices for PgStore {
     }
 
     async fn list_user_mfa_devices(&self, account_id: &str, user_name: &str) -> Result<Vec<MfaDevice>> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
-        let user_id = user_id_of(&mut conn, account_id, user_name).await?;
+        // One statement: the user's row comes once with no device (`d.serial` NULL) when it has
+        // none, and not at all when there is no such user.
         let sql = format!(
-            "SELECT {DEVICE_COLUMNS} FROM mfa_devices d JOIN users u ON u.user_id = d.user_id \
-             WHERE d.user_id = $1 ORDER BY d.serial"
+            "SELECT {DEVICE_COLUMNS} FROM users u LEFT JOIN mfa_devices d ON d.user_id = u.user_id \
+             WHERE u.account_id = $1 AND u.name_key = $2 ORDER BY d.serial"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&user_id).fetch_all(&mut *conn).await.map_err(db)?;
-        rows.iter().map(device_from_row).collect::<std::result::Result<_, _>>().map_err(db)
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(account_id)
+            .bind(name_key(user_name))
+            .fetch_all(&mut *self.conn().await?)
+            .await
+            .map_err(db)?;
+        if rows.is_empty() {
+            return Err(StoreError::NotFound(Entity::User));
+        }
+        rows.iter()
+            .filter(|row| !matches!(row.try_get::<Option<String>, _>("serial"), Ok(None)))
+            .map(device_from_row)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(db)
     }
 
     async fn list_mfa_devices(
@@ -240,14 +256,15 @@ impl MfaDevices for PgStore {
             .bind(account_id)
             .bind(page.after.as_deref().unwrap_or(""))
             .bind(page.limit as i64 + 1)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(db)?;
         rows.iter().map(device_from_row).collect::<std::result::Result<_, _>>().map_err(db)
     }
 
     async fn tag_mfa_device(&self, account_id: &str, serial: &str, tags: &[Tag], max: usize) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         // The device row lock serialises tag changes on one device, so the count is exact.
         device_must_exist(&mut tx, account_id, serial, true).await?;
         DEVICE_TAGS.add(&mut tx, serial, tags, max).await?;
@@ -255,20 +272,21 @@ impl MfaDevices for PgStore {
     }
 
     async fn untag_mfa_device(&self, account_id: &str, serial: &str, keys: &[String]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         device_must_exist(&mut tx, account_id, serial, true).await?;
         DEVICE_TAGS.remove(&mut tx, serial, keys).await?;
         tx.commit().await.map_err(db)
     }
 
     async fn mfa_device_tags(&self, account_id: &str, serial: &str) -> Result<Vec<Tag>> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.conn().await?;
         device_must_exist(&mut conn, account_id, serial, false).await?;
         DEVICE_TAGS.list(&mut conn, serial).await
     }
 
     async fn mfa_throttle(&self, user_id: &str) -> Result<ThrottleState> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.conn().await?;
         throttle_state(&mut conn, user_id, false).await
     }
 
@@ -290,14 +308,15 @@ impl MfaDevices for PgStore {
             .bind(i64::from(first.failures))
             .bind(first.locked_until)
             .bind(i64::from(first.locks))
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(db)?;
             if created.rows_affected() == 1 {
                 return Ok(Some(first));
             }
         }
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let Some(state) = locked_throttle_state(&mut tx, user_id).await?.reserve(policy, now) else {
             tx.rollback().await.map_err(db)?;
             return Ok(None);
@@ -308,7 +327,8 @@ impl MfaDevices for PgStore {
     }
 
     async fn record_mfa_failure(&self, user_id: &str, policy: &ThrottlePolicy, now: i64) -> Result<ThrottleState> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let state = locked_throttle_state(&mut tx, user_id).await?.after_failure(policy, now);
         put_throttle_state(&mut tx, user_id, &state).await?;
         tx.commit().await.map_err(db)?;
@@ -318,14 +338,15 @@ impl MfaDevices for PgStore {
     async fn clear_mfa_failures(&self, user_id: &str) -> Result<()> {
         sqlx::query("DELETE FROM mfa_throttle WHERE user_id = $1")
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(db)?;
         Ok(())
     }
 
     async fn unlock_mfa(&self, account_id: &str, user_name: &str) -> Result<ThrottleState> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let user_id = user_id_of(&mut tx, account_id, user_name).await?;
         // Under the row lock code checks take, so a check racing the unlock is either counted
         // before it (and cleared) or after it (and kept).

@@ -20,11 +20,14 @@
 //! a file of its own: [`accounts`], [`identities`], [`credentials`], [`mfa`], [`sessions`],
 //! [`audit`], [`policies`].
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, SqlSafeStr};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, SqlSafeStr};
 
 mod accounts;
 mod audit;
@@ -45,6 +48,24 @@ use rows::{USER_COLUMNS, user_from_row};
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Calls waiting for a connection of `pool` now (sqlx does not count them).
+    waiting: Arc<AtomicI64>,
+}
+
+/// Counts one call among the waiting until it is dropped, also when the call is abandoned.
+struct Waiting(Arc<AtomicI64>);
+
+impl Waiting {
+    fn enter(count: &Arc<AtomicI64>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Most connections one node holds open.
@@ -128,17 +149,20 @@ fn to_u32(v: i64) -> std::result::Result<u32, sqlx::Error> {
 }
 
 /// The pool's connections in use and idle, read when `/metrics` is scraped (sqlx keeps the
-/// counts; nothing is recorded per query). `max` is the pool's bound.
+/// counts; nothing is recorded per query), `max` the pool's bound, and the calls waiting for one.
 #[derive(Debug)]
-pub(crate) struct PoolGauges(pub PgPool);
+pub(crate) struct PoolGauges {
+    pub pool: PgPool,
+    pub waiting: Arc<AtomicI64>,
+}
 
 impl prometheus_client::collector::Collector for PoolGauges {
     fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder) -> std::fmt::Result {
         use prometheus_client::encoding::EncodeMetric;
         use prometheus_client::metrics::gauge::ConstGauge;
 
-        let open = i64::from(self.0.size());
-        let idle = i64::try_from(self.0.num_idle()).unwrap_or(i64::MAX);
+        let open = i64::from(self.pool.size());
+        let idle = i64::try_from(self.pool.num_idle()).unwrap_or(i64::MAX);
         let gauge = ConstGauge::new(0i64);
         let mut family = encoder.encode_descriptor(
             "postgres_pool_connections",
@@ -149,6 +173,13 @@ impl prometheus_client::collector::Collector for PoolGauges {
         for (state, value) in [("in_use", open - idle), ("idle", idle), ("max", i64::from(MAX_CONNECTIONS))] {
             ConstGauge::new(value).encode(family.encode_family(&[("state", state)])?)?;
         }
+        let waiting = ConstGauge::new(self.waiting.load(Ordering::Relaxed));
+        waiting.encode(encoder.encode_descriptor(
+            "postgres_pool_waiting",
+            "Calls of this node waiting for a PostgreSQL connection of the pool (also briefly while an idle one is pinged)",
+            None,
+            waiting.metric_type(),
+        )?)?;
         Ok(())
     }
 }
@@ -185,7 +216,14 @@ impl PgStore {
             sqlx::migrate::MigrateError::Execute(inner) => db(inner),
             other => StoreError::Backend(other.to_string()),
         })?;
-        Ok(Self { pool })
+        Ok(Self { pool, waiting: Arc::default() })
+    }
+
+    /// A connection of the pool, for one call. Every call goes through here so that the calls
+    /// waiting for a free connection can be counted (a pool at its bound shows in `/metrics`).
+    async fn conn(&self) -> Result<PoolConnection<Postgres>> {
+        let _waiting = Waiting::enter(&self.waiting);
+        self.pool.acquire().await.map_err(db)
     }
 
     /// The underlying pool (for tests and tooling).
@@ -243,7 +281,7 @@ async fn user_by_name(conn: &mut PgConnection, account_id: &str, name: &str, loc
 /// One page of an account's users, groups or roles whose path starts with `path_prefix`,
 /// ordered by name key: `columns` of `table alias` (`users u`), decoded by `decode`.
 async fn path_page<T>(
-    pool: &sqlx::PgPool,
+    conn: &mut PgConnection,
     (columns, table, alias): (&str, &str, &str),
     account_id: &str,
     path_prefix: &str,
@@ -259,7 +297,7 @@ async fn path_page<T>(
         .bind(path_prefix)
         .bind(page.after.as_deref().unwrap_or(""))
         .bind(page.limit as i64 + 1)
-        .fetch_all(pool)
+        .fetch_all(conn)
         .await
         .map_err(db)?;
     rows.iter().map(decode).collect::<std::result::Result<_, _>>().map_err(db)

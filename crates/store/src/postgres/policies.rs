@@ -11,7 +11,7 @@
 
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::{Connection, PgConnection, Row};
 
 use super::roles::role_id_of;
 use super::rows::{USER_COLUMNS, user_from_row};
@@ -219,7 +219,8 @@ impl PgStore {
         document: &str,
         max_total_chars: usize,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         // The owner's row lock serialises its inline policies, so the sum below is exact.
         let owner_id = holder_id(&mut tx, owner, account_id, owner_name, true).await?;
         let upsert = owner.pick(
@@ -261,7 +262,7 @@ impl PgStore {
         owner_name: &str,
         policy_name: &str,
     ) -> Result<InlinePolicy> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.conn().await?;
         let owner_id = holder_id(&mut conn, owner, account_id, owner_name, false).await?;
         let sql = owner.pick(
             "SELECT name, document FROM user_policies WHERE user_id = $1 AND name_key = $2",
@@ -279,7 +280,7 @@ impl PgStore {
     }
 
     async fn list_inline(&self, owner: Holder, account_id: &str, owner_name: &str) -> Result<Vec<String>> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.conn().await?;
         let owner_id = holder_id(&mut conn, owner, account_id, owner_name, false).await?;
         let sql = owner.pick(
             "SELECT name FROM user_policies WHERE user_id = $1 ORDER BY name_key",
@@ -290,7 +291,8 @@ impl PgStore {
     }
 
     async fn delete_inline(&self, owner: Holder, account_id: &str, owner_name: &str, policy_name: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let owner_id = holder_id(&mut tx, owner, account_id, owner_name, true).await?;
         let sql = owner.pick(
             "DELETE FROM user_policies WHERE user_id = $1 AND name_key = $2",
@@ -303,7 +305,8 @@ impl PgStore {
     }
 
     async fn attach(&self, owner: Holder, account_id: &str, owner_name: &str, arn: &str, max: u32) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         // Owner row first (serialises its attachments, so the count is exact), then the policy
         // row shared (it cannot be deleted before this commits).
         let owner_id = holder_id(&mut tx, owner, account_id, owner_name, true).await?;
@@ -336,7 +339,8 @@ impl PgStore {
     }
 
     async fn detach(&self, owner: Holder, account_id: &str, owner_name: &str, arn: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let owner_id = holder_id(&mut tx, owner, account_id, owner_name, true).await?;
         let sql = owner.pick(
             "DELETE FROM user_policy_attachments WHERE user_id = $1 AND arn = $2",
@@ -349,7 +353,7 @@ impl PgStore {
     }
 
     async fn list_attached(&self, owner: Holder, account_id: &str, owner_name: &str) -> Result<Vec<AttachedPolicy>> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.conn().await?;
         let owner_id = holder_id(&mut conn, owner, account_id, owner_name, false).await?;
         let sql = owner.pick(
             "SELECT p.name, p.arn FROM user_policy_attachments a JOIN policies p ON p.arn = a.arn \
@@ -367,7 +371,8 @@ impl PgStore {
 #[async_trait]
 impl Policies for PgStore {
     async fn create_group(&self, group: &Group, max_in_account: u32) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let groups = "SELECT COUNT(*) FROM iam_groups WHERE account_id = $1";
         account_quota(&mut tx, &group.account_id, groups, max_in_account).await?;
         sqlx::query(
@@ -391,14 +396,22 @@ impl Policies for PgStore {
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(account_id)
             .bind(name_key(name))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(db)?;
         row.as_ref().map(group_from_row).transpose().map_err(db)
     }
 
     async fn list_groups(&self, account_id: &str, path_prefix: &str, page: &Page) -> Result<Vec<Group>> {
-        path_page(&self.pool, (GROUP_COLUMNS, "iam_groups", "g"), account_id, path_prefix, page, group_from_row).await
+        path_page(
+            &mut *self.conn().await?,
+            (GROUP_COLUMNS, "iam_groups", "g"),
+            account_id,
+            path_prefix,
+            page,
+            group_from_row,
+        )
+        .await
     }
 
     async fn update_group(
@@ -408,7 +421,8 @@ impl Policies for PgStore {
         new_name: Option<&str>,
         new_path: Option<&str>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let group_id = group_id_of(&mut tx, account_id, name, Lock::Update).await?;
         sqlx::query(
             "UPDATE iam_groups SET name = COALESCE($1, name), name_key = COALESCE($2, name_key), \
@@ -425,7 +439,8 @@ impl Policies for PgStore {
     }
 
     async fn delete_group(&self, account_id: &str, name: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let group_id = group_id_of(&mut tx, account_id, name, Lock::Update).await?;
         if count(&mut tx, "SELECT COUNT(*) FROM group_members WHERE group_id = $1", &group_id).await? > 0 {
             return Err(StoreError::DeleteConflict(Dependent::Members));
@@ -451,7 +466,8 @@ impl Policies for PgStore {
         user_name: &str,
         max_groups_per_user: u32,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         // Lock order: user, then group. NotFound(Group) is reported before NotFound(User).
         let user_id = lock_user(&mut tx, account_id, user_name).await;
         let group_id = group_id_of(&mut tx, account_id, group_name, Lock::Share).await?;
@@ -481,7 +497,8 @@ impl Policies for PgStore {
     }
 
     async fn remove_user_from_group(&self, account_id: &str, group_name: &str, user_name: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let user_id = lock_user(&mut tx, account_id, user_name).await;
         let group_id = group_id_of(&mut tx, account_id, group_name, Lock::None).await?;
         let user_id = user_id?;
@@ -496,7 +513,7 @@ impl Policies for PgStore {
     }
 
     async fn list_group_members(&self, account_id: &str, group_name: &str) -> Result<Vec<User>> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.conn().await?;
         let group_id = group_id_of(&mut conn, account_id, group_name, Lock::None).await?;
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM group_members m JOIN users u ON u.user_id = m.user_id \
@@ -507,7 +524,7 @@ impl Policies for PgStore {
     }
 
     async fn list_groups_for_user(&self, account_id: &str, user_name: &str) -> Result<Vec<Group>> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.conn().await?;
         let user_id = user_id_of(&mut conn, account_id, user_name).await?;
         let sql = format!(
             "SELECT {GROUP_COLUMNS} FROM group_members m JOIN iam_groups g ON g.group_id = m.group_id \
@@ -518,7 +535,8 @@ impl Policies for PgStore {
     }
 
     async fn create_policy(&self, policy: &NewManagedPolicy, max_in_account: u32) -> Result<ManagedPolicy> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let policies = "SELECT COUNT(*) FROM policies WHERE account_id = $1";
         account_quota(&mut tx, &policy.account_id, policies, max_in_account).await?;
         let arn = iamd_domain::ids::policy_arn(&policy.account_id, &policy.path, &policy.name);
@@ -551,7 +569,7 @@ impl Policies for PgStore {
     }
 
     async fn get_policy(&self, account_id: &str, arn: &str) -> Result<Option<ManagedPolicy>> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.conn().await?;
         policy_by_arn(&mut conn, account_id, arn).await
     }
 
@@ -581,14 +599,15 @@ impl Policies for PgStore {
             .bind(page.after.as_deref().unwrap_or(""))
             .bind(only_attached)
             .bind(page.limit as i64 + 1)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(db)?;
         rows.iter().map(policy_from_row).collect::<std::result::Result<_, _>>().map_err(db)
     }
 
     async fn delete_policy(&self, arn: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         // Attachers hold the row shared until they commit; once this lock is ours, the counts
         // below see every attachment there is, and no new one can start.
         policy_versions_of(&mut tx, arn, Lock::Update).await?;
@@ -616,7 +635,8 @@ impl Policies for PgStore {
         now: i64,
         max_versions: usize,
     ) -> Result<PolicyVersion> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let (_, last) = policy_versions_of(&mut tx, arn, Lock::Update).await?;
         if count(&mut tx, "SELECT COUNT(*) FROM policy_versions WHERE arn = $1", arn).await? >= max_versions as i64 {
             return Err(StoreError::LimitExceeded);
@@ -651,7 +671,7 @@ impl Policies for PgStore {
     }
 
     async fn get_policy_version(&self, arn: &str, version_id: &str) -> Result<PolicyVersion> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.conn().await?;
         let (default, _) = policy_versions_of(&mut conn, arn, Lock::None).await?;
         let n = version_number(version_id)?;
         let row = sqlx::query("SELECT document, created_at FROM policy_versions WHERE arn = $1 AND version = $2")
@@ -670,7 +690,8 @@ impl Policies for PgStore {
     }
 
     async fn list_policy_versions(&self, arn: &str) -> Result<Vec<PolicyVersion>> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await
@@ -697,7 +718,8 @@ impl Policies for PgStore {
     }
 
     async fn delete_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let (default, _) = policy_versions_of(&mut tx, arn, Lock::Update).await?;
         let n = version_number(version_id)?;
         if n == default {
@@ -714,7 +736,8 @@ impl Policies for PgStore {
     }
 
     async fn set_default_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         policy_versions_of(&mut tx, arn, Lock::Update).await?;
         let n = version_number(version_id)?;
         let done = sqlx::query(
@@ -731,7 +754,8 @@ impl Policies for PgStore {
     }
 
     async fn tag_policy(&self, arn: &str, tags: &[Tag], max: usize) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         // The policy row lock serialises tag changes on one policy, so the count is exact.
         policy_versions_of(&mut tx, arn, Lock::Update).await?;
         POLICY_TAGS.add(&mut tx, arn, tags, max).await?;
@@ -739,14 +763,15 @@ impl Policies for PgStore {
     }
 
     async fn untag_policy(&self, arn: &str, keys: &[String]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         policy_versions_of(&mut tx, arn, Lock::Update).await?;
         POLICY_TAGS.remove(&mut tx, arn, keys).await?;
         tx.commit().await.map_err(db)
     }
 
     async fn policy_tags(&self, arn: &str) -> Result<Vec<Tag>> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.conn().await?;
         policy_versions_of(&mut conn, arn, Lock::None).await?;
         POLICY_TAGS.list(&mut conn, arn).await
     }
@@ -759,7 +784,8 @@ impl Policies for PgStore {
         document: &str,
         now: i64,
     ) -> Result<ManagedPolicy> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let arn = iamd_domain::ids::policy_arn(AWS_MANAGED_ACCOUNT, path, name);
         // Of several nodes starting at once, one inserts; the others wait for it here and then
         // find the policy there.
@@ -901,7 +927,7 @@ impl Policies for PgStore {
               WHERE arn = $1 AND account_id = $2 \
               UNION ALL SELECT role_id, FALSE, TRUE FROM role_permissions_boundaries WHERE arn = $1 AND account_id = $2) x \
              JOIN roles r ON r.role_id = x.id GROUP BY r.role_id ORDER BY MIN(r.name_key)";
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.conn().await?;
         policy_visible(&mut conn, account_id, arn, Lock::None).await?;
         let mut uses = async |sql: &'static str| -> Result<Vec<PolicyUse>> {
             let rows = sqlx::query(sql).bind(arn).bind(account_id).fetch_all(&mut *conn).await.map_err(db)?;
@@ -931,7 +957,8 @@ impl Policies for PgStore {
         holder_name: &str,
         arn: &str,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let holder_id = boundary_holder_id(&mut tx, holder, account_id, holder_name).await?;
         policy_visible(&mut tx, account_id, arn, Lock::Share).await?;
         let sql = holder.pick(
@@ -946,7 +973,8 @@ impl Policies for PgStore {
     }
 
     async fn delete_permissions_boundary(&self, account_id: &str, holder: Holder, holder_name: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let holder_id = boundary_holder_id(&mut tx, holder, account_id, holder_name).await?;
         let sql = holder.pick(
             "DELETE FROM user_permissions_boundaries WHERE user_id = $1",
@@ -963,7 +991,7 @@ impl Policies for PgStore {
         holder: Holder,
         holder_name: &str,
     ) -> Result<Option<String>> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.conn().await?;
         if holder == Holder::Group {
             return Err(StoreError::NotFound(Entity::Group));
         }
@@ -1005,7 +1033,7 @@ impl Policies for PgStore {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(user_id)
             .bind(account_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(db)?;
         let mut found = false;

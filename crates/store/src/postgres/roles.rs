@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::{Connection, PgConnection, Row};
 
 use super::policies::{Lock, boundary_of, inline_of, managed_of, policy_visible};
 use super::tags::ROLE_TAGS;
@@ -49,7 +49,8 @@ pub(super) async fn role_id_of(conn: &mut PgConnection, account_id: &str, name: 
 #[async_trait]
 impl Roles for PgStore {
     async fn create_role(&self, role: &Role, max_in_account: u32) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let roles = "SELECT COUNT(*) FROM roles WHERE account_id = $1";
         account_quota(&mut tx, &role.account_id, roles, max_in_account).await?;
         sqlx::query(
@@ -83,7 +84,8 @@ impl Roles for PgStore {
     }
 
     async fn get_role(&self, account_id: &str, name: &str) -> Result<Option<Role>> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await
@@ -104,7 +106,8 @@ impl Roles for PgStore {
     }
 
     async fn list_roles(&self, account_id: &str, path_prefix: &str, page: &Page) -> Result<Vec<Role>> {
-        path_page(&self.pool, (ROLE_COLUMNS, "roles", "r"), account_id, path_prefix, page, role_from_row).await
+        path_page(&mut *self.conn().await?, (ROLE_COLUMNS, "roles", "r"), account_id, path_prefix, page, role_from_row)
+            .await
     }
 
     async fn update_role(
@@ -114,7 +117,8 @@ impl Roles for PgStore {
         description: Option<Option<&str>>,
         max_session_duration: Option<i64>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let role_id = role_id_of(&mut tx, account_id, name, Lock::Update).await?;
         if let Some(description) = description {
             sqlx::query("UPDATE roles SET description = $1 WHERE role_id = $2")
@@ -140,14 +144,15 @@ impl Roles for PgStore {
             .bind(document)
             .bind(account_id)
             .bind(name_key(name))
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(db)?;
         crate::common::changed(done.rows_affected(), StoreError::NotFound(Entity::Role))
     }
 
     async fn delete_role(&self, account_id: &str, name: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         // The role's row lock: no policy can be put or attached until this commits.
         let role_id = role_id_of(&mut tx, account_id, name, Lock::Update).await?;
         if count(&mut tx, "SELECT COUNT(*) FROM role_policies WHERE role_id = $1", &role_id).await? > 0 {
@@ -162,7 +167,8 @@ impl Roles for PgStore {
     }
 
     async fn tag_role(&self, account_id: &str, name: &str, tags: &[Tag], max: usize) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         // The role's row lock serialises tag changes on it, so the count is exact.
         let role_id = role_id_of(&mut tx, account_id, name, Lock::Update).await?;
         ROLE_TAGS.add(&mut tx, &role_id, tags, max).await?;
@@ -170,14 +176,15 @@ impl Roles for PgStore {
     }
 
     async fn untag_role(&self, account_id: &str, name: &str, keys: &[String]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         let role_id = role_id_of(&mut tx, account_id, name, Lock::Update).await?;
         ROLE_TAGS.remove(&mut tx, &role_id, keys).await?;
         tx.commit().await.map_err(db)
     }
 
     async fn role_tags(&self, account_id: &str, name: &str) -> Result<Vec<Tag>> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.conn().await?;
         let role_id = role_id_of(&mut conn, account_id, name, Lock::None).await?;
         ROLE_TAGS.list(&mut conn, &role_id).await
     }
@@ -186,7 +193,7 @@ impl Roles for PgStore {
         sqlx::query("UPDATE roles SET last_used_at = $1 WHERE role_id = $2")
             .bind(now)
             .bind(role_id)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(db)?;
         Ok(())
@@ -194,7 +201,8 @@ impl Roles for PgStore {
 
     async fn role_policies(&self, account_id: &str, role_id: &str) -> Result<RolePolicies> {
         // One snapshot for every statement below.
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut pooled = self.conn().await?;
+        let mut tx = pooled.begin().await.map_err(db)?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await

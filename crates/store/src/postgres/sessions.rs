@@ -32,7 +32,7 @@ impl Sessions for PgStore {
         .bind(s.role.as_ref().map(|r| session_policies_text(&r.session_policies)))
         .bind(s.role.as_ref().and_then(|r| r.source_identity.as_ref()))
         .bind(s.role.as_ref().map(|r| session_tags_text(&r.tags)))
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(db)?;
         Ok(())
@@ -46,8 +46,11 @@ impl Sessions for PgStore {
              s.user_id AS session_user, {USER_COLUMNS} \
              FROM sts_sessions s LEFT JOIN users u ON u.user_id = s.user_id WHERE s.access_key_id = $1"
         );
-        let row =
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(access_key_id).fetch_optional(&self.pool).await.map_err(db)?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(access_key_id)
+            .fetch_optional(&mut *self.conn().await?)
+            .await
+            .map_err(db)?;
         let Some(row) = row else { return Ok(None) };
         let decode = || -> std::result::Result<StsSession, sqlx::Error> {
             let session_user: Option<String> = row.try_get("session_user")?;
@@ -86,7 +89,7 @@ impl Sessions for PgStore {
     async fn purge_expired_sts_sessions(&self, now: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM sts_sessions WHERE expires_at < $1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(db)?;
         Ok(done.rows_affected())
@@ -105,7 +108,7 @@ impl Sessions for PgStore {
         .bind(s.created_at)
         .bind(s.expires_at)
         .bind(s.mfa_authenticated_at)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(db)?;
         Ok(())
@@ -117,7 +120,11 @@ impl Sessions for PgStore {
              c.created_at AS session_created, c.expires_at, c.mfa_authenticated_at, {USER_COLUMNS} \
              FROM console_sessions c JOIN users u ON u.user_id = c.user_id WHERE c.id_hash = $1"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id_hash).fetch_optional(&self.pool).await.map_err(db)?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id_hash)
+            .fetch_optional(&mut *self.conn().await?)
+            .await
+            .map_err(db)?;
         let Some(row) = row else { return Ok(None) };
         let decode = || -> std::result::Result<ConsoleSession, sqlx::Error> {
             Ok(ConsoleSession {
@@ -137,7 +144,7 @@ impl Sessions for PgStore {
     async fn delete_console_session(&self, id_hash: &[u8]) -> Result<()> {
         sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(db)?;
         Ok(())
@@ -146,7 +153,7 @@ impl Sessions for PgStore {
     async fn delete_console_sessions_of_user(&self, user_id: &str) -> Result<u64> {
         let done = sqlx::query("DELETE FROM console_sessions WHERE user_id = $1")
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(db)?;
         Ok(done.rows_affected())
@@ -155,7 +162,7 @@ impl Sessions for PgStore {
     async fn purge_expired_console_sessions(&self, now: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM console_sessions WHERE expires_at < $1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(db)?;
         Ok(done.rows_affected())
