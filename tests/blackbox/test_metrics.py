@@ -156,6 +156,7 @@ def test_counters_move_by_what_clients_did(server_factory):
     if S.database_args(srv.data_dir):
         in_use = key("iamd_postgres_pool_connections", state="in_use")
         assert in_use in after and after[key("iamd_postgres_pool_connections", state="max")] >= 1
+        assert after[key("iamd_postgres_pool_waiting")] >= 0
     else:
         # Sessions and sync advances were written: each commit observed its group and its time.
         commits = delta[key("iamd_sqlite_commit_seconds_count")]
