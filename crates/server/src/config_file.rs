@@ -123,11 +123,11 @@ fn clap_message(error: &clap::Error) -> String {
 
 fn unknown_key(serve: &Command, key: &str) -> String {
     let keys: Vec<&str> = settable(serve).filter_map(Arg::get_long).collect();
-    // clap's own threshold for "did you mean".
+    // Stricter than clap's 0.7 for "did you mean", which pairs `serve` with `master-key`.
     let nearest = keys
         .iter()
         .map(|known| (strsim::jaro(key, known), known))
-        .filter(|(similarity, _)| *similarity > 0.7)
+        .filter(|(similarity, _)| *similarity > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0));
     let suggestion = nearest.map(|(_, known)| format!(" (did you mean `{known}`?)")).unwrap_or_default();
     format!("unknown key `{key}`{suggestion}; the keys are `iamd serve`'s long flags: {}", keys.join(", "))
@@ -306,7 +306,7 @@ mod tests {
     fn half_a_root_key_from_the_file_is_refused_at_start_up() {
         let file = config("data-dir = \"/d\"\nroot-access-key-id = \"AKIAFROMFILE00000001\"\n");
         let args = serve(&["serve", "--config", file.path().to_str().unwrap()]);
-        let refusal = crate::config::configured_root_key(&args).err().expect("refused").to_string();
+        let refusal = crate::config::configured_root_key(&args).expect_err("refused").to_string();
         assert!(refusal.contains("go together"), "{refusal}");
         let args = serve(&["serve", "--config", file.path().to_str().unwrap(), "--root-secret-access-key", "s"]);
         assert_eq!(crate::config::configured_root_key(&args).unwrap(), Some(("AKIAFROMFILE00000001", "s")));
