@@ -6,6 +6,10 @@
 #   docker run -d --name iamd -p 127.0.0.1:8080:8080 -v iamd-data:/var/lib/iamd iamd
 #   docker exec iamd cat /var/lib/iamd/root-credentials
 #
+# Settings: environment variables (`-e IAMD_MAX_CONNECTIONS=4096`), or a TOML config file (README,
+# "Configuration") readable by uid 10001, whose `listen` and `data-dir` the image's own variables
+# override:  docker run … -v /etc/iamd/iamd.toml:/etc/iamd.toml:ro -e IAMD_CONFIG=/etc/iamd.toml iamd
+#
 # Both stages are Debian bookworm, so the binary finds the glibc it was linked against.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src

@@ -46,6 +46,11 @@ pub enum Command {
 #[derive(Args, Clone)]
 #[command(group = clap::ArgGroup::new("storage").required(true).multiple(true).args(["data_dir", "database_url"]))]
 pub struct ServeArgs {
+    /// A TOML file of the settings below, each under its flag's long name (`listen =
+    /// "0.0.0.0:8080"`, `require-mfa-enrolment = true`); a flag or environment variable overrides
+    /// the file's value. It may hold secrets: keep it mode 0600.
+    #[arg(long, env = "IAMD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "IAMD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -68,10 +73,10 @@ pub struct ServeArgs {
     #[arg(long, env = "IAMD_ACCOUNT_ID")]
     pub account_id: Option<String>,
     /// The account's root access key id.
-    #[arg(long, env = "IAMD_ROOT_ACCESS_KEY_ID", requires = "root_secret_access_key")]
+    #[arg(long, env = "IAMD_ROOT_ACCESS_KEY_ID")]
     pub root_access_key_id: Option<String>,
     /// The account's root secret access key.
-    #[arg(long, env = "IAMD_ROOT_SECRET_ACCESS_KEY", requires = "root_access_key_id", hide_env_values = true)]
+    #[arg(long, env = "IAMD_ROOT_SECRET_ACCESS_KEY", hide_env_values = true)]
     pub root_secret_access_key: Option<String>,
     /// Master key sealing secrets at rest, 64 hex characters (default: `master.key` in the data
     /// directory, created on first start).
@@ -140,8 +145,28 @@ fn load_master_key(args: &ServeArgs) -> anyhow::Result<MasterKey> {
 
 const GENERATED_CREDENTIALS_FILE: &str = "root-credentials";
 
+/// The configured root access key id and secret, or `None` to keep or generate the root key.
+/// Checked here rather than by clap's `requires`, which a config file's value cannot satisfy
+/// (clap counts only flags and environment variables as given).
+pub(crate) fn configured_root_key(args: &ServeArgs) -> anyhow::Result<Option<(&str, &str)>> {
+    match (args.root_access_key_id.as_deref(), args.root_secret_access_key.as_deref()) {
+        (Some(id), Some(secret)) => Ok(Some((id, secret))),
+        (None, None) => Ok(None),
+        _ => bail!(
+            "the root access key id and secret access key go together: give both (flags, environment \
+             or config file) or neither, to have them generated"
+        ),
+    }
+}
+
 /// Creates or confirms the account and its root credentials.
-async fn ensure_root(store: &dyn Store, key: &MasterKey, args: &ServeArgs, now: i64) -> anyhow::Result<String> {
+async fn ensure_root(
+    store: &dyn Store,
+    key: &MasterKey,
+    args: &ServeArgs,
+    root_key: Option<(&str, &str)>,
+    now: i64,
+) -> anyhow::Result<String> {
     let known = store.accounts().await?;
     let account_id = match (&args.account_id, known.first()) {
         (Some(given), _) => given.clone(),
@@ -151,14 +176,14 @@ async fn ensure_root(store: &dyn Store, key: &MasterKey, args: &ServeArgs, now: 
     if !ids::is_account_id(&account_id) {
         bail!("account id must be 12 digits, got {account_id:?}");
     }
-    match (&args.root_access_key_id, &args.root_secret_access_key) {
-        (Some(id), Some(secret)) => {
+    match root_key {
+        Some((id, secret)) => {
             let valid_id = (16..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric());
             if !valid_id || secret.is_empty() {
                 bail!("root access key id must be 16-128 letters and digits and the secret non-empty");
             }
             let root = NewAccessKey {
-                access_key_id: id.clone(),
+                access_key_id: id.to_owned(),
                 secret_sealed: key.seal(secret.as_bytes(), id),
                 created_at: now,
             };
@@ -167,7 +192,7 @@ async fn ensure_root(store: &dyn Store, key: &MasterKey, args: &ServeArgs, now: 
                 bail!("access key {id} already belongs to another identity");
             }
         }
-        _ => {
+        None => {
             store.ensure_account(&account_id, None, now).await?;
             if store.account_counts(&account_id).await?.root_access_keys == 0 {
                 let id = ids::new_access_key_id();
@@ -217,6 +242,10 @@ async fn check_master_key(store: &dyn Store, key: &MasterKey) -> anyhow::Result<
 
 /// Opens the data directory and builds the application state.
 pub async fn prepare(args: &ServeArgs) -> anyhow::Result<Arc<App>> {
+    let root_key = configured_root_key(args)?;
+    if let Some(path) = &args.config {
+        tracing::info!(config = %path.display(), "settings read from the config file");
+    }
     if let Some(dir) = &args.data_dir {
         private_dir(dir)?;
     }
@@ -228,7 +257,7 @@ pub async fn prepare(args: &ServeArgs) -> anyhow::Result<Arc<App>> {
     };
     check_master_key(store.as_ref(), &master_key).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let account_id = ensure_root(store.as_ref(), &master_key, args, clock.now().unix_timestamp()).await?;
+    let account_id = ensure_root(store.as_ref(), &master_key, args, root_key, clock.now().unix_timestamp()).await?;
     crate::aws_policies::seed(store.as_ref(), clock.now().unix_timestamp()).await?;
     tracing::info!(
         account_id,

@@ -5,7 +5,7 @@
 //!
 //! | layer | modules | what it owns |
 //! | --- | --- | --- |
-//! | HTTP | [`http`], [`listener`], [`config`], [`logging`] | routes, request ids and spans, body limit and deadline; accepting connections (cap, header deadline, graceful shutdown); start-up; log lines to stderr in batches |
+//! | HTTP | [`http`], [`listener`], [`config_file`], [`config`], [`logging`] | routes, request ids and spans, body limit and deadline; accepting connections (cap, header deadline, graceful shutdown); `serve`'s config file; start-up; log lines to stderr in batches |
 //! | operator commands | [`admin`] | `backup`, `restore`, `migrate`, `audit`: the store's files and rows, beside `serve` |
 //! | data directory | [`data_dir`] | the embedded database's and master key's files, the master-key check |
 //! | console | [`console`] | the HTML console: sign-in, and "My security credentials", whose every action is the user's own operation through [`ops::perform`] |
@@ -24,6 +24,7 @@ pub mod authz;
 pub mod aws_policies;
 pub mod caller;
 pub mod config;
+pub mod config_file;
 pub mod console;
 pub mod credential_cache;
 pub mod data_dir;

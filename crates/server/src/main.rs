@@ -1,5 +1,4 @@
-use clap::Parser;
-use iamd_server::config::{Cli, Command, LogFormat};
+use iamd_server::config::{Command, LogFormat};
 use tokio::net::TcpListener;
 
 /// mimalloc rather than glibc's malloc: a request makes many small short-lived allocations
@@ -9,7 +8,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let command = Cli::parse().command;
+    let command =
+        iamd_server::config_file::parse_command_line(std::env::args_os()).unwrap_or_else(|e| e.exit()).command;
     // The server batches its log lines; the short-lived subcommands write theirs at once.
     let _flush_logs = match &command {
         Command::Serve(args) => iamd_server::logging::init(args.log_format, true),
