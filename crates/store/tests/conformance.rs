@@ -1457,118 +1457,96 @@ async fn postgres_concurrency() {
 /// one apply the migrations and the others find them applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_concurrent_first_start() {
-    let Some(admin) = admin_url() else {
-        eprintln!("IAMD_TEST_DATABASE_URL not set: skipping");
-        return;
-    };
-    let db = TestDatabase::create(&admin).await;
-    let url = db.url.clone();
-    let outcome = tokio::spawn(async move {
-        let results = race(4, |_| {
-            let url = url.clone();
-            async move { PgStore::connect(&url).await }
-        })
-        .await;
-        let stores: Vec<PgStore> = results.into_iter().map(|r| r.expect("every node starts")).collect();
-        // All four work on the same schema and see each other's writes.
-        stores[0].ensure_account(ACCOUNT, None, NOW).await.unwrap();
-        for (i, store) in stores.iter().enumerate() {
-            store.create_user(&user(ACCOUNT, &format!("node{i}"), "/"), 5000).await.unwrap();
-        }
-        for store in &stores {
-            assert_eq!(store.account_counts(ACCOUNT).await.unwrap().users, 4);
-        }
-        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
-            .fetch_one(stores[0].pool())
-            .await
-            .unwrap();
-        let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
-            .unwrap()
-            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "sql"))
-            .count();
-        assert_eq!(applied as usize, on_disk, "each migration applied exactly once");
-        // A later start finds nothing to do.
-        let again = PgStore::connect(&url).await.unwrap();
-        assert!(again.account_exists(ACCOUNT).await.unwrap());
-        again.close().await;
-        for store in stores {
-            store.close().await;
-        }
+    let Some(database) = TestDatabase::create_or_skip() else { return };
+    let url = database.url().to_owned();
+    let results = race(4, |_| {
+        let url = url.clone();
+        async move { PgStore::connect(&url).await }
     })
     .await;
-    db.drop_now().await;
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
+    let stores: Vec<PgStore> = results.into_iter().map(|r| r.expect("every node starts")).collect();
+    // All four work on the same schema and see each other's writes.
+    stores[0].ensure_account(ACCOUNT, None, NOW).await.unwrap();
+    for (i, store) in stores.iter().enumerate() {
+        store.create_user(&user(ACCOUNT, &format!("node{i}"), "/"), 5000).await.unwrap();
+    }
+    for store in &stores {
+        assert_eq!(store.account_counts(ACCOUNT).await.unwrap().users, 4);
+    }
+    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(stores[0].pool())
+        .await
+        .unwrap();
+    let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "sql"))
+        .count();
+    assert_eq!(applied as usize, on_disk, "each migration applied exactly once");
+    // A later start finds nothing to do.
+    let again = PgStore::connect(&url).await.unwrap();
+    assert!(again.account_exists(ACCOUNT).await.unwrap());
+    again.close().await;
+    for store in stores {
+        store.close().await;
     }
 }
 
 /// Two stores (two nodes) on one database: the races above, split across both pools.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_two_nodes() {
-    let Some(admin) = admin_url() else {
-        eprintln!("IAMD_TEST_DATABASE_URL not set: skipping");
-        return;
-    };
-    let db = TestDatabase::create(&admin).await;
-    let url = db.url.clone();
-    let outcome = tokio::spawn(async move {
-        let a: Arc<dyn Store> = Arc::new(PgStore::connect(&url).await.unwrap());
-        let b: Arc<dyn Store> = Arc::new(PgStore::connect(&url).await.unwrap());
-        let nodes = [a.clone(), b.clone()];
-        a.ensure_account(ACCOUNT, None, NOW).await.unwrap();
-        let d = device(ACCOUNT, "shared");
-        a.create_mfa_device(&d, 100).await.unwrap();
-        for i in 0..40 {
-            nodes[i % 2].create_user(&user(ACCOUNT, &format!("n{i}"), "/"), 5000).await.unwrap();
-        }
-        assert_eq!(b.account_counts(ACCOUNT).await.unwrap().users, 40);
-        let results = race(40, |i| {
-            let store = nodes[i % 2].clone();
-            let serial = d.serial.clone();
-            async move { store.assign_mfa_device(ACCOUNT, &serial, &format!("n{i}"), sync(0, 7), NOW, 8).await }
-        })
-        .await;
-        assert_eq!(tally(&results).0, 1);
-        let assigned = b.get_mfa_device(ACCOUNT, &d.serial).await.unwrap().unwrap().assignment.unwrap();
-        let results = race(40, |i| {
-            let store = nodes[i % 2].clone();
-            let (serial, user_id) = (d.serial.clone(), assigned.user.user_id.clone());
-            async move { store.advance_mfa_sync(&serial, &user_id, 7, sync(0, 8)).await }
-        })
-        .await;
-        assert_eq!(tally(&results).0, 1);
-        let results = race(20, |i| {
-            let store = nodes[i % 2].clone();
-            async move { store.create_access_key(ACCOUNT, "n0", &new_key(), 2).await }
-        })
-        .await;
-        assert_eq!(tally(&results).0, 2);
-        let user_id = a.get_user(ACCOUNT, "n1").await.unwrap().unwrap().user_id;
-        let results = race(10, |i| {
-            let store = nodes[i % 2].clone();
-            let user_id = user_id.clone();
-            async move { store.record_mfa_failure(&user_id, &ThrottlePolicy::default(), NOW).await }
-        })
-        .await;
-        assert!(results.iter().all(|r| r.is_ok()));
-        assert!(a.mfa_throttle(&user_id).await.unwrap().is_locked(NOW));
-        assert!(b.mfa_throttle(&user_id).await.unwrap().is_locked(NOW));
-        // Reservations across nodes: 60 at once, half on each, exactly the limit granted.
-        let user_id = a.get_user(ACCOUNT, "n2").await.unwrap().unwrap().user_id;
-        let results = race(60, |i| {
-            let store = nodes[i % 2].clone();
-            let user_id = user_id.clone();
-            async move { store.reserve_mfa_attempt(&user_id, &ThrottlePolicy::default(), NOW).await }
-        })
-        .await;
-        assert_eq!(results.iter().filter(|r| matches!(r, Ok(Some(_)))).count(), 10, "{results:?}");
-        assert!(results.iter().all(|r| r.is_ok()));
+    let Some(database) = TestDatabase::create_or_skip() else { return };
+    let url = database.url().to_owned();
+    let a: Arc<dyn Store> = Arc::new(PgStore::connect(&url).await.unwrap());
+    let b: Arc<dyn Store> = Arc::new(PgStore::connect(&url).await.unwrap());
+    let nodes = [a.clone(), b.clone()];
+    a.ensure_account(ACCOUNT, None, NOW).await.unwrap();
+    let d = device(ACCOUNT, "shared");
+    a.create_mfa_device(&d, 100).await.unwrap();
+    for i in 0..40 {
+        nodes[i % 2].create_user(&user(ACCOUNT, &format!("n{i}"), "/"), 5000).await.unwrap();
+    }
+    assert_eq!(b.account_counts(ACCOUNT).await.unwrap().users, 40);
+    let results = race(40, |i| {
+        let store = nodes[i % 2].clone();
+        let serial = d.serial.clone();
+        async move { store.assign_mfa_device(ACCOUNT, &serial, &format!("n{i}"), sync(0, 7), NOW, 8).await }
     })
     .await;
-    db.drop_now().await;
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
+    assert_eq!(tally(&results).0, 1);
+    let assigned = b.get_mfa_device(ACCOUNT, &d.serial).await.unwrap().unwrap().assignment.unwrap();
+    let results = race(40, |i| {
+        let store = nodes[i % 2].clone();
+        let (serial, user_id) = (d.serial.clone(), assigned.user.user_id.clone());
+        async move { store.advance_mfa_sync(&serial, &user_id, 7, sync(0, 8)).await }
+    })
+    .await;
+    assert_eq!(tally(&results).0, 1);
+    let results = race(20, |i| {
+        let store = nodes[i % 2].clone();
+        async move { store.create_access_key(ACCOUNT, "n0", &new_key(), 2).await }
+    })
+    .await;
+    assert_eq!(tally(&results).0, 2);
+    let user_id = a.get_user(ACCOUNT, "n1").await.unwrap().unwrap().user_id;
+    let results = race(10, |i| {
+        let store = nodes[i % 2].clone();
+        let user_id = user_id.clone();
+        async move { store.record_mfa_failure(&user_id, &ThrottlePolicy::default(), NOW).await }
+    })
+    .await;
+    assert!(results.iter().all(|r| r.is_ok()));
+    assert!(a.mfa_throttle(&user_id).await.unwrap().is_locked(NOW));
+    assert!(b.mfa_throttle(&user_id).await.unwrap().is_locked(NOW));
+    // Reservations across nodes: 60 at once, half on each, exactly the limit granted.
+    let user_id = a.get_user(ACCOUNT, "n2").await.unwrap().unwrap().user_id;
+    let results = race(60, |i| {
+        let store = nodes[i % 2].clone();
+        let user_id = user_id.clone();
+        async move { store.reserve_mfa_attempt(&user_id, &ThrottlePolicy::default(), NOW).await }
+    })
+    .await;
+    assert_eq!(results.iter().filter(|r| matches!(r, Ok(Some(_)))).count(), 10, "{results:?}");
+    assert!(results.iter().all(|r| r.is_ok()));
 }
 
 // Groups, managed and inline policies, attachments, boundaries ---------------------------------
@@ -2589,18 +2567,14 @@ async fn delete_policy_against_attach(store: &Arc<dyn Store>) {
 /// into the now non-empty target is refused and changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_moves_to_postgres() {
-    let Some(admin) = admin_url() else {
-        eprintln!("IAMD_TEST_DATABASE_URL not set: skipping");
-        return;
-    };
+    let Some(target) = TestDatabase::create_or_skip() else { return };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("iamd.db");
     let source: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
     conformance(source.clone()).await;
     drop(source);
-    let target = TestDatabase::create(&admin).await;
 
-    let copied = iamd_store::copy_sqlite_to_postgres(&path, &target.url).await.unwrap();
+    let copied = iamd_store::copy_sqlite_to_postgres(&path, target.url()).await.unwrap();
     let empty: Vec<&str> = copied.iter().filter(|(_, n)| *n == 0).map(|(t, _)| t.as_str()).collect();
     for busy in
         ["users", "access_keys", "mfa_devices", "policies", "roles", "auth_events", "change_events", "sts_sessions"]
@@ -2608,7 +2582,7 @@ async fn sqlite_moves_to_postgres() {
         assert!(!empty.contains(&busy), "the suite leaves rows in {busy}; copied: {copied:?}");
     }
 
-    let pg = PgStore::connect(&target.url).await.unwrap();
+    let pg = PgStore::connect(target.url()).await.unwrap();
     let sqlite = rusqlite::Connection::open(&path).unwrap();
     for (table, rows) in &copied {
         let columns: Vec<(String, String)> = sqlx::query_as(
@@ -2668,12 +2642,11 @@ async fn sqlite_moves_to_postgres() {
         .unwrap();
     assert!(new_id > copied_max, "new id {new_id} after the copied {copied_max}");
 
-    match iamd_store::copy_sqlite_to_postgres(&path, &target.url).await {
+    match iamd_store::copy_sqlite_to_postgres(&path, target.url()).await {
         Err(StoreError::Backend(message)) => assert!(message.contains("not empty"), "{message}"),
         other => panic!("a second move into a used database: {other:?}"),
     }
     pg.close().await;
-    target.drop_now().await;
 }
 
 /// Migration 0006 on PostgreSQL: the unassigned devices whose serial no request can name are
@@ -2681,12 +2654,8 @@ async fn sqlite_moves_to_postgres() {
 /// `sqlite::migrate`).
 #[tokio::test]
 async fn postgres_removes_devices_no_request_can_name() {
-    let Some(admin) = admin_url() else {
-        eprintln!("IAMD_TEST_DATABASE_URL not set: skipping");
-        return;
-    };
-    let db = TestDatabase::create(&admin).await;
-    let store = PgStore::connect(&db.url).await.unwrap();
+    let Some(database) = TestDatabase::create_or_skip() else { return };
+    let store = PgStore::connect(database.url()).await.unwrap();
     store.ensure_account(ACCOUNT, None, NOW).await.unwrap();
     let bad =
         ["p&1/d", "p<2>/d", "p%3/d", "p!4/d", "caf\u{e9}/d", "p]/d"].map(|p| format!("arn:aws:iam::{ACCOUNT}:mfa/{p}"));
@@ -2716,58 +2685,46 @@ async fn postgres_removes_devices_no_request_can_name() {
     let tags: i64 = sqlx::query_scalar("SELECT count(*) FROM mfa_device_tags").fetch_one(store.pool()).await.unwrap();
     assert_eq!(tags, 1);
     store.close().await;
-    db.drop_now().await;
 }
 
 /// `/metrics` shows the pool at its bound: a call that finds every connection taken is counted as
 /// waiting until it gets one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_pool_waiting_is_counted() {
-    let Some(admin) = admin_url() else {
-        eprintln!("IAMD_TEST_DATABASE_URL not set: skipping");
-        return;
+    let Some(database) = TestDatabase::create_or_skip() else { return };
+    let url = database.url().to_owned();
+    let store = Arc::new(PgStore::connect(&url).await.unwrap());
+    store.ensure_account(ACCOUNT, None, NOW).await.unwrap();
+    let mut registry = prometheus_client::registry::Registry::default();
+    store.register_metrics(&mut registry);
+    let sample = |name: &str, registry: &prometheus_client::registry::Registry| {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {text}"));
+        line.rsplit(' ').next().unwrap().parse::<i64>().unwrap()
     };
-    let db = TestDatabase::create(&admin).await;
-    let url = db.url.clone();
-    let outcome = tokio::spawn(async move {
-        let store = Arc::new(PgStore::connect(&url).await.unwrap());
-        store.ensure_account(ACCOUNT, None, NOW).await.unwrap();
-        let mut registry = prometheus_client::registry::Registry::default();
-        store.register_metrics(&mut registry);
-        let sample = |name: &str, registry: &prometheus_client::registry::Registry| {
-            let mut text = String::new();
-            prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
-            let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {text}"));
-            line.rsplit(' ').next().unwrap().parse::<i64>().unwrap()
-        };
-        assert_eq!(sample("postgres_pool_waiting ", &registry), 0);
+    assert_eq!(sample("postgres_pool_waiting ", &registry), 0);
 
-        // Take every connection the pool may open, then make a call.
-        let bound = sample("postgres_pool_connections{state=\"max\"}", &registry);
-        let mut held = Vec::new();
-        for _ in 0..bound {
-            held.push(store.pool().acquire().await.unwrap());
+    // Take every connection the pool may open, then make a call.
+    let bound = sample("postgres_pool_connections{state=\"max\"}", &registry);
+    let mut held = Vec::new();
+    for _ in 0..bound {
+        held.push(store.pool().acquire().await.unwrap());
+    }
+    let call = tokio::spawn({
+        let store = store.clone();
+        async move { store.get_user(ACCOUNT, "nobody").await }
+    });
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+        while sample("postgres_pool_waiting ", &registry) != 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        let call = tokio::spawn({
-            let store = store.clone();
-            async move { store.get_user(ACCOUNT, "nobody").await }
-        });
-        let waited = tokio::time::timeout(std::time::Duration::from_secs(3), async {
-            while sample("postgres_pool_waiting ", &registry) != 1 {
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-        })
-        .await;
-        assert!(waited.is_ok(), "the call is counted as waiting");
-        assert!(!call.is_finished());
-        drop(held);
-        assert_eq!(call.await.unwrap(), Ok(None));
-        assert_eq!(sample("postgres_pool_waiting ", &registry), 0);
-        store.close().await;
     })
     .await;
-    db.drop_now().await;
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
+    assert!(waited.is_ok(), "the call is counted as waiting");
+    assert!(!call.is_finished());
+    drop(held);
+    assert_eq!(call.await.unwrap(), Ok(None));
+    assert_eq!(sample("postgres_pool_waiting ", &registry), 0);
+    store.close().await;
 }

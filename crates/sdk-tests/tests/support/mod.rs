@@ -13,6 +13,7 @@ use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region, SharedHttpClient
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::operation::RequestId;
 use hmac::{Hmac, KeyInit, Mac};
+use iamd_testing::TestDatabase;
 use sha1::Sha1;
 
 /// The binary under test: `IAMD_BIN`, else the workspace's `target/debug/iamd`, which
@@ -50,40 +51,6 @@ fn healthy(port: u16) -> bool {
     stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
 }
 
-/// A database of its own on the PostgreSQL server named by `IAMD_TEST_DATABASE_URL` (set by
-/// `scripts/with-postgres`), made with `psql` as the black-box suite does; dropped with the
-/// [`Iamd`] that serves it.
-struct Database {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    /// `None` without `IAMD_TEST_DATABASE_URL`: the embedded store is used.
-    fn create() -> Option<Database> {
-        let admin = env::var("IAMD_TEST_DATABASE_URL").ok().filter(|url| !url.is_empty())?;
-        let name = unique("iamd_sdk_rust").replace('-', "_");
-        psql(&admin, &format!("CREATE DATABASE \"{name}\""));
-        // The admin URL names a database (`…/postgres`, maybe `?query`): replace its name.
-        let (base, query) = admin.split_once('?').map_or((admin.as_str(), ""), |(b, q)| (b, q));
-        let server = base.rsplit_once('/').filter(|(head, _)| head.ends_with(|c| c != '/')).map_or(base, |(h, _)| h);
-        let url = if query.is_empty() { format!("{server}/{name}") } else { format!("{server}/{name}?{query}") };
-        Some(Database { admin, name, url })
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        psql(&self.admin, &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
-    }
-}
-
-fn psql(url: &str, sql: &str) {
-    let out = Command::new("psql").args([url, "-qc", sql]).output().expect("psql (PostgreSQL's client) on PATH");
-    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 /// An `iamd serve` child process in a fresh data directory, with the root credentials it
 /// generates on first start: on the embedded store, or on a fresh PostgreSQL database when
 /// `IAMD_TEST_DATABASE_URL` is set. Killed and its directory (and database) removed on drop.
@@ -95,7 +62,7 @@ pub struct Iamd {
     pub root: Credentials,
     http: SharedHttpClient,
     // Declared last: dropped after the server is killed.
-    _database: Option<Database>,
+    _database: Option<TestDatabase>,
 }
 
 impl Iamd {
@@ -110,8 +77,9 @@ impl Iamd {
         let data_dir = base.join("data");
         fs::create_dir_all(&base).expect("create the test directory");
         let log_path = base.join("iamd.log");
-        let database = Database::create();
-        let storage: Vec<&str> = database.as_ref().map_or_else(Vec::new, |db| vec!["--database-url", &db.url]);
+        // Without IAMD_TEST_DATABASE_URL, the embedded store.
+        let database = TestDatabase::create();
+        let storage: Vec<&str> = database.as_ref().map_or_else(Vec::new, |db| vec!["--database-url", db.url()]);
         let mut last_failure = String::new();
         for _attempt in 0..3 {
             let port = free_port();

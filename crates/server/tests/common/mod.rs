@@ -13,7 +13,7 @@
 pub mod browser;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use iamd_domain::Clock;
 use iamd_domain::entities::NewAccessKey;
@@ -23,7 +23,7 @@ use iamd_server::App;
 use iamd_server::state::Limits;
 use iamd_store::prelude::*;
 use iamd_store::{PgStore, SqliteStore};
-use sqlx::Connection;
+use iamd_testing::{TestDatabase, postgres_configured_or_skip};
 use time::OffsetDateTime;
 
 /// The store an in-process test runs on.
@@ -39,11 +39,7 @@ impl Backend {
     pub fn available(self) -> bool {
         match self {
             Backend::Sqlite => true,
-            Backend::Postgres if admin_url().is_some() => true,
-            Backend::Postgres => {
-                eprintln!("IAMD_TEST_DATABASE_URL not set: skipping the PostgreSQL run");
-                false
-            }
+            Backend::Postgres => postgres_configured_or_skip(),
         }
     }
 }
@@ -75,11 +71,6 @@ macro_rules! backend_tests {
     };
 }
 pub(crate) use backend_tests;
-
-/// The PostgreSQL server to test against, if any (see `scripts/with-postgres`).
-pub fn admin_url() -> Option<String> {
-    std::env::var("IAMD_TEST_DATABASE_URL").ok().filter(|s| !s.trim().is_empty())
-}
 
 /// The clock the tests inject and move: whole seconds, starting where the test says.
 pub struct TestClock(AtomicI64);
@@ -146,10 +137,10 @@ impl TestApp {
                 (Arc::new(store), Storage::Sqlite(dir))
             }
             Backend::Postgres => {
-                let admin = admin_url().expect("IAMD_TEST_DATABASE_URL (PostgreSQL runs go through backend_tests!)");
+                let database =
+                    TestDatabase::create().expect("IAMD_TEST_DATABASE_URL (PostgreSQL runs go through backend_tests!)");
                 // The guard exists before the store, so a failed connect still drops the database.
-                let database = TestDatabase::create(&admin).await;
-                let store = PgStore::connect(&database.url).await.expect("connect PgStore");
+                let store = PgStore::connect(database.url()).await.expect("connect PgStore");
                 (Arc::new(store), Storage::Postgres(database))
             }
         };
@@ -175,72 +166,5 @@ impl TestApp {
 
     pub fn advance(&self, seconds: i64) {
         self.clock.advance(seconds);
-    }
-}
-
-// PostgreSQL databases --------------------------------------------------------------------------
-
-/// `url` with its database name replaced by `name` (query string kept).
-fn with_database(url: &str, name: &str) -> String {
-    let scheme_end = url.find("://").map(|i| i + 3).unwrap_or(0);
-    let (base, query) = match url.find('?') {
-        Some(q) => (&url[..q], &url[q..]),
-        None => (url, ""),
-    };
-    let authority_end = base[scheme_end..].find('/').map(|i| scheme_end + i).unwrap_or(base.len());
-    format!("{}/{}{}", &base[..authority_end], name, query)
-}
-
-static DB_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// A uniquely named, empty database on the test server, dropped (`WITH (FORCE)`) with this value.
-struct TestDatabase {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl TestDatabase {
-    async fn create(admin: &str) -> Self {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        let name =
-            format!("iamd_server_test_{}_{}_{}", std::process::id(), DB_COUNTER.fetch_add(1, Ordering::Relaxed), nanos);
-        let mut conn = sqlx::PgConnection::connect(admin).await.expect("connect to IAMD_TEST_DATABASE_URL");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .execute(&mut conn)
-            .await
-            .expect("create test database");
-        conn.close().await.ok();
-        let url = with_database(admin, &name);
-        Self { admin: admin.to_owned(), name, url }
-    }
-}
-
-impl Drop for TestDatabase {
-    /// `Drop` cannot await, and the test's runtime may be the current thread: the database is
-    /// dropped from a thread of its own with a small runtime, and this waits for it. Never
-    /// panics (this may run while a failed test unwinds); a failure is reported on stderr.
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let dropper = std::thread::spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(runtime) => runtime,
-                Err(e) => return eprintln!("could not drop test database {name}: {e}"),
-            };
-            runtime.block_on(async {
-                let mut conn = match sqlx::PgConnection::connect(&admin).await {
-                    Ok(conn) => conn,
-                    Err(e) => return eprintln!("could not drop test database {name}: {e}"),
-                };
-                let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await {
-                    eprintln!("could not drop test database {name}: {e}");
-                }
-                conn.close().await.ok();
-            });
-        });
-        if dropper.join().is_err() {
-            eprintln!("could not drop test database {}: the dropping thread panicked", self.name);
-        }
     }
 }
