@@ -12,8 +12,9 @@
 //! * the MFA throttle by a read-modify-write of its row under `FOR UPDATE`.
 //!
 //! Transactions run at READ COMMITTED; a commit is acknowledged only once it is durable.
-//! Losing the database (restart, network) surfaces as [`StoreError::Unavailable`]; the pool tests
-//! connections before handing them out, so it recovers by itself once PostgreSQL is back.
+//! Losing the database (restart, network) surfaces as [`StoreError::Unavailable`]; the pool pings
+//! a connection idle for a while before handing it out, so it recovers by itself once PostgreSQL is
+//! back.
 
 //!
 //! This file connects and holds the helpers the families share; each family's statements live in
