@@ -1188,12 +1188,7 @@ async fn one_step_many_requests(store: &Arc<dyn Store>) {
         async move { store.advance_mfa_sync(&serial, &user_id, 500, sync(i as i64 % 3 - 1, 501)).await }
     })
     .await;
-    let (ok, errors) = tally(&results);
-    assert_eq!(ok, 1, "a step is accepted once: {errors:?}");
-    assert!(errors.iter().all(|e| **e == StoreError::Conflict), "{errors:?}");
-    let winner = results.iter().position(|r| r.is_ok()).unwrap();
-    let got = store.get_mfa_device(&account, &d.serial).await.unwrap().unwrap();
-    assert_eq!(got.assignment.unwrap().sync, sync(winner as i64 % 3 - 1, 501));
+    exactly_one_step_won(&**store, &account, &d.serial, &results, 501).await;
 
     // The same through a sign-in's acceptance, with reservations racing it.
     let policy = ThrottlePolicy::default();
@@ -1206,12 +1201,18 @@ async fn one_step_many_requests(store: &Arc<dyn Store>) {
         }
     })
     .await;
-    let (ok, errors) = tally(&results);
+    exactly_one_step_won(&**store, &account, &d.serial, &results, 502).await;
+}
+
+/// Of racing requests that each wanted `step` (request `i` with offset `i % 3 - 1`), exactly one
+/// won, the others were told `Conflict`, and the device holds the winner's state.
+async fn exactly_one_step_won(store: &dyn Store, account: &str, serial: &str, results: &[Result<()>], step: i64) {
+    let (ok, errors) = tally(results);
     assert_eq!(ok, 1, "a step is accepted once: {errors:?}");
     assert!(errors.iter().all(|e| **e == StoreError::Conflict), "{errors:?}");
     let winner = results.iter().position(|r| r.is_ok()).unwrap();
-    let got = store.get_mfa_device(&account, &d.serial).await.unwrap().unwrap();
-    assert_eq!(got.assignment.unwrap().sync, sync(winner as i64 % 3 - 1, 502));
+    let got = store.get_mfa_device(account, serial).await.unwrap().unwrap();
+    assert_eq!(got.assignment.unwrap().sync, sync(winner as i64 % 3 - 1, step));
 }
 
 async fn key_quota_under_contention(store: &Arc<dyn Store>) {

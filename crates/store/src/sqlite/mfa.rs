@@ -35,6 +35,23 @@ fn put_throttle_state(conn: &Connection, user_id: &str, state: &ThrottleState) -
     Ok(())
 }
 
+/// Moves a device's sync state on from `seen_last_step`, only while it is still assigned to
+/// `user_id` at that step (`Conflict` otherwise).
+fn advance_sync(c: &Connection, serial: &str, user_id: &str, seen_last_step: i64, sync: DeviceSync) -> Result<()> {
+    let rows = c
+        .prepare_cached(
+            "UPDATE mfa_devices SET offset_steps = ?, last_step = ? WHERE serial = ? AND user_id = ? AND last_step = ?",
+        )?
+        .execute(params![sync.offset_steps, sync.last_accepted_step, serial, user_id, seen_last_step])?;
+    changed(rows as u64, StoreError::Conflict)
+}
+
+/// Forgets a user's failures and locks.
+fn clear_throttle(c: &Connection, user_id: &str) -> Result<()> {
+    c.prepare_cached("DELETE FROM mfa_throttle WHERE user_id = ?")?.execute([user_id])?;
+    Ok(())
+}
+
 #[async_trait]
 impl MfaDevices for SqliteStore {
     async fn create_mfa_device(&self, device: &NewMfaDevice, max_in_account: u32) -> Result<()> {
@@ -117,32 +134,15 @@ impl MfaDevices for SqliteStore {
 
     async fn advance_mfa_sync(&self, serial: &str, user_id: &str, seen_last_step: i64, sync: DeviceSync) -> Result<()> {
         let (serial, user_id) = (serial.to_owned(), user_id.to_owned());
-        self.engine
-            .write(move |c| {
-                let rows = c
-                    .prepare_cached(
-                        "UPDATE mfa_devices SET offset_steps = ?, last_step = ? \
-                         WHERE serial = ? AND user_id = ? AND last_step = ?",
-                    )?
-                    .execute(params![sync.offset_steps, sync.last_accepted_step, serial, user_id, seen_last_step])?;
-                changed(rows as u64, StoreError::Conflict)
-            })
-            .await
+        self.engine.write(move |c| advance_sync(c, &serial, &user_id, seen_last_step, sync)).await
     }
 
     async fn accept_mfa_code(&self, serial: &str, user_id: &str, seen_last_step: i64, sync: DeviceSync) -> Result<()> {
         let (serial, user_id) = (serial.to_owned(), user_id.to_owned());
         self.engine
             .write(move |c| {
-                let rows = c
-                    .prepare_cached(
-                        "UPDATE mfa_devices SET offset_steps = ?, last_step = ? \
-                         WHERE serial = ? AND user_id = ? AND last_step = ?",
-                    )?
-                    .execute(params![sync.offset_steps, sync.last_accepted_step, serial, user_id, seen_last_step])?;
-                changed(rows as u64, StoreError::Conflict)?;
-                c.prepare_cached("DELETE FROM mfa_throttle WHERE user_id = ?")?.execute([&user_id])?;
-                Ok(())
+                advance_sync(c, &serial, &user_id, seen_last_step, sync)?;
+                clear_throttle(c, &user_id)
             })
             .await
     }
@@ -300,12 +300,7 @@ impl MfaDevices for SqliteStore {
 
     async fn clear_mfa_failures(&self, user_id: &str) -> Result<()> {
         let user_id = user_id.to_owned();
-        self.engine
-            .write(move |c| {
-                c.prepare_cached("DELETE FROM mfa_throttle WHERE user_id = ?")?.execute([&user_id])?;
-                Ok(())
-            })
-            .await
+        self.engine.write(move |c| clear_throttle(c, &user_id)).await
     }
 
     async fn unlock_mfa(&self, account_id: &str, user_name: &str) -> Result<ThrottleState> {
@@ -314,7 +309,7 @@ impl MfaDevices for SqliteStore {
             .write(move |c| {
                 let user_id = user_id_of(c, &account_id, &user_name)?;
                 let before = throttle_state(c, &user_id)?;
-                c.prepare_cached("DELETE FROM mfa_throttle WHERE user_id = ?")?.execute([&user_id])?;
+                clear_throttle(c, &user_id)?;
                 Ok(before)
             })
             .await
