@@ -64,6 +64,39 @@ async fn put_throttle_state(conn: &mut PgConnection, user_id: &str, state: &Thro
     Ok(())
 }
 
+/// The CTE `advanced`: a device's sync state moved on, only while the device is still assigned to
+/// `$4` at step `$5`; binds `$1`..`$5` as [`PgStore::advance_step`] does.
+macro_rules! advanced_step {
+    () => {
+        "WITH advanced AS (UPDATE mfa_devices SET offset_steps = $1, last_step = $2 \
+         WHERE serial = $3 AND user_id = $4 AND last_step = $5 RETURNING 1)"
+    };
+}
+
+impl PgStore {
+    /// Runs `sql`, a statement built on [`advanced_step!`] that counts the rows it advanced:
+    /// `Conflict` unless the step moved.
+    async fn advance_step(
+        &self,
+        sql: &'static str,
+        serial: &str,
+        user_id: &str,
+        seen_last_step: i64,
+        sync: DeviceSync,
+    ) -> Result<()> {
+        let advanced: i64 = sqlx::query_scalar(sql)
+            .bind(sync.offset_steps)
+            .bind(sync.last_accepted_step)
+            .bind(serial)
+            .bind(user_id)
+            .bind(seen_last_step)
+            .fetch_one(&mut *self.conn().await?)
+            .await
+            .map_err(db)?;
+        changed(advanced as u64, StoreError::Conflict)
+    }
+}
+
 #[async_trait]
 impl MfaDevices for PgStore {
     async fn create_mfa_device(&self, device: &NewMfaDevice, max_in_account: u32) -> Result<()> {
@@ -143,38 +176,24 @@ impl MfaDevices for PgStore {
     }
 
     async fn advance_mfa_sync(&self, serial: &str, user_id: &str, seen_last_step: i64, sync: DeviceSync) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE mfa_devices SET offset_steps = $1, last_step = $2 \
-             WHERE serial = $3 AND user_id = $4 AND last_step = $5",
+        self.advance_step(
+            concat!(advanced_step!(), " SELECT count(*) FROM advanced"),
+            serial,
+            user_id,
+            seen_last_step,
+            sync,
         )
-        .bind(sync.offset_steps)
-        .bind(sync.last_accepted_step)
-        .bind(serial)
-        .bind(user_id)
-        .bind(seen_last_step)
-        .execute(&mut *self.conn().await?)
         .await
-        .map_err(db)?;
-        changed(done.rows_affected(), StoreError::Conflict)
     }
 
     async fn accept_mfa_code(&self, serial: &str, user_id: &str, seen_last_step: i64, sync: DeviceSync) -> Result<()> {
         // One statement: the failures are cleared only if the step moved.
-        let advanced: i64 = sqlx::query_scalar(
-            "WITH advanced AS (UPDATE mfa_devices SET offset_steps = $1, last_step = $2 \
-             WHERE serial = $3 AND user_id = $4 AND last_step = $5 RETURNING 1), \
-             cleared AS (DELETE FROM mfa_throttle WHERE user_id = $4 AND EXISTS (SELECT 1 FROM advanced)) \
-             SELECT count(*) FROM advanced",
-        )
-        .bind(sync.offset_steps)
-        .bind(sync.last_accepted_step)
-        .bind(serial)
-        .bind(user_id)
-        .bind(seen_last_step)
-        .fetch_one(&mut *self.conn().await?)
-        .await
-        .map_err(db)?;
-        changed(advanced as u64, StoreError::Conflict)
+        let sql = concat!(
+            advanced_step!(),
+            ", cleared AS (DELETE FROM mfa_throttle WHERE user_id = $4 AND EXISTS (SELECT 1 FROM advanced)) \
+             SELECT count(*) FROM advanced"
+        );
+        self.advance_step(sql, serial, user_id, seen_last_step, sync).await
     }
 
     async fn unassign_mfa_device(&self, account_id: &str, user_name: &str, serial: &str) -> Result<()> {

@@ -54,16 +54,16 @@ pub struct PgStore {
 }
 
 /// Counts one call among the waiting until it is dropped, also when the call is abandoned.
-struct Waiting(Arc<AtomicI64>);
+struct Waiting<'a>(&'a AtomicI64);
 
-impl Waiting {
-    fn enter(count: &Arc<AtomicI64>) -> Self {
+impl<'a> Waiting<'a> {
+    fn enter(count: &'a AtomicI64) -> Self {
         count.fetch_add(1, Ordering::Relaxed);
-        Self(count.clone())
+        Self(count)
     }
 }
 
-impl Drop for Waiting {
+impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
